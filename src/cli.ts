@@ -1,0 +1,231 @@
+/**
+ * `promoguard <command>`: serve the API, migrate, manage API keys, and move codes in bulk.
+ * Secrets (a new API key) go to stdout once; everything else a person reads goes to stderr.
+ */
+import { createReadStream, createWriteStream } from 'node:fs';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { SingleBar } from 'cli-progress';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { type App, createApp } from './app.js';
+import { type Config, ConfigError, loadConfig } from './config.js';
+import { AppError } from './errors.js';
+import { API_VERSION, buildServer } from './http/server.js';
+import { SCOPES, type Scope } from './services/api-keys.js';
+import { codesCsv, parseCodeCsv } from './services/code-csv.js';
+
+const stderrLogger = {
+  error: (obj: object, msg: string) => process.stderr.write(`${msg} ${JSON.stringify(obj)}\n`),
+};
+
+async function withApp<T>(config: Config, run: (app: App) => Promise<T>): Promise<T> {
+  const app = await createApp({ config, logger: stderrLogger, relay: false });
+  try {
+    const result = await run(app);
+    // Deliver what the command wrote to the outbox before leaving (subscribers in this process).
+    await app.relay.drain();
+    return result;
+  } finally {
+    await app.close();
+  }
+}
+
+function positiveInt(max: number) {
+  return (value: string) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1 || n > max)
+      throw new InvalidArgumentError(`a whole number from 1 to ${max}`);
+    return n;
+  };
+}
+
+function progressBar(label: string) {
+  const bar = new SingleBar({
+    format: `${label} [{bar}] {percentage}% | {value}/{total} | {eta_formatted} left`,
+    stream: process.stderr,
+    hideCursor: true,
+    etaBuffer: 50,
+    noTTYOutput: true,
+    notTTYSchedule: 2000,
+  });
+  let started = false;
+  return {
+    update(done: number, total: number) {
+      if (!started) {
+        bar.start(total, 0);
+        started = true;
+      }
+      bar.update(done);
+    },
+    stop() {
+      if (started) bar.stop();
+    },
+  };
+}
+
+async function serve(config: Config): Promise<void> {
+  const app = await createApp({
+    config,
+    logger: { error: (obj, msg) => server.log.error(obj, msg) },
+  });
+  const server = await buildServer(app);
+  const adminKey = await app.apiKeys.bootstrapAdminKey();
+  if (adminKey) {
+    // Printed once, never logged: the database keeps only its hash.
+    process.stdout.write(
+      `\nFirst start on an empty database: created an admin API key. It is shown only this once:\n\n  ${adminKey}\n\n` +
+        'Create narrower keys with `promoguard keys create --scope checkout` and keep this one safe.\n\n',
+    );
+  }
+  let closing = false;
+  const shutdown = async (signal: string) => {
+    if (closing) return;
+    closing = true;
+    server.log.info({ signal }, 'shutting down');
+    await server.close();
+    await app.close();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  const address = await server.listen({ port: config.PORT, host: config.HOST });
+  server.log.info(
+    {
+      address,
+      database: app.backend,
+      dataDir: app.backend === 'pglite' ? config.PROMOGUARD_DATA_DIR : undefined,
+    },
+    `promoguard ${API_VERSION} listening; API docs at ${address}/docs`,
+  );
+}
+
+export function buildCli(getConfig: () => Config): Command {
+  const program = new Command('promoguard')
+    .description('Promotion engine: coupons, validation, redemption, abuse defenses')
+    .version(API_VERSION)
+    .showHelpAfterError();
+
+  program
+    .command('serve')
+    .description('Run the HTTP API (migrates first)')
+    .action(() => serve(getConfig()));
+
+  program
+    .command('migrate')
+    .description('Apply pending database migrations and exit')
+    .action(() =>
+      withApp(getConfig(), async () => {
+        process.stderr.write('database is at the latest migration\n');
+      }),
+    );
+
+  const keys = program.command('keys').description('Manage API keys');
+  keys
+    .command('create')
+    .description('Create an API key; its secret is printed once to stdout')
+    .requiredOption('--name <name>', 'what the key is for')
+    .addOption(new Option('--scope <scope...>', 'scopes to grant').choices([...SCOPES]).makeOptionMandatory())
+    .action((opts: { name: string; scope: Scope[] }) =>
+      withApp(getConfig(), async (app) => {
+        const { key, secret } = await app.apiKeys.create(opts.name, opts.scope);
+        process.stderr.write(`created ${key.id} (${key.scopes.join(', ')}); the secret is shown only now:\n`);
+        process.stdout.write(`${secret}\n`);
+      }),
+    );
+  keys
+    .command('list')
+    .description('List API keys (never their secrets)')
+    .action(() =>
+      withApp(getConfig(), async (app) => {
+        for (const k of await app.apiKeys.list()) {
+          const state = k.revokedAt ? `revoked ${k.revokedAt.toISOString()}` : 'active';
+          process.stdout.write(`${k.id}\t…${k.keyHint}\t${k.scopes.join(',')}\t${state}\t${k.name}\n`);
+        }
+      }),
+    );
+  keys
+    .command('revoke <id>')
+    .description('Revoke an API key')
+    .action((id: string) =>
+      withApp(getConfig(), async (app) => {
+        if (!(await app.apiKeys.revoke(id))) throw new Error(`no active key ${id}`);
+        process.stderr.write(`revoked ${id}\n`);
+      }),
+    );
+
+  const codes = program.command('codes').description('Generate, import and export codes');
+  codes
+    .command('generate <campaign-id>')
+    .description('Generate unique codes (any number; committed in chunks, with progress)')
+    .requiredOption('--count <n>', 'how many', positiveInt(50_000_000))
+    .option('--prefix <prefix>', 'letters and digits put before each code', '')
+    .option('--length <n>', 'random symbols per code (5 bits each, at least 8)', positiveInt(32), 12)
+    .option('--max-uses <n>', 'uses per code', positiveInt(1_000_000), 1)
+    .action((campaignId: string, opts: { count: number; prefix: string; length: number; maxUses: number }) =>
+      withApp(getConfig(), async (app) => {
+        const bar = progressBar('generating');
+        try {
+          const result = await app.codes.generate(
+            campaignId,
+            { count: opts.count, prefix: opts.prefix, randomLength: opts.length, maxUses: opts.maxUses },
+            'cli',
+            { atomic: false, onProgress: (done, total) => bar.update(done, total) },
+          );
+          bar.stop();
+          process.stderr.write(`generated ${result.count} codes in batch ${result.batchId}\n`);
+        } finally {
+          bar.stop();
+        }
+      }),
+    );
+  codes
+    .command('import <campaign-id> <file>')
+    .description('Import codes from CSV (header: code[,customer_id][,max_uses]); all or nothing')
+    .action((campaignId: string, file: string) =>
+      withApp(getConfig(), async (app) => {
+        const chunks: Buffer[] = [];
+        for await (const chunk of createReadStream(file)) chunks.push(chunk as Buffer);
+        const specs = parseCodeCsv(Buffer.concat(chunks).toString('utf8'), 10_000_000);
+        const bar = progressBar('importing');
+        try {
+          const n = await app.codes.importCodes(campaignId, specs, 'cli', (done, total) =>
+            bar.update(done, total),
+          );
+          bar.stop();
+          process.stderr.write(`imported ${n} codes\n`);
+        } finally {
+          bar.stop();
+        }
+      }),
+    );
+  codes
+    .command('export <campaign-id>')
+    .description('Export every code of a campaign as CSV')
+    .option('--out <file>', 'write here instead of stdout')
+    .action((campaignId: string, opts: { out?: string }) =>
+      withApp(getConfig(), async (app) => {
+        await app.campaigns.get(campaignId);
+        const out = opts.out
+          ? createWriteStream(opts.out)
+          : new Writable({ write: (c, _e, cb) => process.stdout.write(c, cb) });
+        await pipeline(codesCsv(app.codes.iterate(campaignId)), out);
+      }),
+    );
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const cli = buildCli(() => loadConfig());
+  try {
+    await cli.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    if (err instanceof AppError) {
+      const extra =
+        Object.keys(err.extensions).length > 0 ? `\n${JSON.stringify(err.extensions, null, 2)}` : '';
+      throw new Error(`${err.code}: ${err.message}${extra}`);
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,55 @@
+/**
+ * Configuration comes from the environment, is checked once at start-up and then frozen. A bad value
+ * stops the process with a message naming the variable; nothing secret has a default.
+ */
+import { type Static, Type } from 'typebox';
+import { Value } from 'typebox/value';
+
+const EnvSchema = Type.Object({
+  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 8080, description: 'TCP port of the HTTP API' }),
+  HOST: Type.String({ minLength: 1, default: '127.0.0.1', description: 'Interface to listen on' }),
+  DATABASE_URL: Type.Optional(
+    Type.String({ pattern: '^postgres(ql)?://', description: 'PostgreSQL server; unset = embedded PGlite' }),
+  ),
+  PROMOGUARD_DATA_DIR: Type.String({ minLength: 1, default: './data', description: 'PGlite data folder' }),
+  DATABASE_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 500, default: 20 }),
+  LOG_LEVEL: Type.Union(
+    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+    { default: 'info' },
+  ),
+  TRUST_PROXY: Type.Boolean({ default: false, description: 'Take the client address from X-Forwarded-For' }),
+  OUTBOX_POLL_MS: Type.Integer({ minimum: 10, maximum: 60_000, default: 1000 }),
+  BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, maximum: 50 * 1024 * 1024, default: 1024 * 1024 }),
+});
+
+export type Config = Readonly<Static<typeof EnvSchema>>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Parses the environment (or a given map, for tests). Unknown variables are ignored. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const input: Record<string, unknown> = {};
+  for (const key of Object.keys(EnvSchema.properties)) {
+    const raw = env[key];
+    if (raw !== undefined && raw !== '') input[key] = raw;
+  }
+  const withDefaults = Value.Default(EnvSchema, input);
+  const converted = Value.Convert(EnvSchema, withDefaults);
+  const errors = [...Value.Errors(EnvSchema, converted)];
+  if (errors.length > 0) {
+    const lines = errors.map((e) => {
+      const name = e.instancePath.replace(/^\//, '') || '(environment)';
+      return `${name}=${JSON.stringify(env[name] ?? null)}: ${e.message}`;
+    });
+    throw new ConfigError(`invalid configuration:\n  ${[...new Set(lines)].join('\n  ')}`);
+  }
+  return Object.freeze(converted as Config);
+}
+
+export const CONFIG_DOCS = Object.entries(EnvSchema.properties).map(([name, schema]) => ({
+  name,
+  default: (schema as { default?: unknown }).default,
+  description: (schema as { description?: string }).description ?? '',
+}));

@@ -1,0 +1,168 @@
+/**
+ * Campaigns and codes as the domain sees them, and the pure decision whether a code may be used for a
+ * cart. No I/O: the caller passes the current time and the stored counters. The decision here is what
+ * a validation reports; a redemption re-checks every cap and the status atomically in the database,
+ * because counters read here may be stale by the time the redemption commits.
+ */
+import { type DiscountRule, discountFor } from './money.js';
+
+export const CAMPAIGN_STATUSES = ['draft', 'active', 'paused', 'ended'] as const;
+export type CampaignStatus = (typeof CAMPAIGN_STATUSES)[number];
+
+/** draft -> active -> paused <-> active -> ended; ended is final. */
+const TRANSITIONS: Record<CampaignStatus, readonly CampaignStatus[]> = {
+  draft: ['active', 'ended'],
+  active: ['paused', 'ended'],
+  paused: ['active', 'ended'],
+  ended: [],
+};
+
+export function canTransition(from: CampaignStatus, to: CampaignStatus): boolean {
+  return from === to || TRANSITIONS[from].includes(to);
+}
+
+export interface Eligibility {
+  /** Only these customers may use the campaign's codes; null = anyone. */
+  customerIds: string[] | null;
+  segments: string[] | null;
+  regions: string[] | null;
+  firstOrderOnly: boolean;
+}
+
+export interface Campaign {
+  id: string;
+  name: string;
+  status: CampaignStatus;
+  currency: string;
+  discount: DiscountRule;
+  /** The window is [startsAt, endsAt): open at startsAt, closed at endsAt. */
+  startsAt: Date;
+  endsAt: Date | null;
+  redemptionCap: number | null;
+  redemptionsUsed: number;
+  budgetMinor: number | null;
+  spentMinor: number;
+  perCustomerCap: number | null;
+  minOrderMinor: number | null;
+  eligibility: Eligibility;
+  version: number;
+}
+
+export type CodeKind = 'public' | 'unique';
+export type CodeStatus = 'active' | 'revoked';
+
+export interface Code {
+  id: string;
+  campaignId: string;
+  code: string;
+  normalized: string;
+  kind: CodeKind;
+  /** null = limited only by the campaign's caps (a public code). */
+  maxUses: number | null;
+  uses: number;
+  customerId: string | null;
+  status: CodeStatus;
+  /** A code-level amount that replaces the campaign's fixed amount (loyalty coupons carry their own). */
+  amountMinor: number | null;
+}
+
+export interface CustomerFacts {
+  id: string;
+  segment?: string | undefined;
+  region?: string | undefined;
+  /** Asserted by the trusted checkout backend: this is the customer's first order. */
+  firstOrder?: boolean | undefined;
+}
+
+export interface Cart {
+  subtotalMinor: number;
+  shippingMinor: number;
+  currency: string;
+}
+
+/** Why a code cannot be used; a closed list that trusted callers see and analysts filter on. */
+export const REFUSAL_REASONS = [
+  'code_not_found',
+  'code_revoked',
+  'code_used_up',
+  'code_bound_to_other_customer',
+  'campaign_not_active',
+  'campaign_paused',
+  'campaign_ended',
+  'campaign_not_started',
+  'campaign_expired',
+  'customer_not_eligible',
+  'segment_not_eligible',
+  'region_not_eligible',
+  'not_first_order',
+  'currency_mismatch',
+  'below_minimum_order',
+  'campaign_cap_reached',
+  'budget_exhausted',
+  'customer_cap_reached',
+  'campaign_changed',
+] as const;
+export type RefusalReason = (typeof REFUSAL_REASONS)[number];
+
+export type Decision = { eligible: true; discountMinor: number } | { eligible: false; reason: RefusalReason };
+
+export interface DecisionInput {
+  campaign: Campaign;
+  code: Code;
+  customer: CustomerFacts;
+  cart: Cart;
+  now: Date;
+  /** Redemptions this customer already holds in the campaign (for the per-customer cap). */
+  customerUses: number;
+}
+
+export function effectiveDiscountRule(campaign: Campaign, code: Code): DiscountRule {
+  if (code.amountMinor !== null) return { type: 'fixed_amount', amountMinor: code.amountMinor };
+  return campaign.discount;
+}
+
+export function decide(input: DecisionInput): Decision {
+  const { campaign, code, customer, cart, now } = input;
+  const refuse = (reason: RefusalReason): Decision => ({ eligible: false, reason });
+
+  if (code.status === 'revoked') return refuse('code_revoked');
+  if (campaign.status === 'draft') return refuse('campaign_not_active');
+  if (campaign.status === 'paused') return refuse('campaign_paused');
+  if (campaign.status === 'ended') return refuse('campaign_ended');
+  if (now.getTime() < campaign.startsAt.getTime()) return refuse('campaign_not_started');
+  if (campaign.endsAt !== null && now.getTime() >= campaign.endsAt.getTime())
+    return refuse('campaign_expired');
+  if (code.customerId !== null && code.customerId !== customer.id)
+    return refuse('code_bound_to_other_customer');
+
+  const rules = campaign.eligibility;
+  if (rules.customerIds !== null && !rules.customerIds.includes(customer.id))
+    return refuse('customer_not_eligible');
+  if (
+    rules.segments !== null &&
+    (customer.segment === undefined || !rules.segments.includes(customer.segment))
+  ) {
+    return refuse('segment_not_eligible');
+  }
+  if (rules.regions !== null && (customer.region === undefined || !rules.regions.includes(customer.region))) {
+    return refuse('region_not_eligible');
+  }
+  if (rules.firstOrderOnly && customer.firstOrder !== true) return refuse('not_first_order');
+  if (cart.currency !== campaign.currency) return refuse('currency_mismatch');
+  if (campaign.minOrderMinor !== null && cart.subtotalMinor < campaign.minOrderMinor) {
+    return refuse('below_minimum_order');
+  }
+
+  if (code.maxUses !== null && code.uses >= code.maxUses) return refuse('code_used_up');
+  if (campaign.redemptionCap !== null && campaign.redemptionsUsed >= campaign.redemptionCap) {
+    return refuse('campaign_cap_reached');
+  }
+  const discountMinor = discountFor(effectiveDiscountRule(campaign, code), cart);
+  if (campaign.budgetMinor !== null && campaign.spentMinor + discountMinor > campaign.budgetMinor) {
+    return refuse('budget_exhausted');
+  }
+  if (campaign.perCustomerCap !== null && input.customerUses >= campaign.perCustomerCap) {
+    return refuse('customer_cap_reached');
+  }
+  return { eligible: true, discountMinor };
+}

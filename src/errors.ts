@@ -1,0 +1,46 @@
+/**
+ * The closed list of error codes the API returns, each with its HTTP status. Clients branch on `code`;
+ * the texts are for people. An error that is not on this list is a bug: it is logged with its detail
+ * and answered with a generic `internal_error`, never with its own message.
+ */
+export const ERROR_CODES = {
+  validation_failed: { status: 400, title: 'The request is not valid' },
+  idempotency_key_required: { status: 400, title: 'An Idempotency-Key header is required' },
+  unauthorized: { status: 401, title: 'A valid API key is required' },
+  forbidden: { status: 403, title: 'The API key lacks the scope this route needs' },
+  not_found: { status: 404, title: 'No such route' },
+  campaign_not_found: { status: 404, title: 'No such campaign' },
+  code_not_found: { status: 404, title: 'No such code' },
+  redemption_not_found: { status: 404, title: 'No such redemption' },
+  method_not_allowed: { status: 405, title: 'Method not allowed' },
+  invalid_status_transition: { status: 409, title: 'The campaign cannot move to that status' },
+  code_already_exists: { status: 409, title: 'A code with that text already exists' },
+  code_conflicts_with_pattern: { status: 409, title: 'The code has the shape of a generated batch' },
+  campaign_not_editable: { status: 409, title: 'An ended campaign cannot be changed' },
+  payload_too_large: { status: 413, title: 'The request body is too large' },
+  unsupported_media_type: { status: 415, title: 'Send application/json' },
+  idempotency_key_reused: { status: 422, title: 'The Idempotency-Key was used with a different request' },
+  redemption_refused: { status: 422, title: 'This code cannot be used' },
+  too_many_requests: { status: 429, title: 'Too many requests' },
+  internal_error: { status: 500, title: 'Internal error' },
+  not_ready: { status: 503, title: 'The service is not ready' },
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** An expected failure with a stable code; `detail` must be safe to show the caller. */
+export class AppError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly detail: string | undefined;
+  readonly extensions: Record<string, unknown>;
+
+  constructor(code: ErrorCode, detail?: string, extensions: Record<string, unknown> = {}) {
+    super(detail ?? ERROR_CODES[code].title);
+    this.name = 'AppError';
+    this.code = code;
+    this.status = ERROR_CODES[code].status;
+    this.detail = detail;
+    this.extensions = extensions;
+  }
+}

@@ -1,0 +1,32 @@
+/** Domain events as they leave the outbox. Consumers deduplicate by `id`: delivery is at least once. */
+export const EVENT_TYPES = [
+  'campaign.created',
+  'campaign.updated',
+  'campaign.paused',
+  'campaign.resumed',
+  'campaign.status_changed',
+  'code.created',
+  'code.batch_generated',
+  'code.imported',
+  'code.revoked',
+  'redemption.created',
+  'redemption.rolled_back',
+] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+export interface DomainEvent {
+  id: string;
+  type: EventType;
+  aggregateId: string;
+  payload: unknown;
+  createdAt: Date;
+}
+
+export type EventHandler = (event: DomainEvent) => Promise<void> | void;
+
+/** Where the outbox relay publishes: an in-process bus by default, NATS JetStream when configured. */
+export interface EventBus {
+  publish(event: DomainEvent): Promise<void>;
+  subscribe(handler: EventHandler): () => void;
+  close(): Promise<void>;
+}

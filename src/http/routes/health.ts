@@ -1,0 +1,36 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { sql } from 'kysely';
+import { Type } from 'typebox';
+import type { App } from '../../app.js';
+import { AppError } from '../../errors.js';
+import { Problem } from '../schemas.js';
+
+export const healthRoutes =
+  (app: App): FastifyPluginAsyncTypebox =>
+  async (server) => {
+    const Status = Type.Object({ status: Type.String() });
+    server.get(
+      '/healthz',
+      { schema: { tags: ['health'], summary: 'The process is up', security: [], response: { 200: Status } } },
+      async () => ({ status: 'ok' }),
+    );
+    server.get(
+      '/readyz',
+      {
+        schema: {
+          tags: ['health'],
+          summary: 'The database answers',
+          security: [],
+          response: { 200: Type.Object({ status: Type.String(), database: Type.String() }), 503: Problem },
+        },
+      },
+      async () => {
+        try {
+          await sql`SELECT 1`.execute(app.db);
+        } catch {
+          throw new AppError('not_ready', 'the database does not answer');
+        }
+        return { status: 'ready', database: app.backend };
+      },
+    );
+  };

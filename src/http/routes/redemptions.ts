@@ -1,0 +1,161 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import type { App } from '../../app.js';
+import { AppError } from '../../errors.js';
+import type { CheckoutRequest } from '../../services/redemptions.js';
+import { page, redemptionJson } from '../present.js';
+import {
+  CampaignId,
+  CheckoutBody,
+  CustomerId,
+  ErrorResponses,
+  IdempotencyHeaders,
+  Page,
+  PageQuery,
+  Reason,
+  Redemption,
+  RedemptionId,
+  ValidationResult,
+} from '../schemas.js';
+
+/** What untrusted eyes may read; trusted checkout keys also get the `reason` code. */
+export const REFUSAL_MESSAGE = 'This code cannot be used';
+
+function checkoutRequest(body: CheckoutBody): CheckoutRequest {
+  return {
+    code: body.code,
+    customer: {
+      id: body.customer.id,
+      segment: body.customer.segment,
+      region: body.customer.region,
+      firstOrder: body.customer.first_order,
+    },
+    cart: {
+      currency: body.cart.currency,
+      subtotalMinor: body.cart.subtotal_minor,
+      shippingMinor: body.cart.shipping_minor ?? 0,
+    },
+    orderId: body.order_id,
+  };
+}
+
+export const redemptionRoutes =
+  (app: App): FastifyPluginAsyncTypebox =>
+  async (server) => {
+    const checkout = { scopes: ['checkout' as const] };
+    const readers = { scopes: ['checkout' as const, 'marketing' as const] };
+
+    server.post(
+      '/validations',
+      {
+        config: checkout,
+        schema: {
+          tags: ['checkout'],
+          summary: 'Would this code apply to this cart? No side effect.',
+          body: CheckoutBody,
+          response: { 200: ValidationResult, ...ErrorResponses },
+        },
+      },
+      async (request) => {
+        const result = await app.redemptions.validate(checkoutRequest(request.body));
+        if (!result.valid) return { valid: false as const, reason: result.reason, message: REFUSAL_MESSAGE };
+        return {
+          valid: true as const,
+          discount_minor: result.discountMinor,
+          currency: result.currency,
+          campaign_id: result.campaignId,
+        };
+      },
+    );
+
+    server.post(
+      '/redemptions',
+      {
+        config: checkout,
+        schema: {
+          tags: ['checkout'],
+          summary: 'Redeem a code for an order',
+          description:
+            'Atomic: the code, campaign cap, budget and per-customer cap are each enforced by one ' +
+            'conditional statement. Send an Idempotency-Key: a repeat (also a concurrent one) returns the ' +
+            'first redemption with `Idempotent-Replayed: true` and changes nothing. A refusal is a 422 ' +
+            '`redemption_refused` with a `reason`; refusals change nothing and are not stored, so a retry ' +
+            'is decided afresh.',
+          headers: IdempotencyHeaders,
+          body: CheckoutBody,
+          response: { 201: Redemption, ...ErrorResponses },
+        },
+      },
+      async (request, reply) => {
+        const key = request.headers['idempotency-key'];
+        if (!key) throw new AppError('idempotency_key_required');
+        const result = await app.redemptions.redeem(checkoutRequest(request.body), key);
+        if (!result.ok) {
+          throw new AppError('redemption_refused', REFUSAL_MESSAGE, { reason: result.reason });
+        }
+        if (result.replayed) reply.header('idempotent-replayed', 'true');
+        return reply.status(201).send(redemptionJson(result.redemption));
+      },
+    );
+
+    server.get(
+      '/redemptions',
+      {
+        config: readers,
+        schema: {
+          tags: ['checkout'],
+          summary: 'List redemptions, newest first, of a campaign and/or a customer',
+          querystring: Type.Object(
+            { ...PageQuery, campaign_id: Type.Optional(CampaignId), customer_id: Type.Optional(CustomerId) },
+            { additionalProperties: false },
+          ),
+          response: { 200: Page(Redemption), ...ErrorResponses },
+        },
+      },
+      async (request) => {
+        const limit = request.query.limit ?? 50;
+        const items = await app.redemptions.list({
+          campaignId: request.query.campaign_id,
+          customerId: request.query.customer_id,
+          limit,
+          before: request.query.cursor,
+        });
+        return page(items, limit, redemptionJson);
+      },
+    );
+
+    const Params = Type.Object({ id: RedemptionId });
+
+    server.get(
+      '/redemptions/:id',
+      {
+        config: readers,
+        schema: {
+          tags: ['checkout'],
+          summary: 'Read a redemption',
+          params: Params,
+          response: { 200: Redemption, ...ErrorResponses },
+        },
+      },
+      async (request) => redemptionJson(await app.redemptions.get(request.params.id)),
+    );
+
+    server.post(
+      '/redemptions/:id/rollback',
+      {
+        config: checkout,
+        schema: {
+          tags: ['checkout'],
+          summary: 'Roll back a redemption (order cancelled, payment failed)',
+          description:
+            'Restores the code use, the campaign cap and budget and the per-customer count exactly once, ' +
+            'with reversing ledger entries. Repeating it returns the rolled-back redemption unchanged.',
+          params: Params,
+          body: Reason,
+          response: { 200: Redemption, ...ErrorResponses },
+        },
+      },
+      async (request) =>
+        redemptionJson(await app.redemptions.rollback(request.params.id, request.body.reason ?? null)),
+    );
+  };

@@ -1,0 +1,326 @@
+/**
+ * Request and response schemas. Each gives the route its validation (unknown fields are rejected),
+ * its TypeScript types and its part of the served OpenAPI document.
+ */
+import { type Static, type TSchema, Type } from 'typebox';
+import { CAMPAIGN_STATUSES, REFUSAL_REASONS } from '../domain/campaign.js';
+import { MAX_AMOUNT_MINOR, MAX_BASIS_POINTS } from '../domain/money.js';
+import { ERROR_CODES, type ErrorCode } from '../errors.js';
+
+const strict = { additionalProperties: false } as const;
+
+/** A string that is one of `values`, typed as their union (`Type.Literal` over `.map` would lose it). */
+export const StringEnum = <const T extends readonly string[]>(
+  values: T,
+  options: { description?: string } = {},
+) => Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...options });
+
+export const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
+
+export const AmountMinor = Type.Integer({
+  minimum: 0,
+  maximum: MAX_AMOUNT_MINOR,
+  description: 'An amount in minor units of the currency (cents, yen): an integer, never a fraction.',
+});
+export const Currency = Type.String({ pattern: '^[A-Z]{3}$', description: 'ISO 4217 code, e.g. USD' });
+export const Timestamp = Type.String({ format: 'date-time', description: 'UTC instant, RFC 3339' });
+const Text = (maxLength: number, description?: string) =>
+  Type.String({
+    minLength: 1,
+    maxLength,
+    pattern: '^[^\\u0000-\\u001f]*$',
+    ...(description ? { description } : {}),
+  });
+export const CustomerId = Text(128, 'Your id of the customer');
+const Id = (prefix: string) => Type.String({ pattern: `^${prefix}_[0-9A-HJKMNP-TV-Z]{26}$` });
+export const CampaignId = Id('cmp');
+export const RedemptionId = Id('red');
+export const Metadata = Type.Record(Type.String({ maxLength: 64 }), Type.String({ maxLength: 512 }), {
+  maxProperties: 50,
+  description: 'Free-form string pairs for your own use',
+});
+
+export const Discount = Type.Union(
+  [
+    Type.Object({ type: Type.Literal('fixed_amount'), amount_minor: AmountMinor }, strict),
+    Type.Object(
+      {
+        type: Type.Literal('percentage'),
+        basis_points: Type.Integer({ minimum: 1, maximum: MAX_BASIS_POINTS, description: '1500 = 15 %' }),
+        max_discount_minor: Type.Optional(Nullable(AmountMinor)),
+      },
+      strict,
+    ),
+    Type.Object({ type: Type.Literal('free_shipping') }, strict),
+  ],
+  {
+    description:
+      'Percentages are rounded half to even to a whole minor unit; no discount exceeds the subtotal ' +
+      '(free shipping discounts exactly cart.shipping_minor).',
+  },
+);
+
+const IdList = Type.Array(Text(128), { maxItems: 10_000, uniqueItems: true });
+export const Eligibility = Type.Object(
+  {
+    customer_ids: Type.Optional(Nullable(IdList)),
+    segments: Type.Optional(Nullable(Type.Array(Text(64), { maxItems: 100 }))),
+    regions: Type.Optional(Nullable(Type.Array(Text(64), { maxItems: 300 }))),
+    first_order_only: Type.Optional(Type.Boolean()),
+  },
+  { ...strict, description: 'null (or absent) means no restriction' },
+);
+
+const limitFields = {
+  starts_at: Type.Optional(Timestamp),
+  ends_at: Type.Optional(Nullable(Timestamp)),
+  redemption_cap: Type.Optional(Nullable(Type.Integer({ minimum: 0, maximum: 2_000_000_000 }))),
+  budget_minor: Type.Optional(Nullable(AmountMinor)),
+  per_customer_cap: Type.Optional(Nullable(Type.Integer({ minimum: 1, maximum: 1_000_000 }))),
+  min_order_minor: Type.Optional(Nullable(AmountMinor)),
+  eligibility: Type.Optional(Eligibility),
+  metadata: Type.Optional(Metadata),
+};
+
+export const CampaignCreate = Type.Object(
+  {
+    name: Text(200),
+    currency: Currency,
+    discount: Discount,
+    status: Type.Optional(StringEnum(['draft', 'active'] as const, { description: 'default draft' })),
+    ...limitFields,
+  },
+  strict,
+);
+export type CampaignCreate = Static<typeof CampaignCreate>;
+
+export const CampaignStatus = StringEnum(CAMPAIGN_STATUSES);
+
+export const CampaignPatch = Type.Object(
+  {
+    name: Type.Optional(Text(200)),
+    discount: Type.Optional(Discount),
+    status: Type.Optional(CampaignStatus),
+    ...limitFields,
+  },
+  { ...strict, minProperties: 1 },
+);
+export type CampaignPatch = Static<typeof CampaignPatch>;
+
+export const Campaign = Type.Object({
+  id: CampaignId,
+  name: Type.String(),
+  status: CampaignStatus,
+  currency: Currency,
+  discount: Discount,
+  starts_at: Timestamp,
+  ends_at: Nullable(Timestamp),
+  redemption_cap: Nullable(Type.Integer()),
+  budget_minor: Nullable(Type.Integer()),
+  per_customer_cap: Nullable(Type.Integer()),
+  min_order_minor: Nullable(Type.Integer()),
+  eligibility: Type.Object({
+    customer_ids: Nullable(Type.Array(Type.String())),
+    segments: Nullable(Type.Array(Type.String())),
+    regions: Nullable(Type.Array(Type.String())),
+    first_order_only: Type.Boolean(),
+  }),
+  redemptions_used: Type.Integer({ description: 'Redemptions in force (rolled-back ones excluded)' }),
+  spent_minor: Type.Integer({ description: 'Discount given by redemptions in force' }),
+  metadata: Type.Record(Type.String(), Type.String()),
+  version: Type.Integer({ description: 'Bumped by every change of the terms' }),
+  created_at: Timestamp,
+  updated_at: Timestamp,
+});
+
+export const Reason = Type.Object({ reason: Type.Optional(Text(500, 'Why; kept in the audit log')) }, strict);
+
+export const Code = Type.Object({
+  id: Type.String(),
+  campaign_id: CampaignId,
+  batch_id: Nullable(Type.String()),
+  code: Type.String({ description: 'As shown to customers' }),
+  normalized: Type.String({ description: 'Upper case, separators removed: how codes are matched' }),
+  kind: Type.Union([Type.Literal('public'), Type.Literal('unique')]),
+  max_uses: Nullable(Type.Integer()),
+  uses: Type.Integer(),
+  customer_id: Nullable(Type.String()),
+  status: Type.Union([Type.Literal('active'), Type.Literal('revoked')]),
+  created_at: Timestamp,
+  revoked_at: Nullable(Timestamp),
+});
+
+const CodeSpec = Type.Object(
+  {
+    code: Text(256, 'Letters and digits; case, spaces and - _ . / are ignored when matching'),
+    max_uses: Type.Optional(Nullable(Type.Integer({ minimum: 1, maximum: 2_000_000_000 }))),
+    customer_id: Type.Optional(Nullable(CustomerId)),
+  },
+  strict,
+);
+
+export const MAX_HTTP_GENERATE = 100_000;
+export const MAX_HTTP_IMPORT = 10_000;
+
+export const CodesCreate = Type.Union([
+  Type.Object(
+    { ...CodeSpec.properties },
+    { ...strict, description: 'One chosen code (no max_uses = public multi-use)' },
+  ),
+  Type.Object(
+    {
+      generate: Type.Object(
+        {
+          count: Type.Integer({
+            minimum: 1,
+            maximum: MAX_HTTP_GENERATE,
+            description: 'Use the CLI for larger batches',
+          }),
+          prefix: Type.Optional(Type.String({ maxLength: 16, pattern: '^[A-Za-z0-9]*$' })),
+          random_length: Type.Optional(
+            Type.Integer({ minimum: 8, maximum: 32, default: 12, description: '5 bits each' }),
+          ),
+          max_uses: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1 })),
+          customer_id: Type.Optional(Nullable(CustomerId)),
+        },
+        strict,
+      ),
+    },
+    { ...strict, description: 'Generate unique codes with a check symbol' },
+  ),
+  Type.Object(
+    { codes: Type.Array(CodeSpec, { minItems: 1, maxItems: MAX_HTTP_IMPORT }) },
+    { ...strict, description: 'Import chosen codes, all or nothing' },
+  ),
+  Type.Object(
+    {
+      csv: Type.String({
+        minLength: 1,
+        maxLength: 2_000_000,
+        description: 'CSV with a header: code[,customer_id][,max_uses]',
+      }),
+    },
+    { ...strict, description: 'Import chosen codes from CSV, all or nothing' },
+  ),
+]);
+export type CodesCreate = Static<typeof CodesCreate>;
+
+export const CodesCreated = Type.Union([
+  Code,
+  Type.Object({
+    batch_id: Type.String(),
+    count: Type.Integer(),
+    prefix: Type.String(),
+    random_length: Type.Integer(),
+  }),
+  Type.Object({ imported: Type.Integer() }),
+]);
+
+const Customer = Type.Object(
+  {
+    id: CustomerId,
+    segment: Type.Optional(Text(64)),
+    region: Type.Optional(Text(64)),
+    first_order: Type.Optional(Type.Boolean({ description: 'Asserted by your backend' })),
+  },
+  strict,
+);
+
+const LineItem = Type.Object(
+  { sku: Text(128), quantity: Type.Integer({ minimum: 1, maximum: 100_000 }), unit_price_minor: AmountMinor },
+  strict,
+);
+
+const Cart = Type.Object(
+  {
+    currency: Currency,
+    subtotal_minor: AmountMinor,
+    shipping_minor: Type.Optional(AmountMinor),
+    items: Type.Optional(Type.Array(LineItem, { maxItems: 500 })),
+  },
+  strict,
+);
+
+export const CheckoutBody = Type.Object(
+  {
+    code: Type.String({ minLength: 1, maxLength: 256 }),
+    customer: Customer,
+    cart: Cart,
+    order_id: Type.Optional(Text(128)),
+  },
+  strict,
+);
+export type CheckoutBody = Static<typeof CheckoutBody>;
+
+export const RefusalReason = StringEnum(REFUSAL_REASONS);
+
+export const ValidationResult = Type.Union([
+  Type.Object({
+    valid: Type.Literal(true),
+    discount_minor: Type.Integer(),
+    currency: Currency,
+    campaign_id: CampaignId,
+  }),
+  Type.Object({ valid: Type.Literal(false), reason: RefusalReason, message: Type.String() }),
+]);
+
+export const Redemption = Type.Object({
+  id: RedemptionId,
+  status: Type.Union([Type.Literal('redeemed'), Type.Literal('rolled_back')]),
+  campaign_id: CampaignId,
+  code_id: Type.String(),
+  customer_id: Type.String(),
+  order_id: Nullable(Type.String()),
+  currency: Currency,
+  subtotal_minor: Type.Integer(),
+  discount_minor: Type.Integer(),
+  created_at: Timestamp,
+  rolled_back_at: Nullable(Timestamp),
+  rollback_reason: Nullable(Type.String()),
+});
+
+export const IdempotencyHeaders = Type.Object({
+  'idempotency-key': Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 255,
+      pattern: '^[\\x21-\\x7e]+$',
+      description: 'Required; printable ASCII',
+    }),
+  ),
+});
+
+export const Page = <T extends TSchema>(item: T) =>
+  Type.Object({
+    data: Type.Array(item),
+    next_cursor: Nullable(
+      Type.String({ description: 'Pass as `cursor` for the next page; null on the last page' }),
+    ),
+  });
+
+export const PageQuery = {
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
+  cursor: Type.Optional(Type.String({ maxLength: 64, pattern: '^[a-z]+_[0-9A-Z]{26}$' })),
+};
+
+export const Problem = Type.Object(
+  {
+    type: Type.String(),
+    title: Type.String(),
+    status: Type.Integer(),
+    code: StringEnum(Object.keys(ERROR_CODES) as ErrorCode[]),
+    detail: Type.Optional(Type.String()),
+    request_id: Type.String(),
+  },
+  { additionalProperties: true, description: 'RFC 9457 problem details' },
+);
+
+export const ErrorResponses = {
+  400: Problem,
+  401: Problem,
+  403: Problem,
+  404: Problem,
+  409: Problem,
+  422: Problem,
+  429: Problem,
+};

@@ -1,0 +1,113 @@
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyInstance, type FastifyRequest, LogController } from 'fastify';
+import type { App } from '../app.js';
+import { AppError } from '../errors.js';
+import { newId } from '../lib/ids.js';
+import { hasScope, type Scope } from '../services/api-keys.js';
+import type { ApiKeyRecord } from '../store/api-keys.js';
+import { errorHandler, sendProblem } from './problem.js';
+import { campaignRoutes } from './routes/campaigns.js';
+import { codeRoutes } from './routes/codes.js';
+import { healthRoutes } from './routes/health.js';
+import { redemptionRoutes } from './routes/redemptions.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    apiKey: ApiKeyRecord | null;
+  }
+  interface FastifyContextConfig {
+    /** The route needs a key holding any one of these scopes (admin holds all). */
+    scopes?: Scope[];
+  }
+}
+
+const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+
+export interface ServerOptions {
+  logger?: boolean | object;
+}
+
+export const API_VERSION = '0.1.0';
+
+export async function buildServer(app: App, options: ServerOptions = {}): Promise<FastifyInstance> {
+  const server = Fastify({
+    logger: options.logger ?? { level: app.config.LOG_LEVEL, redact: ['req.headers.authorization'] },
+    bodyLimit: app.config.BODY_LIMIT_BYTES,
+    trustProxy: app.config.TRUST_PROXY,
+    // A caller's X-Request-Id is kept only if it is short and plain, so it cannot forge log lines.
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && SAFE_REQUEST_ID.test(given) ? given : newId('request');
+    },
+    // Per-request lines only at debug: at thousands of redemptions a second they would be the load.
+    logController: new LogController({
+      disableRequestLogging: app.config.LOG_LEVEL !== 'debug' && app.config.LOG_LEVEL !== 'trace',
+    }),
+  });
+  server.setValidatorCompiler(TypeBoxValidatorCompiler);
+  server.decorateRequest('apiKey', null);
+  server.removeContentTypeParser(['text/plain']);
+  server.setErrorHandler(errorHandler);
+  server.setNotFoundHandler((request, reply) => sendProblem(reply, request, 'not_found'));
+  // No body at all reads as `{}`: optional-body routes (pause, rollback) then need none, and
+  // required-body routes name the missing fields instead of "body must be object".
+  server.addHook('preValidation', async (request) => {
+    if (request.body === undefined && request.method !== 'GET' && request.method !== 'HEAD')
+      request.body = {};
+  });
+  server.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+
+  // Authentication runs first (onRequest), before the body is even parsed: an anonymous caller
+  // learns nothing from validation errors.
+  server.addHook('onRequest', async (request: FastifyRequest, reply) => {
+    const scopes = request.routeOptions.config.scopes;
+    if (!scopes) return;
+    const header = request.headers.authorization;
+    const match = typeof header === 'string' ? /^Bearer ([\x21-\x7e]{1,200})$/.exec(header) : null;
+    const key = match?.[1] ? await app.apiKeys.verify(match[1]) : null;
+    if (!key) {
+      reply.header('www-authenticate', 'Bearer');
+      throw new AppError('unauthorized');
+    }
+    if (!scopes.some((scope) => hasScope(key.scopes, scope))) {
+      throw new AppError('forbidden', `this route needs one of the scopes: ${scopes.join(', ')}`);
+    }
+    request.apiKey = key;
+  });
+
+  await server.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Promoguard API',
+        version: API_VERSION,
+        description:
+          'Issue, validate and redeem coupons. Amounts are integers in minor units; times are UTC. ' +
+          'Errors are application/problem+json with a stable `code`.',
+      },
+      components: {
+        securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'pgk_… API key' } },
+      },
+      security: [{ apiKey: [] }],
+      tags: [
+        { name: 'campaigns', description: 'Campaigns and their lifecycle (scope marketing)' },
+        { name: 'codes', description: 'Codes of a campaign (scope marketing)' },
+        { name: 'checkout', description: 'Validation, redemption and rollback (scope checkout)' },
+        { name: 'health', description: 'Liveness and readiness' },
+      ],
+    },
+  });
+  await server.register(swaggerUi, { routePrefix: '/docs' });
+  server.get('/openapi.json', { schema: { hide: true } }, async () => server.swagger());
+
+  await server.register(healthRoutes(app));
+  await server.register(campaignRoutes(app), { prefix: '/v1' });
+  await server.register(codeRoutes(app), { prefix: '/v1' });
+  await server.register(redemptionRoutes(app), { prefix: '/v1' });
+  return server;
+}

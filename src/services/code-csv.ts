@@ -1,0 +1,74 @@
+/** CSV in and out for codes: the same columns for import and export, so an export re-imports. */
+import { parse } from 'csv-parse/sync';
+import { stringify } from 'csv-stringify/sync';
+import { AppError } from '../errors.js';
+import type { CodeRecord } from '../store/rows.js';
+import type { CodeSpec } from './codes.js';
+
+export const EXPORT_COLUMNS = ['code', 'customer_id', 'max_uses', 'uses', 'status', 'created_at'] as const;
+const IMPORT_COLUMNS = new Set([
+  'code',
+  'customer_id',
+  'max_uses',
+  'uses',
+  'status',
+  'created_at',
+  'normalized',
+  'id',
+]);
+
+/**
+ * Parse `code[,customer_id][,max_uses]` with a header row. Columns an export adds (uses, status, …)
+ * are accepted and ignored; any other column, a bad number or too many rows is a validation error
+ * naming the line.
+ */
+export function parseCodeCsv(text: string, maxRows: number): CodeSpec[] {
+  let records: Record<string, string>[];
+  try {
+    records = parse(text, { columns: true, skip_empty_lines: true, trim: true, bom: true, to: maxRows + 1 });
+  } catch (err) {
+    throw new AppError(
+      'validation_failed',
+      `the CSV cannot be read: ${(err as Error).message.slice(0, 200)}`,
+    );
+  }
+  if (records.length > maxRows)
+    throw new AppError('validation_failed', `at most ${maxRows} codes per import`);
+  const first = records[0];
+  if (!first) throw new AppError('validation_failed', 'the CSV has no rows');
+  const unknown = Object.keys(first).filter((c) => !IMPORT_COLUMNS.has(c));
+  if (!('code' in first) || unknown.length > 0) {
+    throw new AppError(
+      'validation_failed',
+      `the CSV header must have a code column and only: ${[...IMPORT_COLUMNS].join(', ')}`,
+    );
+  }
+  return records.map((r, i) => {
+    const line = i + 2;
+    const maxUses = r.max_uses === undefined || r.max_uses === '' ? null : Number(r.max_uses);
+    if (maxUses !== null && (!Number.isInteger(maxUses) || maxUses < 1 || maxUses > 2_000_000_000)) {
+      throw new AppError('validation_failed', `line ${line}: max_uses must be a whole number from 1`);
+    }
+    const customerId = r.customer_id ? r.customer_id : null;
+    if (customerId !== null && customerId.length > 128) {
+      throw new AppError('validation_failed', `line ${line}: customer_id is longer than 128 characters`);
+    }
+    return { code: r.code ?? '', customerId, maxUses };
+  });
+}
+
+export async function* codesCsv(pages: AsyncIterable<CodeRecord[]>): AsyncGenerator<string> {
+  yield stringify([[...EXPORT_COLUMNS]]);
+  for await (const codes of pages) {
+    yield stringify(
+      codes.map((c) => [
+        c.code,
+        c.customerId ?? '',
+        c.maxUses ?? '',
+        c.uses,
+        c.status,
+        c.createdAt.toISOString(),
+      ]),
+    );
+  }
+}

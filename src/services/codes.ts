@@ -1,0 +1,343 @@
+import { randomBytes } from 'node:crypto';
+import {
+  type CodePattern,
+  checkPattern,
+  displayGeneratedCode,
+  generateCode,
+  hasPatternShape,
+  isPlausibleForPattern,
+  normalizeCode,
+} from '../domain/codes.js';
+import { AppError } from '../errors.js';
+import { newId } from '../lib/ids.js';
+import { findCampaign, insertAudit } from '../store/campaigns.js';
+import {
+  codesWithShape,
+  findCode,
+  insertCodes,
+  listCodes,
+  listPatterns,
+  type NewCodeRow,
+  revokeCode,
+} from '../store/codes.js';
+import { appendEvents } from '../store/outbox.js';
+import type { CampaignRecord, CodeRecord } from '../store/rows.js';
+import type { Actor, ServiceContext } from './context.js';
+
+/**
+ * The shapes of every generated batch, held in memory so that a code with a batch's shape but a
+ * wrong check symbol is refused without a database read. A node that has not yet heard of a new batch
+ * only loses that shortcut (it reads the database), never a valid code.
+ */
+export class PatternIndex {
+  private patterns: CodePattern[] = [];
+
+  constructor(private readonly load: () => Promise<CodePattern[]>) {}
+
+  async refresh(): Promise<void> {
+    this.patterns = await this.load();
+  }
+
+  add(pattern: CodePattern): void {
+    if (!this.patterns.some((p) => p.prefix === pattern.prefix && p.randomLength === pattern.randomLength)) {
+      this.patterns = [...this.patterns, pattern];
+    }
+  }
+
+  /**
+   * False when the code has the shape of some batch but fails that batch's check symbol and no other
+   * batch's. Codes of any other shape (public and imported codes) are left to the database.
+   */
+  mayExist(normalized: string): boolean {
+    let shaped = false;
+    for (const p of this.patterns) {
+      if (!hasPatternShape(normalized, p)) continue;
+      if (isPlausibleForPattern(normalized, p)) return true;
+      shaped = true;
+    }
+    return !shaped;
+  }
+}
+
+export interface CodeSpec {
+  code: string;
+  customerId?: string | null | undefined;
+  maxUses?: number | null | undefined;
+}
+
+export interface GenerateSpec {
+  count: number;
+  prefix?: string | undefined;
+  randomLength?: number | undefined;
+  maxUses?: number | undefined;
+  customerId?: string | null | undefined;
+}
+
+export type Progress = (done: number, total: number) => void;
+
+const CHUNK = 5_000;
+export const DEFAULT_RANDOM_LENGTH = 12;
+
+export class CodeService {
+  constructor(
+    private readonly ctx: ServiceContext,
+    readonly patterns: PatternIndex,
+  ) {}
+
+  static patternLoader(ctx: ServiceContext): () => Promise<CodePattern[]> {
+    return () => listPatterns(ctx.db);
+  }
+
+  private async requireCampaign(id: string): Promise<CampaignRecord> {
+    const campaign = await findCampaign(this.ctx.db, id);
+    if (!campaign) throw new AppError('campaign_not_found');
+    if (campaign.status === 'ended')
+      throw new AppError('campaign_not_editable', 'codes cannot be added to an ended campaign');
+    return campaign;
+  }
+
+  /** Normalize chosen codes, refusing bad text and texts that would be taken for a generated code. */
+  private prepare(campaignId: string, specs: CodeSpec[]): NewCodeRow[] {
+    const errors: { index: number; code: string; message: string }[] = [];
+    const seen = new Set<string>();
+    const rows: NewCodeRow[] = [];
+    specs.forEach((spec, index) => {
+      const normalized = normalizeCode(spec.code);
+      if (normalized === null) {
+        errors.push({
+          index,
+          code: spec.code.slice(0, 80),
+          message: 'must be 1-64 letters or digits (separators ignored)',
+        });
+      } else if (!this.patterns.mayExist(normalized)) {
+        errors.push({ index, code: spec.code, message: 'has the shape of a generated batch' });
+      } else if (seen.has(normalized)) {
+        errors.push({ index, code: spec.code, message: 'appears twice' });
+      } else {
+        seen.add(normalized);
+        rows.push({
+          id: newId('code'),
+          campaign_id: campaignId,
+          batch_id: null,
+          code: spec.code.trim(),
+          normalized,
+          kind: spec.maxUses === null || spec.maxUses === undefined ? 'public' : 'unique',
+          max_uses: spec.maxUses ?? null,
+          customer_id: spec.customerId ?? null,
+          amount_minor: null,
+        });
+      }
+    });
+    if (errors.length > 0) {
+      throw new AppError('validation_failed', `${errors.length} code(s) cannot be added`, {
+        errors: errors.slice(0, 100),
+      });
+    }
+    return rows;
+  }
+
+  /**
+   * Add chosen codes (one public code, or an import). All or nothing: if any text is invalid or
+   * already taken, nothing is added and every problem is reported.
+   */
+  private async addCodes(
+    campaignId: string,
+    specs: CodeSpec[],
+    actor: Actor,
+    onProgress?: Progress,
+  ): Promise<NewCodeRow[]> {
+    await this.requireCampaign(campaignId);
+    const rows = this.prepare(campaignId, specs);
+    const now = this.ctx.clock.now();
+    await this.ctx.db.transaction().execute(async (trx) => {
+      for (let i = 0; i < rows.length; i += CHUNK) {
+        const chunk = rows.slice(i, i + CHUNK);
+        const inserted = await insertCodes(trx, chunk, now);
+        if (inserted.size !== chunk.length) {
+          const taken = chunk.filter((r) => !inserted.has(r.normalized)).map((r) => r.code);
+          throw new AppError('code_already_exists', `${taken.length} code(s) already exist`, {
+            codes: taken.slice(0, 100),
+          });
+        }
+        onProgress?.(Math.min(i + CHUNK, rows.length), rows.length);
+      }
+      const single = rows.length === 1 ? rows[0] : undefined;
+      await appendEvents(
+        trx,
+        [
+          single
+            ? {
+                type: 'code.created',
+                aggregateId: single.id,
+                payload: { campaign_id: campaignId, code_id: single.id, actor },
+              }
+            : {
+                type: 'code.imported',
+                aggregateId: campaignId,
+                payload: { campaign_id: campaignId, count: rows.length, actor },
+              },
+        ],
+        now,
+      );
+    });
+    this.ctx.afterCommit();
+    return rows;
+  }
+
+  /** One chosen code: a public multi-use code (no max_uses) or a single- or few-use one. */
+  async createCode(campaignId: string, spec: CodeSpec, actor: Actor): Promise<CodeRecord> {
+    const [row] = await this.addCodes(campaignId, [spec], actor);
+    const code = row ? await findCode(this.ctx.db, row.normalized) : null;
+    if (!code) throw new Error('created code not found');
+    return code;
+  }
+
+  /** Many chosen codes (CSV import): all or nothing. Returns how many were added. */
+  async importCodes(
+    campaignId: string,
+    specs: CodeSpec[],
+    actor: Actor,
+    onProgress?: Progress,
+  ): Promise<number> {
+    if (specs.length === 0) throw new AppError('validation_failed', 'no codes to import');
+    return (await this.addCodes(campaignId, specs, actor, onProgress)).length;
+  }
+
+  /**
+   * Generate `count` unique codes. Uniqueness is the database's unique index: a code that collides
+   * (with an existing code or one in the same chunk) is drawn again until the count is reached.
+   * `atomic` puts the whole batch in one transaction (the HTTP API); the CLI commits chunk by chunk so
+   * a million codes need not sit in one transaction, and reports progress as it goes.
+   */
+  async generate(
+    campaignId: string,
+    spec: GenerateSpec,
+    actor: Actor,
+    options: { atomic: boolean; onProgress?: Progress },
+  ): Promise<{ batchId: string; count: number; pattern: CodePattern }> {
+    const prefix = normalizeCode(spec.prefix ?? '') ?? '';
+    if ((spec.prefix ?? '').replace(/[\s\-_.]/g, '') !== '' && prefix === '') {
+      throw new AppError('validation_failed', 'prefix must be letters and digits');
+    }
+    const pattern: CodePattern = { prefix, randomLength: spec.randomLength ?? DEFAULT_RANDOM_LENGTH };
+    const problem = checkPattern(pattern);
+    if (problem) throw new AppError('validation_failed', `invalid code pattern: ${problem}`);
+    await this.requireCampaign(campaignId);
+    const clashes = (await codesWithShape(this.ctx.db, pattern)).filter(
+      (c) => !isPlausibleForPattern(c, pattern),
+    );
+    if (clashes.length > 0) {
+      throw new AppError('code_conflicts_with_pattern', 'existing codes have this prefix and length', {
+        codes: clashes,
+      });
+    }
+
+    const now = this.ctx.clock.now();
+    const batchId = newId('batch', now.getTime());
+    const maxUses = spec.maxUses ?? 1;
+    const run = async (db: ServiceContext['db']) => {
+      await db
+        .insertInto('code_batches')
+        .values({
+          id: batchId,
+          campaign_id: campaignId,
+          prefix,
+          random_length: pattern.randomLength,
+          requested: spec.count,
+          created_at: now,
+        })
+        .execute();
+      let made = 0;
+      while (made < spec.count) {
+        const want = Math.min(CHUNK, spec.count - made);
+        const chunk = new Map<string, NewCodeRow>();
+        while (chunk.size < want) {
+          const normalized = generateCode(pattern, randomBytes);
+          chunk.set(normalized, {
+            id: newId('code'),
+            campaign_id: campaignId,
+            batch_id: batchId,
+            code: displayGeneratedCode(normalized, pattern),
+            normalized,
+            kind: 'unique',
+            max_uses: maxUses,
+            customer_id: spec.customerId ?? null,
+            amount_minor: null,
+          });
+        }
+        made += (await insertCodes(db, [...chunk.values()], now)).size;
+        options.onProgress?.(made, spec.count);
+      }
+      await appendEvents(
+        db,
+        [
+          {
+            type: 'code.batch_generated',
+            aggregateId: batchId,
+            payload: {
+              campaign_id: campaignId,
+              batch_id: batchId,
+              count: made,
+              prefix,
+              random_length: pattern.randomLength,
+              actor,
+            },
+          },
+        ],
+        now,
+      );
+    };
+    if (options.atomic) await this.ctx.db.transaction().execute(run);
+    else await run(this.ctx.db);
+    this.patterns.add(pattern);
+    this.ctx.afterCommit();
+    return { batchId, count: spec.count, pattern };
+  }
+
+  list(campaignId: string, page: { limit: number; after?: string | undefined }): Promise<CodeRecord[]> {
+    return listCodes(this.ctx.db, campaignId, page);
+  }
+
+  /** Every code of a campaign, page by page, without holding them all in memory. */
+  async *iterate(campaignId: string, pageSize = 5_000): AsyncGenerator<CodeRecord[]> {
+    let after: string | undefined;
+    for (;;) {
+      const page = await listCodes(this.ctx.db, campaignId, { limit: pageSize, after });
+      if (page.length === 0) return;
+      yield page;
+      after = page[page.length - 1]?.id;
+      if (page.length < pageSize) return;
+    }
+  }
+
+  async revoke(text: string, actor: Actor, reason: string | null): Promise<CodeRecord> {
+    const normalized = normalizeCode(text);
+    if (normalized === null) throw new AppError('code_not_found');
+    const now = this.ctx.clock.now();
+    const code = await this.ctx.db.transaction().execute(async (trx) => {
+      const revoked = await revokeCode(trx, normalized, now);
+      if (!revoked) return null;
+      await appendEvents(
+        trx,
+        [
+          {
+            type: 'code.revoked',
+            aggregateId: revoked.id,
+            payload: { campaign_id: revoked.campaignId, code_id: revoked.id, actor, reason },
+          },
+        ],
+        now,
+      );
+      await insertAudit(trx, { actor, action: 'code.revoked', targetId: revoked.id, reason }, now);
+      return revoked;
+    });
+    if (code) {
+      this.ctx.afterCommit();
+      return code;
+    }
+    // Already revoked (a repeat) or unknown.
+    const existing = await findCode(this.ctx.db, normalized);
+    if (!existing) throw new AppError('code_not_found');
+    return existing;
+  }
+}

@@ -1,0 +1,19 @@
+/** What every service receives: the store, the clock and the outbox relay to wake after a commit. */
+import type { Kysely } from 'kysely';
+import type { Database } from '../store/schema.js';
+
+export interface Clock {
+  now(): Date;
+}
+
+export const systemClock: Clock = { now: () => new Date() };
+
+export interface ServiceContext {
+  db: Kysely<Database>;
+  clock: Clock;
+  /** Called after a transaction that wrote outbox rows commits, so they are delivered at once. */
+  afterCommit(): void;
+}
+
+/** Who asked for a change, for the audit log: an API key id or `cli`. */
+export type Actor = string;

@@ -1,0 +1,164 @@
+/**
+ * Validation and redemption. Both read the code, its campaign and the customer's use count in one
+ * query and decide with the pure domain function. A redemption then issues one atomic statement that
+ * re-checks every cap and the campaign's status and version under row locks, so the counters read
+ * for the decision may be stale without ever letting a cap be exceeded.
+ */
+import { createHash } from 'node:crypto';
+import { type Cart, type CustomerFacts, decide, type RefusalReason } from '../domain/campaign.js';
+import { normalizeCode } from '../domain/codes.js';
+import { AppError } from '../errors.js';
+import { newId } from '../lib/ids.js';
+import { loadRedemptionContext } from '../store/codes.js';
+import { findRedemption, listRedemptions, redeem, rollback } from '../store/redemptions.js';
+import type { Redemption } from '../store/rows.js';
+import type { PatternIndex } from './codes.js';
+import type { ServiceContext } from './context.js';
+
+export interface CheckoutRequest {
+  code: string;
+  customer: CustomerFacts;
+  cart: Cart;
+  orderId?: string | undefined;
+}
+
+export type ValidationResult =
+  | { valid: true; discountMinor: number; currency: string; campaignId: string; codeId: string }
+  | { valid: false; reason: RefusalReason };
+
+export type RedeemResult =
+  | { ok: true; redemption: Redemption; replayed: boolean }
+  | { ok: false; reason: RefusalReason };
+
+/** A campaign edited between our read and our write is re-read and re-decided this many times. */
+const MAX_ATTEMPTS = 3;
+
+/** What makes two requests "the same request" for an idempotency key. */
+export function fingerprint(normalizedCode: string, req: CheckoutRequest): string {
+  return createHash('sha256')
+    .update(
+      JSON.stringify([
+        normalizedCode,
+        req.customer.id,
+        req.cart.currency,
+        req.cart.subtotalMinor,
+        req.cart.shippingMinor,
+        req.orderId ?? null,
+      ]),
+    )
+    .digest('base64url');
+}
+
+export class RedemptionService {
+  constructor(
+    private readonly ctx: ServiceContext,
+    private readonly patterns: PatternIndex,
+  ) {}
+
+  /** The code's canonical text, or null when it cannot exist (refused before any database read). */
+  private screen(code: string): string | null {
+    const normalized = normalizeCode(code);
+    if (normalized === null || !this.patterns.mayExist(normalized)) return null;
+    return normalized;
+  }
+
+  async validate(req: CheckoutRequest): Promise<ValidationResult> {
+    const normalized = this.screen(req.code);
+    if (normalized === null) return { valid: false, reason: 'code_not_found' };
+    const { context } = await loadRedemptionContext(this.ctx.db, normalized, req.customer.id, null);
+    if (!context) return { valid: false, reason: 'code_not_found' };
+    const decision = decide({
+      ...context,
+      customer: req.customer,
+      cart: req.cart,
+      now: this.ctx.clock.now(),
+    });
+    if (!decision.eligible) return { valid: false, reason: decision.reason };
+    return {
+      valid: true,
+      discountMinor: decision.discountMinor,
+      currency: context.campaign.currency,
+      campaignId: context.campaign.id,
+      codeId: context.code.id,
+    };
+  }
+
+  async redeem(req: CheckoutRequest, idempotencyKey: string): Promise<RedeemResult> {
+    const normalized = this.screen(req.code);
+    const print = fingerprint(normalized ?? req.code, req);
+    for (let attempt = 1; ; attempt++) {
+      const { context, existing } = await loadRedemptionContext(
+        this.ctx.db,
+        normalized ?? '',
+        req.customer.id,
+        idempotencyKey,
+      );
+      if (existing) return this.replay(existing, print);
+      if (normalized === null || !context) return { ok: false, reason: 'code_not_found' };
+
+      const now = this.ctx.clock.now();
+      const decision = decide({ ...context, customer: req.customer, cart: req.cart, now });
+      if (!decision.eligible) return { ok: false, reason: decision.reason };
+
+      const outcome = await redeem(this.ctx.db, {
+        id: newId('redemption', now.getTime()),
+        eventId: newId('event', now.getTime()),
+        idempotencyKey,
+        fingerprint: print,
+        codeId: context.code.id,
+        campaignId: context.campaign.id,
+        campaignVersion: context.campaign.version,
+        customerId: req.customer.id,
+        orderId: req.orderId ?? null,
+        currency: req.cart.currency,
+        subtotalMinor: req.cart.subtotalMinor,
+        discountMinor: decision.discountMinor,
+        now,
+      });
+      switch (outcome.outcome) {
+        case 'redeemed':
+          this.ctx.afterCommit();
+          return { ok: true, redemption: outcome.redemption, replayed: false };
+        case 'replayed':
+          return this.replay(outcome.redemption, print);
+        case 'refused':
+          if (outcome.reason === 'campaign_changed' && attempt < MAX_ATTEMPTS) continue;
+          return { ok: false, reason: outcome.reason };
+      }
+    }
+  }
+
+  private replay(existing: Redemption, print: string): RedeemResult {
+    if (existing.requestFingerprint !== print) {
+      throw new AppError(
+        'idempotency_key_reused',
+        'this Idempotency-Key was first used for a different redemption request',
+      );
+    }
+    return { ok: true, redemption: existing, replayed: true };
+  }
+
+  /** Undo a redemption; repeats (and concurrent calls) restore the counters exactly once. */
+  async rollback(id: string, reason: string | null): Promise<Redemption> {
+    const now = this.ctx.clock.now();
+    const outcome = await rollback(this.ctx.db, { id, eventId: newId('event', now.getTime()), reason, now });
+    if (outcome.outcome === 'not_found') throw new AppError('redemption_not_found');
+    if (outcome.outcome === 'rolled_back') this.ctx.afterCommit();
+    return outcome.redemption;
+  }
+
+  async get(id: string): Promise<Redemption> {
+    const redemption = await findRedemption(this.ctx.db, id);
+    if (!redemption) throw new AppError('redemption_not_found');
+    return redemption;
+  }
+
+  list(filter: {
+    campaignId?: string | undefined;
+    customerId?: string | undefined;
+    limit: number;
+    before?: string | undefined;
+  }) {
+    return listRedemptions(this.ctx.db, filter);
+  }
+}

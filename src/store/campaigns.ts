@@ -1,0 +1,137 @@
+import type { Kysely } from 'kysely';
+import type { CampaignStatus, Eligibility } from '../domain/campaign.js';
+import type { DiscountRule } from '../domain/money.js';
+import { type CampaignRecord, campaignFromRow, eligibilityToJson, type Row } from './rows.js';
+import type { Database } from './schema.js';
+
+export interface CampaignFields {
+  name: string;
+  currency: string;
+  discount: DiscountRule;
+  startsAt: Date;
+  endsAt: Date | null;
+  redemptionCap: number | null;
+  budgetMinor: number | null;
+  perCustomerCap: number | null;
+  minOrderMinor: number | null;
+  eligibility: Eligibility;
+  metadata: Record<string, string>;
+}
+
+function discountColumns(d: DiscountRule) {
+  return {
+    discount_type: d.type,
+    amount_minor: d.type === 'fixed_amount' ? d.amountMinor : null,
+    percent_bp: d.type === 'percentage' ? d.basisPoints : null,
+    max_discount_minor: d.type === 'percentage' ? d.maxDiscountMinor : null,
+  };
+}
+
+function columns(f: CampaignFields) {
+  return {
+    name: f.name,
+    currency: f.currency,
+    ...discountColumns(f.discount),
+    starts_at: f.startsAt,
+    ends_at: f.endsAt,
+    redemption_cap: f.redemptionCap,
+    budget_minor: f.budgetMinor,
+    per_customer_cap: f.perCustomerCap,
+    min_order_minor: f.minOrderMinor,
+    eligibility: eligibilityToJson(f.eligibility),
+    metadata: JSON.stringify(f.metadata),
+  };
+}
+
+export async function insertCampaign(
+  db: Kysely<Database>,
+  id: string,
+  status: CampaignStatus,
+  fields: CampaignFields,
+  now: Date,
+): Promise<CampaignRecord> {
+  const row = await db
+    .insertInto('campaigns')
+    .values({ id, status, ...columns(fields), created_at: now, updated_at: now })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  return campaignFromRow(row as unknown as Row);
+}
+
+export async function findCampaign(
+  db: Kysely<Database>,
+  id: string,
+  options: { forUpdate?: boolean } = {},
+): Promise<CampaignRecord | null> {
+  let query = db.selectFrom('campaigns').selectAll().where('id', '=', id);
+  if (options.forUpdate) query = query.forUpdate();
+  const row = await query.executeTakeFirst();
+  return row ? campaignFromRow(row as unknown as Row) : null;
+}
+
+export async function listCampaigns(
+  db: Kysely<Database>,
+  page: { limit: number; before?: string | undefined; status?: CampaignStatus | undefined },
+): Promise<CampaignRecord[]> {
+  let query = db.selectFrom('campaigns').selectAll().orderBy('id', 'desc').limit(page.limit);
+  if (page.before) query = query.where('id', '<', page.before);
+  if (page.status) query = query.where('status', '=', page.status);
+  const rows = await query.execute();
+  return rows.map((r) => campaignFromRow(r as unknown as Row));
+}
+
+/**
+ * Replace the configuration and bump the version. A redemption computed against the old version is
+ * refused by the redeem function (`campaign_changed`) and recomputed, so no discount is ever granted
+ * under terms that were already replaced.
+ */
+export async function updateCampaignFields(
+  db: Kysely<Database>,
+  id: string,
+  fields: CampaignFields,
+  now: Date,
+): Promise<CampaignRecord> {
+  const row = await db
+    .updateTable('campaigns')
+    .set((eb) => ({ ...columns(fields), version: eb('version', '+', 1), updated_at: now }))
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  return campaignFromRow(row as unknown as Row);
+}
+
+/** Conditional on the status the caller saw, so two racing transitions cannot both apply. */
+export async function setCampaignStatus(
+  db: Kysely<Database>,
+  id: string,
+  from: CampaignStatus,
+  to: CampaignStatus,
+  now: Date,
+): Promise<CampaignRecord | null> {
+  const row = await db
+    .updateTable('campaigns')
+    .set({ status: to, updated_at: now })
+    .where('id', '=', id)
+    .where('status', '=', from)
+    .returningAll()
+    .executeTakeFirst();
+  return row ? campaignFromRow(row as unknown as Row) : null;
+}
+
+export async function insertAudit(
+  db: Kysely<Database>,
+  entry: { actor: string; action: string; targetId: string; reason: string | null; details?: unknown },
+  now: Date,
+): Promise<void> {
+  await db
+    .insertInto('audit_log')
+    .values({
+      actor: entry.actor,
+      action: entry.action,
+      target_id: entry.targetId,
+      reason: entry.reason,
+      details: JSON.stringify(entry.details ?? {}),
+      created_at: now,
+    })
+    .execute();
+}

@@ -1,0 +1,142 @@
+import { type Kysely, sql } from 'kysely';
+import type { CodePattern } from '../domain/codes.js';
+import {
+  type CampaignRecord,
+  type CodeRecord,
+  campaignFromRow,
+  codeFromRow,
+  type Redemption,
+  type Row,
+  redemptionFromRow,
+  toNumber,
+} from './rows.js';
+import type { Database } from './schema.js';
+
+export interface NewCodeRow {
+  id: string;
+  campaign_id: string;
+  batch_id: string | null;
+  code: string;
+  normalized: string;
+  kind: 'public' | 'unique';
+  max_uses: number | null;
+  customer_id: string | null;
+  amount_minor: number | null;
+}
+
+/**
+ * Insert many codes in one statement. Rows travel as one JSON parameter (the same on PGlite and
+ * PostgreSQL, and free of the 65,535-parameter limit). Codes whose text already exists are skipped
+ * by the unique index, never overwritten; the caller learns which were inserted.
+ */
+export async function insertCodes(db: Kysely<Database>, rows: NewCodeRow[], now: Date): Promise<Set<string>> {
+  if (rows.length === 0) return new Set();
+  const result = await sql<{ normalized: string }>`
+    INSERT INTO codes (id, campaign_id, batch_id, code, normalized, kind, max_uses, customer_id, amount_minor, created_at)
+    SELECT id, campaign_id, batch_id, code, normalized, kind, max_uses, customer_id, amount_minor, ${now}::timestamptz
+      FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS x(
+        id text, campaign_id text, batch_id text, code text, normalized text, kind text,
+        max_uses integer, customer_id text, amount_minor bigint)
+    ON CONFLICT (normalized) DO NOTHING
+    RETURNING normalized`.execute(db);
+  return new Set(result.rows.map((r) => r.normalized));
+}
+
+export async function findCode(db: Kysely<Database>, normalized: string): Promise<CodeRecord | null> {
+  const row = await db
+    .selectFrom('codes')
+    .selectAll()
+    .where('normalized', '=', normalized)
+    .executeTakeFirst();
+  return row ? codeFromRow(row as unknown as Row) : null;
+}
+
+export interface RedemptionContext {
+  code: CodeRecord;
+  campaign: CampaignRecord;
+  customerUses: number;
+}
+
+/**
+ * Everything a validation or redemption decides on, in one round trip: the code, its campaign, the
+ * customer's use count in the campaign and — when an idempotency key is given — the redemption that
+ * key already produced (a repeat must return it even if the code is used up by now).
+ */
+export async function loadRedemptionContext(
+  db: Kysely<Database>,
+  normalized: string,
+  customerId: string,
+  idempotencyKey: string | null,
+): Promise<{ context: RedemptionContext | null; existing: Redemption | null }> {
+  const result = await sql<Row>`
+    SELECT to_jsonb(k) AS code, to_jsonb(c) AS campaign,
+           COALESCE((SELECT u.uses FROM customer_usage u
+                      WHERE u.campaign_id = c.id AND u.customer_id = ${customerId}), 0) AS customer_uses,
+           (SELECT to_jsonb(r) FROM redemptions r WHERE r.idempotency_key = ${idempotencyKey}) AS existing
+      FROM (SELECT 1) AS one
+      LEFT JOIN codes k ON k.normalized = ${normalized}
+      LEFT JOIN campaigns c ON c.id = k.campaign_id`.execute(db);
+  const row = result.rows[0];
+  if (!row) return { context: null, existing: null };
+  const existing = row.existing ? redemptionFromRow(row.existing as Row) : null;
+  if (!row.code || !row.campaign) return { context: null, existing };
+  return {
+    context: {
+      code: codeFromRow(row.code as Row),
+      campaign: campaignFromRow(row.campaign as Row),
+      customerUses: toNumber(row.customer_uses),
+    },
+    existing,
+  };
+}
+
+export async function listCodes(
+  db: Kysely<Database>,
+  campaignId: string,
+  page: { limit: number; after?: string | undefined },
+): Promise<CodeRecord[]> {
+  let query = db
+    .selectFrom('codes')
+    .selectAll()
+    .where('campaign_id', '=', campaignId)
+    .orderBy('id', 'asc')
+    .limit(page.limit);
+  if (page.after) query = query.where('id', '>', page.after);
+  const rows = await query.execute();
+  return rows.map((r) => codeFromRow(r as unknown as Row));
+}
+
+/** Conditional on the code being active, so a revoke is recorded (and its event emitted) once. */
+export async function revokeCode(
+  db: Kysely<Database>,
+  normalized: string,
+  now: Date,
+): Promise<CodeRecord | null> {
+  const row = await db
+    .updateTable('codes')
+    .set({ status: 'revoked', revoked_at: now })
+    .where('normalized', '=', normalized)
+    .where('status', '=', 'active')
+    .returningAll()
+    .executeTakeFirst();
+  return row ? codeFromRow(row as unknown as Row) : null;
+}
+
+export async function listPatterns(db: Kysely<Database>): Promise<CodePattern[]> {
+  const rows = await db.selectFrom('code_batches').select(['prefix', 'random_length']).distinct().execute();
+  return rows.map((r) => ({ prefix: r.prefix, randomLength: toNumber(r.random_length) }));
+}
+
+/** Codes not from a batch that have a batch's shape (prefix and length). */
+export async function codesWithShape(
+  db: Kysely<Database>,
+  pattern: CodePattern,
+  limit = 100,
+): Promise<string[]> {
+  const rows = await sql<{ normalized: string }>`
+    SELECT normalized FROM codes
+     WHERE batch_id IS NULL AND starts_with(normalized, ${pattern.prefix})
+       AND length(normalized) = ${pattern.prefix.length + pattern.randomLength + 1}
+     LIMIT ${limit}`.execute(db);
+  return rows.rows.map((r) => r.normalized);
+}

@@ -1,0 +1,213 @@
+/**
+ * Opens the database: a PostgreSQL pool when a URL is given, otherwise embedded PGlite (on disk, or
+ * in memory without a data folder).
+ *
+ * Both backends are configured so that the same query returns the same JavaScript values:
+ *   int8, numeric      -> number (RangeError beyond 2^53 instead of silently rounding)
+ *   timestamp(tz)      -> Date (parsed by node-postgres' parser on both)
+ *   date               -> 'YYYY-MM-DD' string (the two defaults disagreed: local vs UTC midnight)
+ *   interval           -> node-postgres' PostgresInterval object (PGlite's default is a string)
+ *   json/jsonb         -> parsed value; arrays of all of the above -> arrays of the same
+ * Parsers are installed per pool / per instance, never through pg's process-wide `types`, so other
+ * pg users in the process are unaffected.
+ */
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { PGlite, types as pgliteTypes } from '@electric-sql/pglite';
+import { Kysely, PostgresDialect, sql } from 'kysely';
+import pg from 'pg';
+import { PGliteDialect } from './pglite-dialect.js';
+
+export type Backend = 'pglite' | 'postgres';
+
+export interface OpenedDatabase<DB> {
+  db: Kysely<DB>;
+  backend: Backend;
+  /** Closes the pool or the PGlite instance. Safe to call more than once. */
+  close(): Promise<void>;
+}
+
+export interface ConnectOptions {
+  /** postgres:// URL. When absent, PGlite is used. */
+  databaseUrl?: string | undefined;
+  /** PGlite data folder, created if missing. Undefined (and no URL) = in-memory PGlite. */
+  dataDir?: string | undefined;
+  /** Maximum PostgreSQL connections (default 20). Ignored for PGlite, which has exactly one. */
+  poolSize?: number;
+}
+
+const DEFAULT_POOL_SIZE = 20;
+
+const OID = {
+  INT8: 20,
+  NUMERIC: 1700,
+  DATE: 1082,
+  TIMESTAMP: 1114,
+  TIMESTAMPTZ: 1184,
+  INTERVAL: 1186,
+  INT8_ARRAY: 1016,
+  DATE_ARRAY: 1182,
+  NUMERIC_ARRAY: 1231,
+} as const;
+
+type TextParser = (text: string) => unknown;
+type Serializer = (value: unknown) => string;
+
+function parseInt8(text: string): number {
+  const value = Number(text);
+  // Rounding a count or an amount silently would be worse than failing the query.
+  if (!Number.isSafeInteger(value)) {
+    throw new RangeError(`int8 value ${text} does not fit a JavaScript number exactly`);
+  }
+  return value;
+}
+
+function parseNumeric(text: string): number {
+  const value = Number(text);
+  if (Number.isFinite(value) && Math.abs(value) > Number.MAX_SAFE_INTEGER) {
+    throw new RangeError(`numeric value ${text} does not fit a JavaScript number exactly`);
+  }
+  return value;
+}
+
+function parseDate(text: string): string {
+  return text;
+}
+
+/** Element parsers whose array forms need explicit handling on node-postgres (PGlite derives them). */
+const SCALAR_PARSERS: Record<number, TextParser> = {
+  [OID.INT8]: parseInt8,
+  [OID.NUMERIC]: parseNumeric,
+  [OID.DATE]: parseDate,
+};
+
+function arrayOf(elementParser: TextParser, arrayOid: number): TextParser {
+  return (text) => pgliteTypes.arrayParser(text, elementParser, arrayOid);
+}
+
+const POSTGRES_TEXT_PARSERS: Record<number, TextParser> = {
+  ...SCALAR_PARSERS,
+  [OID.INT8_ARRAY]: arrayOf(parseInt8, OID.INT8_ARRAY),
+  [OID.NUMERIC_ARRAY]: arrayOf(parseNumeric, OID.NUMERIC_ARRAY),
+  [OID.DATE_ARRAY]: arrayOf(parseDate, OID.DATE_ARRAY),
+};
+
+const postgresTypes: pg.CustomTypesConfig = {
+  getTypeParser: (oid: number, format?: 'text' | 'binary') => {
+    if (format !== 'binary') {
+      const parser = POSTGRES_TEXT_PARSERS[oid];
+      if (parser) return parser;
+    }
+    return pg.types.getTypeParser(oid, format);
+  },
+};
+
+// PGlite builds array parsers itself, looking the element parser up at parse time, so scalar entries
+// are enough here. Timestamps and intervals reuse node-postgres' parsers so edge cases (BC years,
+// infinity, microseconds) come out identical on both backends.
+const PGLITE_PARSERS: Record<number, TextParser> = {
+  ...SCALAR_PARSERS,
+  [OID.TIMESTAMP]: pg.types.getTypeParser(OID.TIMESTAMP, 'text'),
+  [OID.TIMESTAMPTZ]: pg.types.getTypeParser(OID.TIMESTAMPTZ, 'text'),
+  [OID.INTERVAL]: pg.types.getTypeParser(OID.INTERVAL, 'text'),
+};
+
+const pad = (n: number, width = 2): string => String(n).padStart(width, '0');
+
+function localDateText(d: Date): string {
+  if (Number.isNaN(d.getTime())) throw new RangeError('Invalid Date passed as a query parameter');
+  const year = d.getFullYear();
+  // PostgreSQL has no year 0: JS year 0 is 1 BC.
+  const yearText = pad(year < 1 ? 1 - year : year, 4);
+  return `${yearText}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+}
+
+function bcSuffix(d: Date): string {
+  return d.getFullYear() < 1 ? ' BC' : '';
+}
+
+function withDefault(oid: number, forDate: (d: Date) => string): Serializer {
+  const fallback = pgliteTypes.serializers[oid];
+  return (value) => {
+    if (value instanceof Date) return forDate(value);
+    return fallback ? fallback(value) : String(value);
+  };
+}
+
+// node-postgres sends a Date as local wall-clock time with an offset; for `timestamp` and `date`
+// PostgreSQL drops the offset and keeps the local wall-clock value. PGlite sends toISOString() (UTC),
+// which stores a different value whenever the process is not running in UTC. Mirror node-postgres.
+const PGLITE_SERIALIZERS: Record<number, Serializer> = {
+  [OID.DATE]: withDefault(OID.DATE, (d) => `${localDateText(d)}${bcSuffix(d)}`),
+  [OID.TIMESTAMP]: withDefault(
+    OID.TIMESTAMP,
+    (d) =>
+      `${localDateText(d)} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.` +
+      `${pad(d.getMilliseconds(), 3)}${bcSuffix(d)}`,
+  ),
+};
+
+export async function openDatabase<DB>(opts: ConnectOptions): Promise<OpenedDatabase<DB>> {
+  return opts.databaseUrl ? openPostgres<DB>(opts.databaseUrl, opts.poolSize) : openPGlite<DB>(opts.dataDir);
+}
+
+async function openPostgres<DB>(
+  databaseUrl: string,
+  poolSize = DEFAULT_POOL_SIZE,
+): Promise<OpenedDatabase<DB>> {
+  const pool = new pg.Pool({
+    connectionString: databaseUrl,
+    max: poolSize,
+    application_name: 'promoguard',
+    types: postgresTypes,
+  });
+  // An idle client whose server connection drops (restart, failover, pg_terminate_backend) emits
+  // 'error' on the pool; unhandled, that event would crash the process. The pool already discards
+  // the client, so reporting is all that is left to do.
+  pool.on('error', (err) => {
+    process.stderr.write(`promoguard: idle PostgreSQL connection failed: ${err.message}\n`);
+  });
+  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+  const opened = withIdempotentClose(db, 'postgres');
+  // Fail at start-up on a wrong URL or credentials, not on the first request.
+  await ping(opened);
+  return opened;
+}
+
+async function openPGlite<DB>(dataDir: string | undefined): Promise<OpenedDatabase<DB>> {
+  let location: string | undefined;
+  if (dataDir !== undefined) {
+    location = path.resolve(dataDir);
+    await mkdir(location, { recursive: true });
+  }
+  const pglite = await PGlite.create({
+    ...(location !== undefined ? { dataDir: location } : {}),
+    parsers: PGLITE_PARSERS,
+    serializers: PGLITE_SERIALIZERS,
+  });
+  const db = new Kysely<DB>({ dialect: new PGliteDialect({ pglite }) });
+  const opened = withIdempotentClose(db, 'pglite');
+  await ping(opened);
+  return opened;
+}
+
+async function ping<DB>(opened: OpenedDatabase<DB>): Promise<void> {
+  try {
+    await sql`select 1`.execute(opened.db);
+  } catch (err) {
+    await opened.close().catch(() => {});
+    throw err;
+  }
+}
+
+function withIdempotentClose<DB>(db: Kysely<DB>, backend: Backend): OpenedDatabase<DB> {
+  let closing: Promise<void> | undefined;
+  return {
+    db,
+    backend,
+    close() {
+      closing ??= db.destroy();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,14 @@
+/** Versioned migrations, applied in order and recorded by Kysely's Migrator (under its lock). */
+import { type Kysely, type Migration, type MigrationResultSet, Migrator } from 'kysely';
+import * as core from './migrations/0001-core.js';
+
+const migrations: Record<string, Migration> = {
+  '0001-core': core,
+};
+
+export async function migrateToLatest(db: Kysely<unknown>): Promise<MigrationResultSet> {
+  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
+  const result = await migrator.migrateToLatest();
+  if (result.error) throw result.error instanceof Error ? result.error : new Error(String(result.error));
+  return result;
+}
