@@ -17,6 +17,7 @@ import {
   insertCodes,
   listCodes,
   listPatterns,
+  lockCodeShapes,
   type NewCodeRow,
   revokeCode,
 } from '../store/codes.js';
@@ -96,7 +97,10 @@ export class CodeService {
     return campaign;
   }
 
-  /** Normalize chosen codes, refusing bad text and texts that would be taken for a generated code. */
+  /**
+   * Normalize chosen codes, refusing bad text and duplicates. A text that would pass for a generated
+   * code is refused by the database's shape guard (migration 0002), the one place that sees every node.
+   */
   private prepare(campaignId: string, specs: CodeSpec[]): NewCodeRow[] {
     const errors: { index: number; code: string; message: string }[] = [];
     const seen = new Set<string>();
@@ -109,8 +113,6 @@ export class CodeService {
           code: spec.code.slice(0, 80),
           message: 'must be 1-64 letters or digits (separators ignored)',
         });
-      } else if (!this.patterns.mayExist(normalized)) {
-        errors.push({ index, code: spec.code, message: 'has the shape of a generated batch' });
       } else if (seen.has(normalized)) {
         errors.push({ index, code: spec.code, message: 'appears twice' });
       } else {
@@ -223,20 +225,23 @@ export class CodeService {
     const problem = checkPattern(pattern);
     if (problem) throw new AppError('validation_failed', `invalid code pattern: ${problem}`);
     await this.requireCampaign(campaignId);
-    const clashes = (await codesWithShape(this.ctx.db, pattern)).filter(
-      (c) => !isPlausibleForPattern(c, pattern),
-    );
-    if (clashes.length > 0) {
-      throw new AppError('code_conflicts_with_pattern', 'existing codes have this prefix and length', {
-        codes: clashes,
-      });
-    }
 
     const now = this.ctx.clock.now();
     const batchId = newId('batch', now.getTime());
     const maxUses = spec.maxUses ?? 1;
-    const run = async (db: ServiceContext['db']) => {
-      await db
+    // Under the shape lock: no chosen code may keep this batch's shape while failing its check.
+    const createBatch = async (trx: ServiceContext['db']) => {
+      await lockCodeShapes(trx);
+      const known = await listPatterns(trx);
+      const clashes = (await codesWithShape(trx, pattern)).filter(
+        (c) => !isPlausibleForPattern(c, pattern) && !known.some((p) => isPlausibleForPattern(c, p)),
+      );
+      if (clashes.length > 0) {
+        throw new AppError('code_conflicts_with_pattern', 'existing codes have this prefix and length', {
+          codes: clashes,
+        });
+      }
+      await trx
         .insertInto('code_batches')
         .values({
           id: batchId,
@@ -247,6 +252,8 @@ export class CodeService {
           created_at: now,
         })
         .execute();
+    };
+    const fill = async (db: ServiceContext['db']) => {
       let made = 0;
       while (made < spec.count) {
         const want = Math.min(CHUNK, spec.count - made);
@@ -287,8 +294,15 @@ export class CodeService {
         now,
       );
     };
-    if (options.atomic) await this.ctx.db.transaction().execute(run);
-    else await run(this.ctx.db);
+    if (options.atomic) {
+      await this.ctx.db.transaction().execute(async (trx) => {
+        await createBatch(trx);
+        await fill(trx);
+      });
+    } else {
+      await this.ctx.db.transaction().execute(createBatch);
+      await fill(this.ctx.db);
+    }
     this.patterns.add(pattern);
     this.ctx.afterCommit();
     return { batchId, count: spec.count, pattern };

@@ -1,5 +1,7 @@
 import { type Kysely, sql } from 'kysely';
 import type { CodePattern } from '../domain/codes.js';
+import { AppError } from '../errors.js';
+import { SHAPE_LOCK_KEY } from './migrations/0002-code-shape-guard.js';
 import {
   type CampaignRecord,
   type CodeRecord,
@@ -38,8 +40,30 @@ export async function insertCodes(db: Kysely<Database>, rows: NewCodeRow[], now:
         id text, campaign_id text, batch_id text, code text, normalized text, kind text,
         max_uses integer, customer_id text, amount_minor bigint)
     ON CONFLICT (normalized) DO NOTHING
-    RETURNING normalized`.execute(db);
+    RETURNING normalized`
+    .execute(db)
+    .catch((err: unknown) => {
+      // The shape guard (migration 0002): a chosen code that would pass for a generated one.
+      if ((err as { code?: string }).code === 'PGSHP') {
+        throw new AppError(
+          'code_conflicts_with_pattern',
+          'a code has the prefix and length of a generated batch',
+          {
+            codes: [(err as { detail?: string }).detail].filter(Boolean),
+          },
+        );
+      }
+      throw err;
+    });
   return new Set(result.rows.map((r) => r.normalized));
+}
+
+/**
+ * Take the lock that orders new batches against codes inserted outside a batch (exclusive here,
+ * shared in the shape-guard trigger). Held until the caller's transaction ends.
+ */
+export async function lockCodeShapes(trx: Kysely<Database>): Promise<void> {
+  await sql`SELECT pg_advisory_xact_lock(${SHAPE_LOCK_KEY})`.execute(trx);
 }
 
 export async function findCode(db: Kysely<Database>, normalized: string): Promise<CodeRecord | null> {

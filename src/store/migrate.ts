@@ -1,9 +1,11 @@
 /** Versioned migrations, applied in order and recorded by Kysely's Migrator (under its lock). */
 import { type Kysely, type Migration, type MigrationResultSet, Migrator } from 'kysely';
 import * as core from './migrations/0001-core.js';
+import * as shapeGuard from './migrations/0002-code-shape-guard.js';
 
 const migrations: Record<string, Migration> = {
   '0001-core': core,
+  '0002-code-shape-guard': shapeGuard,
 };
 
 export async function migrateToLatest(db: Kysely<unknown>): Promise<MigrationResultSet> {
