@@ -12,7 +12,10 @@ import { ApiKeyService } from './services/api-keys.js';
 import { CampaignService } from './services/campaigns.js';
 import { CodeService, PatternIndex } from './services/codes.js';
 import { type Clock, type ServiceContext, systemClock } from './services/context.js';
+import { CustomerTokens } from './services/customer-tokens.js';
+import { PointsService } from './services/points.js';
 import { RedemptionService } from './services/redemptions.js';
+import { loadServerSecret } from './services/secrets.js';
 import { type Backend, openDatabase } from './store/connect.js';
 import { migrateToLatest } from './store/migrate.js';
 import type { Database } from './store/schema.js';
@@ -27,6 +30,8 @@ export interface App {
   campaigns: CampaignService;
   codes: CodeService;
   redemptions: RedemptionService;
+  points: PointsService;
+  customerTokens: CustomerTokens;
   close(): Promise<void>;
 }
 
@@ -36,8 +41,10 @@ export interface AppOptions {
   clock?: Clock;
   /** Use this database instead of opening one from the config (tests). */
   database?: { db: Kysely<Database>; backend: Backend; close(): Promise<void> };
-  /** Start the outbox relay (off for one-shot CLI commands that deliver nothing). */
+  /** Start the outbox relay and background jobs (off for one-shot CLI commands). */
   relay?: boolean;
+  /** How often the expired-coupon refund job runs (ms). */
+  jobIntervalMs?: number;
 }
 
 export async function createApp(options: AppOptions): Promise<App> {
@@ -71,7 +78,17 @@ export async function createApp(options: AppOptions): Promise<App> {
       patterns.add({ prefix: p.prefix, randomLength: p.random_length });
     }
   });
-  if (options.relay !== false) relay.start();
+  const clock = options.clock ?? systemClock;
+  const secret = await loadServerSecret(database.db, config.PROMOGUARD_SECRET);
+  const points = new PointsService(ctx, patterns);
+  let jobs: NodeJS.Timeout | undefined;
+  if (options.relay !== false) {
+    relay.start();
+    jobs = setInterval(() => {
+      points.refundExpired().catch((err: unknown) => options.logger.error({ err }, 'refund job failed'));
+    }, options.jobIntervalMs ?? 60_000);
+    jobs.unref();
+  }
   let closed = false;
   return {
     db: database.db,
@@ -83,9 +100,12 @@ export async function createApp(options: AppOptions): Promise<App> {
     campaigns: new CampaignService(ctx),
     codes: new CodeService(ctx, patterns),
     redemptions: new RedemptionService(ctx, patterns),
+    points,
+    customerTokens: new CustomerTokens(secret, clock),
     async close() {
       if (closed) return;
       closed = true;
+      if (jobs) clearInterval(jobs);
       await relay.stop();
       await bus.close();
       await database.close();

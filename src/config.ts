@@ -19,6 +19,12 @@ const EnvSchema = Type.Object({
   ),
   TRUST_PROXY: Type.Boolean({ default: false, description: 'Take the client address from X-Forwarded-For' }),
   OUTBOX_POLL_MS: Type.Integer({ minimum: 10, maximum: 60_000, default: 1000 }),
+  PROMOGUARD_SECRET: Type.Optional(
+    Type.String({
+      minLength: 32,
+      description: 'Key for HMACs (customer tokens); unset = generated once and kept in the database',
+    }),
+  ),
   BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, maximum: 50 * 1024 * 1024, default: 1024 * 1024 }),
 });
 

@@ -64,6 +64,8 @@ export interface Code {
   status: CodeStatus;
   /** A code-level amount that replaces the campaign's fixed amount (loyalty coupons carry their own). */
   amountMinor: number | null;
+  /** A code-level end of validity (loyalty coupons); the campaign's window applies as well. */
+  expiresAt: Date | null;
 }
 
 export interface CustomerFacts {
@@ -84,6 +86,7 @@ export interface Cart {
 export const REFUSAL_REASONS = [
   'code_not_found',
   'code_revoked',
+  'code_expired',
   'code_used_up',
   'code_bound_to_other_customer',
   'campaign_not_active',
@@ -126,6 +129,7 @@ export function decide(input: DecisionInput): Decision {
   const refuse = (reason: RefusalReason): Decision => ({ eligible: false, reason });
 
   if (code.status === 'revoked') return refuse('code_revoked');
+  if (code.expiresAt !== null && now.getTime() >= code.expiresAt.getTime()) return refuse('code_expired');
   if (campaign.status === 'draft') return refuse('campaign_not_active');
   if (campaign.status === 'paused') return refuse('campaign_paused');
   if (campaign.status === 'ended') return refuse('campaign_ended');

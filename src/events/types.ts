@@ -11,6 +11,11 @@ export const EVENT_TYPES = [
   'code.revoked',
   'redemption.created',
   'redemption.rolled_back',
+  'points.program_created',
+  'points.credited',
+  'points.debited',
+  'points.converted',
+  'points.refunded',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 

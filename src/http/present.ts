@@ -55,6 +55,8 @@ export function codeJson(c: CodeRecord) {
     uses: c.uses,
     customer_id: c.customerId,
     status: c.status,
+    amount_minor: c.amountMinor,
+    expires_at: iso(c.expiresAt),
     created_at: c.createdAt.toISOString(),
     revoked_at: iso(c.revokedAt),
   };

@@ -146,6 +146,14 @@ export const Code = Type.Object({
   uses: Type.Integer(),
   customer_id: Nullable(Type.String()),
   status: Type.Union([Type.Literal('active'), Type.Literal('revoked')]),
+  amount_minor: Nullable(
+    Type.Integer({
+      description: 'A fixed amount of this code (loyalty coupons); null = the campaign discount',
+    }),
+  ),
+  expires_at: Nullable(
+    Type.String({ format: 'date-time', description: "End of this code's own validity, if any" }),
+  ),
   created_at: Timestamp,
   revoked_at: Nullable(Timestamp),
 });

@@ -6,20 +6,26 @@ import type { App } from '../app.js';
 import { AppError } from '../errors.js';
 import { newId } from '../lib/ids.js';
 import { hasScope, type Scope } from '../services/api-keys.js';
+import { type CustomerClaims, CustomerTokens } from '../services/customer-tokens.js';
 import type { ApiKeyRecord } from '../store/api-keys.js';
 import { errorHandler, sendProblem } from './problem.js';
 import { campaignRoutes } from './routes/campaigns.js';
 import { codeRoutes } from './routes/codes.js';
+import { customerRoutes } from './routes/customers.js';
 import { healthRoutes } from './routes/health.js';
 import { redemptionRoutes } from './routes/redemptions.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
     apiKey: ApiKeyRecord | null;
+    /** Set when the caller is a storefront holding a customer token. */
+    customer: CustomerClaims | null;
   }
   interface FastifyContextConfig {
     /** The route needs a key holding any one of these scopes (admin holds all). */
     scopes?: Scope[];
+    /** `own`: a customer token may call the route for its own customer (the `:id` path parameter). */
+    customer?: 'own';
   }
 }
 
@@ -49,6 +55,7 @@ export async function buildServer(app: App, options: ServerOptions = {}): Promis
   });
   server.setValidatorCompiler(TypeBoxValidatorCompiler);
   server.decorateRequest('apiKey', null);
+  server.decorateRequest('customer', null);
   server.removeContentTypeParser(['text/plain']);
   server.setErrorHandler(errorHandler);
   server.setNotFoundHandler((request, reply) => sendProblem(reply, request, 'not_found'));
@@ -65,11 +72,24 @@ export async function buildServer(app: App, options: ServerOptions = {}): Promis
   // Authentication runs first (onRequest), before the body is even parsed: an anonymous caller
   // learns nothing from validation errors.
   server.addHook('onRequest', async (request: FastifyRequest, reply) => {
-    const scopes = request.routeOptions.config.scopes;
+    const { scopes, customer } = request.routeOptions.config;
     if (!scopes) return;
     const header = request.headers.authorization;
-    const match = typeof header === 'string' ? /^Bearer ([\x21-\x7e]{1,200})$/.exec(header) : null;
-    const key = match?.[1] ? await app.apiKeys.verify(match[1]) : null;
+    const match = typeof header === 'string' ? /^Bearer ([\x21-\x7e]{1,1024})$/.exec(header) : null;
+    const credential = match?.[1];
+    if (credential && CustomerTokens.looksLikeToken(credential)) {
+      const claims = app.customerTokens.verify(credential);
+      if (!claims) {
+        reply.header('www-authenticate', 'Bearer');
+        throw new AppError('unauthorized');
+      }
+      const own = (request.params as { id?: string }).id === claims.customerId;
+      if (customer !== 'own' || !own)
+        throw new AppError('forbidden', 'a customer token acts only on its own customer');
+      request.customer = claims;
+      return;
+    }
+    const key = credential ? await app.apiKeys.verify(credential) : null;
     if (!key) {
       reply.header('www-authenticate', 'Bearer');
       throw new AppError('unauthorized');
@@ -98,6 +118,11 @@ export async function buildServer(app: App, options: ServerOptions = {}): Promis
         { name: 'campaigns', description: 'Campaigns and their lifecycle (scope marketing)' },
         { name: 'codes', description: 'Codes of a campaign (scope marketing)' },
         { name: 'checkout', description: 'Validation, redemption and rollback (scope checkout)' },
+        {
+          name: 'loyalty',
+          description:
+            'Points, conversions into coupons and the customer wallet (scope checkout, or a customer token for its own customer)',
+        },
         { name: 'health', description: 'Liveness and readiness' },
       ],
     },
@@ -109,5 +134,6 @@ export async function buildServer(app: App, options: ServerOptions = {}): Promis
   await server.register(campaignRoutes(app), { prefix: '/v1' });
   await server.register(codeRoutes(app), { prefix: '/v1' });
   await server.register(redemptionRoutes(app), { prefix: '/v1' });
+  await server.register(customerRoutes(app), { prefix: '/v1' });
   return server;
 }

@@ -14,6 +14,8 @@ export const ID_PREFIXES = {
   code: 'code',
   redemption: 'red',
   event: 'evt',
+  program: 'prg',
+  conversion: 'cnv',
   request: 'req',
 } as const;
 

@@ -1,7 +1,7 @@
 import { type Kysely, sql } from 'kysely';
 import type { CodePattern } from '../domain/codes.js';
 import { AppError } from '../errors.js';
-import { SHAPE_LOCK_KEY } from './migrations/0002-code-shape-guard.js';
+import { SHAPE_LOCK_KEY } from './routines.js';
 import {
   type CampaignRecord,
   type CodeRecord,

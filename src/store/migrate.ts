@@ -1,16 +1,21 @@
-/** Versioned migrations, applied in order and recorded by Kysely's Migrator (under its lock). */
+/**
+ * Versioned migrations for tables, applied in order and recorded by Kysely's Migrator (under its
+ * lock); then the functions and triggers of routines.ts, re-applied when their text changed.
+ */
 import { type Kysely, type Migration, type MigrationResultSet, Migrator } from 'kysely';
 import * as core from './migrations/0001-core.js';
-import * as shapeGuard from './migrations/0002-code-shape-guard.js';
+import * as points from './migrations/0002-points.js';
+import { applyRoutines } from './routines.js';
 
 const migrations: Record<string, Migration> = {
   '0001-core': core,
-  '0002-code-shape-guard': shapeGuard,
+  '0002-points': points,
 };
 
 export async function migrateToLatest(db: Kysely<unknown>): Promise<MigrationResultSet> {
   const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
   const result = await migrator.migrateToLatest();
   if (result.error) throw result.error instanceof Error ? result.error : new Error(String(result.error));
+  await applyRoutines(db);
   return result;
 }

@@ -123,6 +123,7 @@ export function codeFromRow(row: Row): CodeRecord {
     customerId: row.customer_id === null || row.customer_id === undefined ? null : String(row.customer_id),
     status: row.status as CodeStatus,
     amountMinor: toNumberOrNull(row.amount_minor),
+    expiresAt: toDateOrNull(row.expires_at),
     createdAt: toDate(row.created_at),
     revokedAt: toDateOrNull(row.revoked_at),
   };

@@ -61,6 +61,7 @@ export interface CodesTable {
   status: Generated<string>;
   created_at: CreatedAt;
   revoked_at: Date | null;
+  expires_at: Date | null;
 }
 
 export interface CustomerUsageTable {

@@ -1,7 +1,6 @@
 /**
- * The core schema. Every cap is a counter column changed only by one conditional statement, and the
- * redemption and its rollback are each one PL/pgSQL call: one database round trip, with every row
- * lock taken and released inside it, so no lock is ever held while the application awaits anything.
+ * The core tables. Every cap is a counter column changed only by one conditional statement (see the
+ * redeem and rollback functions in ../routines.ts).
  */
 import { type Kysely, sql } from 'kysely';
 
@@ -98,13 +97,6 @@ const statements = [
     created_at timestamptz NOT NULL DEFAULT now()
   )`,
   'CREATE INDEX ledger_entries_campaign_idx ON ledger_entries (campaign_id, account)',
-  // The ledger is append-only: a correction is a new (reversal) entry, never an edit.
-  `CREATE FUNCTION promoguard_ledger_immutable() RETURNS trigger LANGUAGE plpgsql AS $fn$
-  BEGIN
-    RAISE EXCEPTION 'ledger entries are immutable; write a reversal entry instead';
-  END $fn$`,
-  `CREATE TRIGGER ledger_entries_immutable BEFORE UPDATE OR DELETE ON ledger_entries
-    FOR EACH ROW EXECUTE FUNCTION promoguard_ledger_immutable()`,
   `CREATE TABLE outbox (
     seq bigserial PRIMARY KEY,
     id text NOT NULL UNIQUE,
@@ -126,120 +118,6 @@ const statements = [
     created_at timestamptz NOT NULL DEFAULT now()
   )`,
   'CREATE INDEX audit_log_target_idx ON audit_log (target_id, id DESC)',
-
-  /*
-   * Redeem. Order of locks: the new redemption row (its idempotency key), the code, the campaign, the
-   * customer's usage row — the same order the rollback uses, so the two never deadlock.
-   * Each cap is a conditional UPDATE/UPSERT; the first one that finds no room raises PGREF, which
-   * rolls back everything done inside the inner block (the claim of the key included) and returns the
-   * refusal as a value. A repeat of a committed key returns the stored redemption and changes nothing;
-   * a concurrent repeat waits on the unique index until the first commits.
-   */
-  `CREATE FUNCTION promoguard_redeem(
-    p_id text, p_event_id text, p_idempotency_key text, p_fingerprint text,
-    p_code_id text, p_campaign_id text, p_campaign_version integer,
-    p_customer_id text, p_order_id text, p_currency text,
-    p_subtotal_minor bigint, p_discount_minor bigint, p_now timestamptz
-  ) RETURNS jsonb LANGUAGE plpgsql AS $fn$
-  DECLARE
-    v_redemption redemptions%ROWTYPE;
-    v_campaign campaigns%ROWTYPE;
-    v_code codes%ROWTYPE;
-  BEGIN
-    BEGIN
-      INSERT INTO redemptions (id, idempotency_key, request_fingerprint, campaign_id, code_id, customer_id,
-                               order_id, currency, subtotal_minor, discount_minor, status, created_at)
-      VALUES (p_id, p_idempotency_key, p_fingerprint, p_campaign_id, p_code_id, p_customer_id,
-              p_order_id, p_currency, p_subtotal_minor, p_discount_minor, 'redeemed', p_now)
-      ON CONFLICT (idempotency_key) DO NOTHING
-      RETURNING * INTO v_redemption;
-      IF NOT FOUND THEN
-        SELECT * INTO v_redemption FROM redemptions WHERE idempotency_key = p_idempotency_key;
-        RETURN jsonb_build_object('outcome', 'replayed', 'redemption', to_jsonb(v_redemption));
-      END IF;
-
-      UPDATE codes SET uses = uses + 1
-       WHERE id = p_code_id AND status = 'active' AND (max_uses IS NULL OR uses < max_uses);
-      IF NOT FOUND THEN
-        SELECT * INTO v_code FROM codes WHERE id = p_code_id;
-        RAISE EXCEPTION USING ERRCODE = 'PGREF',
-          MESSAGE = CASE WHEN v_code.status = 'revoked' THEN 'code_revoked' ELSE 'code_used_up' END;
-      END IF;
-
-      UPDATE campaigns
-         SET redemptions_used = redemptions_used + 1, spent_minor = spent_minor + p_discount_minor
-       WHERE id = p_campaign_id AND version = p_campaign_version AND status = 'active'
-         AND starts_at <= p_now AND (ends_at IS NULL OR p_now < ends_at)
-         AND (redemption_cap IS NULL OR redemptions_used < redemption_cap)
-         AND (budget_minor IS NULL OR spent_minor + p_discount_minor <= budget_minor)
-      RETURNING * INTO v_campaign;
-      IF NOT FOUND THEN
-        SELECT * INTO v_campaign FROM campaigns WHERE id = p_campaign_id;
-        RAISE EXCEPTION USING ERRCODE = 'PGREF', MESSAGE = CASE
-          WHEN v_campaign.status = 'paused' THEN 'campaign_paused'
-          WHEN v_campaign.status = 'ended' THEN 'campaign_ended'
-          WHEN v_campaign.status <> 'active' THEN 'campaign_not_active'
-          WHEN v_campaign.version <> p_campaign_version THEN 'campaign_changed'
-          WHEN p_now < v_campaign.starts_at THEN 'campaign_not_started'
-          WHEN v_campaign.ends_at IS NOT NULL AND p_now >= v_campaign.ends_at THEN 'campaign_expired'
-          WHEN v_campaign.redemption_cap IS NOT NULL
-               AND v_campaign.redemptions_used >= v_campaign.redemption_cap THEN 'campaign_cap_reached'
-          ELSE 'budget_exhausted' END;
-      END IF;
-
-      INSERT INTO customer_usage AS u (campaign_id, customer_id, uses)
-      VALUES (p_campaign_id, p_customer_id, 1)
-      ON CONFLICT (campaign_id, customer_id) DO UPDATE SET uses = u.uses + 1
-        WHERE v_campaign.per_customer_cap IS NULL OR u.uses < v_campaign.per_customer_cap;
-      IF NOT FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'PGREF', MESSAGE = 'customer_cap_reached';
-      END IF;
-
-      INSERT INTO ledger_entries (redemption_id, campaign_id, account, amount_minor, currency, entry_type, created_at)
-      VALUES (p_id, p_campaign_id, 'promo_expense', p_discount_minor, p_currency, 'redemption', p_now),
-             (p_id, p_campaign_id, 'campaign_budget', -p_discount_minor, p_currency, 'redemption', p_now);
-      INSERT INTO outbox (id, type, aggregate_id, payload, created_at)
-      VALUES (p_event_id, 'redemption.created', p_id, jsonb_build_object('redemption', to_jsonb(v_redemption)), p_now);
-      RETURN jsonb_build_object('outcome', 'redeemed', 'redemption', to_jsonb(v_redemption));
-    EXCEPTION WHEN SQLSTATE 'PGREF' THEN
-      RETURN jsonb_build_object('outcome', 'refused', 'reason', SQLERRM);
-    END;
-  END $fn$`,
-
-  /*
-   * Roll back. The status flip is the guard: only the call that moves the row from 'redeemed' to
-   * 'rolled_back' restores the counters, so repeats and concurrent rollbacks restore exactly once.
-   */
-  `CREATE FUNCTION promoguard_rollback(p_id text, p_event_id text, p_reason text, p_now timestamptz)
-  RETURNS jsonb LANGUAGE plpgsql AS $fn$
-  DECLARE
-    v_redemption redemptions%ROWTYPE;
-  BEGIN
-    UPDATE redemptions SET status = 'rolled_back', rolled_back_at = p_now, rollback_reason = p_reason
-     WHERE id = p_id AND status = 'redeemed'
-    RETURNING * INTO v_redemption;
-    IF NOT FOUND THEN
-      SELECT * INTO v_redemption FROM redemptions WHERE id = p_id;
-      IF NOT FOUND THEN
-        RETURN jsonb_build_object('outcome', 'not_found');
-      END IF;
-      RETURN jsonb_build_object('outcome', 'already_rolled_back', 'redemption', to_jsonb(v_redemption));
-    END IF;
-
-    UPDATE codes SET uses = uses - 1 WHERE id = v_redemption.code_id;
-    UPDATE campaigns
-       SET redemptions_used = redemptions_used - 1, spent_minor = spent_minor - v_redemption.discount_minor
-     WHERE id = v_redemption.campaign_id;
-    UPDATE customer_usage SET uses = uses - 1
-     WHERE campaign_id = v_redemption.campaign_id AND customer_id = v_redemption.customer_id;
-
-    INSERT INTO ledger_entries (redemption_id, campaign_id, account, amount_minor, currency, entry_type, created_at)
-    VALUES (p_id, v_redemption.campaign_id, 'promo_expense', -v_redemption.discount_minor, v_redemption.currency, 'reversal', p_now),
-           (p_id, v_redemption.campaign_id, 'campaign_budget', v_redemption.discount_minor, v_redemption.currency, 'reversal', p_now);
-    INSERT INTO outbox (id, type, aggregate_id, payload, created_at)
-    VALUES (p_event_id, 'redemption.rolled_back', p_id, jsonb_build_object('redemption', to_jsonb(v_redemption)), p_now);
-    RETURN jsonb_build_object('outcome', 'rolled_back', 'redemption', to_jsonb(v_redemption));
-  END $fn$`,
 ];
 
 export async function up(db: Kysely<unknown>): Promise<void> {

@@ -1,0 +1,304 @@
+/**
+ * Loyalty points and their conversion into coupons (the design in the product document): a single-use
+ * fixed-amount coupon bound to the customer, valid for a year, made under a conversion program whose
+ * coupons all belong to one campaign (so they are validated, redeemed, rolled back and accounted for
+ * exactly like every other code).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { normalizeCode } from '../domain/codes.js';
+import {
+  addMonthsUtc,
+  type ConversionPolicy,
+  checkCodeFormat,
+  checkConversion,
+  couponAmountMinor,
+  DEFAULT_CODE_FORMAT,
+  DEFAULT_POLICY,
+  formatCouponCode,
+  utcDay,
+} from '../domain/points.js';
+import { AppError } from '../errors.js';
+import { newId } from '../lib/ids.js';
+import { insertCampaign } from '../store/campaigns.js';
+import { appendEvents } from '../store/outbox.js';
+import {
+  applyPoints,
+  type Conversion,
+  convertPoints,
+  expiredRefundable,
+  findConversionByKey,
+  findProgram,
+  insertProgram,
+  listMovements,
+  listPrograms,
+  listWallet,
+  type PointsMovement,
+  type PointsProgram,
+  pointsSummary,
+  refundExpired,
+  type WalletEntry,
+} from '../store/points.js';
+import type { CodeRecord } from '../store/rows.js';
+import type { PatternIndex } from './codes.js';
+import type { Actor, ServiceContext } from './context.js';
+
+export interface ProgramInput {
+  name: string;
+  currency: string;
+  policy?: Partial<ConversionPolicy>;
+  codeFormat?: string | undefined;
+  refundOnExpiry?: boolean | undefined;
+}
+
+export type WalletStatus = 'unused' | 'used' | 'expired' | 'revoked';
+
+export interface WalletCoupon {
+  code: CodeRecord;
+  amountMinor: number | null;
+  currency: string;
+  expiresAt: Date | null;
+  status: WalletStatus;
+  usedAt: Date | null;
+}
+
+const fingerprint = (value: unknown) =>
+  createHash('sha256').update(JSON.stringify(value)).digest('base64url');
+const MAX_CODE_DRAWS = 8;
+
+export class PointsService {
+  constructor(
+    private readonly ctx: ServiceContext,
+    private readonly patterns: PatternIndex,
+  ) {}
+
+  async createProgram(input: ProgramInput, actor: Actor): Promise<PointsProgram> {
+    const policy: ConversionPolicy = { ...DEFAULT_POLICY, ...input.policy };
+    const codeFormat = input.codeFormat ?? DEFAULT_CODE_FORMAT;
+    const problem = checkCodeFormat(codeFormat);
+    if (problem) throw new AppError('validation_failed', `code_format: ${problem.replaceAll('_', ' ')}`);
+    if (policy.maxPointsPerConversion < policy.minPoints) {
+      throw new AppError('validation_failed', 'max_points_per_conversion must be at least min_points');
+    }
+    if (
+      policy.minPoints % policy.stepPoints !== 0 ||
+      policy.maxPointsPerConversion % policy.stepPoints !== 0
+    ) {
+      throw new AppError(
+        'validation_failed',
+        'min_points and max_points_per_conversion must be multiples of step_points',
+      );
+    }
+    const now = this.ctx.clock.now();
+    const program = await this.ctx.db.transaction().execute(async (trx) => {
+      // The campaign that holds this program's coupons: each coupon carries its own amount and expiry.
+      const campaign = await insertCampaign(
+        trx,
+        newId('campaign', now.getTime()),
+        'active',
+        {
+          name: `Points: ${input.name}`,
+          currency: input.currency,
+          discount: { type: 'fixed_amount', amountMinor: 0 },
+          startsAt: now,
+          endsAt: null,
+          redemptionCap: null,
+          budgetMinor: null,
+          perCustomerCap: null,
+          minOrderMinor: null,
+          eligibility: { customerIds: null, segments: null, regions: null, firstOrderOnly: false },
+          metadata: { kind: 'points_program' },
+        },
+        now,
+      );
+      const created = await insertProgram(
+        trx,
+        {
+          id: newId('program', now.getTime()),
+          name: input.name,
+          campaignId: campaign.id,
+          currency: input.currency,
+          policy,
+          codeFormat,
+          refundOnExpiry: input.refundOnExpiry ?? false,
+        },
+        now,
+      );
+      await appendEvents(
+        trx,
+        [
+          { type: 'campaign.created', aggregateId: campaign.id, payload: { campaign, actor } },
+          { type: 'points.program_created', aggregateId: created.id, payload: { program: created, actor } },
+        ],
+        now,
+      );
+      return created;
+    });
+    this.ctx.afterCommit();
+    return program;
+  }
+
+  async getProgram(id: string): Promise<PointsProgram> {
+    const program = await findProgram(this.ctx.db, id);
+    if (!program) throw new AppError('points_program_not_found');
+    return program;
+  }
+
+  listPrograms(): Promise<PointsProgram[]> {
+    return listPrograms(this.ctx.db);
+  }
+
+  /** Credit (earn) or debit points; idempotent by key; a debit never takes the balance below zero. */
+  async apply(
+    customerId: string,
+    change: { kind: 'credit' | 'debit'; points: number; reason: string },
+    key: string,
+  ): Promise<{ movement: PointsMovement; replayed: boolean }> {
+    const now = this.ctx.clock.now();
+    const print = fingerprint([customerId, change.kind, change.points, change.reason]);
+    const outcome = await applyPoints(this.ctx.db, {
+      customerId,
+      ...change,
+      key,
+      fingerprint: print,
+      eventId: newId('event', now.getTime()),
+      now,
+    });
+    if (outcome.outcome === 'refused') throw new AppError('insufficient_points');
+    if (outcome.outcome === 'replayed' && outcome.movement.requestFingerprint !== print) {
+      throw new AppError(
+        'idempotency_key_reused',
+        'this Idempotency-Key was first used for a different points change',
+      );
+    }
+    if (outcome.outcome === 'applied') this.ctx.afterCommit();
+    return { movement: outcome.movement, replayed: outcome.outcome === 'replayed' };
+  }
+
+  /** Convert points into a coupon bound to the customer; idempotent by key. */
+  async convert(
+    customerId: string,
+    request: { programId: string; points: number; tier?: string | undefined },
+    key: string,
+  ): Promise<{ conversion: Conversion; code: CodeRecord; replayed: boolean }> {
+    const program = await this.getProgram(request.programId);
+    const print = fingerprint([customerId, request.programId, request.points, request.tier ?? null]);
+    const previous = await findConversionByKey(this.ctx.db, key);
+    if (previous && previous.requestFingerprint !== print) {
+      throw new AppError(
+        'idempotency_key_reused',
+        'this Idempotency-Key was first used for a different conversion',
+      );
+    }
+    const now = this.ctx.clock.now();
+    const day = utcDay(now);
+    if (!previous) {
+      const { balance, convertedToday } = await pointsSummary(this.ctx.db, customerId, day);
+      const refusal = checkConversion(program.policy, request.points, convertedToday);
+      if (refusal)
+        throw new AppError(refusal, undefined, { limits: limitsOf(program.policy, convertedToday) });
+      if (balance < request.points) throw new AppError('insufficient_points', undefined, { balance });
+    }
+    const amountMinor = couponAmountMinor(program.policy, request.points, request.tier);
+    const expiresAt = addMonthsUtc(now, program.policy.validityMonths);
+    for (let draw = 1; draw <= MAX_CODE_DRAWS; draw++) {
+      const code = formatCouponCode(program.codeFormat, { customerId, points: request.points }, randomBytes);
+      const normalized = normalizeCode(code);
+      if (normalized === null)
+        throw new AppError('validation_failed', 'the program code format yields an invalid code');
+      if (!this.patterns.mayExist(normalized)) continue;
+      const outcome = await convertPoints(this.ctx.db, {
+        id: newId('conversion', now.getTime()),
+        eventId: newId('event', now.getTime()),
+        key,
+        fingerprint: print,
+        customerId,
+        programId: program.id,
+        points: request.points,
+        amountMinor,
+        currency: program.currency,
+        dailyLimit: program.policy.dailyLimitPoints,
+        utcDay: day,
+        codeId: newId('code', now.getTime()),
+        code,
+        normalized,
+        campaignId: program.campaignId,
+        expiresAt,
+        now,
+      });
+      switch (outcome.outcome) {
+        case 'converted':
+          this.ctx.afterCommit();
+          return { conversion: outcome.conversion, code: outcome.code, replayed: false };
+        case 'replayed':
+          if (outcome.conversion.requestFingerprint !== print) throw new AppError('idempotency_key_reused');
+          return { conversion: outcome.conversion, code: outcome.code, replayed: true };
+        case 'refused':
+          throw new AppError(outcome.reason);
+        case 'code_collision':
+          continue;
+      }
+    }
+    throw new Error(`no free coupon code after ${MAX_CODE_DRAWS} draws`);
+  }
+
+  async summary(
+    customerId: string,
+    page: { limit: number; before?: number | undefined },
+  ): Promise<{ balance: number; convertedToday: number; movements: PointsMovement[] }> {
+    const day = utcDay(this.ctx.clock.now());
+    const [totals, movements] = [
+      await pointsSummary(this.ctx.db, customerId, day),
+      await listMovements(this.ctx.db, customerId, page),
+    ];
+    return { ...totals, movements };
+  }
+
+  async wallet(
+    customerId: string,
+    page: { limit: number; before?: string | undefined },
+  ): Promise<WalletCoupon[]> {
+    const now = this.ctx.clock.now();
+    return (await listWallet(this.ctx.db, customerId, page)).map((entry) => walletCoupon(entry, now));
+  }
+
+  /** Return the points of expired, unused coupons of programs that refund on expiry. Safe on every node. */
+  async refundExpired(batch = 200): Promise<number> {
+    const now = this.ctx.clock.now();
+    let refunded = 0;
+    for (const id of await expiredRefundable(this.ctx.db, now, batch)) {
+      if (await refundExpired(this.ctx.db, id, newId('event', now.getTime()), now)) refunded += 1;
+    }
+    if (refunded > 0) this.ctx.afterCommit();
+    return refunded;
+  }
+}
+
+function limitsOf(policy: ConversionPolicy, convertedToday: number) {
+  return {
+    min_points: policy.minPoints,
+    step_points: policy.stepPoints,
+    max_points_per_conversion: policy.maxPointsPerConversion,
+    daily_limit_points: policy.dailyLimitPoints,
+    converted_today: convertedToday,
+  };
+}
+
+export function walletCoupon(entry: WalletEntry, now: Date): WalletCoupon {
+  const { code } = entry;
+  const expiresAt = code.expiresAt ?? entry.campaignEndsAt;
+  const amountMinor =
+    code.amountMinor ?? (entry.campaignDiscountType === 'fixed_amount' ? entry.campaignAmountMinor : null);
+  let status: WalletStatus = 'unused';
+  if (code.status === 'revoked') status = 'revoked';
+  else if (code.maxUses !== null && code.uses >= code.maxUses) status = 'used';
+  else if ((expiresAt !== null && now.getTime() >= expiresAt.getTime()) || entry.campaignStatus === 'ended')
+    status = 'expired';
+  return {
+    code,
+    amountMinor,
+    currency: entry.currency,
+    expiresAt,
+    status,
+    usedAt: status === 'used' ? entry.usedAt : null,
+  };
+}

@@ -1,0 +1,29 @@
+/**
+ * The server secret keys HMACs (customer tokens, and hashed identifiers later). It comes from
+ * PROMOGUARD_SECRET when the operator sets it; otherwise one is drawn from the CSPRNG on the first
+ * start and kept in the database, so every node shares it and no default secret exists anywhere.
+ * Each use derives its own subkey, so one use's outputs say nothing about another's.
+ */
+import { createHmac, randomBytes } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import { sql } from 'kysely';
+import type { Database } from '../store/schema.js';
+
+export async function loadServerSecret(
+  db: Kysely<Database>,
+  configured: string | undefined,
+): Promise<Buffer> {
+  if (configured !== undefined) return Buffer.from(configured, 'utf8');
+  await sql`INSERT INTO server_secrets (name, value) VALUES ('hmac', ${randomBytes(32).toString('base64url')})
+    ON CONFLICT (name) DO NOTHING`.execute(db);
+  const { rows } = await sql<{ value: string }>`SELECT value FROM server_secrets WHERE name = 'hmac'`.execute(
+    db,
+  );
+  const value = rows[0]?.value;
+  if (!value) throw new Error('server secret missing after insert');
+  return Buffer.from(value, 'base64url');
+}
+
+export function deriveKey(secret: Buffer, purpose: string): Buffer {
+  return createHmac('sha256', secret).update(`promoguard:${purpose}`).digest();
+}

@@ -1,0 +1,405 @@
+/**
+ * The database functions and triggers, in their current form. Tables change through numbered
+ * migrations; these are re-applied whenever their text changes (a "repeatable migration"), under an
+ * advisory lock so that nodes starting together apply them once. One definition of each, here.
+ *
+ * Every function that changes a cap follows one rule: each counter moves by one conditional statement
+ * (`… WHERE used < cap`), the first refusal raises PGREF inside an inner block, which undoes everything
+ * done before it and comes back as a value. Each is one database call: no row lock outlives it.
+ */
+import { createHash } from 'node:crypto';
+import { type Kysely, sql } from 'kysely';
+
+export const SHAPE_LOCK_KEY = 7302;
+const ROUTINES_LOCK_KEY = 7303;
+
+interface Routine {
+  name: string;
+  statements: string[];
+}
+
+const immutable = (table: string): Routine => ({
+  name: `${table}_immutable`,
+  statements: [
+    `DROP TRIGGER IF EXISTS ${table}_immutable ON ${table}`,
+    `CREATE TRIGGER ${table}_immutable BEFORE UPDATE OR DELETE ON ${table}
+      FOR EACH ROW EXECUTE FUNCTION promoguard_immutable()`,
+  ],
+});
+
+export const ROUTINES: Routine[] = [
+  {
+    // Ledgers are append-only: a correction is a new (reversing) entry, never an edit.
+    name: 'promoguard_immutable',
+    statements: [
+      `CREATE OR REPLACE FUNCTION promoguard_immutable() RETURNS trigger LANGUAGE plpgsql AS $fn$
+      BEGIN
+        RAISE EXCEPTION '% rows are immutable; write a reversing entry instead', TG_TABLE_NAME;
+      END $fn$`,
+    ],
+  },
+  immutable('ledger_entries'),
+  immutable('points_movements'),
+  {
+    // The same Luhn mod 32 as src/domain/codes.ts (a test holds the two to each other).
+    name: 'promoguard_luhn32_valid',
+    statements: [
+      `CREATE OR REPLACE FUNCTION promoguard_luhn32_valid(symbols text) RETURNS boolean
+       LANGUAGE plpgsql IMMUTABLE STRICT AS $fn$
+      DECLARE
+        alphabet constant text := '23456789ABCDEFGHJKLMNPQRSTUVWXYZ';
+        factor integer := 1;
+        total integer := 0;
+        v integer;
+        addend integer;
+      BEGIN
+        IF length(symbols) < 2 THEN RETURN false; END IF;
+        FOR i IN REVERSE length(symbols)..1 LOOP
+          v := strpos(alphabet, substr(symbols, i, 1)) - 1;
+          IF v < 0 THEN RETURN false; END IF;
+          addend := factor * v;
+          total := total + addend / 32 + addend % 32;
+          factor := 3 - factor;
+        END LOOP;
+        RETURN total % 32 = 0;
+      END $fn$`,
+    ],
+  },
+  {
+    /*
+     * The check-symbol shortcut refuses, without a database read, a code with a generated batch's
+     * shape (prefix and length) that fails the batch's check. That is sound only if no stored code is
+     * like that, on any node. So a code inserted outside a batch is refused here if it has some
+     * batch's shape and passes no such batch's check; and new batches (exclusive) and these inserts
+     * (shared) are ordered by one advisory lock, so a batch and a clashing code never both commit.
+     */
+    name: 'promoguard_codes_shape_guard',
+    statements: [
+      `CREATE OR REPLACE FUNCTION promoguard_codes_shape_guard() RETURNS trigger LANGUAGE plpgsql AS $fn$
+      BEGIN
+        IF NEW.batch_id IS NOT NULL THEN RETURN NEW; END IF;
+        PERFORM pg_advisory_xact_lock_shared(${SHAPE_LOCK_KEY});
+        IF EXISTS (SELECT 1 FROM code_batches b
+                    WHERE starts_with(NEW.normalized, b.prefix)
+                      AND length(NEW.normalized) = length(b.prefix) + b.random_length + 1)
+           AND NOT EXISTS (SELECT 1 FROM code_batches b
+                    WHERE starts_with(NEW.normalized, b.prefix)
+                      AND length(NEW.normalized) = length(b.prefix) + b.random_length + 1
+                      AND promoguard_luhn32_valid(substr(NEW.normalized, length(b.prefix) + 1))) THEN
+          RAISE EXCEPTION USING ERRCODE = 'PGSHP', MESSAGE = 'code has the shape of a generated batch',
+            DETAIL = NEW.normalized;
+        END IF;
+        RETURN NEW;
+      END $fn$`,
+      'DROP TRIGGER IF EXISTS codes_shape_guard ON codes',
+      `CREATE TRIGGER codes_shape_guard BEFORE INSERT ON codes
+        FOR EACH ROW EXECUTE FUNCTION promoguard_codes_shape_guard()`,
+    ],
+  },
+  {
+    /*
+     * Redeem. Locks in this order: the new redemption row (its idempotency key), the code, the
+     * campaign, the customer's usage row — the order the rollback uses too, so the two never deadlock.
+     * A repeat of a committed key returns the stored redemption; a concurrent repeat waits on the
+     * unique index until the first commits, then does the same.
+     */
+    name: 'promoguard_redeem',
+    statements: [
+      `CREATE OR REPLACE FUNCTION promoguard_redeem(
+        p_id text, p_event_id text, p_idempotency_key text, p_fingerprint text,
+        p_code_id text, p_campaign_id text, p_campaign_version integer,
+        p_customer_id text, p_order_id text, p_currency text,
+        p_subtotal_minor bigint, p_discount_minor bigint, p_now timestamptz
+      ) RETURNS jsonb LANGUAGE plpgsql AS $fn$
+      DECLARE
+        v_redemption redemptions%ROWTYPE;
+        v_campaign campaigns%ROWTYPE;
+        v_code codes%ROWTYPE;
+      BEGIN
+        BEGIN
+          INSERT INTO redemptions (id, idempotency_key, request_fingerprint, campaign_id, code_id, customer_id,
+                                   order_id, currency, subtotal_minor, discount_minor, status, created_at)
+          VALUES (p_id, p_idempotency_key, p_fingerprint, p_campaign_id, p_code_id, p_customer_id,
+                  p_order_id, p_currency, p_subtotal_minor, p_discount_minor, 'redeemed', p_now)
+          ON CONFLICT (idempotency_key) DO NOTHING
+          RETURNING * INTO v_redemption;
+          IF NOT FOUND THEN
+            SELECT * INTO v_redemption FROM redemptions WHERE idempotency_key = p_idempotency_key;
+            RETURN jsonb_build_object('outcome', 'replayed', 'redemption', to_jsonb(v_redemption));
+          END IF;
+
+          UPDATE codes SET uses = uses + 1
+           WHERE id = p_code_id AND status = 'active' AND (max_uses IS NULL OR uses < max_uses)
+             AND (expires_at IS NULL OR p_now < expires_at);
+          IF NOT FOUND THEN
+            SELECT * INTO v_code FROM codes WHERE id = p_code_id;
+            RAISE EXCEPTION USING ERRCODE = 'PGREF', MESSAGE = CASE
+              WHEN v_code.status = 'revoked' THEN 'code_revoked'
+              WHEN v_code.expires_at IS NOT NULL AND p_now >= v_code.expires_at THEN 'code_expired'
+              ELSE 'code_used_up' END;
+          END IF;
+
+          UPDATE campaigns
+             SET redemptions_used = redemptions_used + 1, spent_minor = spent_minor + p_discount_minor
+           WHERE id = p_campaign_id AND version = p_campaign_version AND status = 'active'
+             AND starts_at <= p_now AND (ends_at IS NULL OR p_now < ends_at)
+             AND (redemption_cap IS NULL OR redemptions_used < redemption_cap)
+             AND (budget_minor IS NULL OR spent_minor + p_discount_minor <= budget_minor)
+          RETURNING * INTO v_campaign;
+          IF NOT FOUND THEN
+            SELECT * INTO v_campaign FROM campaigns WHERE id = p_campaign_id;
+            RAISE EXCEPTION USING ERRCODE = 'PGREF', MESSAGE = CASE
+              WHEN v_campaign.status = 'paused' THEN 'campaign_paused'
+              WHEN v_campaign.status = 'ended' THEN 'campaign_ended'
+              WHEN v_campaign.status <> 'active' THEN 'campaign_not_active'
+              WHEN v_campaign.version <> p_campaign_version THEN 'campaign_changed'
+              WHEN p_now < v_campaign.starts_at THEN 'campaign_not_started'
+              WHEN v_campaign.ends_at IS NOT NULL AND p_now >= v_campaign.ends_at THEN 'campaign_expired'
+              WHEN v_campaign.redemption_cap IS NOT NULL
+                   AND v_campaign.redemptions_used >= v_campaign.redemption_cap THEN 'campaign_cap_reached'
+              ELSE 'budget_exhausted' END;
+          END IF;
+
+          INSERT INTO customer_usage AS u (campaign_id, customer_id, uses)
+          VALUES (p_campaign_id, p_customer_id, 1)
+          ON CONFLICT (campaign_id, customer_id) DO UPDATE SET uses = u.uses + 1
+            WHERE v_campaign.per_customer_cap IS NULL OR u.uses < v_campaign.per_customer_cap;
+          IF NOT FOUND THEN
+            RAISE EXCEPTION USING ERRCODE = 'PGREF', MESSAGE = 'customer_cap_reached';
+          END IF;
+
+          INSERT INTO ledger_entries (redemption_id, campaign_id, account, amount_minor, currency, entry_type, created_at)
+          VALUES (p_id, p_campaign_id, 'promo_expense', p_discount_minor, p_currency, 'redemption', p_now),
+                 (p_id, p_campaign_id, 'campaign_budget', -p_discount_minor, p_currency, 'redemption', p_now);
+          INSERT INTO outbox (id, type, aggregate_id, payload, created_at)
+          VALUES (p_event_id, 'redemption.created', p_id,
+                  jsonb_build_object('redemption', to_jsonb(v_redemption)), p_now);
+          RETURN jsonb_build_object('outcome', 'redeemed', 'redemption', to_jsonb(v_redemption));
+        EXCEPTION WHEN SQLSTATE 'PGREF' THEN
+          RETURN jsonb_build_object('outcome', 'refused', 'reason', SQLERRM);
+        END;
+      END $fn$`,
+    ],
+  },
+  {
+    /*
+     * Roll back. The status flip is the guard: only the call that moves the row from 'redeemed' to
+     * 'rolled_back' restores the counters, so repeats and concurrent rollbacks restore exactly once.
+     */
+    name: 'promoguard_rollback',
+    statements: [
+      `CREATE OR REPLACE FUNCTION promoguard_rollback(p_id text, p_event_id text, p_reason text, p_now timestamptz)
+      RETURNS jsonb LANGUAGE plpgsql AS $fn$
+      DECLARE
+        v_redemption redemptions%ROWTYPE;
+      BEGIN
+        UPDATE redemptions SET status = 'rolled_back', rolled_back_at = p_now, rollback_reason = p_reason
+         WHERE id = p_id AND status = 'redeemed'
+        RETURNING * INTO v_redemption;
+        IF NOT FOUND THEN
+          SELECT * INTO v_redemption FROM redemptions WHERE id = p_id;
+          IF NOT FOUND THEN
+            RETURN jsonb_build_object('outcome', 'not_found');
+          END IF;
+          RETURN jsonb_build_object('outcome', 'already_rolled_back', 'redemption', to_jsonb(v_redemption));
+        END IF;
+
+        UPDATE codes SET uses = uses - 1 WHERE id = v_redemption.code_id;
+        UPDATE campaigns
+           SET redemptions_used = redemptions_used - 1, spent_minor = spent_minor - v_redemption.discount_minor
+         WHERE id = v_redemption.campaign_id;
+        UPDATE customer_usage SET uses = uses - 1
+         WHERE campaign_id = v_redemption.campaign_id AND customer_id = v_redemption.customer_id;
+
+        INSERT INTO ledger_entries (redemption_id, campaign_id, account, amount_minor, currency, entry_type, created_at)
+        VALUES (p_id, v_redemption.campaign_id, 'promo_expense', -v_redemption.discount_minor,
+                v_redemption.currency, 'reversal', p_now),
+               (p_id, v_redemption.campaign_id, 'campaign_budget', v_redemption.discount_minor,
+                v_redemption.currency, 'reversal', p_now);
+        INSERT INTO outbox (id, type, aggregate_id, payload, created_at)
+        VALUES (p_event_id, 'redemption.rolled_back', p_id,
+                jsonb_build_object('redemption', to_jsonb(v_redemption)), p_now);
+        RETURN jsonb_build_object('outcome', 'rolled_back', 'redemption', to_jsonb(v_redemption));
+      END $fn$`,
+    ],
+  },
+  {
+    /*
+     * Credit or debit points. Repeats of one idempotency key queue on an advisory lock held to commit;
+     * the first applies, later ones (also concurrent ones) find its movement and change nothing.
+     * A debit is one conditional UPDATE: the balance never goes below zero.
+     */
+    name: 'promoguard_points_apply',
+    statements: [
+      `CREATE OR REPLACE FUNCTION promoguard_points_apply(
+        p_customer_id text, p_kind text, p_points bigint, p_reason text,
+        p_key text, p_fingerprint text, p_event_id text, p_now timestamptz
+      ) RETURNS jsonb LANGUAGE plpgsql AS $fn$
+      DECLARE
+        v_movement points_movements%ROWTYPE;
+        v_balance bigint;
+      BEGIN
+        PERFORM pg_advisory_xact_lock(hashtextextended('promoguard:points:' || p_key, 0));
+        SELECT * INTO v_movement FROM points_movements WHERE idempotency_key = p_key;
+        IF FOUND THEN
+          RETURN jsonb_build_object('outcome', 'replayed', 'movement', to_jsonb(v_movement));
+        END IF;
+        IF p_kind = 'credit' THEN
+          INSERT INTO points_accounts AS a (customer_id, balance, created_at, updated_at)
+          VALUES (p_customer_id, p_points, p_now, p_now)
+          ON CONFLICT (customer_id) DO UPDATE SET balance = a.balance + p_points, updated_at = p_now
+          RETURNING balance INTO v_balance;
+        ELSE
+          UPDATE points_accounts SET balance = balance - p_points, updated_at = p_now
+           WHERE customer_id = p_customer_id AND balance >= p_points
+          RETURNING balance INTO v_balance;
+          IF NOT FOUND THEN
+            RETURN jsonb_build_object('outcome', 'refused', 'reason', 'insufficient_points');
+          END IF;
+        END IF;
+        INSERT INTO points_movements (customer_id, kind, points, balance_after, reason, idempotency_key,
+                                      request_fingerprint, created_at)
+        VALUES (p_customer_id, p_kind, CASE WHEN p_kind = 'credit' THEN p_points ELSE -p_points END, v_balance,
+                p_reason, p_key, p_fingerprint, p_now)
+        RETURNING * INTO v_movement;
+        INSERT INTO outbox (id, type, aggregate_id, payload, created_at)
+        VALUES (p_event_id, CASE WHEN p_kind = 'credit' THEN 'points.credited' ELSE 'points.debited' END,
+                p_customer_id, jsonb_build_object('movement', to_jsonb(v_movement)), p_now);
+        RETURN jsonb_build_object('outcome', 'applied', 'movement', to_jsonb(v_movement));
+      END $fn$`,
+    ],
+  },
+  {
+    /*
+     * Convert points into a single-use coupon bound to the customer. The balance and the UTC-day total
+     * each move by one conditional statement, so concurrent conversions can neither overdraw the
+     * balance nor pass the daily limit. A code text that collides (unique index or shape guard) comes
+     * back as 'code_collision' with nothing changed, and the caller draws a new one.
+     */
+    name: 'promoguard_convert',
+    statements: [
+      `CREATE OR REPLACE FUNCTION promoguard_convert(
+        p_id text, p_event_id text, p_key text, p_fingerprint text, p_customer_id text, p_program_id text,
+        p_points bigint, p_amount_minor bigint, p_currency text, p_daily_limit bigint, p_utc_day date,
+        p_code_id text, p_code text, p_normalized text, p_campaign_id text, p_expires_at timestamptz,
+        p_now timestamptz
+      ) RETURNS jsonb LANGUAGE plpgsql AS $fn$
+      DECLARE
+        v_conversion conversions%ROWTYPE;
+        v_code codes%ROWTYPE;
+        v_balance bigint;
+      BEGIN
+        PERFORM pg_advisory_xact_lock(hashtextextended('promoguard:conversion:' || p_key, 0));
+        SELECT * INTO v_conversion FROM conversions WHERE idempotency_key = p_key;
+        IF FOUND THEN
+          SELECT * INTO v_code FROM codes WHERE id = v_conversion.code_id;
+          RETURN jsonb_build_object('outcome', 'replayed', 'conversion', to_jsonb(v_conversion), 'code', to_jsonb(v_code));
+        END IF;
+        BEGIN
+          UPDATE points_accounts SET balance = balance - p_points, updated_at = p_now
+           WHERE customer_id = p_customer_id AND balance >= p_points
+          RETURNING balance INTO v_balance;
+          IF NOT FOUND THEN
+            RAISE EXCEPTION USING ERRCODE = 'PGREF', MESSAGE = 'insufficient_points';
+          END IF;
+          IF p_points > p_daily_limit THEN
+            RAISE EXCEPTION USING ERRCODE = 'PGREF', MESSAGE = 'daily_conversion_limit_exceeded';
+          END IF;
+          INSERT INTO points_daily AS d (customer_id, utc_day, points) VALUES (p_customer_id, p_utc_day, p_points)
+          ON CONFLICT (customer_id, utc_day) DO UPDATE SET points = d.points + p_points
+            WHERE d.points + p_points <= p_daily_limit;
+          IF NOT FOUND THEN
+            RAISE EXCEPTION USING ERRCODE = 'PGREF', MESSAGE = 'daily_conversion_limit_exceeded';
+          END IF;
+          INSERT INTO codes (id, campaign_id, code, normalized, kind, max_uses, customer_id, amount_minor,
+                             expires_at, created_at)
+          VALUES (p_code_id, p_campaign_id, p_code, p_normalized, 'unique', 1, p_customer_id, p_amount_minor,
+                  p_expires_at, p_now)
+          RETURNING * INTO v_code;
+          INSERT INTO conversions (id, idempotency_key, request_fingerprint, customer_id, program_id, points,
+                                   amount_minor, currency, code_id, utc_day, created_at)
+          VALUES (p_id, p_key, p_fingerprint, p_customer_id, p_program_id, p_points, p_amount_minor, p_currency,
+                  p_code_id, p_utc_day, p_now)
+          RETURNING * INTO v_conversion;
+          INSERT INTO points_movements (customer_id, kind, points, balance_after, reason, conversion_id, created_at)
+          VALUES (p_customer_id, 'conversion', -p_points, v_balance, 'converted into a coupon', p_id, p_now);
+          INSERT INTO outbox (id, type, aggregate_id, payload, created_at)
+          VALUES (p_event_id, 'points.converted', p_customer_id,
+                  jsonb_build_object('conversion', to_jsonb(v_conversion), 'code_id', p_code_id), p_now);
+          RETURN jsonb_build_object('outcome', 'converted', 'conversion', to_jsonb(v_conversion), 'code', to_jsonb(v_code));
+        EXCEPTION
+          WHEN SQLSTATE 'PGREF' THEN
+            RETURN jsonb_build_object('outcome', 'refused', 'reason', SQLERRM);
+          WHEN unique_violation OR SQLSTATE 'PGSHP' THEN
+            RETURN jsonb_build_object('outcome', 'code_collision');
+        END;
+      END $fn$`,
+    ],
+  },
+  {
+    /*
+     * Return the points of a converted coupon that expired unused (programs with refund_on_expiry).
+     * The conditional flip of refunded_at is the guard: a refund happens once, whatever runs it.
+     */
+    name: 'promoguard_refund_expired',
+    statements: [
+      `CREATE OR REPLACE FUNCTION promoguard_refund_expired(p_conversion_id text, p_event_id text, p_now timestamptz)
+      RETURNS jsonb LANGUAGE plpgsql AS $fn$
+      DECLARE
+        v_conversion conversions%ROWTYPE;
+        v_balance bigint;
+      BEGIN
+        UPDATE conversions c SET refunded_at = p_now
+          FROM codes k
+         WHERE c.id = p_conversion_id AND c.refunded_at IS NULL AND k.id = c.code_id
+           AND k.uses = 0 AND k.expires_at <= p_now
+        RETURNING c.* INTO v_conversion;
+        IF NOT FOUND THEN
+          RETURN jsonb_build_object('outcome', 'not_refundable');
+        END IF;
+        UPDATE points_accounts SET balance = balance + v_conversion.points, updated_at = p_now
+         WHERE customer_id = v_conversion.customer_id
+        RETURNING balance INTO v_balance;
+        INSERT INTO points_movements (customer_id, kind, points, balance_after, reason, idempotency_key,
+                                      conversion_id, created_at)
+        VALUES (v_conversion.customer_id, 'expiry_refund', v_conversion.points, v_balance,
+                'coupon expired unused', 'expiry-refund:' || v_conversion.id, v_conversion.id, p_now);
+        INSERT INTO outbox (id, type, aggregate_id, payload, created_at)
+        VALUES (p_event_id, 'points.refunded', v_conversion.customer_id,
+                jsonb_build_object('conversion', to_jsonb(v_conversion)), p_now);
+        RETURN jsonb_build_object('outcome', 'refunded', 'conversion', to_jsonb(v_conversion));
+      END $fn$`,
+    ],
+  },
+];
+
+function hashOf(routine: Routine): string {
+  return createHash('sha256').update(routine.statements.join('\n;\n')).digest('hex');
+}
+
+/**
+ * Create or replace every routine whose text differs from what the database last applied. Runs after
+ * the migrations, in one transaction under an advisory lock.
+ */
+export async function applyRoutines(db: Kysely<unknown>): Promise<string[]> {
+  return db.transaction().execute(async (trx) => {
+    await sql`SELECT pg_advisory_xact_lock(${ROUTINES_LOCK_KEY})`.execute(trx);
+    await sql`CREATE TABLE IF NOT EXISTS promoguard_routines (
+      name text PRIMARY KEY, hash text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`.execute(trx);
+    const applied = new Map(
+      (
+        await sql<{ name: string; hash: string }>`SELECT name, hash FROM promoguard_routines`.execute(trx)
+      ).rows.map((r) => [r.name, r.hash]),
+    );
+    const changed: string[] = [];
+    for (const routine of ROUTINES) {
+      const hash = hashOf(routine);
+      if (applied.get(routine.name) === hash) continue;
+      for (const statement of routine.statements) await sql.raw(statement).execute(trx);
+      await sql`INSERT INTO promoguard_routines (name, hash) VALUES (${routine.name}, ${hash})
+        ON CONFLICT (name) DO UPDATE SET hash = EXCLUDED.hash, applied_at = now()`.execute(trx);
+      changed.push(routine.name);
+    }
+    return changed;
+  });
+}
