@@ -74,7 +74,7 @@ async function serve(config: Config): Promise<void> {
     // Printed once, never logged: the database keeps only its hash.
     process.stdout.write(
       `\nFirst start on an empty database: created an admin API key. It is shown only this once:\n\n  ${adminKey}\n\n` +
-        'Create narrower keys with `promoguard keys create --scope checkout` and keep this one safe.\n\n',
+        'Make narrower keys with POST /v1/api-keys or `promoguard keys create`, and keep this one safe.\n\n',
     );
   }
   let closing = false;

@@ -13,6 +13,7 @@ export const ERROR_CODES = {
   code_not_found: { status: 404, title: 'No such code' },
   redemption_not_found: { status: 404, title: 'No such redemption' },
   points_program_not_found: { status: 404, title: 'No such points program' },
+  api_key_not_found: { status: 404, title: 'No such API key' },
   method_not_allowed: { status: 405, title: 'Method not allowed' },
   invalid_status_transition: { status: 409, title: 'The campaign cannot move to that status' },
   code_already_exists: { status: 409, title: 'A code with that text already exists' },

@@ -9,6 +9,7 @@ import { hasScope, type Scope } from '../services/api-keys.js';
 import { type CustomerClaims, CustomerTokens } from '../services/customer-tokens.js';
 import type { ApiKeyRecord } from '../store/api-keys.js';
 import { errorHandler, sendProblem } from './problem.js';
+import { apiKeyRoutes } from './routes/api-keys.js';
 import { campaignRoutes } from './routes/campaigns.js';
 import { codeRoutes } from './routes/codes.js';
 import { customerRoutes } from './routes/customers.js';
@@ -123,6 +124,7 @@ export async function buildServer(app: App, options: ServerOptions = {}): Promis
           description:
             'Points, conversions into coupons and the customer wallet (scope checkout, or a customer token for its own customer)',
         },
+        { name: 'admin', description: 'API keys (scope admin)' },
         { name: 'health', description: 'Liveness and readiness' },
       ],
     },
@@ -135,5 +137,6 @@ export async function buildServer(app: App, options: ServerOptions = {}): Promis
   await server.register(codeRoutes(app), { prefix: '/v1' });
   await server.register(redemptionRoutes(app), { prefix: '/v1' });
   await server.register(customerRoutes(app), { prefix: '/v1' });
+  await server.register(apiKeyRoutes(app), { prefix: '/v1' });
   return server;
 }

@@ -326,13 +326,11 @@ export const customerRoutes =
           key,
         );
         if (replayed) reply.header('idempotent-replayed', 'true');
-        return reply
-          .status(201)
-          .send({
-            customer_id: request.params.id,
-            balance: movement.balanceAfter,
-            movement: movementJson(movement),
-          });
+        return reply.status(201).send({
+          customer_id: request.params.id,
+          balance: movement.balanceAfter,
+          movement: movementJson(movement),
+        });
       },
     );
 
