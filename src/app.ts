@@ -3,16 +3,22 @@
  * The HTTP server, the CLI and the tests all start from here.
  */
 
+import { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
 import type { Config } from './config.js';
 import { InProcessBus } from './events/in-process-bus.js';
 import { OutboxRelay, type RelayLogger } from './events/outbox-relay.js';
 import type { EventBus } from './events/types.js';
+import { AttemptGuard } from './limits/attempt-guard.js';
 import { ApiKeyService } from './services/api-keys.js';
 import { CampaignService } from './services/campaigns.js';
 import { CodeService, PatternIndex } from './services/codes.js';
 import { type Clock, type ServiceContext, systemClock } from './services/context.js';
+import { ControlService } from './services/controls.js';
 import { CustomerTokens } from './services/customer-tokens.js';
+import { Defenses } from './services/defenses.js';
+import { IdentifierHasher } from './services/identifiers.js';
+import { ListService } from './services/lists.js';
 import { PointsService } from './services/points.js';
 import { RedemptionService } from './services/redemptions.js';
 import { loadServerSecret } from './services/secrets.js';
@@ -31,6 +37,9 @@ export interface App {
   codes: CodeService;
   redemptions: RedemptionService;
   points: PointsService;
+  lists: ListService;
+  controls: ControlService;
+  hasher: IdentifierHasher;
   customerTokens: CustomerTokens;
   close(): Promise<void>;
 }
@@ -71,7 +80,8 @@ export async function createApp(options: AppOptions): Promise<App> {
   };
   const patterns = new PatternIndex(CodeService.patternLoader(ctx));
   await patterns.refresh();
-  // Other nodes learn of new batches from the event; until then they just read the database.
+  // The node whose relay delivers the event learns of a new batch at once. Relays compete for events,
+  // so every other node learns from the database: the shapes are re-read on the relay's cadence.
   bus.subscribe((event) => {
     if (event.type === 'code.batch_generated') {
       const p = event.payload as { prefix: string; random_length: number };
@@ -81,15 +91,37 @@ export async function createApp(options: AppOptions): Promise<App> {
   const clock = options.clock ?? systemClock;
   const secret = await loadServerSecret(database.db, config.PROMOGUARD_SECRET);
   const points = new PointsService(ctx, patterns);
+  const hasher = new IdentifierHasher(secret);
+  const lists = new ListService(ctx, hasher);
+  const redis = config.REDIS_URL
+    ? new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1, enableOfflineQueue: false })
+    : null;
+  redis?.on('error', (err) => options.logger.error({ err }, 'redis error'));
+  const guardOptions = {
+    attemptsPerMinute: config.RATE_LIMIT_PER_MINUTE,
+    failuresBeforeLock: config.LOCKOUT_AFTER_FAILURES,
+    baseLockSeconds: config.LOCKOUT_BASE_SECONDS,
+    maxLockSeconds: config.LOCKOUT_MAX_SECONDS,
+    // Rate limits fail open (with a log line) when Redis is away; caps never depend on Redis.
+    onError: (err: unknown) => options.logger.error({ err }, 'rate limiter store unavailable; failing open'),
+  };
+  const guard = redis ? AttemptGuard.redis(redis, guardOptions) : AttemptGuard.memory(guardOptions);
+  const defenses = new Defenses(hasher, lists, guard);
   let jobs: NodeJS.Timeout | undefined;
+  let patternRefresh: NodeJS.Timeout | undefined;
   if (options.relay !== false) {
     relay.start();
+    patternRefresh = setInterval(() => {
+      patterns.refresh().catch((err: unknown) => options.logger.error({ err }, 'pattern refresh failed'));
+    }, config.OUTBOX_POLL_MS);
+    patternRefresh.unref();
     jobs = setInterval(() => {
       points.refundExpired().catch((err: unknown) => options.logger.error({ err }, 'refund job failed'));
     }, options.jobIntervalMs ?? 60_000);
     jobs.unref();
   }
   let closed = false;
+  const campaigns = new CampaignService(ctx);
   return {
     db: database.db,
     backend: database.backend,
@@ -97,18 +129,23 @@ export async function createApp(options: AppOptions): Promise<App> {
     bus,
     relay,
     apiKeys: new ApiKeyService(ctx),
-    campaigns: new CampaignService(ctx),
+    campaigns,
+    controls: new ControlService(ctx, campaigns),
     codes: new CodeService(ctx, patterns),
-    redemptions: new RedemptionService(ctx, patterns),
+    redemptions: new RedemptionService(ctx, patterns, defenses),
     points,
+    lists,
+    hasher,
     customerTokens: new CustomerTokens(secret, clock),
     async close() {
       if (closed) return;
       closed = true;
       if (jobs) clearInterval(jobs);
+      if (patternRefresh) clearInterval(patternRefresh);
       await relay.stop();
       await bus.close();
       await database.close();
+      redis?.disconnect();
     },
   };
 }

@@ -25,6 +25,37 @@ const EnvSchema = Type.Object({
       description: 'Key for HMACs (customer tokens); unset = generated once and kept in the database',
     }),
   ),
+  REDIS_URL: Type.Optional(
+    Type.String({
+      pattern: '^rediss?://',
+      description: 'Redis for rate limits and lockouts; unset = in memory',
+    }),
+  ),
+  RATE_LIMIT_PER_MINUTE: Type.Integer({
+    minimum: 1,
+    maximum: 100_000,
+    default: 60,
+    description: 'Validation and redemption attempts per minute per client address, customer and device',
+  }),
+  LOCKOUT_AFTER_FAILURES: Type.Integer({
+    minimum: 1,
+    maximum: 10_000,
+    default: 10,
+    description:
+      'Consecutive failed attempts (unknown, used, revoked, expired, not-yours codes) that lock a key',
+  }),
+  LOCKOUT_BASE_SECONDS: Type.Integer({
+    minimum: 1,
+    maximum: 86_400,
+    default: 60,
+    description: 'First lock; each further lock in a row doubles it',
+  }),
+  LOCKOUT_MAX_SECONDS: Type.Integer({
+    minimum: 1,
+    maximum: 604_800,
+    default: 86_400,
+    description: 'Longest lock',
+  }),
   BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, maximum: 50 * 1024 * 1024, default: 1024 * 1024 }),
 });
 

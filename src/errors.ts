@@ -14,6 +14,7 @@ export const ERROR_CODES = {
   redemption_not_found: { status: 404, title: 'No such redemption' },
   points_program_not_found: { status: 404, title: 'No such points program' },
   api_key_not_found: { status: 404, title: 'No such API key' },
+  list_entry_not_found: { status: 404, title: 'No such list entry' },
   method_not_allowed: { status: 405, title: 'Method not allowed' },
   invalid_status_transition: { status: 409, title: 'The campaign cannot move to that status' },
   code_already_exists: { status: 409, title: 'A code with that text already exists' },

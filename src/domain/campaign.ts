@@ -43,6 +43,10 @@ export interface Campaign {
   budgetMinor: number | null;
   spentMinor: number;
   perCustomerCap: number | null;
+  /** Redemptions per person: customers linked by shared identifiers count as one. */
+  perPersonCap: number | null;
+  /** At most this many redemptions in any one UTC minute (a throttle, not a cap). */
+  throttlePerMinute: number | null;
   minOrderMinor: number | null;
   eligibility: Eligibility;
   version: number;
@@ -66,6 +70,8 @@ export interface Code {
   amountMinor: number | null;
   /** A code-level end of validity (loyalty coupons); the campaign's window applies as well. */
   expiresAt: Date | null;
+  /** The partner channel the code was issued to, if any (revocable and cappable per partner). */
+  partner: string | null;
 }
 
 export interface CustomerFacts {
@@ -103,6 +109,10 @@ export const REFUSAL_REASONS = [
   'campaign_cap_reached',
   'budget_exhausted',
   'customer_cap_reached',
+  'person_cap_reached',
+  'partner_cap_reached',
+  'campaign_throttled',
+  'blocked',
   'campaign_changed',
 ] as const;
 export type RefusalReason = (typeof REFUSAL_REASONS)[number];
@@ -117,6 +127,8 @@ export interface DecisionInput {
   now: Date;
   /** Redemptions this customer already holds in the campaign (for the per-customer cap). */
   customerUses: number;
+  /** Redemptions held by the person(s) this request's customer and identifiers belong to. */
+  personUses?: number | undefined;
 }
 
 export function effectiveDiscountRule(campaign: Campaign, code: Code): DiscountRule {
@@ -167,6 +179,9 @@ export function decide(input: DecisionInput): Decision {
   }
   if (campaign.perCustomerCap !== null && input.customerUses >= campaign.perCustomerCap) {
     return refuse('customer_cap_reached');
+  }
+  if (campaign.perPersonCap !== null && (input.personUses ?? 0) >= campaign.perPersonCap) {
+    return refuse('person_cap_reached');
   }
   return { eligible: true, discountMinor };
 }

@@ -70,7 +70,9 @@ export function couponAmountMinor(
 ): number {
   // Own properties only: a tier named `constructor` or `__proto__` must not reach Object.prototype.
   const tierBp =
-    tier !== undefined && Object.hasOwn(policy.tierMultipliersBp, tier) ? (policy.tierMultipliersBp[tier] as number) : 10_000;
+    tier !== undefined && Object.hasOwn(policy.tierMultipliersBp, tier)
+      ? (policy.tierMultipliersBp[tier] as number)
+      : 10_000;
   const product =
     BigInt(points) * BigInt(policy.minorPerPoint) * BigInt(policy.multiplierBp) * BigInt(tierBp);
   const amount = product / 100_000_000n;

@@ -52,8 +52,16 @@ export class OutboxRelay {
     });
   }
 
-  /** Deliver everything claimable now; resolves when the outbox has nothing more for this relay. */
+  /**
+   * Deliver everything claimable now. Waits first for a background pass under way: the events it has
+   * claimed are not claimable by this call, so returning without waiting could leave them undelivered.
+   */
   async drain(): Promise<number> {
+    await this.draining;
+    return this.pass();
+  }
+
+  private async pass(): Promise<number> {
     let delivered = 0;
     for (;;) {
       const events = await claimEvents(
@@ -82,7 +90,7 @@ export class OutboxRelay {
     do {
       this.again = false;
       try {
-        await this.drain();
+        await this.pass();
       } catch (err) {
         if (!this.stopped) this.options.logger.error({ err }, 'outbox relay pass failed');
       }

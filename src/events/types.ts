@@ -9,6 +9,7 @@ export const EVENT_TYPES = [
   'code.batch_generated',
   'code.imported',
   'code.revoked',
+  'code.bulk_revoked',
   'redemption.created',
   'redemption.rolled_back',
   'points.program_created',

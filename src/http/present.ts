@@ -27,6 +27,8 @@ export function campaignJson(c: CampaignRecord) {
     redemption_cap: c.redemptionCap,
     budget_minor: c.budgetMinor,
     per_customer_cap: c.perCustomerCap,
+    per_person_cap: c.perPersonCap,
+    throttle_per_minute: c.throttlePerMinute,
     min_order_minor: c.minOrderMinor,
     eligibility: {
       customer_ids: c.eligibility.customerIds,
@@ -55,6 +57,7 @@ export function codeJson(c: CodeRecord) {
     uses: c.uses,
     customer_id: c.customerId,
     status: c.status,
+    partner: c.partner,
     amount_minor: c.amountMinor,
     expires_at: iso(c.expiresAt),
     created_at: c.createdAt.toISOString(),
@@ -79,8 +82,20 @@ export function redemptionJson(r: Redemption) {
   };
 }
 
-/** A page of items sorted by id, with the cursor of the next page when this one is full. */
-export function page<T extends { id: string }, J>(items: T[], limit: number, toJson: (item: T) => J) {
-  const last = items[items.length - 1];
-  return { data: items.map(toJson), next_cursor: items.length === limit && last ? last.id : null };
+/**
+ * A page of `limit` items. Callers fetch `limit + 1`: the extra item only says that more follow, so the
+ * last page has a null cursor even when it is full.
+ */
+export function page<T, J, C = string>(
+  items: T[],
+  limit: number,
+  toJson: (item: T) => J,
+  cursorOf: (item: T) => C = (item) => (item as { id: C }).id,
+) {
+  const shown = items.slice(0, limit);
+  const last = shown[shown.length - 1];
+  return {
+    data: shown.map(toJson),
+    next_cursor: items.length > limit && last !== undefined ? cursorOf(last) : null,
+  };
 }

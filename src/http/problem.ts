@@ -39,10 +39,15 @@ function describeValidation(error: FastifyError): {
 } {
   const issues = (error.validation ?? []) as ValidationIssue[];
   const part = error.validationContext ?? 'body';
-  const errors = issues.slice(0, 20).map((issue) => {
+  const errors = issues.slice(0, 20).flatMap((issue) => {
+    const at = `${part}${issue.instancePath ?? ''}`;
+    // A missing property is reported on its parent object; name each missing field itself.
+    const missing = issue.params?.requiredProperties ?? issue.params?.missingProperty;
+    if (missing !== undefined) {
+      return [missing].flat().map((name) => ({ field: `${at}/${String(name)}`, message: 'is required' }));
+    }
     const extra = issue.params?.additionalProperties ?? issue.params?.additionalProperty;
-    const field = `${part}${issue.instancePath ?? ''}${extra ? `/${String(extra)}` : ''}`;
-    return { field, message: issue.message ?? 'is invalid' };
+    return [{ field: `${at}${extra ? `/${String(extra)}` : ''}`, message: issue.message ?? 'is invalid' }];
   });
   const first = errors[0];
   return { detail: first ? `${first.field} ${first.message}` : `the ${part} is invalid`, errors };
@@ -59,15 +64,53 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_BAD_URL: 'not_found',
   FST_ERR_ASYNC_CONSTRAINT: 'validation_failed',
   FST_ERR_INVALID_URL: 'not_found',
+  FST_ERR_MAX_PARAM_LENGTH: 'not_found',
 };
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: U+0000 is exactly what is looked for
+const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * The JSON pointer of the first string (value or key) PostgreSQL cannot store — U+0000, or an
+ * unpaired surrogate — or null. Such text is refused at the edge instead of failing in the database.
+ */
+export function findUnstorableText(value: unknown, at: string): string | null {
+  if (typeof value === 'string') return UNSTORABLE.test(value) ? at : null;
+  if (value === null || typeof value !== 'object') return null;
+  for (const [key, item] of Object.entries(value)) {
+    if (UNSTORABLE.test(key)) return `${at} (a key)`;
+    const found = findUnstorableText(item, `${at}/${key}`);
+    if (found !== null) return found;
+  }
+  return null;
+}
+
+/**
+ * `format: date-time` admits leap seconds, RFC 9557 `[zone]` suffixes and year 0000; neither `Date`
+ * nor PostgreSQL does. Every timestamp from a request goes through here.
+ */
+export function parseTimestamp(value: string, field: string): Date {
+  const d = new Date(value);
+  const year = d.getUTCFullYear();
+  if (Number.isNaN(d.getTime()) || year < 1 || year > 9999) {
+    throw new AppError('validation_failed', `${field} must be an RFC 3339 date-time from year 1 to 9999`, {
+      errors: [{ field, message: 'must be an RFC 3339 date-time from year 1 to 9999' }],
+    });
+  }
+  return d;
+}
 
 export function errorHandler(
   error: FastifyError,
   request: FastifyRequest,
   reply: FastifyReply,
 ): FastifyReply {
-  if (error instanceof AppError)
+  if (error instanceof AppError) {
+    const wait = error.extensions.retry_after_seconds;
+    if (error.code === 'too_many_requests' && typeof wait === 'number')
+      reply.header('retry-after', String(wait));
     return sendProblem(reply, request, error.code, error.detail, error.extensions);
+  }
   if (error.validation) {
     const { detail, errors } = describeValidation(error);
     return sendProblem(reply, request, 'validation_failed', detail, { errors });
@@ -77,8 +120,6 @@ export function errorHandler(
     const detail = mapped === 'validation_failed' ? 'the body is not valid JSON' : undefined;
     return sendProblem(reply, request, mapped, detail);
   }
-  if (error instanceof SyntaxError)
-    return sendProblem(reply, request, 'validation_failed', 'the body is not valid JSON');
   if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) {
     request.log.info({ err: error }, 'client error without a mapped code');
     return sendProblem(reply, request, 'validation_failed', 'the request is not valid');

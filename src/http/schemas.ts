@@ -77,6 +77,25 @@ const limitFields = {
   redemption_cap: Type.Optional(Nullable(Type.Integer({ minimum: 0, maximum: 2_000_000_000 }))),
   budget_minor: Type.Optional(Nullable(AmountMinor)),
   per_customer_cap: Type.Optional(Nullable(Type.Integer({ minimum: 1, maximum: 1_000_000 }))),
+  per_person_cap: Type.Optional(
+    Nullable(
+      Type.Integer({
+        minimum: 1,
+        maximum: 1_000_000,
+        description:
+          'Redemptions per person: customers sharing an email, phone, device, card or address count as one',
+      }),
+    ),
+  ),
+  throttle_per_minute: Type.Optional(
+    Nullable(
+      Type.Integer({
+        minimum: 1,
+        maximum: 10_000_000,
+        description: 'At most this many redemptions per UTC minute',
+      }),
+    ),
+  ),
   min_order_minor: Type.Optional(Nullable(AmountMinor)),
   eligibility: Type.Optional(Eligibility),
   metadata: Type.Optional(Metadata),
@@ -118,6 +137,8 @@ export const Campaign = Type.Object({
   redemption_cap: Nullable(Type.Integer()),
   budget_minor: Nullable(Type.Integer()),
   per_customer_cap: Nullable(Type.Integer()),
+  per_person_cap: Nullable(Type.Integer()),
+  throttle_per_minute: Nullable(Type.Integer()),
   min_order_minor: Nullable(Type.Integer()),
   eligibility: Type.Object({
     customer_ids: Nullable(Type.Array(Type.String())),
@@ -146,6 +167,7 @@ export const Code = Type.Object({
   uses: Type.Integer(),
   customer_id: Nullable(Type.String()),
   status: Type.Union([Type.Literal('active'), Type.Literal('revoked')]),
+  partner: Nullable(Type.String()),
   amount_minor: Nullable(
     Type.Integer({
       description: 'A fixed amount of this code (loyalty coupons); null = the campaign discount',
@@ -158,11 +180,19 @@ export const Code = Type.Object({
   revoked_at: Nullable(Timestamp),
 });
 
+export const Partner = Type.String({
+  minLength: 1,
+  maxLength: 64,
+  pattern: '^[A-Za-z0-9_.-]+$',
+  description: 'The partner channel the code is issued to: revocable and cappable on its own',
+});
+
 const CodeSpec = Type.Object(
   {
     code: Text(256, 'Letters and digits; case, spaces and - _ . / are ignored when matching'),
     max_uses: Type.Optional(Nullable(Type.Integer({ minimum: 1, maximum: 2_000_000_000 }))),
     customer_id: Type.Optional(Nullable(CustomerId)),
+    partner: Type.Optional(Nullable(Partner)),
   },
   strict,
 );
@@ -190,6 +220,7 @@ export const CodesCreate = Type.Union([
           ),
           max_uses: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1 })),
           customer_id: Type.Optional(Nullable(CustomerId)),
+          partner: Type.Optional(Nullable(Partner)),
         },
         strict,
       ),
@@ -249,12 +280,49 @@ const Cart = Type.Object(
   strict,
 );
 
+export const RequestContext = Type.Object(
+  {
+    ip: Type.Optional(
+      Type.String({ minLength: 2, maxLength: 64, description: "The shopper's IP address (IPv4 or IPv6)" }),
+    ),
+    device_id: Type.Optional(Text(200, 'Your device fingerprint or install id')),
+    user_agent: Type.Optional(Type.String({ maxLength: 1024 })),
+    email: Type.Optional(Type.String({ minLength: 3, maxLength: 320 })),
+    phone: Type.Optional(Type.String({ minLength: 4, maxLength: 40 })),
+    shipping_address: Type.Optional(
+      Type.Object(
+        {
+          line1: Text(200),
+          line2: Type.Optional(Type.String({ maxLength: 200 })),
+          city: Type.Optional(Type.String({ maxLength: 100 })),
+          region: Type.Optional(Type.String({ maxLength: 100 })),
+          postal_code: Type.Optional(Type.String({ maxLength: 20 })),
+          country: Type.Optional(Type.String({ maxLength: 2, description: 'ISO 3166-1 alpha-2' })),
+        },
+        strict,
+      ),
+    ),
+    payment_fingerprint: Type.Optional(
+      Text(200, 'A stable fingerprint of the payment instrument (e.g. card fingerprint)'),
+    ),
+    account_created_at: Type.Optional(Timestamp),
+  },
+  {
+    ...strict,
+    description:
+      'Who is asking. Identifiers are normalized and kept only as keyed hashes; customers sharing an email, ' +
+      'phone, device, payment fingerprint or shipping address are linked into one person. For storefront ' +
+      '(customer token) callers the client address is taken from the connection, not from here.',
+  },
+);
+
 export const CheckoutBody = Type.Object(
   {
     code: Type.String({ minLength: 1, maxLength: 256 }),
     customer: Customer,
     cart: Cart,
     order_id: Type.Optional(Text(128)),
+    context: Type.Optional(RequestContext),
   },
   strict,
 );
@@ -269,7 +337,13 @@ export const ValidationResult = Type.Union([
     currency: Currency,
     campaign_id: CampaignId,
   }),
-  Type.Object({ valid: Type.Literal(false), reason: RefusalReason, message: Type.String() }),
+  Type.Object({
+    valid: Type.Literal(false),
+    reason: Type.Optional(
+      Type.Union([RefusalReason], { description: 'Given to trusted (API key) callers only' }),
+    ),
+    message: Type.String(),
+  }),
 ]);
 
 export const Redemption = Type.Object({

@@ -8,11 +8,12 @@ import { newId } from '../lib/ids.js';
 import { hasScope, type Scope } from '../services/api-keys.js';
 import { type CustomerClaims, CustomerTokens } from '../services/customer-tokens.js';
 import type { ApiKeyRecord } from '../store/api-keys.js';
-import { errorHandler, sendProblem } from './problem.js';
+import { errorHandler, findUnstorableText, sendProblem } from './problem.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
 import { campaignRoutes } from './routes/campaigns.js';
 import { codeRoutes } from './routes/codes.js';
 import { customerRoutes } from './routes/customers.js';
+import { defenseRoutes } from './routes/defenses.js';
 import { healthRoutes } from './routes/health.js';
 import { redemptionRoutes } from './routes/redemptions.js';
 
@@ -25,8 +26,11 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** The route needs a key holding any one of these scopes (admin holds all). */
     scopes?: Scope[];
-    /** `own`: a customer token may call the route for its own customer (the `:id` path parameter). */
-    customer?: 'own';
+    /**
+     * `own`: a customer token may call the route for its own customer (the `:id` path parameter);
+     * `body`: it may call it, and the handler checks the customer in the body.
+     */
+    customer?: 'own' | 'body';
   }
 }
 
@@ -42,6 +46,13 @@ export async function buildServer(app: App, options: ServerOptions = {}): Promis
   const server = Fastify({
     logger: options.logger ?? { level: app.config.LOG_LEVEL, redact: ['req.headers.authorization'] },
     bodyLimit: app.config.BODY_LIMIT_BYTES,
+    // A code may be sent with separators: up to 256 characters, percent-encoded up to 3 bytes each.
+    maxParamLength: 1024,
+    // Router errors (bad URL, too-long parameter) reach neither setErrorHandler nor onSend hooks.
+    frameworkErrors: (error, request, reply) => {
+      reply.header('x-request-id', request.id);
+      return errorHandler(error, request, reply);
+    },
     trustProxy: app.config.TRUST_PROXY,
     // A caller's X-Request-Id is kept only if it is short and plain, so it cannot forge log lines.
     requestIdHeader: false,
@@ -65,6 +76,13 @@ export async function buildServer(app: App, options: ServerOptions = {}): Promis
   server.addHook('preValidation', async (request) => {
     if (request.body === undefined && request.method !== 'GET' && request.method !== 'HEAD')
       request.body = {};
+    // PostgreSQL text and jsonb cannot hold U+0000 or an unpaired surrogate: refuse them here, not as a 500.
+    const field = findUnstorableText(request.body, 'body');
+    if (field !== null) {
+      throw new AppError('validation_failed', `${field} contains U+0000 or an unpaired surrogate`, {
+        errors: [{ field, message: 'must not contain U+0000 or an unpaired surrogate' }],
+      });
+    }
   });
   server.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
@@ -76,7 +94,7 @@ export async function buildServer(app: App, options: ServerOptions = {}): Promis
     const { scopes, customer } = request.routeOptions.config;
     if (!scopes) return;
     const header = request.headers.authorization;
-    const match = typeof header === 'string' ? /^Bearer ([\x21-\x7e]{1,1024})$/.exec(header) : null;
+    const match = typeof header === 'string' ? /^Bearer ([\x21-\x7e]{1,1024})$/i.exec(header) : null;
     const credential = match?.[1];
     if (credential && CustomerTokens.looksLikeToken(credential)) {
       const claims = app.customerTokens.verify(credential);
@@ -84,9 +102,10 @@ export async function buildServer(app: App, options: ServerOptions = {}): Promis
         reply.header('www-authenticate', 'Bearer');
         throw new AppError('unauthorized');
       }
-      const own = (request.params as { id?: string }).id === claims.customerId;
-      if (customer !== 'own' || !own)
-        throw new AppError('forbidden', 'a customer token acts only on its own customer');
+      const own =
+        customer === 'body' ||
+        (customer === 'own' && (request.params as { id?: string }).id === claims.customerId);
+      if (!own) throw new AppError('forbidden', 'a customer token acts only on its own customer');
       request.customer = claims;
       return;
     }
@@ -124,6 +143,11 @@ export async function buildServer(app: App, options: ServerOptions = {}): Promis
           description:
             'Points, conversions into coupons and the customer wallet (scope checkout, or a customer token for its own customer)',
         },
+        {
+          name: 'defenses',
+          description:
+            'Block and allow lists, linked accounts, bulk revocation, throttles, partner caps (scope fraud; some marketing)',
+        },
         { name: 'admin', description: 'API keys (scope admin)' },
         { name: 'health', description: 'Liveness and readiness' },
       ],
@@ -138,5 +162,6 @@ export async function buildServer(app: App, options: ServerOptions = {}): Promis
   await server.register(redemptionRoutes(app), { prefix: '/v1' });
   await server.register(customerRoutes(app), { prefix: '/v1' });
   await server.register(apiKeyRoutes(app), { prefix: '/v1' });
+  await server.register(defenseRoutes(app), { prefix: '/v1' });
   return server;
 }

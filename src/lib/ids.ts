@@ -16,22 +16,38 @@ export const ID_PREFIXES = {
   event: 'evt',
   program: 'prg',
   conversion: 'cnv',
+  person: 'per',
   request: 'req',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIXES;
 
+let lastTime = -1;
+let lastRandom: number[] = [];
+
+/**
+ * Monotonic within this process: ids made in the same millisecond (concurrent conversions, a frozen
+ * test clock) increment the random part instead of drawing a new one, so "newest first" stays exact.
+ */
 export function ulid(nowMs: number = Date.now()): string {
+  let random: number[];
+  if (nowMs === lastTime && lastRandom.length === 16) {
+    random = [...lastRandom];
+    let i = 15;
+    while (i >= 0 && random[i] === 31) random[i--] = 0;
+    if (i >= 0) random[i] = (random[i] as number) + 1;
+  } else {
+    random = [...randomBytes(16)].map((b) => b & 31);
+  }
+  lastTime = nowMs;
+  lastRandom = random;
   let time = '';
   let t = nowMs;
   for (let i = 0; i < 10; i++) {
     time = CROCKFORD[t % 32] + time;
     t = Math.floor(t / 32);
   }
-  const bytes = randomBytes(16);
-  let rand = '';
-  for (let i = 0; i < 16; i++) rand += CROCKFORD[(bytes[i] as number) & 31];
-  return time + rand;
+  return time + random.map((v) => CROCKFORD[v]).join('');
 }
 
 export function newId(kind: IdKind, nowMs?: number): string {

@@ -16,7 +16,7 @@ import {
 } from '../store/api-keys.js';
 import type { ServiceContext } from './context.js';
 
-export const SCOPES = ['admin', 'marketing', 'checkout'] as const;
+export const SCOPES = ['admin', 'marketing', 'checkout', 'fraud'] as const;
 export type Scope = (typeof SCOPES)[number];
 
 const KEY_PREFIX = 'pgk_';

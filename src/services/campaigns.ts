@@ -27,6 +27,8 @@ export interface CampaignInput {
   redemptionCap?: number | null | undefined;
   budgetMinor?: number | null | undefined;
   perCustomerCap?: number | null | undefined;
+  perPersonCap?: number | null | undefined;
+  throttlePerMinute?: number | null | undefined;
   minOrderMinor?: number | null | undefined;
   eligibility?: Partial<Eligibility> | undefined;
   metadata?: Record<string, string> | undefined;
@@ -36,6 +38,9 @@ export type CampaignPatch = Partial<Omit<CampaignInput, 'currency' | 'status' | 
   status?: CampaignStatus | undefined;
   eligibility?: Partial<Eligibility> | undefined;
 };
+
+/** A patch field left out keeps the current value; an explicit null clears it. */
+const keep = <T>(next: T | undefined, current: T): T => (next === undefined ? current : next);
 
 const NO_ELIGIBILITY: Eligibility = {
   customerIds: null,
@@ -66,6 +71,8 @@ export class CampaignService {
       redemptionCap: input.redemptionCap ?? null,
       budgetMinor: input.budgetMinor ?? null,
       perCustomerCap: input.perCustomerCap ?? null,
+      perPersonCap: input.perPersonCap ?? null,
+      throttlePerMinute: input.throttlePerMinute ?? null,
       minOrderMinor: input.minOrderMinor ?? null,
       eligibility: { ...NO_ELIGIBILITY, ...input.eligibility },
       metadata: input.metadata ?? {},
@@ -114,18 +121,19 @@ export class CampaignService {
       if (current.status === 'ended') throw new AppError('campaign_not_editable');
       if (Object.values(config).some((v) => v !== undefined)) {
         const fields: CampaignFields = {
-          name: config.name ?? current.name,
+          name: keep(config.name, current.name),
           currency: current.currency,
-          discount: config.discount ?? current.discount,
-          startsAt: config.startsAt ?? current.startsAt,
-          endsAt: config.endsAt === undefined ? current.endsAt : config.endsAt,
-          redemptionCap: config.redemptionCap === undefined ? current.redemptionCap : config.redemptionCap,
-          budgetMinor: config.budgetMinor === undefined ? current.budgetMinor : config.budgetMinor,
-          perCustomerCap:
-            config.perCustomerCap === undefined ? current.perCustomerCap : config.perCustomerCap,
-          minOrderMinor: config.minOrderMinor === undefined ? current.minOrderMinor : config.minOrderMinor,
+          discount: keep(config.discount, current.discount),
+          startsAt: keep(config.startsAt, current.startsAt),
+          endsAt: keep(config.endsAt, current.endsAt),
+          redemptionCap: keep(config.redemptionCap, current.redemptionCap),
+          budgetMinor: keep(config.budgetMinor, current.budgetMinor),
+          perCustomerCap: keep(config.perCustomerCap, current.perCustomerCap),
+          perPersonCap: keep(config.perPersonCap, current.perPersonCap),
+          throttlePerMinute: keep(config.throttlePerMinute, current.throttlePerMinute),
+          minOrderMinor: keep(config.minOrderMinor, current.minOrderMinor),
           eligibility: { ...current.eligibility, ...config.eligibility },
-          metadata: config.metadata ?? current.metadata,
+          metadata: keep(config.metadata, current.metadata),
         };
         checkFields(fields);
         current = await updateCampaignFields(trx, id, fields, now);
@@ -153,12 +161,24 @@ export class CampaignService {
     to: CampaignStatus,
     actor: Actor,
     reason: string | null,
+    /** Only from these statuses (resume leaves only `paused`; it never activates a draft). */
+    from?: readonly CampaignStatus[],
   ): Promise<CampaignRecord> {
     const now = this.ctx.clock.now();
     const campaign = await this.ctx.db.transaction().execute(async (trx) => {
       const current = await findCampaign(trx, id, { forUpdate: true });
       if (!current) throw new AppError('campaign_not_found');
       if (current.status === to) return current;
+      if (from && !from.includes(current.status)) {
+        throw new AppError(
+          'invalid_status_transition',
+          `only a ${from.join(' or ')} campaign can go to ${to}`,
+          {
+            from: current.status,
+            to,
+          },
+        );
+      }
       return this.transition(trx, current, to, actor, reason, now);
     });
     this.ctx.afterCommit();

@@ -5,22 +5,22 @@ import { AppError } from '../errors.js';
 import type { CodeRecord } from '../store/rows.js';
 import type { CodeSpec } from './codes.js';
 
-export const EXPORT_COLUMNS = ['code', 'customer_id', 'max_uses', 'uses', 'status', 'created_at'] as const;
-const IMPORT_COLUMNS = new Set([
+export const EXPORT_COLUMNS = [
   'code',
   'customer_id',
   'max_uses',
+  'partner',
   'uses',
   'status',
   'created_at',
-  'normalized',
-  'id',
-]);
+] as const;
+const IMPORT_COLUMNS = new Set<string>([...EXPORT_COLUMNS, 'normalized', 'id']);
 
 /**
- * Parse `code[,customer_id][,max_uses]` with a header row. Columns an export adds (uses, status, …)
- * are accepted and ignored; any other column, a bad number or too many rows is a validation error
- * naming the line.
+ * Parse `code[,customer_id][,max_uses][,partner][,status]` with a header row. `status` keeps a revoked
+ * code revoked, so an export re-imported never revives a leaked code; the other columns an export adds
+ * (uses, created_at, …) are accepted and ignored. Any other column, a bad value or too many rows is a
+ * validation error naming the line.
  */
 export function parseCodeCsv(text: string, maxRows: number): CodeSpec[] {
   let records: Record<string, string>[];
@@ -53,7 +53,15 @@ export function parseCodeCsv(text: string, maxRows: number): CodeSpec[] {
     if (customerId !== null && customerId.length > 128) {
       throw new AppError('validation_failed', `line ${line}: customer_id is longer than 128 characters`);
     }
-    return { code: r.code ?? '', customerId, maxUses };
+    const status = r.status === undefined || r.status === '' ? 'active' : r.status;
+    if (status !== 'active' && status !== 'revoked') {
+      throw new AppError('validation_failed', `line ${line}: status must be active or revoked`);
+    }
+    const partner = r.partner ? r.partner : null;
+    if (partner !== null && !/^[A-Za-z0-9_.-]{1,64}$/.test(partner)) {
+      throw new AppError('validation_failed', `line ${line}: partner must be 1-64 letters, digits, _ . -`);
+    }
+    return { code: r.code ?? '', customerId, maxUses, partner, status };
   });
 }
 
@@ -65,6 +73,7 @@ export async function* codesCsv(pages: AsyncIterable<CodeRecord[]>): AsyncGenera
         c.code,
         c.customerId ?? '',
         c.maxUses ?? '',
+        c.partner ?? '',
         c.uses,
         c.status,
         c.createdAt.toISOString(),

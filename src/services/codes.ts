@@ -64,6 +64,8 @@ export interface CodeSpec {
   code: string;
   customerId?: string | null | undefined;
   maxUses?: number | null | undefined;
+  partner?: string | null | undefined;
+  status?: 'active' | 'revoked' | undefined;
 }
 
 export interface GenerateSpec {
@@ -72,6 +74,7 @@ export interface GenerateSpec {
   randomLength?: number | undefined;
   maxUses?: number | undefined;
   customerId?: string | null | undefined;
+  partner?: string | null | undefined;
 }
 
 export type Progress = (done: number, total: number) => void;
@@ -127,6 +130,8 @@ export class CodeService {
           max_uses: spec.maxUses ?? null,
           customer_id: spec.customerId ?? null,
           amount_minor: null,
+          partner: spec.partner ?? null,
+          status: spec.status ?? 'active',
         });
       }
     });
@@ -270,10 +275,15 @@ export class CodeService {
             max_uses: maxUses,
             customer_id: spec.customerId ?? null,
             amount_minor: null,
+            partner: spec.partner ?? null,
+            status: 'active',
           });
         }
         made += (await insertCodes(db, [...chunk.values()], now)).size;
         options.onProgress?.(made, spec.count);
+        // PGlite runs every query synchronously: without a turn of the event loop here, timers (the
+        // CLI's progress redraw, the relay, an HTTP server's other requests) wait for the whole batch.
+        await new Promise<void>((resolve) => setImmediate(resolve));
       }
       await appendEvents(
         db,

@@ -104,6 +104,8 @@ export class PointsService {
           redemptionCap: null,
           budgetMinor: null,
           perCustomerCap: null,
+          perPersonCap: null,
+          throttlePerMinute: null,
           minOrderMinor: null,
           eligibility: { customerIds: null, segments: null, regions: null, firstOrderOnly: false },
           metadata: { kind: 'points_program' },
@@ -194,9 +196,13 @@ export class PointsService {
     if (!previous) {
       const { balance, convertedToday } = await pointsSummary(this.ctx.db, customerId, day);
       const refusal = checkConversion(program.policy, request.points, convertedToday);
-      if (refusal)
-        throw new AppError(refusal, undefined, { limits: limitsOf(program.policy, convertedToday) });
-      if (balance < request.points) throw new AppError('insufficient_points', undefined, { balance });
+      // A request with this key may have committed after the lookup above, spending this very balance
+      // or day's room: then the key's answer is that first result (replayed below), not a refusal.
+      if ((refusal || balance < request.points) && !(await findConversionByKey(this.ctx.db, key))) {
+        if (refusal)
+          throw new AppError(refusal, undefined, { limits: limitsOf(program.policy, convertedToday) });
+        throw new AppError('insufficient_points', undefined, { balance });
+      }
     }
     const amountMinor = couponAmountMinor(program.policy, request.points, request.tier);
     const expiresAt = addMonthsUtc(now, program.policy.validityMonths);
@@ -265,9 +271,16 @@ export class PointsService {
   async refundExpired(batch = 200): Promise<number> {
     const now = this.ctx.clock.now();
     let refunded = 0;
+    const failures: unknown[] = [];
     for (const id of await expiredRefundable(this.ctx.db, now, batch)) {
-      if (await refundExpired(this.ctx.db, id, newId('event', now.getTime()), now)) refunded += 1;
+      // One conversion that fails must not hold back the rest of the batch.
+      try {
+        if (await refundExpired(this.ctx.db, id, newId('event', now.getTime()), now)) refunded += 1;
+      } catch (err) {
+        failures.push(err);
+      }
     }
+    if (failures.length > 0) throw new AggregateError(failures, `${failures.length} expiry refund(s) failed`);
     if (refunded > 0) this.ctx.afterCommit();
     return refunded;
   }

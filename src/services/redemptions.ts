@@ -1,8 +1,9 @@
 /**
- * Validation and redemption. Both read the code, its campaign and the customer's use count in one
- * query and decide with the pure domain function. A redemption then issues one atomic statement that
- * re-checks every cap and the campaign's status and version under row locks, so the counters read
- * for the decision may be stale without ever letting a cap be exceeded.
+ * Validation and redemption. Both pass the defenses first (lists, rate limits, lockouts), then read
+ * the code, its campaign and the customer's and person's use counts in one query and decide with the
+ * pure domain function. A redemption then issues one atomic statement that re-checks every cap and the
+ * campaign's status and version under row locks, so the counters read for the decision may be stale
+ * without ever letting a cap be exceeded.
  */
 import { createHash } from 'node:crypto';
 import { type Cart, type CustomerFacts, decide, type RefusalReason } from '../domain/campaign.js';
@@ -14,12 +15,24 @@ import { findRedemption, listRedemptions, redeem, rollback } from '../store/rede
 import type { Redemption } from '../store/rows.js';
 import type { PatternIndex } from './codes.js';
 import type { ServiceContext } from './context.js';
+import type { Admission, Defenses } from './defenses.js';
+import { identityKeys, type RequestContextInput } from './request-context.js';
 
 export interface CheckoutRequest {
   code: string;
   customer: CustomerFacts;
   cart: Cart;
   orderId?: string | undefined;
+  context?: RequestContextInput | undefined;
+}
+
+export interface CallerOptions {
+  /**
+   * An untrusted caller (a storefront): every refusal looks the same to it, so the check-symbol
+   * shortcut is skipped — an unknown code then costs the same database read as a known one and the
+   * answer's timing does not tell them apart.
+   */
+  untrusted?: boolean;
 }
 
 export type ValidationResult =
@@ -53,19 +66,34 @@ export class RedemptionService {
   constructor(
     private readonly ctx: ServiceContext,
     private readonly patterns: PatternIndex,
+    private readonly defenses: Defenses,
   ) {}
 
   /** The code's canonical text, or null when it cannot exist (refused before any database read). */
-  private screen(code: string): string | null {
+  private screen(code: string, options: CallerOptions): string | null {
     const normalized = normalizeCode(code);
-    if (normalized === null || !this.patterns.mayExist(normalized)) return null;
+    if (normalized === null) return null;
+    if (!options.untrusted && !this.patterns.mayExist(normalized)) return null;
     return normalized;
   }
 
-  async validate(req: CheckoutRequest): Promise<ValidationResult> {
-    const normalized = this.screen(req.code);
+  async validate(req: CheckoutRequest, options: CallerOptions = {}): Promise<ValidationResult> {
+    const admission = await this.defenses.admit(req.customer.id, req.context);
+    const result = await this.decideValidation(req, admission, options);
+    await this.defenses.settle(admission, result.valid ? { ok: true } : { ok: false, reason: result.reason });
+    return result;
+  }
+
+  private async decideValidation(
+    req: CheckoutRequest,
+    admission: Admission,
+    options: CallerOptions,
+  ): Promise<ValidationResult> {
+    if (admission.blocked) return { valid: false, reason: 'blocked' };
+    const normalized = this.screen(req.code, options);
     if (normalized === null) return { valid: false, reason: 'code_not_found' };
-    const { context } = await loadRedemptionContext(this.ctx.db, normalized, req.customer.id, null);
+    const keys = identityKeys(req.customer.id, admission.context);
+    const { context } = await loadRedemptionContext(this.ctx.db, normalized, req.customer.id, null, keys);
     if (!context) return { valid: false, reason: 'code_not_found' };
     const decision = decide({
       ...context,
@@ -84,16 +112,31 @@ export class RedemptionService {
   }
 
   async redeem(req: CheckoutRequest, idempotencyKey: string): Promise<RedeemResult> {
-    const normalized = this.screen(req.code);
+    const admission = await this.defenses.admit(req.customer.id, req.context);
+    const result = await this.redeemAdmitted(req, idempotencyKey, admission);
+    await this.defenses.settle(admission, result.ok ? { ok: true } : { ok: false, reason: result.reason });
+    return result;
+  }
+
+  private async redeemAdmitted(
+    req: CheckoutRequest,
+    idempotencyKey: string,
+    admission: Admission,
+  ): Promise<RedeemResult> {
+    const normalized = this.screen(req.code, {});
     const print = fingerprint(normalized ?? req.code, req);
+    const keys = identityKeys(req.customer.id, admission.context);
     for (let attempt = 1; ; attempt++) {
       const { context, existing } = await loadRedemptionContext(
         this.ctx.db,
         normalized ?? '',
         req.customer.id,
         idempotencyKey,
+        keys,
       );
+      // A repeat returns the first answer even if the caller has been blocked since.
       if (existing) return this.replay(existing, print);
+      if (admission.blocked) return { ok: false, reason: 'blocked' };
       if (normalized === null || !context) return { ok: false, reason: 'code_not_found' };
 
       const now = this.ctx.clock.now();
@@ -114,6 +157,14 @@ export class RedemptionService {
         subtotalMinor: req.cart.subtotalMinor,
         discountMinor: decision.discountMinor,
         now,
+        perCustomerCap: context.campaign.perCustomerCap,
+        perPersonCap: context.campaign.perPersonCap,
+        throttlePerMinute: context.campaign.throttlePerMinute,
+        partner: context.code.partner,
+        personCandidate: newId('person', now.getTime()),
+        // Linking runs when there is something to link, or a per-person cap to count against.
+        identityKeys: keys.length > 1 || context.campaign.perPersonCap !== null ? keys : [],
+        context: Object.keys(admission.context.stored).length > 0 ? admission.context.stored : null,
       });
       switch (outcome.outcome) {
         case 'redeemed':

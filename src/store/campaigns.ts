@@ -13,6 +13,8 @@ export interface CampaignFields {
   redemptionCap: number | null;
   budgetMinor: number | null;
   perCustomerCap: number | null;
+  perPersonCap: number | null;
+  throttlePerMinute: number | null;
   minOrderMinor: number | null;
   eligibility: Eligibility;
   metadata: Record<string, string>;
@@ -37,6 +39,8 @@ function columns(f: CampaignFields) {
     redemption_cap: f.redemptionCap,
     budget_minor: f.budgetMinor,
     per_customer_cap: f.perCustomerCap,
+    per_person_cap: f.perPersonCap,
+    throttle_per_minute: f.throttlePerMinute,
     min_order_minor: f.minOrderMinor,
     eligibility: eligibilityToJson(f.eligibility),
     metadata: JSON.stringify(f.metadata),

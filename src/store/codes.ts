@@ -24,6 +24,9 @@ export interface NewCodeRow {
   max_uses: number | null;
   customer_id: string | null;
   amount_minor: number | null;
+  partner: string | null;
+  /** Imports keep a revoked code revoked (an export re-imported must not revive a leaked code). */
+  status: 'active' | 'revoked';
 }
 
 /**
@@ -34,16 +37,18 @@ export interface NewCodeRow {
 export async function insertCodes(db: Kysely<Database>, rows: NewCodeRow[], now: Date): Promise<Set<string>> {
   if (rows.length === 0) return new Set();
   const result = await sql<{ normalized: string }>`
-    INSERT INTO codes (id, campaign_id, batch_id, code, normalized, kind, max_uses, customer_id, amount_minor, created_at)
-    SELECT id, campaign_id, batch_id, code, normalized, kind, max_uses, customer_id, amount_minor, ${now}::timestamptz
+    INSERT INTO codes (id, campaign_id, batch_id, code, normalized, kind, max_uses, customer_id, amount_minor,
+                       partner, status, revoked_at, created_at)
+    SELECT id, campaign_id, batch_id, code, normalized, kind, max_uses, customer_id, amount_minor, partner, status,
+           CASE WHEN status = 'revoked' THEN ${now}::timestamptz END, ${now}::timestamptz
       FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS x(
         id text, campaign_id text, batch_id text, code text, normalized text, kind text,
-        max_uses integer, customer_id text, amount_minor bigint)
+        max_uses integer, customer_id text, amount_minor bigint, partner text, status text)
     ON CONFLICT (normalized) DO NOTHING
     RETURNING normalized`
     .execute(db)
     .catch((err: unknown) => {
-      // The shape guard (migration 0002): a chosen code that would pass for a generated one.
+      // The shape guard (routines.ts): a chosen code that would pass for a generated one.
       if ((err as { code?: string }).code === 'PGSHP') {
         throw new AppError(
           'code_conflicts_with_pattern',
@@ -79,6 +84,8 @@ export interface RedemptionContext {
   code: CodeRecord;
   campaign: CampaignRecord;
   customerUses: number;
+  /** Uses held by the person(s) the customer and this request's identifiers belong to. */
+  personUses: number;
 }
 
 /**
@@ -91,11 +98,18 @@ export async function loadRedemptionContext(
   normalized: string,
   customerId: string,
   idempotencyKey: string | null,
+  identityKeys: string[] = [],
 ): Promise<{ context: RedemptionContext | null; existing: Redemption | null }> {
+  const keys = identityKeys.length > 0 ? identityKeys : [`customer:${customerId}`];
   const result = await sql<Row>`
     SELECT to_jsonb(k) AS code, to_jsonb(c) AS campaign,
            COALESCE((SELECT u.uses FROM customer_usage u
                       WHERE u.campaign_id = c.id AND u.customer_id = ${customerId}), 0) AS customer_uses,
+           CASE WHEN c.per_person_cap IS NULL THEN 0 ELSE
+             COALESCE((SELECT sum(pu.uses) FROM person_usage pu
+                        WHERE pu.campaign_id = c.id AND pu.person_id IN (
+                          SELECT person_id FROM identity_nodes WHERE key = ANY (${keys}::text[]))), 0)
+           END AS person_uses,
            (SELECT to_jsonb(r) FROM redemptions r WHERE r.idempotency_key = ${idempotencyKey}) AS existing
       FROM (SELECT 1) AS one
       LEFT JOIN codes k ON k.normalized = ${normalized}
@@ -109,6 +123,7 @@ export async function loadRedemptionContext(
       code: codeFromRow(row.code as Row),
       campaign: campaignFromRow(row.campaign as Row),
       customerUses: toNumber(row.customer_uses),
+      personUses: toNumber(row.person_uses),
     },
     existing,
   };

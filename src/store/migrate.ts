@@ -5,11 +5,13 @@
 import { type Kysely, type Migration, type MigrationResultSet, Migrator } from 'kysely';
 import * as core from './migrations/0001-core.js';
 import * as points from './migrations/0002-points.js';
+import * as defenses from './migrations/0003-defenses.js';
 import { applyRoutines } from './routines.js';
 
 const migrations: Record<string, Migration> = {
   '0001-core': core,
   '0002-points': points,
+  '0003-defenses': defenses,
 };
 
 export async function migrateToLatest(db: Kysely<unknown>): Promise<MigrationResultSet> {

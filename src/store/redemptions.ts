@@ -17,6 +17,16 @@ export interface RedeemParams {
   subtotalMinor: number;
   discountMinor: number;
   now: Date;
+  perCustomerCap: number | null;
+  perPersonCap: number | null;
+  throttlePerMinute: number | null;
+  partner: string | null;
+  /** A fresh person id, used if none of the identity keys belongs to a person yet. */
+  personCandidate: string;
+  /** 'customer:<id>' and '<type>:<hmac>' keys to link into one person; empty = no linking. */
+  identityKeys: string[];
+  /** What is stored with the redemption for analysts: hashes and non-personal facts only. */
+  context: Record<string, unknown> | null;
 }
 
 export type RedeemOutcome =
@@ -26,7 +36,7 @@ export type RedeemOutcome =
 
 /** The one statement a redemption issues; exported so the benchmark drives exactly this SQL. */
 export const REDEEM_SQL =
-  'SELECT promoguard_redeem($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) AS result';
+  'SELECT promoguard_redeem($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19::text[], $20::jsonb) AS result';
 
 export function redeemArgs(p: RedeemParams): unknown[] {
   return [
@@ -43,6 +53,13 @@ export function redeemArgs(p: RedeemParams): unknown[] {
     p.subtotalMinor,
     p.discountMinor,
     p.now.toISOString(),
+    p.perCustomerCap,
+    p.perPersonCap,
+    p.throttlePerMinute,
+    p.partner,
+    p.personCandidate,
+    p.identityKeys,
+    p.context === null ? null : JSON.stringify(p.context),
   ];
 }
 

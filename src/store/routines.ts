@@ -18,6 +18,16 @@ interface Routine {
   statements: string[];
 }
 
+/** Drop every overload of a function, so a changed signature replaces the old one instead of adding one. */
+const dropAll = (name: string) => `DO $do$
+  DECLARE r record;
+  BEGIN
+    FOR r IN SELECT p.oid::regprocedure AS sig FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+              WHERE p.proname = '${name}' AND n.nspname = current_schema() LOOP
+      EXECUTE 'DROP FUNCTION ' || r.sig;
+    END LOOP;
+  END $do$`;
+
 const immutable = (table: string): Routine => ({
   name: `${table}_immutable`,
   statements: [
@@ -98,34 +108,87 @@ export const ROUTINES: Routine[] = [
   },
   {
     /*
-     * Redeem. Locks in this order: the new redemption row (its idempotency key), the code, the
-     * campaign, the customer's usage row — the order the rollback uses too, so the two never deadlock.
-     * A repeat of a committed key returns the stored redemption; a concurrent repeat waits on the
-     * unique index until the first commits, then does the same.
+     * Redeem. Locks in one fixed order, cold rows first and the hot ones (code, campaign) last so they
+     * are held as briefly as possible: the new redemption row (its idempotency key), the identity
+     * nodes (sorted), the person's and the customer's usage, the partner cap, the code, the campaign,
+     * the campaign's current minute. The rollback follows the same order, so the two never deadlock.
+     * The caps passed in belong to campaign version p_campaign_version; the campaign UPDATE checks that
+     * version, so none of them can be stale.
      */
     name: 'promoguard_redeem',
     statements: [
-      `CREATE OR REPLACE FUNCTION promoguard_redeem(
+      dropAll('promoguard_redeem'),
+      `CREATE FUNCTION promoguard_redeem(
         p_id text, p_event_id text, p_idempotency_key text, p_fingerprint text,
         p_code_id text, p_campaign_id text, p_campaign_version integer,
         p_customer_id text, p_order_id text, p_currency text,
-        p_subtotal_minor bigint, p_discount_minor bigint, p_now timestamptz
+        p_subtotal_minor bigint, p_discount_minor bigint, p_now timestamptz,
+        p_per_customer_cap integer, p_per_person_cap integer, p_throttle_per_minute integer,
+        p_partner text, p_person_candidate text, p_identity_keys text[], p_context jsonb
       ) RETURNS jsonb LANGUAGE plpgsql AS $fn$
       DECLARE
         v_redemption redemptions%ROWTYPE;
         v_campaign campaigns%ROWTYPE;
         v_code codes%ROWTYPE;
+        v_persons text[];
+        v_person text;
       BEGIN
         BEGIN
           INSERT INTO redemptions (id, idempotency_key, request_fingerprint, campaign_id, code_id, customer_id,
-                                   order_id, currency, subtotal_minor, discount_minor, status, created_at)
+                                   order_id, currency, subtotal_minor, discount_minor, status, created_at, context)
           VALUES (p_id, p_idempotency_key, p_fingerprint, p_campaign_id, p_code_id, p_customer_id,
-                  p_order_id, p_currency, p_subtotal_minor, p_discount_minor, 'redeemed', p_now)
+                  p_order_id, p_currency, p_subtotal_minor, p_discount_minor, 'redeemed', p_now, p_context)
           ON CONFLICT (idempotency_key) DO NOTHING
           RETURNING * INTO v_redemption;
           IF NOT FOUND THEN
             SELECT * INTO v_redemption FROM redemptions WHERE idempotency_key = p_idempotency_key;
             RETURN jsonb_build_object('outcome', 'replayed', 'redemption', to_jsonb(v_redemption));
+          END IF;
+
+          IF cardinality(p_identity_keys) > 0 THEN
+            -- Link everything seen together into one person (merging persons), then count per person.
+            INSERT INTO identity_nodes (key, person_id, first_seen)
+            SELECT k, p_person_candidate, p_now FROM unnest(p_identity_keys) AS k ORDER BY k
+            ON CONFLICT (key) DO NOTHING;
+            SELECT array_agg(DISTINCT person_id) INTO v_persons
+              FROM (SELECT person_id FROM identity_nodes WHERE key = ANY (p_identity_keys) ORDER BY key FOR UPDATE) n;
+            SELECT min(p) INTO v_person FROM unnest(v_persons) AS p;
+            IF cardinality(v_persons) > 1 THEN
+              UPDATE identity_nodes SET person_id = v_person
+               WHERE person_id = ANY (v_persons) AND person_id <> v_person;
+              INSERT INTO person_usage AS pu (campaign_id, person_id, uses)
+              SELECT campaign_id, v_person, sum(uses) FROM person_usage
+               WHERE person_id = ANY (v_persons) AND person_id <> v_person GROUP BY campaign_id ORDER BY campaign_id
+              ON CONFLICT (campaign_id, person_id) DO UPDATE SET uses = pu.uses + EXCLUDED.uses;
+              DELETE FROM person_usage WHERE person_id = ANY (v_persons) AND person_id <> v_person;
+            END IF;
+            INSERT INTO identity_edges AS e (customer_id, identifier_key, first_seen, last_seen)
+            SELECT p_customer_id, k, p_now, p_now FROM unnest(p_identity_keys) AS k
+             WHERE NOT starts_with(k, 'customer:') ORDER BY k
+            ON CONFLICT (customer_id, identifier_key) DO UPDATE SET last_seen = p_now;
+            INSERT INTO person_usage AS pu (campaign_id, person_id, uses) VALUES (p_campaign_id, v_person, 1)
+            ON CONFLICT (campaign_id, person_id) DO UPDATE SET uses = pu.uses + 1
+              WHERE p_per_person_cap IS NULL OR pu.uses < p_per_person_cap;
+            IF NOT FOUND THEN
+              RAISE EXCEPTION USING ERRCODE = 'PGREF', MESSAGE = 'person_cap_reached';
+            END IF;
+            UPDATE redemptions SET person_id = v_person WHERE id = p_id RETURNING * INTO v_redemption;
+          END IF;
+
+          INSERT INTO customer_usage AS u (campaign_id, customer_id, uses)
+          VALUES (p_campaign_id, p_customer_id, 1)
+          ON CONFLICT (campaign_id, customer_id) DO UPDATE SET uses = u.uses + 1
+            WHERE p_per_customer_cap IS NULL OR u.uses < p_per_customer_cap;
+          IF NOT FOUND THEN
+            RAISE EXCEPTION USING ERRCODE = 'PGREF', MESSAGE = 'customer_cap_reached';
+          END IF;
+
+          IF p_partner IS NOT NULL THEN
+            UPDATE partner_caps SET used = used + 1
+             WHERE campaign_id = p_campaign_id AND partner = p_partner AND used < cap;
+            IF NOT FOUND AND EXISTS (SELECT 1 FROM partner_caps WHERE campaign_id = p_campaign_id AND partner = p_partner) THEN
+              RAISE EXCEPTION USING ERRCODE = 'PGREF', MESSAGE = 'partner_cap_reached';
+            END IF;
           END IF;
 
           UPDATE codes SET uses = uses + 1
@@ -160,12 +223,13 @@ export const ROUTINES: Routine[] = [
               ELSE 'budget_exhausted' END;
           END IF;
 
-          INSERT INTO customer_usage AS u (campaign_id, customer_id, uses)
-          VALUES (p_campaign_id, p_customer_id, 1)
-          ON CONFLICT (campaign_id, customer_id) DO UPDATE SET uses = u.uses + 1
-            WHERE v_campaign.per_customer_cap IS NULL OR u.uses < v_campaign.per_customer_cap;
-          IF NOT FOUND THEN
-            RAISE EXCEPTION USING ERRCODE = 'PGREF', MESSAGE = 'customer_cap_reached';
+          IF p_throttle_per_minute IS NOT NULL THEN
+            INSERT INTO campaign_minute AS m (campaign_id, minute, uses)
+            VALUES (p_campaign_id, date_trunc('minute', p_now), 1)
+            ON CONFLICT (campaign_id, minute) DO UPDATE SET uses = m.uses + 1 WHERE m.uses < p_throttle_per_minute;
+            IF NOT FOUND THEN
+              RAISE EXCEPTION USING ERRCODE = 'PGREF', MESSAGE = 'campaign_throttled';
+            END IF;
           END IF;
 
           INSERT INTO ledger_entries (redemption_id, campaign_id, account, amount_minor, currency, entry_type, created_at)
@@ -173,7 +237,7 @@ export const ROUTINES: Routine[] = [
                  (p_id, p_campaign_id, 'campaign_budget', -p_discount_minor, p_currency, 'redemption', p_now);
           INSERT INTO outbox (id, type, aggregate_id, payload, created_at)
           VALUES (p_event_id, 'redemption.created', p_id,
-                  jsonb_build_object('redemption', to_jsonb(v_redemption)), p_now);
+                  jsonb_build_object('redemption', to_jsonb(v_redemption) - 'context'), p_now);
           RETURN jsonb_build_object('outcome', 'redeemed', 'redemption', to_jsonb(v_redemption));
         EXCEPTION WHEN SQLSTATE 'PGREF' THEN
           RETURN jsonb_build_object('outcome', 'refused', 'reason', SQLERRM);
@@ -185,13 +249,16 @@ export const ROUTINES: Routine[] = [
     /*
      * Roll back. The status flip is the guard: only the call that moves the row from 'redeemed' to
      * 'rolled_back' restores the counters, so repeats and concurrent rollbacks restore exactly once.
+     * The person's usage is restored on the person the customer belongs to now (persons merge).
      */
     name: 'promoguard_rollback',
     statements: [
-      `CREATE OR REPLACE FUNCTION promoguard_rollback(p_id text, p_event_id text, p_reason text, p_now timestamptz)
+      dropAll('promoguard_rollback'),
+      `CREATE FUNCTION promoguard_rollback(p_id text, p_event_id text, p_reason text, p_now timestamptz)
       RETURNS jsonb LANGUAGE plpgsql AS $fn$
       DECLARE
         v_redemption redemptions%ROWTYPE;
+        v_partner text;
       BEGIN
         UPDATE redemptions SET status = 'rolled_back', rolled_back_at = p_now, rollback_reason = p_reason
          WHERE id = p_id AND status = 'redeemed'
@@ -204,12 +271,22 @@ export const ROUTINES: Routine[] = [
           RETURN jsonb_build_object('outcome', 'already_rolled_back', 'redemption', to_jsonb(v_redemption));
         END IF;
 
+        IF v_redemption.person_id IS NOT NULL THEN
+          UPDATE person_usage SET uses = uses - 1
+           WHERE campaign_id = v_redemption.campaign_id AND uses > 0
+             AND person_id = (SELECT person_id FROM identity_nodes WHERE key = 'customer:' || v_redemption.customer_id);
+        END IF;
+        UPDATE customer_usage SET uses = uses - 1
+         WHERE campaign_id = v_redemption.campaign_id AND customer_id = v_redemption.customer_id;
+        SELECT partner INTO v_partner FROM codes WHERE id = v_redemption.code_id;
+        IF v_partner IS NOT NULL THEN
+          UPDATE partner_caps SET used = used - 1
+           WHERE campaign_id = v_redemption.campaign_id AND partner = v_partner AND used > 0;
+        END IF;
         UPDATE codes SET uses = uses - 1 WHERE id = v_redemption.code_id;
         UPDATE campaigns
            SET redemptions_used = redemptions_used - 1, spent_minor = spent_minor - v_redemption.discount_minor
          WHERE id = v_redemption.campaign_id;
-        UPDATE customer_usage SET uses = uses - 1
-         WHERE campaign_id = v_redemption.campaign_id AND customer_id = v_redemption.customer_id;
 
         INSERT INTO ledger_entries (redemption_id, campaign_id, account, amount_minor, currency, entry_type, created_at)
         VALUES (p_id, v_redemption.campaign_id, 'promo_expense', -v_redemption.discount_minor,
@@ -218,7 +295,7 @@ export const ROUTINES: Routine[] = [
                 v_redemption.currency, 'reversal', p_now);
         INSERT INTO outbox (id, type, aggregate_id, payload, created_at)
         VALUES (p_event_id, 'redemption.rolled_back', p_id,
-                jsonb_build_object('redemption', to_jsonb(v_redemption)), p_now);
+                jsonb_build_object('redemption', to_jsonb(v_redemption) - 'context'), p_now);
         RETURN jsonb_build_object('outcome', 'rolled_back', 'redemption', to_jsonb(v_redemption));
       END $fn$`,
     ],
@@ -360,10 +437,11 @@ export const ROUTINES: Routine[] = [
         UPDATE points_accounts SET balance = balance + v_conversion.points, updated_at = p_now
          WHERE customer_id = v_conversion.customer_id
         RETURNING balance INTO v_balance;
-        INSERT INTO points_movements (customer_id, kind, points, balance_after, reason, idempotency_key,
-                                      conversion_id, created_at)
+        -- No idempotency key: that namespace belongs to callers (a credit may use any key); the
+        -- refunded_at flip above is what makes the refund happen once.
+        INSERT INTO points_movements (customer_id, kind, points, balance_after, reason, conversion_id, created_at)
         VALUES (v_conversion.customer_id, 'expiry_refund', v_conversion.points, v_balance,
-                'coupon expired unused', 'expiry-refund:' || v_conversion.id, v_conversion.id, p_now);
+                'coupon expired unused', v_conversion.id, p_now);
         INSERT INTO outbox (id, type, aggregate_id, payload, created_at)
         VALUES (p_event_id, 'points.refunded', v_conversion.customer_id,
                 jsonb_build_object('conversion', to_jsonb(v_conversion)), p_now);

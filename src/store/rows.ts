@@ -95,6 +95,8 @@ export function campaignFromRow(row: Row): CampaignRecord {
     budgetMinor: toNumberOrNull(row.budget_minor),
     spentMinor: toNumber(row.spent_minor),
     perCustomerCap: toNumberOrNull(row.per_customer_cap),
+    perPersonCap: toNumberOrNull(row.per_person_cap),
+    throttlePerMinute: toNumberOrNull(row.throttle_per_minute),
     minOrderMinor: toNumberOrNull(row.min_order_minor),
     eligibility: eligibilityFromJson(row.eligibility),
     metadata: (parseJson(row.metadata) ?? {}) as Record<string, string>,
@@ -124,6 +126,7 @@ export function codeFromRow(row: Row): CodeRecord {
     status: row.status as CodeStatus,
     amountMinor: toNumberOrNull(row.amount_minor),
     expiresAt: toDateOrNull(row.expires_at),
+    partner: row.partner === null || row.partner === undefined ? null : String(row.partner),
     createdAt: toDate(row.created_at),
     revokedAt: toDateOrNull(row.revoked_at),
   };

@@ -30,6 +30,8 @@ export interface CampaignsTable {
   budget_minor: number | null;
   spent_minor: Generated<number>;
   per_customer_cap: number | null;
+  per_person_cap: number | null;
+  throttle_per_minute: number | null;
   min_order_minor: number | null;
   eligibility: Json<unknown>;
   metadata: Json<Record<string, string>>;
@@ -62,6 +64,7 @@ export interface CodesTable {
   created_at: CreatedAt;
   revoked_at: Date | null;
   expires_at: Date | null;
+  partner: string | null;
 }
 
 export interface CustomerUsageTable {
@@ -85,6 +88,8 @@ export interface RedemptionsTable {
   created_at: CreatedAt;
   rolled_back_at: Date | null;
   rollback_reason: string | null;
+  person_id: string | null;
+  context: Json<unknown> | null;
 }
 
 export interface LedgerEntriesTable {

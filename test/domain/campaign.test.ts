@@ -37,6 +37,8 @@ function aCampaign(overrides: CampaignOverrides = {}): Campaign {
     budgetMinor: null,
     spentMinor: 0,
     perCustomerCap: null,
+    perPersonCap: null,
+    throttlePerMinute: null,
     minOrderMinor: null,
     version: 1,
     ...rest,
@@ -58,6 +60,7 @@ function aCode(overrides: Partial<Code> = {}): Code {
     status: 'active',
     amountMinor: null,
     expiresAt: null,
+    partner: null,
     ...overrides,
   };
 }
@@ -69,6 +72,7 @@ interface InputOverrides {
   cart?: Partial<Cart>;
   now?: Date;
   customerUses?: number;
+  personUses?: number;
 }
 
 /** A cart of 100.00 USD + 4.99 shipping, for customer cus_42, in the middle of the window. */
@@ -80,6 +84,7 @@ function anInput(overrides: InputOverrides = {}): DecisionInput {
     cart: { subtotalMinor: 10_000, shippingMinor: 499, currency: 'USD', ...overrides.cart },
     now: overrides.now ?? NOW,
     customerUses: overrides.customerUses ?? 0,
+    personUses: overrides.personUses ?? 0,
   };
 }
 
@@ -96,6 +101,7 @@ function merge(a: InputOverrides, b: InputOverrides): InputOverrides {
     cart: { ...a.cart, ...b.cart },
     now: b.now ?? a.now,
     customerUses: b.customerUses ?? a.customerUses,
+    personUses: b.personUses ?? a.personUses,
   };
 }
 
@@ -141,6 +147,7 @@ const REFUSAL_ORDER: ReadonlyArray<readonly [RefusalReason, InputOverrides]> = [
   ['campaign_cap_reached', { campaign: { redemptionCap: 10, redemptionsUsed: 10 } }],
   ['budget_exhausted', { campaign: { budgetMinor: 999 } }],
   ['customer_cap_reached', { campaign: { perCustomerCap: 1 }, customerUses: 1 }],
+  ['person_cap_reached', { campaign: { perPersonCap: 1 }, personUses: 1 }],
 ];
 
 describe('decide: which refusal wins', () => {
@@ -179,11 +186,17 @@ describe('decide: which refusal wins', () => {
   });
 
   it('can report every refusal reason except those decided outside it', () => {
-    // code_not_found comes from the lookup (or the check symbol), campaign_changed from the
-    // redemption's version check in the database.
+    // code_not_found comes from the lookup (or the check symbol); blocked from the lists;
+    // campaign_changed, partner_cap_reached and campaign_throttled only from the redemption statement.
     const produced = new Set(REFUSAL_ORDER.map(([reason]) => reason));
     const notFromDecide = REFUSAL_REASONS.filter((reason) => !produced.has(reason));
-    expect(notFromDecide.sort()).toEqual(['campaign_changed', 'code_not_found']);
+    expect(notFromDecide.sort()).toEqual([
+      'blocked',
+      'campaign_changed',
+      'campaign_throttled',
+      'code_not_found',
+      'partner_cap_reached',
+    ]);
   });
 });
 

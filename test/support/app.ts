@@ -45,7 +45,15 @@ export async function startTestApp(
   options: { clock?: Clock; env?: Record<string, string> } = {},
 ): Promise<TestApp> {
   const database = await backend.open<Database>();
-  const config = loadConfig({ LOG_LEVEL: 'silent', OUTBOX_POLL_MS: '50', ...options.env });
+  // Rate limits and lockouts are off by default here (huge limits) so that suites about other things
+  // can send many requests; the defense suites set them explicitly.
+  const config = loadConfig({
+    LOG_LEVEL: 'silent',
+    OUTBOX_POLL_MS: '50',
+    RATE_LIMIT_PER_MINUTE: '100000',
+    LOCKOUT_AFTER_FAILURES: '10000',
+    ...options.env,
+  });
   const app = await createApp({
     config,
     logger: silentLogger,

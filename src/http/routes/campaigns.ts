@@ -5,6 +5,7 @@ import type { Eligibility } from '../../domain/campaign.js';
 import type { DiscountRule } from '../../domain/money.js';
 import type { CampaignPatch as ServicePatch } from '../../services/campaigns.js';
 import { campaignJson, page } from '../present.js';
+import { parseTimestamp } from '../problem.js';
 import {
   Campaign,
   CampaignCreate,
@@ -45,9 +46,9 @@ function eligibilityFromBody(e: EligibilityBody | undefined): Partial<Eligibilit
   return out;
 }
 
-const date = (s: string | undefined) => (s === undefined ? undefined : new Date(s));
+const date = (s: string | undefined) => (s === undefined ? undefined : parseTimestamp(s, 'body/starts_at'));
 const dateOrNull = (s: string | null | undefined) =>
-  s === undefined ? undefined : s === null ? null : new Date(s);
+  s === undefined ? undefined : s === null ? null : parseTimestamp(s, 'body/ends_at');
 
 const Params = Type.Object({ id: CampaignId });
 
@@ -55,6 +56,8 @@ export const campaignRoutes =
   (app: App): FastifyPluginAsyncTypebox =>
   async (server) => {
     const config = { scopes: ['marketing' as const] };
+    // On-call fraud analysts may pull the kill switch too.
+    const killSwitch = { scopes: ['marketing' as const, 'fraud' as const] };
 
     server.post(
       '/campaigns',
@@ -80,6 +83,8 @@ export const campaignRoutes =
             redemptionCap: b.redemption_cap,
             budgetMinor: b.budget_minor,
             perCustomerCap: b.per_customer_cap,
+            perPersonCap: b.per_person_cap,
+            throttlePerMinute: b.throttle_per_minute,
             minOrderMinor: b.min_order_minor,
             eligibility: eligibilityFromBody(b.eligibility),
             metadata: b.metadata,
@@ -107,7 +112,7 @@ export const campaignRoutes =
       async (request) => {
         const limit = request.query.limit ?? 50;
         const items = await app.campaigns.list({
-          limit,
+          limit: limit + 1,
           before: request.query.cursor,
           status: request.query.status,
         });
@@ -155,6 +160,8 @@ export const campaignRoutes =
           redemptionCap: b.redemption_cap,
           budgetMinor: b.budget_minor,
           perCustomerCap: b.per_customer_cap,
+          perPersonCap: b.per_person_cap,
+          throttlePerMinute: b.throttle_per_minute,
           minOrderMinor: b.min_order_minor,
           eligibility: eligibilityFromBody(b.eligibility),
           metadata: b.metadata,
@@ -165,14 +172,14 @@ export const campaignRoutes =
       },
     );
 
-    for (const [action, to] of [
-      ['pause', 'paused'],
-      ['resume', 'active'],
+    for (const [action, to, from] of [
+      ['pause', 'paused', ['active']],
+      ['resume', 'active', ['paused']],
     ] as const) {
       server.post(
         `/campaigns/:id/${action}`,
         {
-          config,
+          config: killSwitch,
           schema: {
             tags: ['campaigns'],
             summary:
@@ -191,6 +198,7 @@ export const campaignRoutes =
               to,
               request.apiKey?.id ?? 'unknown',
               request.body.reason ?? null,
+              from,
             ),
           ),
       );

@@ -52,6 +52,7 @@ export const codeRoutes =
               randomLength: g.random_length,
               maxUses: g.max_uses,
               customerId: g.customer_id,
+              partner: g.partner,
             },
             actor,
             { atomic: true },
@@ -66,14 +67,19 @@ export const codeRoutes =
         if ('codes' in body || 'csv' in body) {
           const specs =
             'codes' in body
-              ? body.codes.map((c) => ({ code: c.code, maxUses: c.max_uses, customerId: c.customer_id }))
+              ? body.codes.map((c) => ({
+                  code: c.code,
+                  maxUses: c.max_uses,
+                  customerId: c.customer_id,
+                  partner: c.partner,
+                }))
               : parseCodeCsv(body.csv, MAX_HTTP_IMPORT);
           const imported = await app.codes.importCodes(campaignId, specs, actor);
           return reply.status(201).send({ imported });
         }
         const code = await app.codes.createCode(
           campaignId,
-          { code: body.code, maxUses: body.max_uses, customerId: body.customer_id },
+          { code: body.code, maxUses: body.max_uses, customerId: body.customer_id, partner: body.partner },
           actor,
         );
         return reply.status(201).send(codeJson(code));
@@ -113,7 +119,7 @@ export const codeRoutes =
           return reply.type('text/csv; charset=utf-8').send(csv as unknown as string);
         }
         const limit = request.query.limit ?? 50;
-        const items = await app.codes.list(campaign.id, { limit, after: request.query.cursor });
+        const items = await app.codes.list(campaign.id, { limit: limit + 1, after: request.query.cursor });
         return reply.type('application/json').send(page(items, limit, codeJson));
       },
     );

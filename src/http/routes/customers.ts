@@ -6,6 +6,7 @@ import { MAX_TOKEN_TTL_SECONDS } from '../../services/customer-tokens.js';
 import type { WalletCoupon } from '../../services/points.js';
 import type { Conversion, PointsMovement, PointsProgram } from '../../store/points.js';
 import type { CodeRecord } from '../../store/rows.js';
+import { page } from '../present.js';
 import {
   Currency,
   CustomerId,
@@ -360,14 +361,17 @@ export const customerRoutes =
       },
       async (request) => {
         const limit = request.query.limit ?? 50;
-        const s = await app.points.summary(request.params.id, { limit, before: request.query.cursor });
-        const last = s.movements[s.movements.length - 1];
+        const s = await app.points.summary(request.params.id, {
+          limit: limit + 1,
+          before: request.query.cursor,
+        });
+        const movements = page(s.movements, limit, movementJson, (m) => m.id);
         return {
           customer_id: request.params.id,
           balance: s.balance,
           converted_today: s.convertedToday,
-          movements: s.movements.map(movementJson),
-          next_cursor: s.movements.length === limit && last ? last.id : null,
+          movements: movements.data,
+          next_cursor: movements.next_cursor,
         };
       },
     );
@@ -435,12 +439,11 @@ export const customerRoutes =
       },
       async (request) => {
         const limit = request.query.limit ?? 50;
-        const coupons = await app.points.wallet(request.params.id, { limit, before: request.query.cursor });
-        const last = coupons[coupons.length - 1];
-        return {
-          data: coupons.map(couponJson),
-          next_cursor: coupons.length === limit && last ? last.code.id : null,
-        };
+        const coupons = await app.points.wallet(request.params.id, {
+          limit: limit + 1,
+          before: request.query.cursor,
+        });
+        return page(coupons, limit, couponJson, (c) => c.code.id);
       },
     );
   };

@@ -4,6 +4,7 @@ import type { App } from '../../app.js';
 import { AppError } from '../../errors.js';
 import type { CheckoutRequest } from '../../services/redemptions.js';
 import { page, redemptionJson } from '../present.js';
+import { parseTimestamp } from '../problem.js';
 import {
   CampaignId,
   CheckoutBody,
@@ -21,7 +22,8 @@ import {
 /** What untrusted eyes may read; trusted checkout keys also get the `reason` code. */
 export const REFUSAL_MESSAGE = 'This code cannot be used';
 
-function checkoutRequest(body: CheckoutBody): CheckoutRequest {
+function checkoutRequest(body: CheckoutBody, clientIp?: string): CheckoutRequest {
+  const c = body.context;
   return {
     code: body.code,
     customer: {
@@ -36,6 +38,19 @@ function checkoutRequest(body: CheckoutBody): CheckoutRequest {
       shippingMinor: body.cart.shipping_minor ?? 0,
     },
     orderId: body.order_id,
+    context: {
+      // A storefront's own connection is its address; a checkout backend forwards the shopper's.
+      ip: clientIp ?? c?.ip,
+      deviceId: c?.device_id,
+      userAgent: c?.user_agent,
+      email: c?.email,
+      phone: c?.phone,
+      shippingAddress: c?.shipping_address,
+      paymentFingerprint: c?.payment_fingerprint,
+      accountCreatedAt: c?.account_created_at
+        ? parseTimestamp(c.account_created_at, 'body/context/account_created_at')
+        : undefined,
+    },
   };
 }
 
@@ -43,22 +58,40 @@ export const redemptionRoutes =
   (app: App): FastifyPluginAsyncTypebox =>
   async (server) => {
     const checkout = { scopes: ['checkout' as const] };
+    const checkoutOrStorefront = { scopes: ['checkout' as const], customer: 'body' as const };
     const readers = { scopes: ['checkout' as const, 'marketing' as const] };
 
     server.post(
       '/validations',
       {
-        config: checkout,
+        config: checkoutOrStorefront,
         schema: {
           tags: ['checkout'],
           summary: 'Would this code apply to this cart? No side effect.',
+          description:
+            'Trusted checkout keys get the refusal `reason`. A storefront holding a customer token (for the ' +
+            'customer in the body) gets one uniform answer for every refusal — unknown, expired, used-up, ' +
+            'revoked or not-yours all read "This code cannot be used" with the same status and the same ' +
+            'database work. Attempts count toward the rate limits (429 with Retry-After).',
           body: CheckoutBody,
           response: { 200: ValidationResult, ...ErrorResponses },
         },
       },
       async (request) => {
-        const result = await app.redemptions.validate(checkoutRequest(request.body));
-        if (!result.valid) return { valid: false as const, reason: result.reason, message: REFUSAL_MESSAGE };
+        const storefront = request.customer;
+        if (storefront && storefront.customerId !== request.body.customer.id) {
+          throw new AppError('forbidden', 'a customer token acts only on its own customer');
+        }
+        const result = await app.redemptions.validate(
+          checkoutRequest(request.body, storefront ? request.ip : undefined),
+          { untrusted: storefront !== null },
+        );
+        if (!result.valid) {
+          // Untrusted callers get one answer for every refusal: no reason, same status, same shape.
+          return storefront
+            ? { valid: false as const, message: REFUSAL_MESSAGE }
+            : { valid: false as const, reason: result.reason, message: REFUSAL_MESSAGE };
+        }
         return {
           valid: true as const,
           discount_minor: result.discountMinor,
@@ -117,7 +150,7 @@ export const redemptionRoutes =
         const items = await app.redemptions.list({
           campaignId: request.query.campaign_id,
           customerId: request.query.customer_id,
-          limit,
+          limit: limit + 1,
           before: request.query.cursor,
         });
         return page(items, limit, redemptionJson);

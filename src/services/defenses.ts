@@ -1,0 +1,68 @@
+/**
+ * The defenses every validation and redemption passes before the code is looked at: the request
+ * context is reduced to hashes, the block and allow lists are consulted, and the attempt is counted
+ * per client address (IPv4, or IPv6 /64), per customer and per device — at most N a minute, and a key
+ * that fails M times in a row is locked for a growing period. An allow-listed identifier skips the
+ * counting (never a cap: caps are enforced by the redemption statement itself).
+ */
+import type { RefusalReason } from '../domain/campaign.js';
+import { AppError } from '../errors.js';
+import type { AttemptGuard, GuardKey } from '../limits/attempt-guard.js';
+import type { IdentifierHasher } from './identifiers.js';
+import type { ListService } from './lists.js';
+import { type RequestContextInput, type ResolvedContext, resolveContext } from './request-context.js';
+
+export interface Admission {
+  context: ResolvedContext;
+  guardKeys: GuardKey[];
+  /** Refused by a block list before anything else. */
+  blocked: boolean;
+  /** Allow-listed: not counted by the guard. */
+  allowed: boolean;
+}
+
+/** Refusals that look like guessing: they count toward the lockout of the caller's keys. */
+const GUESSING: ReadonlySet<RefusalReason> = new Set([
+  'code_not_found',
+  'code_revoked',
+  'code_expired',
+  'code_used_up',
+  'code_bound_to_other_customer',
+]);
+
+export class Defenses {
+  constructor(
+    private readonly hasher: IdentifierHasher,
+    private readonly lists: ListService,
+    private readonly guard: AttemptGuard,
+  ) {}
+
+  /** Throws `too_many_requests` (with the seconds to wait) when the caller is limited or locked. */
+  async admit(customerId: string, input: RequestContextInput | undefined): Promise<Admission> {
+    const context = resolveContext(this.hasher, input);
+    const verdict = await this.lists.judge(customerId, context.all);
+    const guardKeys: GuardKey[] = [{ kind: 'customer', value: customerId }];
+    if (context.ipKey) guardKeys.push({ kind: 'ip', value: context.ipKey });
+    if (context.deviceKey) guardKeys.push({ kind: 'device', value: context.deviceKey });
+    const admission = { context, guardKeys, blocked: verdict.blocked !== null, allowed: verdict.allowed };
+    if (admission.allowed && !admission.blocked) return admission;
+    const check = await this.guard.check(guardKeys);
+    if (!check.allowed) {
+      throw new AppError('too_many_requests', 'too many attempts; retry later', {
+        retry_after_seconds: check.retryAfterSeconds,
+      });
+    }
+    return admission;
+  }
+
+  /** Record how the attempt ended: guessing failures move toward a lock, a success resets it. */
+  async settle(
+    admission: Admission,
+    outcome: { ok: true } | { ok: false; reason: RefusalReason },
+  ): Promise<void> {
+    if (admission.allowed && !admission.blocked) return;
+    if (outcome.ok) await this.guard.recordSuccess(admission.guardKeys);
+    else if (GUESSING.has(outcome.reason) || outcome.reason === 'blocked')
+      await this.guard.recordFailure(admission.guardKeys);
+  }
+}

@@ -1,0 +1,123 @@
+/**
+ * The request context of a validation or redemption — who is asking, from where, with what — reduced
+ * to what the defenses need: keyed hashes of normalized identifiers (never the raw values), the
+ * rate-limit key of the client address, and the account's age. Only hashes and non-personal facts are
+ * stored with a redemption.
+ */
+import {
+  type IdentifierType,
+  ipRateKey,
+  normalizeAddress,
+  normalizeIdentifier,
+  type PostalAddress,
+} from '../domain/identity.js';
+import { AppError } from '../errors.js';
+import type { IdentifierHasher } from './identifiers.js';
+
+export interface RequestContextInput {
+  ip?: string | undefined;
+  deviceId?: string | undefined;
+  userAgent?: string | undefined;
+  email?: string | undefined;
+  phone?: string | undefined;
+  shippingAddress?: PostalAddress | undefined;
+  paymentFingerprint?: string | undefined;
+  accountCreatedAt?: Date | undefined;
+}
+
+export interface HashedIdentifier {
+  type: IdentifierType;
+  hash: string;
+}
+
+export interface ResolvedContext {
+  /** Identifiers that link customers into one person (the client address never does: NATs, offices). */
+  linking: HashedIdentifier[];
+  /** Every identifier, for block/allow lists and velocity features. */
+  all: HashedIdentifier[];
+  /** The rate-limit key of the client address: the IPv4 address, or the IPv6 /64 (hashed). */
+  ipKey: string | null;
+  deviceKey: string | null;
+  accountCreatedAt: Date | null;
+  /** What is kept with the redemption. */
+  stored: Record<string, unknown>;
+}
+
+const FIELD: Record<Exclude<IdentifierType, 'address' | 'ip'>, keyof RequestContextInput> = {
+  email: 'email',
+  phone: 'phone',
+  device: 'deviceId',
+  payment: 'paymentFingerprint',
+};
+
+const FIELD_NAMES: Record<IdentifierType, string> = {
+  email: 'email',
+  phone: 'phone',
+  device: 'device_id',
+  payment: 'payment_fingerprint',
+  address: 'shipping_address',
+  ip: 'ip',
+};
+
+function invalid(type: IdentifierType): AppError {
+  const field = `body/context/${FIELD_NAMES[type]}`;
+  return new AppError('validation_failed', `${field} is not a valid ${type}`, {
+    errors: [{ field, message: `is not a valid ${type}` }],
+  });
+}
+
+export function resolveContext(
+  hasher: IdentifierHasher,
+  input: RequestContextInput | undefined,
+): ResolvedContext {
+  const linking: HashedIdentifier[] = [];
+  const all: HashedIdentifier[] = [];
+  const stored: Record<string, unknown> = {};
+  if (!input) return { linking, all, ipKey: null, deviceKey: null, accountCreatedAt: null, stored };
+
+  for (const [type, field] of Object.entries(FIELD) as [
+    Exclude<IdentifierType, 'address' | 'ip'>,
+    keyof RequestContextInput,
+  ][]) {
+    const raw = input[field];
+    if (typeof raw !== 'string') continue;
+    const normalized = normalizeIdentifier(type, raw);
+    if (normalized === null) throw invalid(type);
+    const id = { type, hash: hasher.hash(type, normalized) };
+    linking.push(id);
+    all.push(id);
+    stored[FIELD_NAMES[type]] = id.hash;
+  }
+  if (input.shippingAddress) {
+    const normalized = normalizeAddress(input.shippingAddress);
+    if (normalized === null) throw invalid('address');
+    const id = { type: 'address' as const, hash: hasher.hash('address', normalized) };
+    linking.push(id);
+    all.push(id);
+    stored.shipping_address = id.hash;
+  }
+  let ipKey: string | null = null;
+  if (input.ip !== undefined) {
+    const prefix = ipRateKey(input.ip);
+    if (prefix === null) throw invalid('ip');
+    ipKey = hasher.hash('ip', prefix);
+    all.push({ type: 'ip', hash: ipKey });
+    stored.ip = ipKey;
+  }
+  if (input.userAgent !== undefined) stored.user_agent = input.userAgent.slice(0, 300);
+  if (input.accountCreatedAt) stored.account_created_at = input.accountCreatedAt.toISOString();
+  const device = linking.find((i) => i.type === 'device');
+  return {
+    linking,
+    all,
+    ipKey,
+    deviceKey: device ? device.hash : null,
+    accountCreatedAt: input.accountCreatedAt ?? null,
+    stored,
+  };
+}
+
+/** The identity-graph keys of a redemption: the customer itself plus each linking identifier. */
+export function identityKeys(customerId: string, context: ResolvedContext): string[] {
+  return [`customer:${customerId}`, ...context.linking.map((i) => `${i.type}:${i.hash}`)];
+}
