@@ -56,6 +56,18 @@ export interface AppOptions {
   jobIntervalMs?: number;
 }
 
+async function waitUntilReady(redis: Redis, ms: number, logger: RelayLogger): Promise<void> {
+  if (redis.status === 'ready') return;
+  const ready = await new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    redis.once('ready', () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+  if (!ready) logger.error({}, 'redis not ready after 5 s; rate limits fail open until it is');
+}
+
 export async function createApp(options: AppOptions): Promise<App> {
   const { config } = options;
   const database =
@@ -97,11 +109,14 @@ export async function createApp(options: AppOptions): Promise<App> {
     ? new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1, enableOfflineQueue: false })
     : null;
   redis?.on('error', (err) => options.logger.error({ err }, 'redis error'));
+  // Serve only once Redis answers (or 5 s passed): until then the limits would fail open.
+  if (redis) await waitUntilReady(redis, 5_000, options.logger);
   const guardOptions = {
     attemptsPerMinute: config.RATE_LIMIT_PER_MINUTE,
     failuresBeforeLock: config.LOCKOUT_AFTER_FAILURES,
     baseLockSeconds: config.LOCKOUT_BASE_SECONDS,
     maxLockSeconds: config.LOCKOUT_MAX_SECONDS,
+    keyPrefix: config.REDIS_KEY_PREFIX,
     // Rate limits fail open (with a log line) when Redis is away; caps never depend on Redis.
     onError: (err: unknown) => options.logger.error({ err }, 'rate limiter store unavailable; failing open'),
   };

@@ -31,6 +31,12 @@ const EnvSchema = Type.Object({
       description: 'Redis for rate limits and lockouts; unset = in memory',
     }),
   ),
+  REDIS_KEY_PREFIX: Type.String({
+    minLength: 1,
+    maxLength: 64,
+    default: 'pg:guard',
+    description: 'Namespace of the rate-limit keys in Redis',
+  }),
   RATE_LIMIT_PER_MINUTE: Type.Integer({
     minimum: 1,
     maximum: 100_000,

@@ -1,5 +1,6 @@
 import { CompiledQuery, type Kysely, sql } from 'kysely';
 import type { ConversionPolicy } from '../domain/points.js';
+import { retryOnConflict } from './retry.js';
 import { type CodeRecord, codeFromRow, type Row, toDate, toNumber } from './rows.js';
 import type { Database } from './schema.js';
 
@@ -187,26 +188,28 @@ export const CONVERT_SQL =
   'SELECT promoguard_convert($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::date, $12, $13, $14, $15, $16::timestamptz, $17::timestamptz) AS result';
 
 export async function convertPoints(db: Kysely<Database>, p: ConvertParams): Promise<ConvertOutcome> {
-  const { rows } = await db.executeQuery<{ result: unknown }>(
-    CompiledQuery.raw(CONVERT_SQL, [
-      p.id,
-      p.eventId,
-      p.key,
-      p.fingerprint,
-      p.customerId,
-      p.programId,
-      p.points,
-      p.amountMinor,
-      p.currency,
-      p.dailyLimit,
-      p.utcDay,
-      p.codeId,
-      p.code,
-      p.normalized,
-      p.campaignId,
-      p.expiresAt.toISOString(),
-      p.now.toISOString(),
-    ]),
+  const { rows } = await retryOnConflict(() =>
+    db.executeQuery<{ result: unknown }>(
+      CompiledQuery.raw(CONVERT_SQL, [
+        p.id,
+        p.eventId,
+        p.key,
+        p.fingerprint,
+        p.customerId,
+        p.programId,
+        p.points,
+        p.amountMinor,
+        p.currency,
+        p.dailyLimit,
+        p.utcDay,
+        p.codeId,
+        p.code,
+        p.normalized,
+        p.campaignId,
+        p.expiresAt.toISOString(),
+        p.now.toISOString(),
+      ]),
+    ),
   );
   const r = parse(rows[0]?.result);
   switch (r.outcome) {

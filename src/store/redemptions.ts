@@ -1,5 +1,6 @@
 import { CompiledQuery, type Kysely, sql } from 'kysely';
 import type { RefusalReason } from '../domain/campaign.js';
+import { retryOnConflict } from './retry.js';
 import { type Redemption, type Row, redemptionFromRow, toNumber } from './rows.js';
 import type { Database } from './schema.js';
 
@@ -68,7 +69,9 @@ function parseResult(value: unknown): Row {
 }
 
 export async function redeem(db: Kysely<Database>, p: RedeemParams): Promise<RedeemOutcome> {
-  const { rows } = await db.executeQuery<{ result: unknown }>(CompiledQuery.raw(REDEEM_SQL, redeemArgs(p)));
+  const { rows } = await retryOnConflict(() =>
+    db.executeQuery<{ result: unknown }>(CompiledQuery.raw(REDEEM_SQL, redeemArgs(p))),
+  );
   const result = parseResult(rows[0]?.result);
   switch (result.outcome) {
     case 'redeemed':
@@ -90,9 +93,11 @@ export async function rollback(
   db: Kysely<Database>,
   p: { id: string; eventId: string; reason: string | null; now: Date },
 ): Promise<RollbackOutcome> {
-  const { rows } = await sql<{ result: unknown }>`
+  const { rows } = await retryOnConflict(() =>
+    sql<{ result: unknown }>`
     SELECT promoguard_rollback(${p.id}, ${p.eventId}, ${p.reason}, ${p.now.toISOString()}::timestamptz) AS result`.execute(
-    db,
+      db,
+    ),
   );
   const result = parseResult(rows[0]?.result);
   if (result.outcome === 'not_found') return { outcome: 'not_found' };
