@@ -587,6 +587,11 @@ describe.each(backends.map((b) => [b.name, b] as const))('promoguard CLI on %s',
         expect(await second.stop()).toBe(0);
       }
     });
+  } else if (process.env.CI === 'true') {
+    // `npm test` builds first (pretest); under CI a missing build is a failure, never a silent skip.
+    it('serve runs from the built dist/', () => {
+      throw new Error('dist/ is not built: run `npm run build` (npm test does it in pretest)');
+    });
   } else {
     process.stderr.write('cli.test: dist/ is not built; the `serve` process test is not registered\n');
   }
