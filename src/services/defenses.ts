@@ -50,6 +50,8 @@ export class Defenses {
     if (!check.allowed) {
       throw new AppError('too_many_requests', 'too many attempts; retry later', {
         retry_after_seconds: check.retryAfterSeconds,
+        // `locked` (consecutive failures) or `rate_limited` (too many attempts this minute).
+        reason: check.reason,
       });
     }
     return admission;
