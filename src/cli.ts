@@ -180,7 +180,9 @@ export function buildCli(getConfig: () => Config): Command {
     );
   codes
     .command('import <campaign-id> <file>')
-    .description('Import codes from CSV (header: code[,customer_id][,max_uses]); all or nothing')
+    .description(
+      'Import codes from CSV (header: code[,customer_id][,max_uses][,partner][,status]); all or nothing',
+    )
     .action((campaignId: string, file: string) =>
       withApp(getConfig(), async (app) => {
         const chunks: Buffer[] = [];

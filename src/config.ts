@@ -17,7 +17,13 @@ const EnvSchema = Type.Object({
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
     { default: 'info' },
   ),
-  TRUST_PROXY: Type.Boolean({ default: false, description: 'Take the client address from X-Forwarded-For' }),
+  TRUST_PROXY: Type.String({
+    default: 'false',
+    pattern: '^(false|[0-9]{1,2}|[0-9A-Fa-f:.,/ ]+)$',
+    description:
+      'Behind your proxies: how many hops to trust (e.g. 1), or their addresses/CIDRs (comma-separated); ' +
+      'false = use the connection address. Never "true": that would let a client pick its own address.',
+  }),
   OUTBOX_POLL_MS: Type.Integer({ minimum: 10, maximum: 60_000, default: 1000 }),
   PROMOGUARD_SECRET: Type.Optional(
     Type.String({
@@ -65,6 +71,23 @@ const EnvSchema = Type.Object({
   BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, maximum: 50 * 1024 * 1024, default: 1024 * 1024 }),
 });
 
+const SECRET_VARIABLES = new Set(['PROMOGUARD_SECRET', 'DATABASE_URL', 'REDIS_URL']);
+
+/** Fastify's trustProxy: false, the nearest N hops, or the proxies' addresses. */
+export function trustProxySetting(
+  value: string,
+): boolean | string[] | ((address: string, hop: number) => boolean) {
+  if (value === 'false') return false;
+  if (/^[0-9]+$/.test(value)) {
+    const hops = Number(value);
+    return (_address, hop) => hop < hops;
+  }
+  return value
+    .split(',')
+    .map((part) => part.trim())
+    .filter(Boolean);
+}
+
 export type Config = Readonly<Static<typeof EnvSchema>>;
 
 export class ConfigError extends Error {
@@ -84,7 +107,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (errors.length > 0) {
     const lines = errors.map((e) => {
       const name = e.instancePath.replace(/^\//, '') || '(environment)';
-      return `${name}=${JSON.stringify(env[name] ?? null)}: ${e.message}`;
+      // Never echo a secret, or a URL that may carry a password.
+      const shown = SECRET_VARIABLES.has(name) ? '(value hidden)' : JSON.stringify(env[name] ?? null);
+      return `${name}=${shown}: ${e.message}`;
     });
     throw new ConfigError(`invalid configuration:\n  ${[...new Set(lines)].join('\n  ')}`);
   }

@@ -15,7 +15,6 @@ export const ERROR_CODES = {
   points_program_not_found: { status: 404, title: 'No such points program' },
   api_key_not_found: { status: 404, title: 'No such API key' },
   list_entry_not_found: { status: 404, title: 'No such list entry' },
-  method_not_allowed: { status: 405, title: 'Method not allowed' },
   invalid_status_transition: { status: 409, title: 'The campaign cannot move to that status' },
   code_already_exists: { status: 409, title: 'A code with that text already exists' },
   code_conflicts_with_pattern: { status: 409, title: 'The code has the shape of a generated batch' },
@@ -29,6 +28,10 @@ export const ERROR_CODES = {
   conversion_not_in_steps: { status: 422, title: 'Points must be converted in whole steps' },
   conversion_above_maximum: { status: 422, title: 'More points than one conversion may take' },
   daily_conversion_limit_exceeded: { status: 422, title: 'This conversion would pass the daily limit' },
+  points_program_inactive: {
+    status: 422,
+    title: "The program's campaign is paused, ended or outside its window",
+  },
   too_many_requests: { status: 429, title: 'Too many requests' },
   internal_error: { status: 500, title: 'Internal error' },
   not_ready: { status: 503, title: 'The service is not ready' },

@@ -70,9 +70,19 @@ export function patternLength(pattern: CodePattern): number {
   return pattern.prefix.length + pattern.randomLength + 1;
 }
 
-/** Whether a normalized code has the outward shape of a batch: its prefix and its length. */
+const ALPHABET_ONLY = /^[23456789ABCDEFGHJKLMNPQRSTUVWXYZ]+$/;
+
+/**
+ * Whether a normalized code has the shape of a batch: its prefix, its length, and nothing after the
+ * prefix outside the code alphabet (a generated code never holds 0, 1, O or I, so a text that does
+ * — every loyalty coupon's point amount — can never be mistaken for one).
+ */
 export function hasPatternShape(normalized: string, pattern: CodePattern): boolean {
-  return normalized.length === patternLength(pattern) && normalized.startsWith(pattern.prefix);
+  return (
+    normalized.length === patternLength(pattern) &&
+    normalized.startsWith(pattern.prefix) &&
+    ALPHABET_ONLY.test(normalized.slice(pattern.prefix.length))
+  );
 }
 
 /**

@@ -6,7 +6,7 @@
  * steps of 100, at most 10,000 per conversion and 30,000 per customer per UTC day, valid for one year,
  * single use, bound to the customer, points not returned on expiry.
  */
-import { CODE_ALPHABET } from './codes.js';
+import { CODE_ALPHABET, MAX_CODE_LENGTH } from './codes.js';
 import { MAX_AMOUNT_MINOR } from './money.js';
 
 export interface ConversionPolicy {
@@ -113,12 +113,22 @@ export type CodeFormatProblem =
  * digits of the customer id), `{randomN}` (N CSPRNG symbols, N >= 6) and `{points}`. The random part
  * is what makes a coupon unguessable, so it is required.
  */
-export function checkCodeFormat(format: string): CodeFormatProblem | null {
+export function checkCodeFormat(format: string, maxPoints = 1_000_000_000): CodeFormatProblem | null {
   if (format.length > 64) return 'too_long';
-  const randoms = [...format.matchAll(PLACEHOLDER)].filter((m) => m[1]?.startsWith('random'));
+  const placeholders = [...format.matchAll(PLACEHOLDER)];
+  const randoms = placeholders.filter((m) => m[1]?.startsWith('random'));
   if (randoms.length === 0) return 'no_random_part';
   if (randoms.some((m) => Number(m[2]) < 6 || Number(m[2]) > 20)) return 'random_part_too_short';
-  if (!/^[A-Za-z0-9\-_ .]*$/.test(format.replace(PLACEHOLDER, ''))) return 'invalid_characters';
+  const literal = format.replace(PLACEHOLDER, '');
+  if (!/^[A-Za-z0-9\-_ .]*$/.test(literal)) return 'invalid_characters';
+  // The rendered code, separators removed, must fit a code's 64 symbols for the largest conversion.
+  const expanded =
+    literal.replace(/[^A-Za-z0-9]/g, '').length +
+    placeholders.reduce(
+      (n, m) => n + (m[1] === 'customer5' ? 5 : m[1] === 'points' ? String(maxPoints).length : Number(m[2])),
+      0,
+    );
+  if (expanded > MAX_CODE_LENGTH) return 'too_long';
   return null;
 }
 

@@ -5,7 +5,7 @@
 import { type Static, type TSchema, Type } from 'typebox';
 import { CAMPAIGN_STATUSES, REFUSAL_REASONS } from '../domain/campaign.js';
 import { MAX_AMOUNT_MINOR, MAX_BASIS_POINTS } from '../domain/money.js';
-import { ERROR_CODES, type ErrorCode } from '../errors.js';
+import { AppError, ERROR_CODES, type ErrorCode } from '../errors.js';
 
 const strict = { additionalProperties: false } as const;
 
@@ -236,7 +236,8 @@ export const CodesCreate = Type.Union([
       csv: Type.String({
         minLength: 1,
         maxLength: 2_000_000,
-        description: 'CSV with a header: code[,customer_id][,max_uses]',
+        description:
+          'CSV with a header: code[,customer_id][,max_uses][,partner][,status] (status revoked stays revoked)',
       }),
     },
     { ...strict, description: 'Import chosen codes from CSV, all or nothing' },
@@ -360,6 +361,12 @@ export const Redemption = Type.Object({
   rolled_back_at: Nullable(Timestamp),
   rollback_reason: Nullable(Type.String()),
 });
+
+/** Retryable writes need the header; the schema leaves it optional so its absence gets this clear code. */
+export function requireIdempotencyKey(key: string | undefined): string {
+  if (!key) throw new AppError('idempotency_key_required');
+  return key;
+}
 
 export const IdempotencyHeaders = Type.Object({
   'idempotency-key': Type.Optional(

@@ -3,6 +3,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyInstance, type FastifyRequest, LogController } from 'fastify';
 import type { App } from '../app.js';
+import { trustProxySetting } from '../config.js';
 import { AppError } from '../errors.js';
 import { newId } from '../lib/ids.js';
 import { hasScope, type Scope } from '../services/api-keys.js';
@@ -53,7 +54,7 @@ export async function buildServer(app: App, options: ServerOptions = {}): Promis
       reply.header('x-request-id', request.id);
       return errorHandler(error, request, reply);
     },
-    trustProxy: app.config.TRUST_PROXY,
+    trustProxy: trustProxySetting(app.config.TRUST_PROXY),
     // A caller's X-Request-Id is kept only if it is short and plain, so it cannot forge log lines.
     requestIdHeader: false,
     genReqId: (req) => {

@@ -102,7 +102,7 @@ export class CodeService {
 
   /**
    * Normalize chosen codes, refusing bad text and duplicates. A text that would pass for a generated
-   * code is refused by the database's shape guard (migration 0002), the one place that sees every node.
+   * code is refused by the database's shape guard (routines.ts), the one place that sees every node.
    */
   private prepare(campaignId: string, specs: CodeSpec[]): NewCodeRow[] {
     const errors: { index: number; code: string; message: string }[] = [];

@@ -58,13 +58,20 @@ export class Defenses {
   }
 
   /** Record how the attempt ended: guessing failures move toward a lock, a success resets it. */
+  /**
+   * Only a redemption resets a lockout (`resets`): were a validation enough, one known public code
+   * between guesses would keep a guesser from ever being locked.
+   */
   async settle(
     admission: Admission,
     outcome: { ok: true } | { ok: false; reason: RefusalReason },
+    resets: boolean,
   ): Promise<void> {
     if (admission.allowed && !admission.blocked) return;
-    if (outcome.ok) await this.guard.recordSuccess(admission.guardKeys);
-    else if (GUESSING.has(outcome.reason) || outcome.reason === 'blocked')
+    if (outcome.ok) {
+      if (resets) await this.guard.recordSuccess(admission.guardKeys);
+    } else if (GUESSING.has(outcome.reason) || outcome.reason === 'blocked') {
       await this.guard.recordFailure(admission.guardKeys);
+    }
   }
 }

@@ -4,7 +4,7 @@
  * coupons all belong to one campaign (so they are validated, redeemed, rolled back and accounted for
  * exactly like every other code).
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { normalizeCode } from '../domain/codes.js';
 import {
   addMonthsUtc,
@@ -18,6 +18,7 @@ import {
   utcDay,
 } from '../domain/points.js';
 import { AppError } from '../errors.js';
+import { requestFingerprint } from '../lib/fingerprint.js';
 import { newId } from '../lib/ids.js';
 import { insertCampaign } from '../store/campaigns.js';
 import { appendEvents } from '../store/outbox.js';
@@ -61,8 +62,6 @@ export interface WalletCoupon {
   usedAt: Date | null;
 }
 
-const fingerprint = (value: unknown) =>
-  createHash('sha256').update(JSON.stringify(value)).digest('base64url');
 const MAX_CODE_DRAWS = 8;
 
 export class PointsService {
@@ -74,7 +73,7 @@ export class PointsService {
   async createProgram(input: ProgramInput, actor: Actor): Promise<PointsProgram> {
     const policy: ConversionPolicy = { ...DEFAULT_POLICY, ...input.policy };
     const codeFormat = input.codeFormat ?? DEFAULT_CODE_FORMAT;
-    const problem = checkCodeFormat(codeFormat);
+    const problem = checkCodeFormat(codeFormat, policy.maxPointsPerConversion);
     if (problem) throw new AppError('validation_failed', `code_format: ${problem.replaceAll('_', ' ')}`);
     if (policy.maxPointsPerConversion < policy.minPoints) {
       throw new AppError('validation_failed', 'max_points_per_conversion must be at least min_points');
@@ -156,7 +155,7 @@ export class PointsService {
     key: string,
   ): Promise<{ movement: PointsMovement; replayed: boolean }> {
     const now = this.ctx.clock.now();
-    const print = fingerprint([customerId, change.kind, change.points, change.reason]);
+    const print = requestFingerprint([customerId, change.kind, change.points, change.reason]);
     const outcome = await applyPoints(this.ctx.db, {
       customerId,
       ...change,
@@ -183,8 +182,8 @@ export class PointsService {
     key: string,
   ): Promise<{ conversion: Conversion; code: CodeRecord; replayed: boolean }> {
     const program = await this.getProgram(request.programId);
-    const print = fingerprint([customerId, request.programId, request.points, request.tier ?? null]);
-    const previous = await findConversionByKey(this.ctx.db, key);
+    const print = requestFingerprint([customerId, request.programId, request.points, request.tier ?? null]);
+    const previous = await findConversionByKey(this.ctx.db, customerId, key);
     if (previous && previous.requestFingerprint !== print) {
       throw new AppError(
         'idempotency_key_reused',
@@ -198,7 +197,10 @@ export class PointsService {
       const refusal = checkConversion(program.policy, request.points, convertedToday);
       // A request with this key may have committed after the lookup above, spending this very balance
       // or day's room: then the key's answer is that first result (replayed below), not a refusal.
-      if ((refusal || balance < request.points) && !(await findConversionByKey(this.ctx.db, key))) {
+      if (
+        (refusal || balance < request.points) &&
+        !(await findConversionByKey(this.ctx.db, customerId, key))
+      ) {
         if (refusal)
           throw new AppError(refusal, undefined, { limits: limitsOf(program.policy, convertedToday) });
         throw new AppError('insufficient_points', undefined, { balance });
@@ -244,7 +246,7 @@ export class PointsService {
           continue;
       }
     }
-    throw new Error(`no free coupon code after ${MAX_CODE_DRAWS} draws`);
+    throw new AppError('code_already_exists', `no free coupon code after ${MAX_CODE_DRAWS} draws; retry`);
   }
 
   async summary(

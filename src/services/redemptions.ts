@@ -5,13 +5,19 @@
  * campaign's status and version under row locks, so the counters read for the decision may be stale
  * without ever letting a cap be exceeded.
  */
-import { createHash } from 'node:crypto';
 import { type Cart, type CustomerFacts, decide, type RefusalReason } from '../domain/campaign.js';
 import { normalizeCode } from '../domain/codes.js';
 import { AppError } from '../errors.js';
+import { requestFingerprint } from '../lib/fingerprint.js';
 import { newId } from '../lib/ids.js';
 import { loadRedemptionContext } from '../store/codes.js';
-import { findRedemption, listRedemptions, redeem, rollback } from '../store/redemptions.js';
+import {
+  findRedemption,
+  findRedemptionByKey,
+  listRedemptions,
+  redeem,
+  rollback,
+} from '../store/redemptions.js';
 import type { Redemption } from '../store/rows.js';
 import type { PatternIndex } from './codes.js';
 import type { ServiceContext } from './context.js';
@@ -46,20 +52,16 @@ export type RedeemResult =
 /** A campaign edited between our read and our write is re-read and re-decided this many times. */
 const MAX_ATTEMPTS = 3;
 
-/** What makes two requests "the same request" for an idempotency key. */
+/** The fields that make two redemption requests the same request for an idempotency key. */
 export function fingerprint(normalizedCode: string, req: CheckoutRequest): string {
-  return createHash('sha256')
-    .update(
-      JSON.stringify([
-        normalizedCode,
-        req.customer.id,
-        req.cart.currency,
-        req.cart.subtotalMinor,
-        req.cart.shippingMinor,
-        req.orderId ?? null,
-      ]),
-    )
-    .digest('base64url');
+  return requestFingerprint([
+    normalizedCode,
+    req.customer.id,
+    req.cart.currency,
+    req.cart.subtotalMinor,
+    req.cart.shippingMinor,
+    req.orderId ?? null,
+  ]);
 }
 
 export class RedemptionService {
@@ -80,7 +82,11 @@ export class RedemptionService {
   async validate(req: CheckoutRequest, options: CallerOptions = {}): Promise<ValidationResult> {
     const admission = await this.defenses.admit(req.customer.id, req.context);
     const result = await this.decideValidation(req, admission, options);
-    await this.defenses.settle(admission, result.valid ? { ok: true } : { ok: false, reason: result.reason });
+    await this.defenses.settle(
+      admission,
+      result.valid ? { ok: true } : { ok: false, reason: result.reason },
+      false,
+    );
     return result;
   }
 
@@ -112,9 +118,25 @@ export class RedemptionService {
   }
 
   async redeem(req: CheckoutRequest, idempotencyKey: string): Promise<RedeemResult> {
-    const admission = await this.defenses.admit(req.customer.id, req.context);
+    let admission: Admission;
+    try {
+      admission = await this.defenses.admit(req.customer.id, req.context);
+    } catch (err) {
+      // A repeat of a redemption that went through returns it, even to a caller limited since: the
+      // retry is the checkout backend's, and its answer must not change.
+      const existing =
+        err instanceof AppError ? await findRedemptionByKey(this.ctx.db, idempotencyKey) : null;
+      if (!existing) throw err;
+      return this.replay(existing, fingerprint(normalizeCode(req.code) ?? req.code, req));
+    }
     const result = await this.redeemAdmitted(req, idempotencyKey, admission);
-    await this.defenses.settle(admission, result.ok ? { ok: true } : { ok: false, reason: result.reason });
+    if (!(result.ok && result.replayed)) {
+      await this.defenses.settle(
+        admission,
+        result.ok ? { ok: true } : { ok: false, reason: result.reason },
+        true,
+      );
+    }
     return result;
   }
 
@@ -162,8 +184,9 @@ export class RedemptionService {
         throttlePerMinute: context.campaign.throttlePerMinute,
         partner: context.code.partner,
         personCandidate: newId('person', now.getTime()),
-        // Linking runs when there is something to link, or a per-person cap to count against.
-        identityKeys: keys.length > 1 || context.campaign.perPersonCap !== null ? keys : [],
+        // Always at least the customer: person usage is counted even before a per-person cap exists,
+        // so a cap added mid-campaign counts the redemptions made before it.
+        identityKeys: keys,
         context: Object.keys(admission.context.stored).length > 0 ? admission.context.stored : null,
       });
       switch (outcome.outcome) {

@@ -13,7 +13,12 @@ export async function loadServerSecret(
   db: Kysely<Database>,
   configured: string | undefined,
 ): Promise<Buffer> {
-  if (configured !== undefined) return Buffer.from(configured, 'utf8');
+  const secret = configured !== undefined ? Buffer.from(configured, 'utf8') : await storedSecret(db);
+  await checkFingerprint(db, secret);
+  return secret;
+}
+
+async function storedSecret(db: Kysely<Database>): Promise<Buffer> {
   await sql`INSERT INTO server_secrets (name, value) VALUES ('hmac', ${randomBytes(32).toString('base64url')})
     ON CONFLICT (name) DO NOTHING`.execute(db);
   const { rows } = await sql<{ value: string }>`SELECT value FROM server_secrets WHERE name = 'hmac'`.execute(
@@ -22,6 +27,25 @@ export async function loadServerSecret(
   const value = rows[0]?.value;
   if (!value) throw new Error('server secret missing after insert');
   return Buffer.from(value, 'base64url');
+}
+
+/**
+ * Identifier hashes, list entries and the identity graph are all keyed by the secret: a node started
+ * with another secret would silently stop matching them. The first start records a fingerprint of
+ * the secret (never the secret itself); a later start with a different one refuses to run.
+ */
+async function checkFingerprint(db: Kysely<Database>, secret: Buffer): Promise<void> {
+  const fingerprint = deriveKey(secret, 'fingerprint').toString('base64url');
+  await sql`INSERT INTO server_secrets (name, value) VALUES ('fingerprint', ${fingerprint})
+    ON CONFLICT (name) DO NOTHING`.execute(db);
+  const { rows } = await sql<{ value: string }>`
+    SELECT value FROM server_secrets WHERE name = 'fingerprint'`.execute(db);
+  if (rows[0]?.value !== fingerprint) {
+    throw new Error(
+      'PROMOGUARD_SECRET differs from the secret this database was first used with; identifier hashes, ' +
+        'lists and linked persons depend on it. Start with the original secret.',
+    );
+  }
 }
 
 export function deriveKey(secret: Buffer, purpose: string): Buffer {

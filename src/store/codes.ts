@@ -176,6 +176,7 @@ export async function codesWithShape(
     SELECT normalized FROM codes
      WHERE batch_id IS NULL AND starts_with(normalized, ${pattern.prefix})
        AND length(normalized) = ${pattern.prefix.length + pattern.randomLength + 1}
+       AND substr(normalized, ${pattern.prefix.length + 1}) ~ '^[23456789ABCDEFGHJKLMNPQRSTUVWXYZ]+$'
      LIMIT ${limit}`.execute(db);
   return rows.rows.map((r) => r.normalized);
 }

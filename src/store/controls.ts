@@ -29,18 +29,10 @@ export async function setPartnerCap(
   partner: string,
   cap: number | null,
 ): Promise<void> {
-  if (cap === null) {
-    await sql`DELETE FROM partner_caps WHERE campaign_id = ${campaignId} AND partner = ${partner}`.execute(
-      db,
-    );
-    return;
-  }
-  // `used` starts from the partner's redemptions in force, so a cap set mid-campaign counts what came before.
+  // Only the cap is set: `used` is counted by every redemption of the partner's codes, capped or not,
+  // in the redeem statement itself, so no count here can miss a redemption in flight.
   await sql`
-    INSERT INTO partner_caps (campaign_id, partner, cap, used)
-    VALUES (${campaignId}, ${partner}, ${cap},
-            (SELECT count(*) FROM redemptions r JOIN codes k ON k.id = r.code_id
-              WHERE r.campaign_id = ${campaignId} AND r.status = 'redeemed' AND k.partner = ${partner}))
+    INSERT INTO partner_caps (campaign_id, partner, cap, used) VALUES (${campaignId}, ${partner}, ${cap}, 0)
     ON CONFLICT (campaign_id, partner) DO UPDATE SET cap = EXCLUDED.cap`.execute(db);
 }
 

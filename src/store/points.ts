@@ -1,7 +1,7 @@
 import { CompiledQuery, type Kysely, sql } from 'kysely';
 import type { ConversionPolicy } from '../domain/points.js';
 import { retryOnConflict } from './retry.js';
-import { type CodeRecord, codeFromRow, type Row, toDate, toNumber } from './rows.js';
+import { type CodeRecord, codeFromRow, parseJsonResult, type Row, toDate, toNumber } from './rows.js';
 import type { Database } from './schema.js';
 
 export interface PointsProgram {
@@ -97,10 +97,6 @@ export function movementFromRow(row: Row): PointsMovement {
   };
 }
 
-function parse(value: unknown): Row {
-  return (typeof value === 'string' ? JSON.parse(value) : value) as Row;
-}
-
 export type ApplyOutcome =
   | { outcome: 'applied' | 'replayed'; movement: PointsMovement }
   | { outcome: 'refused'; reason: 'insufficient_points' };
@@ -121,7 +117,7 @@ export async function applyPoints(
   const { rows } = await sql<{ result: unknown }>`
     SELECT promoguard_points_apply(${p.customerId}, ${p.kind}, ${p.points}, ${p.reason}, ${p.key},
       ${p.fingerprint}, ${p.eventId}, ${p.now.toISOString()}::timestamptz) AS result`.execute(db);
-  const r = parse(rows[0]?.result);
+  const r = parseJsonResult(rows[0]?.result);
   if (r.outcome === 'refused') return { outcome: 'refused', reason: 'insufficient_points' };
   return { outcome: r.outcome as 'applied' | 'replayed', movement: movementFromRow(r.movement as Row) };
 }
@@ -180,7 +176,10 @@ export interface ConvertParams {
 
 export type ConvertOutcome =
   | { outcome: 'converted' | 'replayed'; conversion: Conversion; code: CodeRecord }
-  | { outcome: 'refused'; reason: 'insufficient_points' | 'daily_conversion_limit_exceeded' }
+  | {
+      outcome: 'refused';
+      reason: 'insufficient_points' | 'daily_conversion_limit_exceeded' | 'points_program_inactive';
+    }
   | { outcome: 'code_collision' };
 
 /** The one statement a conversion issues. */
@@ -211,7 +210,7 @@ export async function convertPoints(db: Kysely<Database>, p: ConvertParams): Pro
       ]),
     ),
   );
-  const r = parse(rows[0]?.result);
+  const r = parseJsonResult(rows[0]?.result);
   switch (r.outcome) {
     case 'converted':
     case 'replayed':
@@ -223,7 +222,10 @@ export async function convertPoints(db: Kysely<Database>, p: ConvertParams): Pro
     case 'refused':
       return {
         outcome: 'refused',
-        reason: r.reason as 'insufficient_points' | 'daily_conversion_limit_exceeded',
+        reason: r.reason as
+          | 'insufficient_points'
+          | 'daily_conversion_limit_exceeded'
+          | 'points_program_inactive',
       };
     case 'code_collision':
       return { outcome: 'code_collision' };
@@ -232,8 +234,13 @@ export async function convertPoints(db: Kysely<Database>, p: ConvertParams): Pro
   }
 }
 
-export async function findConversionByKey(db: Kysely<Database>, key: string): Promise<Conversion | null> {
-  const { rows } = await sql<Row>`SELECT * FROM conversions WHERE idempotency_key = ${key}`.execute(db);
+export async function findConversionByKey(
+  db: Kysely<Database>,
+  customerId: string,
+  key: string,
+): Promise<Conversion | null> {
+  const { rows } = await sql<Row>`
+    SELECT * FROM conversions WHERE customer_id = ${customerId} AND idempotency_key = ${key}`.execute(db);
   return rows[0] ? conversionFromRow(rows[0]) : null;
 }
 
@@ -317,5 +324,5 @@ export async function refundExpired(
     SELECT promoguard_refund_expired(${conversionId}, ${eventId}, ${now.toISOString()}::timestamptz) AS result`.execute(
     db,
   );
-  return parse(rows[0]?.result).outcome === 'refunded';
+  return parseJsonResult(rows[0]?.result).outcome === 'refunded';
 }

@@ -1,7 +1,7 @@
 import { CompiledQuery, type Kysely, sql } from 'kysely';
 import type { RefusalReason } from '../domain/campaign.js';
 import { retryOnConflict } from './retry.js';
-import { type Redemption, type Row, redemptionFromRow, toNumber } from './rows.js';
+import { parseJsonResult, type Redemption, type Row, redemptionFromRow, toNumber } from './rows.js';
 import type { Database } from './schema.js';
 
 export interface RedeemParams {
@@ -64,15 +64,11 @@ export function redeemArgs(p: RedeemParams): unknown[] {
   ];
 }
 
-function parseResult(value: unknown): Row {
-  return (typeof value === 'string' ? JSON.parse(value) : value) as Row;
-}
-
 export async function redeem(db: Kysely<Database>, p: RedeemParams): Promise<RedeemOutcome> {
   const { rows } = await retryOnConflict(() =>
     db.executeQuery<{ result: unknown }>(CompiledQuery.raw(REDEEM_SQL, redeemArgs(p))),
   );
-  const result = parseResult(rows[0]?.result);
+  const result = parseJsonResult(rows[0]?.result);
   switch (result.outcome) {
     case 'redeemed':
     case 'replayed':
@@ -99,12 +95,21 @@ export async function rollback(
       db,
     ),
   );
-  const result = parseResult(rows[0]?.result);
+  const result = parseJsonResult(rows[0]?.result);
   if (result.outcome === 'not_found') return { outcome: 'not_found' };
   if (result.outcome === 'rolled_back' || result.outcome === 'already_rolled_back') {
     return { outcome: result.outcome, redemption: redemptionFromRow(result.redemption as Row) };
   }
   throw new Error(`unexpected rollback outcome ${String(result.outcome)}`);
+}
+
+export async function findRedemptionByKey(db: Kysely<Database>, key: string): Promise<Redemption | null> {
+  const row = await db
+    .selectFrom('redemptions')
+    .selectAll()
+    .where('idempotency_key', '=', key)
+    .executeTakeFirst();
+  return row ? redemptionFromRow(row as unknown as Row) : null;
 }
 
 export async function findRedemption(db: Kysely<Database>, id: string): Promise<Redemption | null> {

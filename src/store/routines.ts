@@ -78,10 +78,11 @@ export const ROUTINES: Routine[] = [
   {
     /*
      * The check-symbol shortcut refuses, without a database read, a code with a generated batch's
-     * shape (prefix and length) that fails the batch's check. That is sound only if no stored code is
-     * like that, on any node. So a code inserted outside a batch is refused here if it has some
-     * batch's shape and passes no such batch's check; and new batches (exclusive) and these inserts
-     * (shared) are ordered by one advisory lock, so a batch and a clashing code never both commit.
+     * shape (its prefix, its length, only code-alphabet symbols after the prefix) that fails the
+     * batch's check. That is sound only if no stored code is like that, on any node. So a code
+     * inserted outside a batch is refused here if it has some batch's shape and passes no such
+     * batch's check; and new batches (exclusive) and these inserts (shared) are ordered by one
+     * advisory lock, so a batch and a clashing code never both commit.
      */
     name: 'promoguard_codes_shape_guard',
     statements: [
@@ -91,7 +92,8 @@ export const ROUTINES: Routine[] = [
         PERFORM pg_advisory_xact_lock_shared(${SHAPE_LOCK_KEY});
         IF EXISTS (SELECT 1 FROM code_batches b
                     WHERE starts_with(NEW.normalized, b.prefix)
-                      AND length(NEW.normalized) = length(b.prefix) + b.random_length + 1)
+                      AND length(NEW.normalized) = length(b.prefix) + b.random_length + 1
+                      AND substr(NEW.normalized, length(b.prefix) + 1) ~ '^[23456789ABCDEFGHJKLMNPQRSTUVWXYZ]+$')
            AND NOT EXISTS (SELECT 1 FROM code_batches b
                     WHERE starts_with(NEW.normalized, b.prefix)
                       AND length(NEW.normalized) = length(b.prefix) + b.random_length + 1
@@ -154,6 +156,9 @@ export const ROUTINES: Routine[] = [
               FROM (SELECT person_id FROM identity_nodes WHERE key = ANY (p_identity_keys) ORDER BY key FOR UPDATE) n;
             SELECT min(p) INTO v_person FROM unnest(v_persons) AS p;
             IF cardinality(v_persons) > 1 THEN
+              -- Lock every node of the persons being merged in key order first: two merges touching
+              -- the same persons then queue instead of deadlocking.
+              PERFORM 1 FROM identity_nodes WHERE person_id = ANY (v_persons) ORDER BY key FOR UPDATE;
               UPDATE identity_nodes SET person_id = v_person
                WHERE person_id = ANY (v_persons) AND person_id <> v_person;
               INSERT INTO person_usage AS pu (campaign_id, person_id, uses)
@@ -184,9 +189,11 @@ export const ROUTINES: Routine[] = [
           END IF;
 
           IF p_partner IS NOT NULL THEN
-            UPDATE partner_caps SET used = used + 1
-             WHERE campaign_id = p_campaign_id AND partner = p_partner AND used < cap;
-            IF NOT FOUND AND EXISTS (SELECT 1 FROM partner_caps WHERE campaign_id = p_campaign_id AND partner = p_partner) THEN
+            -- Every partner's use is counted, capped or not, so a cap set later starts from the truth.
+            INSERT INTO partner_caps AS pc (campaign_id, partner, cap, used) VALUES (p_campaign_id, p_partner, NULL, 1)
+            ON CONFLICT (campaign_id, partner) DO UPDATE SET used = pc.used + 1
+              WHERE pc.cap IS NULL OR pc.used < pc.cap;
+            IF NOT FOUND THEN
               RAISE EXCEPTION USING ERRCODE = 'PGREF', MESSAGE = 'partner_cap_reached';
             END IF;
           END IF;
@@ -259,6 +266,7 @@ export const ROUTINES: Routine[] = [
       DECLARE
         v_redemption redemptions%ROWTYPE;
         v_partner text;
+        v_person text;
       BEGIN
         UPDATE redemptions SET status = 'rolled_back', rolled_back_at = p_now, rollback_reason = p_reason
          WHERE id = p_id AND status = 'redeemed'
@@ -272,9 +280,13 @@ export const ROUTINES: Routine[] = [
         END IF;
 
         IF v_redemption.person_id IS NOT NULL THEN
+          -- Lock the customer's node: a merge in flight holds it until commit, so this waits and then
+          -- finds the person the usage was merged into (an unlocked read could decrement a row the
+          -- merge is about to sum and delete).
+          SELECT person_id INTO v_person FROM identity_nodes
+           WHERE key = 'customer:' || v_redemption.customer_id FOR UPDATE;
           UPDATE person_usage SET uses = uses - 1
-           WHERE campaign_id = v_redemption.campaign_id AND uses > 0
-             AND person_id = (SELECT person_id FROM identity_nodes WHERE key = 'customer:' || v_redemption.customer_id);
+           WHERE campaign_id = v_redemption.campaign_id AND person_id = v_person AND uses > 0;
         END IF;
         UPDATE customer_usage SET uses = uses - 1
          WHERE campaign_id = v_redemption.campaign_id AND customer_id = v_redemption.customer_id;
@@ -316,8 +328,8 @@ export const ROUTINES: Routine[] = [
         v_movement points_movements%ROWTYPE;
         v_balance bigint;
       BEGIN
-        PERFORM pg_advisory_xact_lock(hashtextextended('promoguard:points:' || p_key, 0));
-        SELECT * INTO v_movement FROM points_movements WHERE idempotency_key = p_key;
+        PERFORM pg_advisory_xact_lock(hashtextextended('promoguard:points:' || p_customer_id || ':' || p_key, 0));
+        SELECT * INTO v_movement FROM points_movements WHERE customer_id = p_customer_id AND idempotency_key = p_key;
         IF FOUND THEN
           RETURN jsonb_build_object('outcome', 'replayed', 'movement', to_jsonb(v_movement));
         END IF;
@@ -366,13 +378,18 @@ export const ROUTINES: Routine[] = [
         v_code codes%ROWTYPE;
         v_balance bigint;
       BEGIN
-        PERFORM pg_advisory_xact_lock(hashtextextended('promoguard:conversion:' || p_key, 0));
-        SELECT * INTO v_conversion FROM conversions WHERE idempotency_key = p_key;
+        PERFORM pg_advisory_xact_lock(hashtextextended('promoguard:conversion:' || p_customer_id || ':' || p_key, 0));
+        SELECT * INTO v_conversion FROM conversions WHERE customer_id = p_customer_id AND idempotency_key = p_key;
         IF FOUND THEN
           SELECT * INTO v_code FROM codes WHERE id = v_conversion.code_id;
           RETURN jsonb_build_object('outcome', 'replayed', 'conversion', to_jsonb(v_conversion), 'code', to_jsonb(v_code));
         END IF;
         BEGIN
+          -- Points are never spent on a coupon its campaign would refuse (paused, ended, out of window).
+          IF NOT EXISTS (SELECT 1 FROM campaigns WHERE id = p_campaign_id AND status = 'active'
+                          AND starts_at <= p_now AND (ends_at IS NULL OR p_now < ends_at)) THEN
+            RAISE EXCEPTION USING ERRCODE = 'PGREF', MESSAGE = 'points_program_inactive';
+          END IF;
           UPDATE points_accounts SET balance = balance - p_points, updated_at = p_now
            WHERE customer_id = p_customer_id AND balance >= p_points
           RETURNING balance INTO v_balance;
@@ -426,10 +443,13 @@ export const ROUTINES: Routine[] = [
         v_conversion conversions%ROWTYPE;
         v_balance bigint;
       BEGIN
+        -- The code row is locked so a redemption in flight settles first; the minute of grace covers
+        -- clocks of different nodes disagreeing about the instant of expiry.
+        PERFORM 1 FROM codes k JOIN conversions c ON c.code_id = k.id WHERE c.id = p_conversion_id FOR UPDATE OF k;
         UPDATE conversions c SET refunded_at = p_now
           FROM codes k
          WHERE c.id = p_conversion_id AND c.refunded_at IS NULL AND k.id = c.code_id
-           AND k.uses = 0 AND k.expires_at <= p_now
+           AND k.uses = 0 AND k.expires_at + interval '1 minute' <= p_now
         RETURNING c.* INTO v_conversion;
         IF NOT FOUND THEN
           RETURN jsonb_build_object('outcome', 'not_refundable');

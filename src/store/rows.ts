@@ -34,6 +34,11 @@ export function toNumberOrNull(value: unknown): number | null {
   return value === null || value === undefined ? null : toNumber(value);
 }
 
+/** A jsonb result of one of the database functions: an object, or its text on drivers that return text. */
+export function parseJsonResult(value: unknown): Row {
+  return (typeof value === 'string' ? JSON.parse(value) : value) as Row;
+}
+
 function parseJson(value: unknown): unknown {
   return typeof value === 'string' ? JSON.parse(value) : value;
 }

@@ -241,10 +241,14 @@ describe.each(backends.map((b) => [b.name, b] as const))('points concurrency on 
       const gate = new Promise<void>((resolve) => {
         release = resolve;
       });
-      const db = gateAfter(t.app.db, /FROM conversions WHERE idempotency_key/, async () => {
-        reached();
-        await gate;
-      });
+      const db = gateAfter(
+        t.app.db,
+        /FROM conversions WHERE customer_id = \$\d+ AND idempotency_key/,
+        async () => {
+          reached();
+          await gate;
+        },
+      );
       const ctx = { db, clock, afterCommit: () => {} };
       const patterns = new PatternIndex(CodeService.patternLoader(ctx));
       await patterns.refresh();
@@ -347,7 +351,8 @@ describe.each(backends.map((b) => [b.name, b] as const))('points concurrency on 
     await credit(customer, 3000);
     for (const amount of [500, 1000, 1500])
       expect((await convert(customer, amount, unique('conv-'), refunding.id)).statusCode).toBe(201);
-    clock.set('2026-07-01T12:00:00.000Z');
+    // One minute past expiry: the refund's grace for clocks that disagree.
+    clock.set('2026-07-01T12:01:00.000Z');
     const counts = await Promise.all(Array.from({ length: 5 }, () => t.app.points.refundExpired()));
     expect(counts.reduce((a, b) => a + b, 0)).toBe(3);
     expect(await t.app.points.refundExpired()).toBe(0);

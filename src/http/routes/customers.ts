@@ -1,7 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { type Static, Type } from 'typebox';
 import type { App } from '../../app.js';
-import { AppError } from '../../errors.js';
 import { MAX_TOKEN_TTL_SECONDS } from '../../services/customer-tokens.js';
 import type { WalletCoupon } from '../../services/points.js';
 import type { Conversion, PointsMovement, PointsProgram } from '../../store/points.js';
@@ -13,6 +12,7 @@ import {
   ErrorResponses,
   IdempotencyHeaders,
   Nullable,
+  requireIdempotencyKey,
   StringEnum,
   Timestamp,
 } from '../schemas.js';
@@ -185,11 +185,6 @@ const conversionJson = (c: Conversion, code: CodeRecord): Static<typeof Conversi
 const CustomerParams = Type.Object({ id: CustomerId });
 const PageLimit = Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 }));
 
-function requireKey(key: string | undefined): string {
-  if (!key) throw new AppError('idempotency_key_required');
-  return key;
-}
-
 export const customerRoutes =
   (app: App): FastifyPluginAsyncTypebox =>
   async (server) => {
@@ -319,7 +314,7 @@ export const customerRoutes =
         },
       },
       async (request, reply) => {
-        const key = requireKey(request.headers['idempotency-key']);
+        const key = requireIdempotencyKey(request.headers['idempotency-key']);
         const b = request.body;
         const { movement, replayed } = await app.points.apply(
           request.params.id,
@@ -344,7 +339,10 @@ export const customerRoutes =
           summary: "A customer's points balance and recent movements, newest first",
           params: CustomerParams,
           querystring: Type.Object(
-            { limit: PageLimit, cursor: Type.Optional(Type.Integer({ minimum: 1 })) },
+            {
+              limit: PageLimit,
+              cursor: Type.Optional(Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER })),
+            },
             strict,
           ),
           response: {
@@ -385,7 +383,7 @@ export const customerRoutes =
           summary: 'Convert points into a single-use coupon bound to this customer',
           description:
             'Refusals (422, nothing changed): conversion_below_minimum, conversion_not_in_steps, ' +
-            'conversion_above_maximum, daily_conversion_limit_exceeded (per UTC day), insufficient_points. ' +
+            'conversion_above_maximum, daily_conversion_limit_exceeded (per UTC day), insufficient_points, points_program_inactive. ' +
             'The amount is points x minor_per_point x multiplier_bp x tier multiplier, rounded down.',
           params: CustomerParams,
           headers: IdempotencyHeaders,
@@ -403,7 +401,7 @@ export const customerRoutes =
         },
       },
       async (request, reply) => {
-        const key = requireKey(request.headers['idempotency-key']);
+        const key = requireIdempotencyKey(request.headers['idempotency-key']);
         // A storefront cannot choose its own tier: the one its token was issued with counts.
         const tier = request.customer ? request.customer.tier : request.body.tier;
         const result = await app.points.convert(

@@ -110,7 +110,7 @@ export const defenseRoutes =
               list: Type.Optional(StringEnum(['block', 'allow'] as const)),
               type: Type.Optional(StringEnum(LIST_TYPES)),
               limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
-              cursor: Type.Optional(Type.Integer({ minimum: 1 })),
+              cursor: Type.Optional(Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER })),
             },
             strict,
           ),
@@ -138,7 +138,7 @@ export const defenseRoutes =
         schema: {
           tags: ['defenses'],
           summary: 'Take an entry off its list (audited); repeating is harmless',
-          params: Type.Object({ entry: Type.Integer({ minimum: 1 }) }),
+          params: Type.Object({ entry: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }) }),
           body: Type.Object({ reason: Type.Optional(Why) }, strict),
           response: { 200: Entry, ...ErrorResponses },
         },

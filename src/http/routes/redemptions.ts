@@ -16,6 +16,7 @@ import {
   Reason,
   Redemption,
   RedemptionId,
+  requireIdempotencyKey,
   ValidationResult,
 } from '../schemas.js';
 
@@ -120,8 +121,7 @@ export const redemptionRoutes =
         },
       },
       async (request, reply) => {
-        const key = request.headers['idempotency-key'];
-        if (!key) throw new AppError('idempotency_key_required');
+        const key = requireIdempotencyKey(request.headers['idempotency-key']);
         const result = await app.redemptions.redeem(checkoutRequest(request.body), key);
         if (!result.ok) {
           throw new AppError('redemption_refused', REFUSAL_MESSAGE, { reason: result.reason });

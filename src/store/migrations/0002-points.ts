@@ -31,7 +31,7 @@ const statements = [
   )`,
   `CREATE TABLE conversions (
     id text PRIMARY KEY,
-    idempotency_key text NOT NULL UNIQUE,
+    idempotency_key text NOT NULL,
     request_fingerprint text NOT NULL,
     customer_id text NOT NULL,
     program_id text NOT NULL REFERENCES points_programs (id),
@@ -44,6 +44,8 @@ const statements = [
     refunded_at timestamptz
   )`,
   'CREATE INDEX conversions_customer_idx ON conversions (customer_id, id DESC)',
+  // Keys are the customer's: a storefront choosing its own keys cannot collide with another customer's.
+  'CREATE UNIQUE INDEX conversions_key_idx ON conversions (customer_id, idempotency_key)',
   `CREATE TABLE points_daily (
     customer_id text NOT NULL,
     utc_day date NOT NULL,
@@ -57,12 +59,13 @@ const statements = [
     points bigint NOT NULL CHECK (points <> 0),
     balance_after bigint NOT NULL CHECK (balance_after >= 0),
     reason text,
-    idempotency_key text UNIQUE,
+    idempotency_key text,
     request_fingerprint text,
     conversion_id text REFERENCES conversions (id),
     created_at timestamptz NOT NULL DEFAULT now()
   )`,
   'CREATE INDEX points_movements_customer_idx ON points_movements (customer_id, id DESC)',
+  'CREATE UNIQUE INDEX points_movements_key_idx ON points_movements (customer_id, idempotency_key)',
   `CREATE TABLE server_secrets (
     name text PRIMARY KEY,
     value text NOT NULL,

@@ -12,7 +12,7 @@ const statements = [
   `CREATE TABLE partner_caps (
     campaign_id text NOT NULL REFERENCES campaigns (id),
     partner text NOT NULL,
-    cap integer NOT NULL CHECK (cap >= 0),
+    cap integer CHECK (cap >= 0),
     used integer NOT NULL DEFAULT 0 CHECK (used >= 0),
     PRIMARY KEY (campaign_id, partner)
   )`,
