@@ -16,13 +16,6 @@ import {
 } from '../support/app.js';
 import { backends } from '../support/backends.js';
 
-/**
- * These suites test the engine's answers, not its abuse limits: hundreds of attempts from the one
- * test client address must not rate-limit or lock each other out. (loadConfig ignores variables it
- * does not know, so this is harmless where no limiter is configured.)
- */
-const UNLIMITED = { RATE_LIMIT_PER_MINUTE: '100000', LOCKOUT_AFTER_FAILURES: '10000' };
-
 type Method = 'GET' | 'POST' | 'PATCH';
 type JsonSchema = Record<string, unknown>;
 
@@ -103,7 +96,7 @@ describe.each(backends.map((b) => [b.name, b] as const))(
     let redemptionId: string;
 
     beforeAll(async () => {
-      t = await startTestApp(backend, { env: UNLIMITED });
+      t = await startTestApp(backend);
       ({ campaignId, code } = await campaignWithCode(t));
       const r = await t.call('POST', '/v1/redemptions', {
         key: t.keys.checkout,

@@ -15,13 +15,6 @@ import {
 } from '../support/app.js';
 import { backends } from '../support/backends.js';
 
-/**
- * These suites test the engine's answers, not its abuse limits: hundreds of attempts from the one
- * test client address must not rate-limit or lock each other out. (loadConfig ignores variables it
- * does not know, so this is harmless where no limiter is configured.)
- */
-const UNLIMITED = { RATE_LIMIT_PER_MINUTE: '100000', LOCKOUT_AFTER_FAILURES: '10000' };
-
 const START = '2026-06-01T12:00:00Z';
 /** A well-formed campaign id that no campaign has. */
 const UNKNOWN_CAMPAIGN = 'cmp_01ARZ3NDEKTSV4RRFFQ69G5FAV';
@@ -36,7 +29,7 @@ describe.each(backends.map((b) => [b.name, b] as const))('campaigns API on %s', 
   const clock = new TestClock(new Date(START));
 
   beforeAll(async () => {
-    t = await startTestApp(backend, { clock, env: UNLIMITED });
+    t = await startTestApp(backend, { clock });
   });
   afterAll(async () => t?.close());
   beforeEach(() => clock.set(START));

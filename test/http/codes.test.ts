@@ -14,13 +14,6 @@ import {
 } from '../support/app.js';
 import { backends } from '../support/backends.js';
 
-/**
- * These suites test the engine's answers, not its abuse limits: hundreds of attempts from the one
- * test client address must not rate-limit or lock each other out. (loadConfig ignores variables it
- * does not know, so this is harmless where no limiter is configured.)
- */
-const UNLIMITED = { RATE_LIMIT_PER_MINUTE: '100000', LOCKOUT_AFTER_FAILURES: '10000' };
-
 /** The published alphabet of generated codes (no 0/O, 1/I). */
 const ALPHABET = '23456789ABCDEFGHJKLMNPQRSTUVWXYZ';
 
@@ -59,7 +52,7 @@ describe.each(backends.map((b) => [b.name, b] as const))('codes API on %s', (_na
   let t: TestApp;
 
   beforeAll(async () => {
-    t = await startTestApp(backend, { env: UNLIMITED });
+    t = await startTestApp(backend);
   });
   afterAll(async () => t?.close());
 
@@ -427,7 +420,7 @@ describe.each(backends.map((b) => [b.name, b] as const))('codes API on %s', (_na
       expect(await allCodes(target)).toEqual([]);
 
       // A campaign of another installation (a fresh database): the same CSV imports every code as it was.
-      const other = await startTestApp(backend, { env: UNLIMITED });
+      const other = await startTestApp(backend);
       try {
         const created = await other.call('POST', '/v1/campaigns', { body: campaignBody() });
         const otherCampaign = created.json().id as string;

@@ -16,13 +16,6 @@ import {
 } from '../support/app.js';
 import { backends } from '../support/backends.js';
 
-/**
- * These suites test the engine's answers, not its abuse limits: hundreds of attempts from the one
- * test client address must not rate-limit or lock each other out. (loadConfig ignores variables it
- * does not know, so this is harmless where no limiter is configured.)
- */
-const UNLIMITED = { RATE_LIMIT_PER_MINUTE: '100000', LOCKOUT_AFTER_FAILURES: '10000' };
-
 const NOW = '2026-06-01T12:00:00Z';
 /** A well-formed redemption id that no redemption has. */
 const UNKNOWN_REDEMPTION = 'red_01ARZ3NDEKTSV4RRFFQ69G5FAV';
@@ -48,7 +41,7 @@ describe.each(backends.map((b) => [b.name, b] as const))('redemptions API on %s'
   const events: DomainEvent[] = [];
 
   beforeAll(async () => {
-    t = await startTestApp(backend, { clock, env: UNLIMITED });
+    t = await startTestApp(backend, { clock });
     t.app.bus.subscribe((event) => {
       events.push(event);
     });
