@@ -27,6 +27,7 @@ import {
   startTestApp,
   type TestApp,
   TestClock,
+  tally,
   unique,
 } from '../support/app.js';
 import { backends, type TestBackend } from '../support/backends.js';
@@ -204,19 +205,6 @@ function refusal(r: LightMyRequestResponse): string {
   const body = r.json() as { code: string; reason: string };
   expect(body.code).toBe('redemption_refused');
   return body.reason;
-}
-
-/** {'201': n, <reason>: m, …} of a batch of redemption responses. */
-function tally(responses: LightMyRequestResponse[]): Record<string, number> {
-  const counts: Record<string, number> = {};
-  for (const r of responses) {
-    let label: string;
-    if (r.statusCode === 201) label = '201';
-    else if (r.statusCode === 422 && r.json().code === 'redemption_refused') label = String(r.json().reason);
-    else label = `${r.statusCode} ${r.body}`;
-    counts[label] = (counts[label] ?? 0) + 1;
-  }
-  return counts;
 }
 
 const validAnswer = { valid: true, discount_minor: 500, currency: 'USD' };

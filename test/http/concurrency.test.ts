@@ -12,7 +12,7 @@ import type { LightMyRequestResponse } from 'fastify';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { reconcileCampaign } from '../../src/store/redemptions.js';
-import { campaignWithCode, checkoutBody, startTestApp, type TestApp, unique } from '../support/app.js';
+import { campaignWithCode, checkoutBody, startTestApp, type TestApp, tally, unique } from '../support/app.js';
 import { backends } from '../support/backends.js';
 
 const DISCOUNT = 500;
@@ -51,19 +51,6 @@ async function addPublicCodes(t: TestApp, campaignId: string, count: number): Pr
     texts.push(text);
   }
   return texts;
-}
-
-/** Status codes and refusal reasons of a batch of redemption responses, e.g. {201: 50, 'campaign_cap_reached': 150}. */
-function tally(responses: LightMyRequestResponse[]): Record<string, number> {
-  const counts: Record<string, number> = {};
-  for (const r of responses) {
-    let label: string;
-    if (r.statusCode === 201) label = '201';
-    else if (r.statusCode === 422 && r.json().code === 'redemption_refused') label = String(r.json().reason);
-    else label = `${r.statusCode} ${r.body}`;
-    counts[label] = (counts[label] ?? 0) + 1;
-  }
-  return counts;
 }
 
 /** Every response is a 201 or a 422 redemption_refused with exactly `reason`; returns the successes. */

@@ -127,3 +127,16 @@ export async function campaignWithCode(
   if (made.statusCode !== 201) throw new Error(`code: ${made.statusCode} ${made.body}`);
   return { campaignId, code: text };
 }
+
+/** Status codes and refusal reasons of a batch of redemption responses, e.g. {201: 50, campaign_cap_reached: 150}. */
+export function tally(responses: LightMyRequestResponse[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const r of responses) {
+    let label: string;
+    if (r.statusCode === 201) label = '201';
+    else if (r.statusCode === 422 && r.json().code === 'redemption_refused') label = String(r.json().reason);
+    else label = `${r.statusCode} ${r.body}`;
+    counts[label] = (counts[label] ?? 0) + 1;
+  }
+  return counts;
+}
