@@ -110,8 +110,10 @@ export const redemptionRoutes =
           tags: ['checkout'],
           summary: 'Redeem a code for an order',
           description:
-            'Atomic: the code, campaign cap, budget and per-customer cap are each enforced by one ' +
-            'conditional statement. Send an Idempotency-Key: a repeat (also a concurrent one) returns the ' +
+            'Atomic: code uses, campaign cap, budget, per-customer, per-person and partner caps and the ' +
+            'per-minute throttle are each enforced by one conditional statement. Attempts count toward the ' +
+            'rate limits and lockouts (429 with Retry-After). Send an Idempotency-Key: a repeat (also a ' +
+            'concurrent one, also from a caller limited since) returns the ' +
             'first redemption with `Idempotent-Replayed: true` and changes nothing. A refusal is a 422 ' +
             '`redemption_refused` with a `reason`; refusals change nothing and are not stored, so a retry ' +
             'is decided afresh.',
