@@ -585,18 +585,20 @@ function learnRates(b, r) {
 async function fidelity(b, opened, pool) {
   const check = await checkFidelity(opened, pool.next());
   b.hasher = check.hasher;
+  b.decision = check.decision;
   say(
     check.matches
       ? "limit arguments match the service's (checked against a captured call)"
       : `limit arguments DIFFER from the service's: ${JSON.stringify(check.differences)}`,
   );
-  const { hasher: _hasher, ...recorded } = check;
+  const { hasher: _hasher, decision: _decision, ...recorded } = check;
   return recorded;
 }
 
 async function warmLimit(b, db, pool, rep) {
   await driveRedeem(db, {
     hasher: b.hasher,
+    decision: b.decision,
     concurrency: options.connections,
     durationMs: options.warmupSec * 1000,
     nextRow: () => pool.next(),
@@ -612,6 +614,7 @@ async function limitPhase(b, db, nextRow, tag, serverPid) {
     nextRow,
     tag,
     hasher: b.hasher,
+    decision: b.decision,
   });
   r.cpu = await meter.stop();
   r.cpuPerOp = cpuPerOp(r.cpu, r.redeemed);
@@ -641,7 +644,7 @@ async function pgbenchPhase(b, benchDb, databaseUrl, dir, kind, source, rep) {
   } else {
     sample = source;
   }
-  const plan = pgbenchPlan(sample, b.hasher, kind);
+  const plan = pgbenchPlan(sample, b.hasher, kind, b.decision);
   const script = writeScript(dir, plan, slice);
   // Numbers unique per transaction across every pgbench run of this database.
   const base = (rep * 10 + (kind === 'spread' ? 1 : 2)) * 1e11;

@@ -10,6 +10,7 @@ import { InProcessBus } from './events/in-process-bus.js';
 import { OutboxRelay, type RelayLogger } from './events/outbox-relay.js';
 import type { EventBus } from './events/types.js';
 import { AttemptGuard } from './limits/attempt-guard.js';
+import { MemoryWindowCounters, RedisWindowCounters } from './limits/window-counters.js';
 import { ApiKeyService } from './services/api-keys.js';
 import { CampaignService } from './services/campaigns.js';
 import { CodeService, PatternIndex } from './services/codes.js';
@@ -21,7 +22,11 @@ import { IdentifierHasher } from './services/identifiers.js';
 import { ListService } from './services/lists.js';
 import { PointsService } from './services/points.js';
 import { RedemptionService } from './services/redemptions.js';
+import { ReviewService } from './services/reviews.js';
+import { RiskEngine } from './services/risk.js';
+import { RuleService } from './services/rules.js';
 import { loadServerSecret } from './services/secrets.js';
+import { StepUpChallenges } from './services/step-up.js';
 import { type Backend, openDatabase } from './store/connect.js';
 import { migrateToLatest } from './store/migrate.js';
 import type { Database } from './store/schema.js';
@@ -41,6 +46,9 @@ export interface App {
   controls: ControlService;
   hasher: IdentifierHasher;
   customerTokens: CustomerTokens;
+  risk: RiskEngine;
+  rules: RuleService;
+  reviews: ReviewService;
   close(): Promise<void>;
 }
 
@@ -122,6 +130,21 @@ export async function createApp(options: AppOptions): Promise<App> {
   };
   const guard = redis ? AttemptGuard.redis(redis, guardOptions) : AttemptGuard.memory(guardOptions);
   const defenses = new Defenses(hasher, lists, guard);
+  const memoryCounters = redis ? null : new MemoryWindowCounters();
+  const counters = redis
+    ? new RedisWindowCounters(redis, `${config.REDIS_KEY_PREFIX}:risk:`)
+    : memoryCounters;
+  const risk = new RiskEngine(ctx, counters as NonNullable<typeof counters>, (err, what) =>
+    options.logger.error({ err }, what),
+  );
+  const rules = new RuleService(ctx, risk);
+  if (config.RISK_DEFAULT_PACK === 'on') await rules.seedDefaultPack();
+  let counterSweep: NodeJS.Timeout | undefined;
+  if (memoryCounters) {
+    // Keys whose members all left their window are dropped, so idle devices and addresses free memory.
+    counterSweep = setInterval(() => memoryCounters.sweep(clock.now().getTime()), 60_000);
+    counterSweep.unref();
+  }
   let jobs: NodeJS.Timeout | undefined;
   let patternRefresh: NodeJS.Timeout | undefined;
   if (options.relay !== false) {
@@ -147,14 +170,19 @@ export async function createApp(options: AppOptions): Promise<App> {
     campaigns,
     controls: new ControlService(ctx, campaigns),
     codes: new CodeService(ctx, patterns),
-    redemptions: new RedemptionService(ctx, patterns, defenses),
+    redemptions: new RedemptionService(ctx, patterns, defenses, risk, new StepUpChallenges(secret, clock)),
     points,
     lists,
     hasher,
     customerTokens: new CustomerTokens(secret, clock),
+    risk,
+    rules,
+    reviews: new ReviewService(ctx),
     async close() {
       if (closed) return;
       closed = true;
+      if (counterSweep) clearInterval(counterSweep);
+      await risk.settled();
       if (jobs) clearInterval(jobs);
       if (patternRefresh) clearInterval(patternRefresh);
       await relay.stop();

@@ -69,6 +69,10 @@ const EnvSchema = Type.Object({
     description: 'Longest lock',
   }),
   BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, maximum: 50 * 1024 * 1024, default: 1024 * 1024 }),
+  RISK_DEFAULT_PACK: Type.Union([Type.Literal('on'), Type.Literal('off')], {
+    default: 'on',
+    description: 'Seed the shipped risk rules on start (`off`: start with no rules; seeded ones stay)',
+  }),
 });
 
 const SECRET_VARIABLES = new Set(['PROMOGUARD_SECRET', 'DATABASE_URL', 'REDIS_URL']);

@@ -29,8 +29,24 @@ function capturing(db, captured) {
 const GENERATED = /^(red|evt|per)_[0-9A-HJKMNP-TV-Z]{26}$/;
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 
+/** The decision JSON without its id (each redemption's decision has its own). */
+function decisionShape(text) {
+  try {
+    const parsed = JSON.parse(text);
+    if (parsed && typeof parsed === 'object' && 'action' in parsed && 'rules' in parsed) {
+      const { id: _id, ...rest } = parsed;
+      return rest;
+    }
+  } catch {}
+  return null;
+}
+
 function sameKind(a, b) {
   if (a === b) return true;
+  if (typeof a === 'string' && typeof b === 'string') {
+    const [da, db] = [decisionShape(a), decisionShape(b)];
+    if (da && db) return JSON.stringify(da) === JSON.stringify(db);
+  }
   if (typeof a === 'string' && typeof b === 'string') {
     if (GENERATED.test(a) && GENERATED.test(b) && a.slice(0, 4) === b.slice(0, 4)) return true;
     if (ISO.test(a) && ISO.test(b)) return true;
@@ -68,7 +84,10 @@ export async function checkFidelity(opened, row) {
       req.idempotencyKey,
     );
     const service = captured[0];
-    const bench = redeemArgs(makeRedeemParams(row, req, app.hasher));
+    // The decision the service stored for this request is the template the limit stores with each of
+    // its redemptions (same rules, same shape); the default rule pack is on, as in the served runs.
+    const decision = service ? decisionShape(service[20]) : null;
+    const bench = redeemArgs(makeRedeemParams(row, req, app.hasher, decision));
     const differences = [];
     if (!service) differences.push({ position: null, note: 'the service issued no REDEEM_SQL' });
     else {
@@ -80,6 +99,7 @@ export async function checkFidelity(opened, row) {
     }
     return {
       hasher: app.hasher,
+      decision,
       matches: differences.length === 0,
       differences,
       outcome: result.ok ? 'redeemed' : `refused: ${result.reason}`,

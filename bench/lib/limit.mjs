@@ -67,7 +67,11 @@ export async function openBenchDb(backend, { databaseUrl, dataDir, connections }
  * service derives (through its own resolveContext/identityKeys) from the HTTP load's context — a
  * distinct client address and the user agent. `checkFidelity` holds this against a captured call.
  */
-export function makeRedeemParams(row, req, hasher) {
+/**
+ * `decision`: the risk decision the service stores with each redemption (a template captured from the
+ * service by the fidelity check, without its id: the redeem function then gives it the redemption's).
+ */
+export function makeRedeemParams(row, req, hasher, decision = null) {
   const now = new Date();
   const resolved = resolveContext(hasher, { ip: req.ip, userAgent: USER_AGENT });
   return {
@@ -96,6 +100,8 @@ export function makeRedeemParams(row, req, hasher) {
     personCandidate: newId('person', now.getTime()),
     identityKeys: identityKeys(req.customerId, resolved),
     context: Object.keys(resolved.stored).length > 0 ? resolved.stored : null,
+    decision,
+    review: false,
   };
 }
 
@@ -123,7 +129,10 @@ export function newHasher() {
  * Drive REDEEM_SQL for `durationMs` with `concurrency` requests in flight. `nextRow()` gives the code
  * row of the next redemption, or null when the pool is used up (the run then stops early and says so).
  */
-export async function driveRedeem(db, { concurrency, durationMs, nextRow, tag, hasher = newHasher() }) {
+export async function driveRedeem(
+  db,
+  { concurrency, durationMs, nextRow, tag, hasher = newHasher(), decision = null },
+) {
   const latency = new LatencyRecorder();
   const outcomes = {};
   const errors = {};
@@ -138,7 +147,7 @@ export async function driveRedeem(db, { concurrency, durationMs, nextRow, tag, h
         exhausted = true;
         return;
       }
-      const args = redeemArgs(makeRedeemParams(row, limitRequest(tag, seq++), hasher));
+      const args = redeemArgs(makeRedeemParams(row, limitRequest(tag, seq++), hasher, decision));
       const t0 = performance.now();
       try {
         const rows = await db.query(REDEEM_SQL, args, lane % db.lanes);

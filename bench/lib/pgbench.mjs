@@ -61,11 +61,12 @@ function asText(value) {
  * Classify REDEEM_SQL's parameters for a run of `kind` ('spread' | 'hot') on `row` (the hot code's row,
  * or any spread row: spread campaigns share their terms).
  */
-export function pgbenchPlan(row, hasher, kind) {
+export function pgbenchPlan(row, hasher, kind, decision = null) {
   const params = makeRedeemParams(
     row,
     { customerId: `${MARK}CUS`, orderId: `${MARK}ORD`, idempotencyKey: `${MARK}KEY`, ip: '192.0.2.1' },
     hasher,
+    decision,
   );
   params.id = `${MARK}ID`;
   params.eventId = `${MARK}EVT`;

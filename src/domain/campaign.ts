@@ -113,6 +113,7 @@ export const REFUSAL_REASONS = [
   'partner_cap_reached',
   'campaign_throttled',
   'blocked',
+  'blocked_by_rule',
   'campaign_changed',
 ] as const;
 export type RefusalReason = (typeof REFUSAL_REASONS)[number];

@@ -1,6 +1,10 @@
 /** Domain objects -> the JSON the API documents (snake_case, ISO timestamps, amounts in minor units). */
+import type { Static } from 'typebox';
 import type { DiscountRule } from '../domain/money.js';
+import type { BacktestResult } from '../services/rules.js';
+import type { RiskRule, StoredDecision } from '../store/risk.js';
 import type { CampaignRecord, CodeRecord, Redemption } from '../store/rows.js';
+import type { Decision } from './schemas.js';
 
 const iso = (d: Date | null) => (d === null ? null : d.toISOString());
 
@@ -65,8 +69,82 @@ export function codeJson(c: CodeRecord) {
   };
 }
 
-export function redemptionJson(r: Redemption) {
+/** The API form of a decision record (decisionRecord() or a stored one): what the rules saw, not the raw inputs. */
+export function decisionJson(record: Record<string, unknown>): Static<typeof Decision> {
+  const { inputs: _inputs, ...shown } = record as Static<typeof Decision> & { inputs?: unknown };
+  // Maps in key order: a decision read back from jsonb (which reorders keys) answers byte for byte
+  // like the one just taken, so an idempotent replay is identical to the first answer.
+  const sorted = (m: Record<string, number>) =>
+    Object.fromEntries(Object.entries(m).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
   return {
+    ...shown,
+    features: sorted(shown.features),
+    rules: shown.rules.map((r) => ({ ...r, features: sorted(r.features) })),
+  };
+}
+
+export function ruleJson(r: RiskRule) {
+  return {
+    id: r.id,
+    name: r.name,
+    description: r.description,
+    expression: r.expression,
+    action: r.action,
+    reason: r.reason,
+    mode: r.mode,
+    campaign_id: r.campaignId,
+    expires_at: iso(r.expiresAt),
+    enabled: r.enabled,
+    pack: r.pack,
+    version: r.version,
+    created_by: r.createdBy,
+    created_at: r.createdAt.toISOString(),
+    updated_at: r.updatedAt.toISOString(),
+  };
+}
+
+export function storedDecisionJson(d: StoredDecision) {
+  return {
+    id: d.id,
+    created_at: d.createdAt.toISOString(),
+    operation: d.operation,
+    campaign_id: d.campaignId,
+    code_id: d.codeId,
+    customer_id: d.customerId,
+    redemption_id: d.redemptionId,
+    action: d.action,
+    outcome: d.outcome,
+    label: d.label,
+    decision: decisionJson(d.decision),
+    inputs: (d.decision.inputs ?? {}) as Record<string, unknown>,
+  };
+}
+
+export function backtestJson(b: BacktestResult) {
+  return {
+    from: b.from.toISOString(),
+    to: b.to.toISOString(),
+    evaluated: b.evaluated,
+    hits: b.hits,
+    unavailable: b.unavailable,
+    errors: b.errors,
+    hits_by_outcome: b.hitsByOutcome,
+    labeled: b.labeled,
+    true_positives: b.truePositives,
+    false_positives: b.falsePositives,
+    false_negatives: b.falseNegatives,
+    precision: b.precision,
+    recall: b.recall,
+    sample_hits: b.sampleHits,
+    truncated: b.truncated,
+  };
+}
+
+/** `decision`: given for a single redemption (undefined in lists, where it is left out). */
+export function redemptionJson(r: Redemption, decision?: Record<string, unknown> | null) {
+  return {
+    ...(decision !== undefined ? { decision: decision === null ? null : decisionJson(decision) } : {}),
+    review_status: r.reviewStatus,
     id: r.id,
     status: r.status,
     campaign_id: r.campaignId,

@@ -5,7 +5,10 @@
 import { type Static, type TSchema, Type } from 'typebox';
 import { CAMPAIGN_STATUSES, REFUSAL_REASONS } from '../domain/campaign.js';
 import { MAX_AMOUNT_MINOR, MAX_BASIS_POINTS } from '../domain/money.js';
+import { RISK_ACTIONS, RULE_MODES } from '../domain/risk.js';
 import { AppError, ERROR_CODES, type ErrorCode } from '../errors.js';
+import { MAX_EXPRESSION_LENGTH } from '../risk/rule-language.js';
+import { STEP_UP_METHODS } from '../services/step-up.js';
 
 const strict = { additionalProperties: false } as const;
 
@@ -324,10 +327,62 @@ export const CheckoutBody = Type.Object(
     cart: Cart,
     order_id: Type.Optional(Text(128)),
     context: Type.Optional(RequestContext),
+    step_up: Type.Optional(
+      Type.Object(
+        {
+          challenge: Type.String({
+            minLength: 1,
+            maxLength: 2048,
+            description: 'The `challenge.token` of the 428 `challenge_required` answer',
+          }),
+          method: StringEnum(STEP_UP_METHODS, { description: 'How you verified the shopper' }),
+        },
+        {
+          ...strict,
+          description:
+            'Send after a 428 `challenge_required`, once you verified the shopper (one-time code, 3-D Secure, …): ' +
+            'the proof satisfies the challenge rules for this customer and code (never a block).',
+        },
+      ),
+    ),
   },
   strict,
 );
 export type CheckoutBody = Static<typeof CheckoutBody>;
+
+export const RiskAction = StringEnum(RISK_ACTIONS);
+export const RuleMode = StringEnum(RULE_MODES);
+export const FeatureValues = Type.Record(Type.String(), Type.Number());
+
+export const Decision = Type.Object(
+  {
+    id: Type.String({ pattern: '^dec_[0-9A-HJKMNP-TV-Z]{26}$' }),
+    action: RiskAction,
+    because: Type.Array(Type.String(), { description: 'The enforced rules that set the action' }),
+    rules: Type.Array(
+      Type.Object({
+        id: Type.String(),
+        name: Type.String(),
+        action: RiskAction,
+        mode: RuleMode,
+        reason: Type.String(),
+        result: StringEnum(['fired', 'unavailable', 'error'] as const, {
+          description:
+            '`unavailable`: a feature it reads could not be computed (an enforced rule then sends the attempt to review); `error`: it failed at run time and did not fire',
+        }),
+        detail: Type.Optional(Type.String()),
+        features: FeatureValues,
+      }),
+      { description: 'Every rule that fired (enforced or shadow), could not be evaluated, or failed' },
+    ),
+    features: FeatureValues,
+    unavailable_features: Type.Array(Type.String()),
+    allow_listed: Type.Boolean(),
+    challenge_satisfied: Type.Boolean(),
+    step_up: Nullable(Type.String()),
+  },
+  { description: 'The risk decision: the action, every rule that fired and the feature values they saw' },
+);
 
 export const RefusalReason = StringEnum(REFUSAL_REASONS);
 
@@ -337,6 +392,12 @@ export const ValidationResult = Type.Union([
     discount_minor: Type.Integer(),
     currency: Currency,
     campaign_id: CampaignId,
+    decision: Type.Optional(
+      Type.Union([Decision], {
+        description:
+          'Trusted callers only. `review`: a redemption would be held for review; `challenge`: it would need a step-up',
+      }),
+    ),
   }),
   Type.Object({
     valid: Type.Literal(false),
@@ -360,6 +421,20 @@ export const Redemption = Type.Object({
   created_at: Timestamp,
   rolled_back_at: Nullable(Timestamp),
   rollback_reason: Nullable(Type.String()),
+  review_status: Nullable(
+    StringEnum(['pending', 'approved', 'rejected'] as const, {
+      description:
+        '`pending`: held for review — the discount is granted, flag the order; a rejection rolls the redemption back',
+    }),
+  ),
+  decision: Type.Optional(
+    Nullable(
+      Type.Union([Decision], {
+        description:
+          'On a single redemption (not in lists); null when no rules ran (made before the risk engine)',
+      }),
+    ),
+  ),
 });
 
 /** Retryable writes need the header; the schema leaves it optional so its absence gets this clear code. */
@@ -411,5 +486,103 @@ export const ErrorResponses = {
   404: Problem,
   409: Problem,
   422: Problem,
+  428: Problem,
   429: Problem,
 };
+
+export const RuleId = Type.String({ pattern: '^rule_[0-9A-Za-z_]{1,64}$' });
+export const DecisionId = Type.String({ pattern: '^dec_[0-9A-HJKMNP-TV-Z]{26}$' });
+
+export const Expression = Type.String({
+  minLength: 1,
+  maxLength: MAX_EXPRESSION_LENGTH,
+  description: 'A CEL expression yielding a bool over features, request, order, campaign, code and customer',
+});
+
+export const Rule = Type.Object({
+  id: RuleId,
+  name: Type.String(),
+  description: Type.String(),
+  expression: Type.String(),
+  action: RiskAction,
+  reason: Type.String(),
+  mode: RuleMode,
+  campaign_id: Nullable(CampaignId),
+  expires_at: Nullable(Timestamp),
+  enabled: Type.Boolean(),
+  pack: Nullable(Type.String({ description: '`default` for a shipped rule' })),
+  version: Type.Integer(),
+  created_by: Type.String(),
+  created_at: Timestamp,
+  updated_at: Timestamp,
+});
+
+const RuleFields = {
+  name: Text(120),
+  description: Type.Optional(Type.String({ maxLength: 2000 })),
+  expression: Expression,
+  action: RiskAction,
+  reason: Text(500, 'Shown to analysts with every decision the rule takes part in'),
+  mode: RuleMode,
+  campaign_id: Type.Optional(Nullable(CampaignId)),
+  expires_at: Type.Optional(Nullable(Timestamp)),
+  enabled: Type.Optional(Type.Boolean()),
+};
+
+export const RuleCreate = Type.Object(RuleFields, strict);
+export const RulePatch = Type.Object(
+  {
+    name: Type.Optional(RuleFields.name),
+    description: RuleFields.description,
+    expression: Type.Optional(Expression),
+    action: Type.Optional(RiskAction),
+    reason: Type.Optional(RuleFields.reason),
+    mode: Type.Optional(RuleMode),
+    campaign_id: RuleFields.campaign_id,
+    expires_at: RuleFields.expires_at,
+    enabled: RuleFields.enabled,
+  },
+  { ...strict, minProperties: 1 },
+);
+
+export const Period = {
+  from: Timestamp,
+  to: Timestamp,
+};
+
+export const BacktestResult = Type.Object({
+  from: Timestamp,
+  to: Timestamp,
+  evaluated: Type.Integer(),
+  hits: Type.Integer(),
+  unavailable: Type.Integer(),
+  errors: Type.Integer(),
+  hits_by_outcome: Type.Record(Type.String(), Type.Integer()),
+  labeled: Type.Object({ abuse: Type.Integer(), legitimate: Type.Integer() }),
+  true_positives: Type.Integer(),
+  false_positives: Type.Integer(),
+  false_negatives: Type.Integer(),
+  precision: Nullable(Type.Number()),
+  recall: Nullable(Type.Number()),
+  sample_hits: Type.Array(Type.String()),
+  truncated: Type.Boolean(),
+});
+
+export const Label = StringEnum(['abuse', 'legitimate'] as const);
+
+export const StoredDecision = Type.Object({
+  id: DecisionId,
+  created_at: Timestamp,
+  operation: Type.String(),
+  campaign_id: Type.String(),
+  code_id: Type.String(),
+  customer_id: Type.String(),
+  redemption_id: Nullable(Type.String()),
+  action: RiskAction,
+  outcome: StringEnum(['redeemed', 'blocked', 'challenged'] as const),
+  label: Nullable(Label),
+  decision: Decision,
+  inputs: Type.Record(Type.String(), Type.Unknown(), {
+    description: 'Everything the rules could read: features, request, order, campaign, code, customer',
+  }),
+});

@@ -17,6 +17,7 @@ import { customerRoutes } from './routes/customers.js';
 import { defenseRoutes } from './routes/defenses.js';
 import { healthRoutes } from './routes/health.js';
 import { redemptionRoutes } from './routes/redemptions.js';
+import { riskRoutes } from './routes/risk.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -164,5 +165,6 @@ export async function buildServer(app: App, options: ServerOptions = {}): Promis
   await server.register(customerRoutes(app), { prefix: '/v1' });
   await server.register(apiKeyRoutes(app), { prefix: '/v1' });
   await server.register(defenseRoutes(app), { prefix: '/v1' });
+  await server.register(riskRoutes(app), { prefix: '/v1' });
   return server;
 }

@@ -18,6 +18,8 @@ export const ID_PREFIXES = {
   conversion: 'cnv',
   person: 'per',
   request: 'req',
+  rule: 'rule',
+  decision: 'dec',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIXES;

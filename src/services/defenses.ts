@@ -30,6 +30,11 @@ const GUESSING: ReadonlySet<RefusalReason> = new Set([
   'code_bound_to_other_customer',
 ]);
 
+/** A failed attempt in the sense of the lockout and of `ip_failed_attempts_1h`: guessing, or blocked. */
+export function isFailedAttempt(reason: RefusalReason): boolean {
+  return GUESSING.has(reason) || reason === 'blocked' || reason === 'blocked_by_rule';
+}
+
 export class Defenses {
   constructor(
     private readonly hasher: IdentifierHasher,
@@ -70,7 +75,7 @@ export class Defenses {
     if (admission.allowed && !admission.blocked) return;
     if (outcome.ok) {
       if (resets) await this.guard.recordSuccess(admission.guardKeys);
-    } else if (GUESSING.has(outcome.reason) || outcome.reason === 'blocked') {
+    } else if (isFailedAttempt(outcome.reason)) {
       await this.guard.recordFailure(admission.guardKeys);
     }
   }

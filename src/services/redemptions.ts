@@ -1,9 +1,10 @@
 /**
  * Validation and redemption. Both pass the defenses first (lists, rate limits, lockouts), then read
- * the code, its campaign and the customer's and person's use counts in one query and decide with the
- * pure domain function. A redemption then issues one atomic statement that re-checks every cap and the
- * campaign's status and version under row locks, so the counters read for the decision may be stale
- * without ever letting a cap be exceeded.
+ * the code, its campaign, the customer's and person's use counts and the risk facts in one query and
+ * decide eligibility with the pure domain function, then the risk engine's rules. A redemption then
+ * issues one atomic statement that re-checks every cap and the campaign's status and version under row
+ * locks (and stores the risk decision with the redemption), so the counters read for the decision may
+ * be stale without ever letting a cap be exceeded.
  */
 import { type Cart, type CustomerFacts, decide, type RefusalReason } from '../domain/campaign.js';
 import { normalizeCode } from '../domain/codes.js';
@@ -18,11 +19,14 @@ import {
   redeem,
   rollback,
 } from '../store/redemptions.js';
+import { insertStoppedDecision } from '../store/risk.js';
 import type { Redemption } from '../store/rows.js';
 import type { PatternIndex } from './codes.js';
 import type { ServiceContext } from './context.js';
-import type { Admission, Defenses } from './defenses.js';
+import { type Admission, type Defenses, isFailedAttempt } from './defenses.js';
 import { identityKeys, type RequestContextInput } from './request-context.js';
+import { decisionRecord, type RiskDecision, type RiskEngine } from './risk.js';
+import type { StepUpChallenges } from './step-up.js';
 
 export interface CheckoutRequest {
   code: string;
@@ -30,6 +34,8 @@ export interface CheckoutRequest {
   cart: Cart;
   orderId?: string | undefined;
   context?: RequestContextInput | undefined;
+  /** The proof of a step-up the merchant performed after a `challenge_required`. */
+  stepUp?: { challenge: string; method: string } | undefined;
 }
 
 export interface CallerOptions {
@@ -42,12 +48,25 @@ export interface CallerOptions {
 }
 
 export type ValidationResult =
-  | { valid: true; discountMinor: number; currency: string; campaignId: string; codeId: string }
-  | { valid: false; reason: RefusalReason };
+  | {
+      valid: true;
+      discountMinor: number;
+      currency: string;
+      campaignId: string;
+      codeId: string;
+      decision: RiskDecision;
+    }
+  | { valid: false; reason: RefusalReason; decision?: RiskDecision | undefined };
 
 export type RedeemResult =
-  | { ok: true; redemption: Redemption; replayed: boolean }
-  | { ok: false; reason: RefusalReason };
+  | { ok: true; redemption: Redemption; replayed: boolean; decision: RiskDecision | null }
+  | { ok: false; reason: RefusalReason; decision?: RiskDecision | undefined }
+  | {
+      ok: false;
+      reason: 'challenge_required';
+      challenge: { token: string; expiresAt: Date };
+      decision: RiskDecision;
+    };
 
 /** A campaign edited between our read and our write is re-read and re-decided this many times. */
 const MAX_ATTEMPTS = 3;
@@ -69,7 +88,37 @@ export class RedemptionService {
     private readonly ctx: ServiceContext,
     private readonly patterns: PatternIndex,
     private readonly defenses: Defenses,
+    private readonly risk: RiskEngine,
+    private readonly stepUps: StepUpChallenges,
   ) {}
+
+  /** The step-up method when the request carries a valid proof for this customer and code. */
+  private stepUp(req: CheckoutRequest, normalized: string): string | null {
+    if (!req.stepUp) return null;
+    return this.stepUps.satisfies(req.stepUp.challenge, req.customer.id, normalized)
+      ? req.stepUp.method
+      : null;
+  }
+
+  /** Count the attempt into the risk features (after its decision, never into its own). */
+  private record(admission: Admission, customerId: string, result: RedeemResult | ValidationResult): void {
+    const redemption = 'redemption' in result && result.ok && !result.replayed ? result.redemption : null;
+    const failed =
+      ('valid' in result && !result.valid && isFailedAttempt(result.reason)) ||
+      ('ok' in result &&
+        !result.ok &&
+        result.reason !== 'challenge_required' &&
+        isFailedAttempt(result.reason));
+    this.risk.record({
+      customerId,
+      context: admission.context,
+      campaignId: redemption?.campaignId ?? null,
+      codeId: redemption?.codeId ?? null,
+      redemptionId: redemption?.id ?? null,
+      failed,
+      now: this.ctx.clock.now(),
+    });
+  }
 
   /** The code's canonical text, or null when it cannot exist (refused before any database read). */
   private screen(code: string, options: CallerOptions): string | null {
@@ -82,6 +131,7 @@ export class RedemptionService {
   async validate(req: CheckoutRequest, options: CallerOptions = {}): Promise<ValidationResult> {
     const admission = await this.defenses.admit(req.customer.id, req.context);
     const result = await this.decideValidation(req, admission, options);
+    this.record(admission, req.customer.id, result);
     await this.defenses.settle(
       admission,
       result.valid ? { ok: true } : { ok: false, reason: result.reason },
@@ -99,21 +149,40 @@ export class RedemptionService {
     const normalized = this.screen(req.code, options);
     if (normalized === null) return { valid: false, reason: 'code_not_found' };
     const keys = identityKeys(req.customer.id, admission.context);
-    const { context } = await loadRedemptionContext(this.ctx.db, normalized, req.customer.id, null, keys);
+    const { context } = await loadRedemptionContext(
+      this.ctx.db,
+      normalized,
+      req.customer.id,
+      null,
+      keys,
+      req.cart.currency,
+    );
     if (!context) return { valid: false, reason: 'code_not_found' };
-    const decision = decide({
-      ...context,
+    const now = this.ctx.clock.now();
+    const decision = decide({ ...context, customer: req.customer, cart: req.cart, now });
+    if (!decision.eligible) return { valid: false, reason: decision.reason };
+    const risk = await this.risk.decide({
+      operation: 'validation',
+      channel: options.untrusted ? 'storefront' : 'checkout',
       customer: req.customer,
       cart: req.cart,
-      now: this.ctx.clock.now(),
+      context: admission.context,
+      campaign: context.campaign,
+      code: context.code,
+      discountMinor: decision.discountMinor,
+      facts: context.risk,
+      allowListed: admission.allowed,
+      stepUp: this.stepUp(req, normalized),
+      now,
     });
-    if (!decision.eligible) return { valid: false, reason: decision.reason };
+    if (risk.action === 'block') return { valid: false, reason: 'blocked_by_rule', decision: risk };
     return {
       valid: true,
       discountMinor: decision.discountMinor,
       currency: context.campaign.currency,
       campaignId: context.campaign.id,
       codeId: context.code.id,
+      decision: risk,
     };
   }
 
@@ -131,11 +200,15 @@ export class RedemptionService {
     }
     const result = await this.redeemAdmitted(req, idempotencyKey, admission);
     if (!(result.ok && result.replayed)) {
-      await this.defenses.settle(
-        admission,
-        result.ok ? { ok: true } : { ok: false, reason: result.reason },
-        true,
-      );
+      this.record(admission, req.customer.id, result);
+      // A challenge is neither a success nor a failure of the caller's: it does not move the lockout.
+      if (result.ok || result.reason !== 'challenge_required') {
+        await this.defenses.settle(
+          admission,
+          result.ok ? { ok: true } : { ok: false, reason: result.reason },
+          true,
+        );
+      }
     }
     return result;
   }
@@ -155,6 +228,7 @@ export class RedemptionService {
         req.customer.id,
         idempotencyKey,
         keys,
+        req.cart.currency,
       );
       // A repeat returns the first answer even if the caller has been blocked since.
       if (existing) return this.replay(existing, print);
@@ -165,8 +239,45 @@ export class RedemptionService {
       const decision = decide({ ...context, customer: req.customer, cart: req.cart, now });
       if (!decision.eligible) return { ok: false, reason: decision.reason };
 
+      const redemptionId = newId('redemption', now.getTime());
+      const risk = await this.risk.decide({
+        decisionId: `dec_${redemptionId.slice('red_'.length)}`,
+        operation: 'redemption',
+        channel: 'checkout',
+        customer: req.customer,
+        cart: req.cart,
+        context: admission.context,
+        campaign: context.campaign,
+        code: context.code,
+        discountMinor: decision.discountMinor,
+        facts: context.risk,
+        allowListed: admission.allowed,
+        stepUp: this.stepUp(req, normalized),
+        now,
+      });
+      if (risk.action === 'block' || risk.action === 'challenge') {
+        // Stopped by the rules: nothing changes, the decision is kept for analysts and backtests.
+        await insertStoppedDecision(this.ctx.db, {
+          id: risk.id,
+          now,
+          campaignId: context.campaign.id,
+          codeId: context.code.id,
+          customerId: req.customer.id,
+          action: risk.action,
+          outcome: risk.action === 'block' ? 'blocked' : 'challenged',
+          decision: decisionRecord(risk),
+        });
+        if (risk.action === 'block') return { ok: false, reason: 'blocked_by_rule', decision: risk };
+        return {
+          ok: false,
+          reason: 'challenge_required',
+          challenge: this.stepUps.issue(req.customer.id, normalized, risk.id),
+          decision: risk,
+        };
+      }
+
       const outcome = await redeem(this.ctx.db, {
-        id: newId('redemption', now.getTime()),
+        id: redemptionId,
         eventId: newId('event', now.getTime()),
         idempotencyKey,
         fingerprint: print,
@@ -188,11 +299,13 @@ export class RedemptionService {
         // so a cap added mid-campaign counts the redemptions made before it.
         identityKeys: keys,
         context: Object.keys(admission.context.stored).length > 0 ? admission.context.stored : null,
+        decision: decisionRecord(risk),
+        review: risk.action === 'review',
       });
       switch (outcome.outcome) {
         case 'redeemed':
           this.ctx.afterCommit();
-          return { ok: true, redemption: outcome.redemption, replayed: false };
+          return { ok: true, redemption: outcome.redemption, replayed: false, decision: risk };
         case 'replayed':
           return this.replay(outcome.redemption, print);
         case 'refused':
@@ -209,7 +322,7 @@ export class RedemptionService {
         'this Idempotency-Key was first used for a different redemption request',
       );
     }
-    return { ok: true, redemption: existing, replayed: true };
+    return { ok: true, redemption: existing, replayed: true, decision: null };
   }
 
   /** Undo a redemption; repeats (and concurrent calls) restore the counters exactly once. */

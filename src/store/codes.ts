@@ -86,12 +86,24 @@ export interface RedemptionContext {
   customerUses: number;
   /** Uses held by the person(s) the customer and this request's identifiers belong to. */
   personUses: number;
+  /** What the risk features read from the database (see FEATURES in domain/risk.ts). */
+  risk: RiskFacts;
+}
+
+export interface RiskFacts {
+  /** Customer accounts of the person(s) this request belongs to, this customer included. */
+  linkedAccounts: number;
+  /** The customer's redemptions in force, any campaign, counted up to 100. */
+  customerRedemptions: number;
+  /** Mean subtotal of the customer's last 20 redemptions in the cart's currency; null without any. */
+  meanSubtotalMinor: number | null;
 }
 
 /**
  * Everything a validation or redemption decides on, in one round trip: the code, its campaign, the
- * customer's use count in the campaign and — when an idempotency key is given — the redemption that
- * key already produced (a repeat must return it even if the code is used up by now).
+ * customer's and person's use counts in the campaign, the facts the risk features read, and — when an
+ * idempotency key is given — the redemption that key already produced (a repeat must return it even
+ * if the code is used up by now).
  */
 export async function loadRedemptionContext(
   db: Kysely<Database>,
@@ -99,6 +111,7 @@ export async function loadRedemptionContext(
   customerId: string,
   idempotencyKey: string | null,
   identityKeys: string[] = [],
+  currency = '',
 ): Promise<{ context: RedemptionContext | null; existing: Redemption | null }> {
   const keys = identityKeys.length > 0 ? identityKeys : [`customer:${customerId}`];
   const result = await sql<Row>`
@@ -110,7 +123,17 @@ export async function loadRedemptionContext(
                         WHERE pu.campaign_id = c.id AND pu.person_id IN (
                           SELECT person_id FROM identity_nodes WHERE key = ANY (${keys}::text[]))), 0)
            END AS person_uses,
-           (SELECT to_jsonb(r) FROM redemptions r WHERE r.idempotency_key = ${idempotencyKey}) AS existing
+           (SELECT to_jsonb(r) FROM redemptions r WHERE r.idempotency_key = ${idempotencyKey}) AS existing,
+           (SELECT count(DISTINCT m.key) FROM (
+              SELECT n.key FROM identity_nodes n
+               WHERE starts_with(n.key, 'customer:') AND n.person_id IN (
+                 SELECT person_id FROM identity_nodes WHERE key = ANY (${keys}::text[]))
+              UNION SELECT ${`customer:${customerId}`}) AS m) AS linked_accounts,
+           (SELECT count(*) FROM (SELECT 1 FROM redemptions r
+               WHERE r.customer_id = ${customerId} AND r.status = 'redeemed' LIMIT 100) AS cr) AS customer_redemptions,
+           (SELECT avg(s.subtotal_minor) FROM (SELECT r.subtotal_minor FROM redemptions r
+               WHERE r.customer_id = ${customerId} AND r.currency = ${currency} AND r.status = 'redeemed'
+               ORDER BY r.id DESC LIMIT 20) AS s) AS mean_subtotal
       FROM (SELECT 1) AS one
       LEFT JOIN codes k ON k.normalized = ${normalized}
       LEFT JOIN campaigns c ON c.id = k.campaign_id`.execute(db);
@@ -124,6 +147,11 @@ export async function loadRedemptionContext(
       campaign: campaignFromRow(row.campaign as Row),
       customerUses: toNumber(row.customer_uses),
       personUses: toNumber(row.person_uses),
+      risk: {
+        linkedAccounts: toNumber(row.linked_accounts),
+        customerRedemptions: toNumber(row.customer_redemptions),
+        meanSubtotalMinor: row.mean_subtotal === null ? null : Number(row.mean_subtotal),
+      },
     },
     existing,
   };

@@ -6,12 +6,14 @@ import { type Kysely, type Migration, type MigrationResultSet, Migrator } from '
 import * as core from './migrations/0001-core.js';
 import * as points from './migrations/0002-points.js';
 import * as defenses from './migrations/0003-defenses.js';
+import * as risk from './migrations/0004-risk.js';
 import { applyRoutines } from './routines.js';
 
 const migrations: Record<string, Migration> = {
   '0001-core': core,
   '0002-points': points,
   '0003-defenses': defenses,
+  '0004-risk': risk,
 };
 
 export async function migrateToLatest(db: Kysely<unknown>): Promise<MigrationResultSet> {

@@ -28,6 +28,10 @@ export interface RedeemParams {
   identityKeys: string[];
   /** What is stored with the redemption for analysts: hashes and non-personal facts only. */
   context: Record<string, unknown> | null;
+  /** The risk decision (stored with the redemption), or null when no rules ran. */
+  decision: Record<string, unknown> | null;
+  /** Held for review: the redemption is made, flagged `pending`. */
+  review: boolean;
 }
 
 export type RedeemOutcome =
@@ -37,7 +41,7 @@ export type RedeemOutcome =
 
 /** The one statement a redemption issues; exported so the benchmark drives exactly this SQL. */
 export const REDEEM_SQL =
-  'SELECT promoguard_redeem($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19::text[], $20::jsonb) AS result';
+  'SELECT promoguard_redeem($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19::text[], $20::jsonb, $21::jsonb, $22) AS result';
 
 export function redeemArgs(p: RedeemParams): unknown[] {
   return [
@@ -61,6 +65,8 @@ export function redeemArgs(p: RedeemParams): unknown[] {
     p.personCandidate,
     p.identityKeys,
     p.context === null ? null : JSON.stringify(p.context),
+    p.decision === null ? null : JSON.stringify(p.decision),
+    p.review,
   ];
 }
 

@@ -126,7 +126,8 @@ export const ROUTINES: Routine[] = [
         p_customer_id text, p_order_id text, p_currency text,
         p_subtotal_minor bigint, p_discount_minor bigint, p_now timestamptz,
         p_per_customer_cap integer, p_per_person_cap integer, p_throttle_per_minute integer,
-        p_partner text, p_person_candidate text, p_identity_keys text[], p_context jsonb
+        p_partner text, p_person_candidate text, p_identity_keys text[], p_context jsonb,
+        p_decision jsonb, p_review boolean
       ) RETURNS jsonb LANGUAGE plpgsql AS $fn$
       DECLARE
         v_redemption redemptions%ROWTYPE;
@@ -134,12 +135,17 @@ export const ROUTINES: Routine[] = [
         v_code codes%ROWTYPE;
         v_persons text[];
         v_person text;
+        -- A decision without an id takes the redemption's (same ULID, prefix dec_).
+        v_decision_id text := CASE WHEN p_decision IS NOT NULL
+                                   THEN COALESCE(p_decision->>'id', 'dec_' || substr(p_id, 5)) END;
       BEGIN
         BEGIN
           INSERT INTO redemptions (id, idempotency_key, request_fingerprint, campaign_id, code_id, customer_id,
-                                   order_id, currency, subtotal_minor, discount_minor, status, created_at, context)
+                                   order_id, currency, subtotal_minor, discount_minor, status, created_at, context,
+                                   review_status, decision_id)
           VALUES (p_id, p_idempotency_key, p_fingerprint, p_campaign_id, p_code_id, p_customer_id,
-                  p_order_id, p_currency, p_subtotal_minor, p_discount_minor, 'redeemed', p_now, p_context)
+                  p_order_id, p_currency, p_subtotal_minor, p_discount_minor, 'redeemed', p_now, p_context,
+                  CASE WHEN p_review THEN 'pending' END, v_decision_id)
           ON CONFLICT (idempotency_key) DO NOTHING
           RETURNING * INTO v_redemption;
           IF NOT FOUND THEN
@@ -239,6 +245,13 @@ export const ROUTINES: Routine[] = [
             END IF;
           END IF;
 
+          IF p_decision IS NOT NULL THEN
+            -- The risk decision is kept with the redemption it let through, in the same transaction.
+            INSERT INTO risk_decisions (id, created_at, operation, campaign_id, code_id, customer_id,
+                                        redemption_id, action, outcome, decision)
+            VALUES (v_decision_id, p_now, 'redemption', p_campaign_id, p_code_id, p_customer_id,
+                    p_id, p_decision->>'action', 'redeemed', jsonb_set(p_decision, '{id}', to_jsonb(v_decision_id)));
+          END IF;
           INSERT INTO ledger_entries (redemption_id, campaign_id, account, amount_minor, currency, entry_type, created_at)
           VALUES (p_id, p_campaign_id, 'promo_expense', p_discount_minor, p_currency, 'redemption', p_now),
                  (p_id, p_campaign_id, 'campaign_budget', -p_discount_minor, p_currency, 'redemption', p_now);
@@ -309,6 +322,56 @@ export const ROUTINES: Routine[] = [
         VALUES (p_event_id, 'redemption.rolled_back', p_id,
                 jsonb_build_object('redemption', to_jsonb(v_redemption) - 'context'), p_now);
         RETURN jsonb_build_object('outcome', 'rolled_back', 'redemption', to_jsonb(v_redemption));
+      END $fn$`,
+    ],
+  },
+  {
+    /*
+     * Decide a redemption held for review. The flip from 'pending' is the guard: one call approves or
+     * rejects, repeats find it decided and change nothing. A rejection rolls the redemption back in the
+     * same transaction (promoguard_rollback restores every counter exactly once, also when the merchant
+     * rolled it back already) and labels its decision; both verdicts emit an event.
+     */
+    name: 'promoguard_review',
+    statements: [
+      dropAll('promoguard_review'),
+      `CREATE FUNCTION promoguard_review(
+        p_id text, p_verdict text, p_label text, p_note text, p_actor text,
+        p_event_id text, p_rollback_event_id text, p_now timestamptz
+      ) RETURNS jsonb LANGUAGE plpgsql AS $fn$
+      DECLARE
+        v_redemption redemptions%ROWTYPE;
+      BEGIN
+        UPDATE redemptions
+           SET review_status = CASE p_verdict WHEN 'approve' THEN 'approved' ELSE 'rejected' END,
+               reviewed_at = p_now, reviewed_by = p_actor
+         WHERE id = p_id AND review_status = 'pending'
+        RETURNING * INTO v_redemption;
+        IF NOT FOUND THEN
+          SELECT * INTO v_redemption FROM redemptions WHERE id = p_id;
+          IF NOT FOUND THEN
+            RETURN jsonb_build_object('outcome', 'not_found');
+          ELSIF v_redemption.review_status IS NULL THEN
+            RETURN jsonb_build_object('outcome', 'not_under_review');
+          END IF;
+          RETURN jsonb_build_object('outcome', 'already_reviewed', 'redemption', to_jsonb(v_redemption));
+        END IF;
+        IF p_verdict = 'reject' THEN
+          PERFORM promoguard_rollback(p_id, p_rollback_event_id, 'review rejected (' || p_label || ')', p_now);
+          SELECT * INTO v_redemption FROM redemptions WHERE id = p_id;
+        END IF;
+        IF v_redemption.decision_id IS NOT NULL THEN
+          INSERT INTO risk_labels AS l (decision_id, label, note, created_by, created_at)
+          VALUES (v_redemption.decision_id, p_label, p_note, p_actor, p_now)
+          ON CONFLICT (decision_id) DO UPDATE
+            SET label = EXCLUDED.label, note = EXCLUDED.note, created_by = EXCLUDED.created_by,
+                created_at = EXCLUDED.created_at;
+        END IF;
+        INSERT INTO outbox (id, type, aggregate_id, payload, created_at)
+        VALUES (p_event_id, CASE p_verdict WHEN 'approve' THEN 'review.approved' ELSE 'review.rejected' END, p_id,
+                jsonb_build_object('redemption', to_jsonb(v_redemption) - 'context', 'label', p_label,
+                                   'note', p_note, 'actor', p_actor), p_now);
+        RETURN jsonb_build_object('outcome', 'reviewed', 'redemption', to_jsonb(v_redemption));
       END $fn$`,
     ],
   },

@@ -138,6 +138,7 @@ export function codeFromRow(row: Row): CodeRecord {
 }
 
 export type RedemptionStatus = 'redeemed' | 'rolled_back';
+export type ReviewStatus = 'pending' | 'approved' | 'rejected';
 
 export interface Redemption {
   id: string;
@@ -154,7 +155,13 @@ export interface Redemption {
   createdAt: Date;
   rolledBackAt: Date | null;
   rollbackReason: string | null;
+  /** Held for review (`pending`) and how the review ended; null when it was never held. */
+  reviewStatus: ReviewStatus | null;
+  reviewedAt: Date | null;
+  decisionId: string | null;
 }
+
+const textOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
 
 export function redemptionFromRow(row: Row): Redemption {
   return {
@@ -171,7 +178,9 @@ export function redemptionFromRow(row: Row): Redemption {
     status: row.status as RedemptionStatus,
     createdAt: toDate(row.created_at),
     rolledBackAt: toDateOrNull(row.rolled_back_at),
-    rollbackReason:
-      row.rollback_reason === null || row.rollback_reason === undefined ? null : String(row.rollback_reason),
+    rollbackReason: textOrNull(row.rollback_reason),
+    reviewStatus: textOrNull(row.review_status) as ReviewStatus | null,
+    reviewedAt: toDateOrNull(row.reviewed_at),
+    decisionId: textOrNull(row.decision_id),
   };
 }

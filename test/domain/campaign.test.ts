@@ -187,11 +187,13 @@ describe('decide: which refusal wins', () => {
 
   it('can report every refusal reason except those decided outside it', () => {
     // code_not_found comes from the lookup (or the check symbol); blocked from the lists;
+    // blocked_by_rule from the risk engine;
     // campaign_changed, partner_cap_reached and campaign_throttled only from the redemption statement.
     const produced = new Set(REFUSAL_ORDER.map(([reason]) => reason));
     const notFromDecide = REFUSAL_REASONS.filter((reason) => !produced.has(reason));
     expect(notFromDecide.sort()).toEqual([
       'blocked',
+      'blocked_by_rule',
       'campaign_changed',
       'campaign_throttled',
       'code_not_found',

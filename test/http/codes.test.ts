@@ -98,6 +98,7 @@ describe.each(backends.map((b) => [b.name, b] as const))('codes API on %s', (_na
           discount_minor: 500,
           currency: 'USD',
           campaign_id: campaignId,
+          decision: expect.objectContaining({ action: 'allow' }),
         });
       }
       const redeemed = await redeem('sum-mer 25');

@@ -244,6 +244,7 @@ describe.each(backends.map((b) => [b.name, b] as const))('redemptions API on %s'
           discount_minor: 500,
           currency: 'USD',
           campaign_id: campaignId,
+          decision: expect.objectContaining({ action: 'allow', because: [] }),
         });
       }
       expect(await campaign(campaignId)).toMatchObject({ redemptions_used: 0, spent_minor: 0 });

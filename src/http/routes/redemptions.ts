@@ -3,7 +3,9 @@ import { Type } from 'typebox';
 import type { App } from '../../app.js';
 import { AppError } from '../../errors.js';
 import type { CheckoutRequest } from '../../services/redemptions.js';
-import { page, redemptionJson } from '../present.js';
+import { decisionRecord } from '../../services/risk.js';
+import type { Redemption as RedemptionRecord } from '../../store/rows.js';
+import { decisionJson, page, redemptionJson } from '../present.js';
 import { parseTimestamp } from '../problem.js';
 import {
   CampaignId,
@@ -39,6 +41,7 @@ function checkoutRequest(body: CheckoutBody, clientIp?: string): CheckoutRequest
       shippingMinor: body.cart.shipping_minor ?? 0,
     },
     orderId: body.order_id,
+    stepUp: body.step_up,
     context: {
       // A storefront's own connection is its address; a checkout backend forwards the shopper's.
       ip: clientIp ?? c?.ip,
@@ -58,6 +61,10 @@ function checkoutRequest(body: CheckoutBody, clientIp?: string): CheckoutRequest
 export const redemptionRoutes =
   (app: App): FastifyPluginAsyncTypebox =>
   async (server) => {
+    /** A single redemption with its stored risk decision. */
+    const withDecision = async (r: RedemptionRecord) =>
+      redemptionJson(r, r.decisionId ? (await app.reviews.decision(r.decisionId)).decision : null);
+
     const checkout = { scopes: ['checkout' as const] };
     const checkoutOrStorefront = { scopes: ['checkout' as const], customer: 'body' as const };
     const readers = { scopes: ['checkout' as const, 'marketing' as const] };
@@ -98,6 +105,8 @@ export const redemptionRoutes =
           discount_minor: result.discountMinor,
           currency: result.currency,
           campaign_id: result.campaignId,
+          // The rules' view is for trusted callers: a storefront learns nothing about them.
+          ...(storefront ? {} : { decision: decisionJson(decisionRecord(result.decision)) }),
         };
       },
     );
@@ -115,8 +124,12 @@ export const redemptionRoutes =
             'rate limits and lockouts (429 with Retry-After). Send an Idempotency-Key: a repeat (also a ' +
             'concurrent one, also from a caller limited since) returns the ' +
             'first redemption with `Idempotent-Replayed: true` and changes nothing. A refusal is a 422 ' +
-            '`redemption_refused` with a `reason`; refusals change nothing and are not stored, so a retry ' +
-            'is decided afresh.',
+            '`redemption_refused` with a `reason`; refusals change nothing, so a retry is decided afresh. ' +
+            'The risk rules run after eligibility: `block` is a refusal with reason `blocked_by_rule`; ' +
+            '`challenge` is a 428 `challenge_required` with `challenge.token` — verify the shopper, then ' +
+            'retry with `step_up`; `review` makes the redemption with `review_status: "pending"` (discount ' +
+            'granted, flag the order; an analyst may reject it, which rolls it back). The decision — every ' +
+            'rule that fired and the feature values it saw — is in `decision`.',
           headers: IdempotencyHeaders,
           body: CheckoutBody,
           response: { 201: Redemption, ...ErrorResponses },
@@ -126,10 +139,27 @@ export const redemptionRoutes =
         const key = requireIdempotencyKey(request.headers['idempotency-key']);
         const result = await app.redemptions.redeem(checkoutRequest(request.body), key);
         if (!result.ok) {
-          throw new AppError('redemption_refused', REFUSAL_MESSAGE, { reason: result.reason });
+          if (result.reason === 'challenge_required') {
+            throw new AppError('challenge_required', 'verify the shopper, then retry with step_up', {
+              challenge: {
+                token: result.challenge.token,
+                expires_at: result.challenge.expiresAt.toISOString(),
+              },
+              decision: decisionJson(decisionRecord(result.decision)),
+            });
+          }
+          throw new AppError('redemption_refused', REFUSAL_MESSAGE, {
+            reason: result.reason,
+            ...(result.decision ? { decision: decisionJson(decisionRecord(result.decision)) } : {}),
+          });
         }
-        if (result.replayed) reply.header('idempotent-replayed', 'true');
-        return reply.status(201).send(redemptionJson(result.redemption));
+        if (result.replayed) {
+          reply.header('idempotent-replayed', 'true');
+          return reply.status(201).send(await withDecision(result.redemption));
+        }
+        return reply
+          .status(201)
+          .send(redemptionJson(result.redemption, result.decision ? decisionRecord(result.decision) : null));
       },
     );
 
@@ -155,7 +185,7 @@ export const redemptionRoutes =
           limit: limit + 1,
           before: request.query.cursor,
         });
-        return page(items, limit, redemptionJson);
+        return page(items, limit, (r) => redemptionJson(r));
       },
     );
 
@@ -172,7 +202,7 @@ export const redemptionRoutes =
           response: { 200: Redemption, ...ErrorResponses },
         },
       },
-      async (request) => redemptionJson(await app.redemptions.get(request.params.id)),
+      async (request) => withDecision(await app.redemptions.get(request.params.id)),
     );
 
     server.post(

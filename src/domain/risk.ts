@@ -1,0 +1,216 @@
+/**
+ * The risk decision, as pure data and pure functions: the declared features a rule may read, the
+ * actions a rule may take, and how the rules that fired resolve into one action. No I/O: the counters
+ * behind the features and the CEL evaluator reach this module as values.
+ */
+
+export const RISK_ACTIONS = ['allow', 'review', 'challenge', 'block'] as const;
+export type RiskAction = (typeof RISK_ACTIONS)[number];
+
+export const RULE_MODES = ['enforce', 'shadow'] as const;
+export type RuleMode = (typeof RULE_MODES)[number];
+
+/** Severity: the most severe enforced action wins. */
+const RANK: Record<RiskAction, number> = { allow: 0, review: 1, challenge: 2, block: 3 };
+
+const HOUR = 3_600_000;
+
+export type FeatureEntity = 'device' | 'device+campaign' | 'code' | 'campaign' | 'ip' | 'person' | 'customer';
+
+export interface FeatureDefinition {
+  name: string;
+  /** What the feature is counted per. */
+  entity: FeatureEntity;
+  /** Sliding window length in ms; null for a value read at decision time. */
+  windowMs: number | null;
+  statistic: 'count' | 'distinct count' | 'value' | 'ratio';
+  /** CEL type. */
+  type: 'int' | 'double';
+  /** Where the value comes from: window counters (memory or Redis), the database, or the request. */
+  source: 'counter' | 'database' | 'request';
+  description: string;
+}
+
+/**
+ * The feature registry. A rule can read exactly these (`features.<name>`); anything else is a type
+ * error when the rule is saved. Counter features count an event for exactly their window: an event at
+ * time t counts for decisions at times in [t, t + window) and no longer from t + window on. The attempt being
+ * decided is recorded only after its decision, so it never counts in its own features.
+ */
+export const FEATURES: readonly FeatureDefinition[] = [
+  {
+    name: 'device_campaign_redemptions_24h',
+    entity: 'device+campaign',
+    windowMs: 24 * HOUR,
+    statistic: 'count',
+    type: 'int',
+    source: 'counter',
+    description: 'Redemptions made from this device in this campaign in the last 24 hours.',
+  },
+  {
+    name: 'device_customers_24h',
+    entity: 'device',
+    windowMs: 24 * HOUR,
+    statistic: 'distinct count',
+    type: 'int',
+    source: 'counter',
+    description:
+      'Distinct customer accounts seen on this device (validations and redemptions) in the last 24 hours, not counting this one unless seen before.',
+  },
+  {
+    name: 'code_payment_instruments_30d',
+    entity: 'code',
+    windowMs: 30 * 24 * HOUR,
+    statistic: 'distinct count',
+    type: 'int',
+    source: 'counter',
+    description:
+      'Distinct payment instruments that redeemed this code in the last 30 days (M5: many cards on one code points to a ring).',
+  },
+  {
+    name: 'campaign_new_accounts_1h',
+    entity: 'campaign',
+    windowMs: HOUR,
+    statistic: 'distinct count',
+    type: 'int',
+    source: 'counter',
+    description:
+      'Distinct accounts younger than 24 hours that redeemed in this campaign in the last hour (M6: a leaked code farmed by new accounts).',
+  },
+  {
+    name: 'ip_failed_attempts_1h',
+    entity: 'ip',
+    windowMs: HOUR,
+    statistic: 'count',
+    type: 'int',
+    source: 'counter',
+    description:
+      'Failed validations and redemptions (unknown, used-up, expired, revoked or not-yours codes; blocked) from this client address (IPv6: its /64) in the last hour.',
+  },
+  {
+    name: 'linked_accounts',
+    entity: 'person',
+    windowMs: null,
+    statistic: 'value',
+    type: 'int',
+    source: 'database',
+    description:
+      'Customer accounts in the person this request belongs to (linked by shared email, phone, address, device or payment instrument), this customer included.',
+  },
+  {
+    name: 'customer_redemptions',
+    entity: 'customer',
+    windowMs: null,
+    statistic: 'count',
+    type: 'int',
+    source: 'database',
+    description: "The customer's redemptions in force, any campaign (counted up to 1,000).",
+  },
+  {
+    name: 'account_age_hours',
+    entity: 'customer',
+    windowMs: null,
+    statistic: 'value',
+    type: 'double',
+    source: 'request',
+    description:
+      'Hours since context.account_created_at. Absent when the caller did not send it: test with has(features.account_age_hours).',
+  },
+  {
+    name: 'order_amount_ratio',
+    entity: 'customer',
+    windowMs: null,
+    statistic: 'ratio',
+    type: 'double',
+    source: 'database',
+    description:
+      "This order's subtotal divided by the mean subtotal of the customer's last 20 redemptions in the same currency. Absent without such history: test with has(features.order_amount_ratio).",
+  },
+];
+
+export type FeatureName = string;
+export type FeatureValues = Record<FeatureName, number>;
+
+export interface RuleRef {
+  id: string;
+  name: string;
+  action: RiskAction;
+  mode: RuleMode;
+  reason: string;
+}
+
+/**
+ * How one rule came out: it fired, it did not, a feature it reads could not be computed
+ * (`unavailable`), or its expression failed at run time (`error`, e.g. a division by zero).
+ */
+export type RuleResult = 'fired' | 'not_fired' | 'unavailable' | 'error';
+
+export interface RuleOutcome {
+  rule: RuleRef;
+  result: RuleResult;
+  /** For `unavailable`: the features; for `error`: the message. */
+  detail?: string | undefined;
+}
+
+export interface Resolution {
+  action: RiskAction;
+  /** The enforced outcomes that set the action (several when several rules agree). */
+  because: RuleOutcome[];
+  /** A challenge that the caller's step-up proof satisfied. */
+  challengeSatisfied: boolean;
+}
+
+/**
+ * Resolve the outcomes into one action, deterministically:
+ *   allow-list > block > challenge > review > allow.
+ * - Only enforced rules act; shadow rules are recorded by the caller and never change the action.
+ * - An enforced rule whose features could not be computed fails open to `review` (caps are enforced
+ *   by the database and still fail closed): the attempt goes through but a person looks at it.
+ * - A rule whose expression fails at run time does not fire (it is counted and shown).
+ * - A valid step-up proof satisfies `challenge`; it never lifts a `block`.
+ * - An allow-listed identifier makes the action `allow` whatever fired (rules are still recorded).
+ * An `allow` rule that fires records the match; it is the action only when nothing more severe fired.
+ */
+export function resolveDecision(input: {
+  outcomes: readonly RuleOutcome[];
+  allowListed: boolean;
+  stepUp: boolean;
+}): Resolution {
+  const acting: { action: RiskAction; outcome: RuleOutcome }[] = [];
+  for (const outcome of input.outcomes) {
+    if (outcome.rule.mode !== 'enforce') continue;
+    if (outcome.result === 'fired') acting.push({ action: outcome.rule.action, outcome });
+    else if (outcome.result === 'unavailable') acting.push({ action: 'review', outcome });
+  }
+  if (input.allowListed) return { action: 'allow', because: [], challengeSatisfied: false };
+  let challengeSatisfied = false;
+  let best: RiskAction = 'allow';
+  for (const a of acting) {
+    if (a.action === 'challenge' && input.stepUp) {
+      challengeSatisfied = true;
+      continue;
+    }
+    if (RANK[a.action] > RANK[best]) best = a.action;
+  }
+  const because = acting
+    .filter((a) => a.action === best && !(a.action === 'challenge' && input.stepUp))
+    .map((a) => a.outcome)
+    .sort((x, y) => (x.rule.id < y.rule.id ? -1 : x.rule.id > y.rule.id ? 1 : 0));
+  return { action: best, because, challengeSatisfied };
+}
+
+/** Does an event at `eventAt` count in a window of `windowMs` ending at `now`? It does while now < eventAt + window. */
+export function inWindow(eventAt: number, now: number, windowMs: number): boolean {
+  return eventAt > now - windowMs;
+}
+
+/** Hours between an account's creation and now, never negative (clocks differ between systems). */
+export function accountAgeHours(createdAt: Date, now: Date): number {
+  return Math.max(0, (now.getTime() - createdAt.getTime()) / HOUR);
+}
+
+/** The subtotal against the customer's usual one; null without history (or a zero mean). */
+export function amountRatio(subtotalMinor: number, meanMinor: number | null): number | null {
+  if (meanMinor === null || meanMinor <= 0) return null;
+  return subtotalMinor / meanMinor;
+}

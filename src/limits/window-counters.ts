@@ -1,0 +1,154 @@
+/**
+ * Exact sliding-window counters for the risk features: each key holds members with the time each was
+ * last seen, and a count is the number of members seen within the window — distinct values (customers
+ * on a device) when the member is the value, events when the member is a unique event id.
+ *
+ * In memory for one process (the embedded default); in Redis, one sorted set per key (score = time),
+ * when API nodes must share them. Each key keeps at most `maxMembersPerKey` members (the newest), so a
+ * count saturates there instead of growing without bound under a flood; the in-memory store also keeps
+ * at most `maxKeys` keys, dropping the least recently written.
+ */
+import type { Redis } from 'ioredis';
+import { inWindow } from '../domain/risk.js';
+
+export interface WindowQuery {
+  key: string;
+  windowMs: number;
+}
+
+export interface WindowEvent {
+  key: string;
+  member: string;
+  windowMs: number;
+}
+
+export interface WindowCounters {
+  /** One count per query, in order. Throws when the store cannot answer. */
+  count(queries: readonly WindowQuery[], now: number): Promise<number[]>;
+  add(events: readonly WindowEvent[], now: number): Promise<void>;
+}
+
+export interface WindowCounterOptions {
+  maxMembersPerKey: number;
+  maxKeys: number;
+}
+
+const DEFAULTS: WindowCounterOptions = { maxMembersPerKey: 10_000, maxKeys: 500_000 };
+
+interface MemoryKey {
+  windowMs: number;
+  /** member → last seen; insertion order is the order of last sight (re-inserted on update). */
+  members: Map<string, number>;
+}
+
+export class MemoryWindowCounters implements WindowCounters {
+  private readonly keys = new Map<string, MemoryKey>();
+  private readonly options: WindowCounterOptions;
+
+  constructor(options: Partial<WindowCounterOptions> = {}) {
+    this.options = { ...DEFAULTS, ...options };
+  }
+
+  async count(queries: readonly WindowQuery[], now: number): Promise<number[]> {
+    return queries.map((q) => {
+      const entry = this.keys.get(q.key);
+      if (!entry) return 0;
+      let n = 0;
+      for (const seen of entry.members.values()) if (inWindow(seen, now, q.windowMs)) n++;
+      return n;
+    });
+  }
+
+  async add(events: readonly WindowEvent[], now: number): Promise<void> {
+    for (const e of events) {
+      let entry = this.keys.get(e.key);
+      if (entry) {
+        // Move the key to the end: the least recently written key is the first one dropped.
+        this.keys.delete(e.key);
+      } else {
+        entry = { windowMs: e.windowMs, members: new Map() };
+      }
+      this.keys.set(e.key, entry);
+      entry.windowMs = Math.max(entry.windowMs, e.windowMs);
+      entry.members.delete(e.member);
+      entry.members.set(e.member, now);
+      this.prune(entry, now);
+      if (entry.members.size > this.options.maxMembersPerKey) {
+        const oldest = entry.members.keys().next();
+        if (!oldest.done) entry.members.delete(oldest.value);
+      }
+      if (this.keys.size > this.options.maxKeys) {
+        const oldestKey = this.keys.keys().next();
+        if (!oldestKey.done) this.keys.delete(oldestKey.value);
+      }
+    }
+  }
+
+  /** Drop members that left the window (they are in order of last sight, oldest first). */
+  private prune(entry: MemoryKey, now: number): void {
+    for (const [member, seen] of entry.members) {
+      if (inWindow(seen, now, entry.windowMs)) break;
+      entry.members.delete(member);
+    }
+  }
+
+  /** Remove keys whose every member left the window; called periodically so idle keys free memory. */
+  sweep(now: number): void {
+    for (const [key, entry] of this.keys) {
+      this.prune(entry, now);
+      if (entry.members.size === 0) this.keys.delete(key);
+    }
+  }
+
+  get size(): number {
+    return this.keys.size;
+  }
+}
+
+export class RedisWindowCounters implements WindowCounters {
+  private readonly options: WindowCounterOptions;
+
+  constructor(
+    private readonly client: Redis,
+    private readonly prefix: string,
+    options: Partial<WindowCounterOptions> = {},
+  ) {
+    this.options = { ...DEFAULTS, ...options };
+  }
+
+  private ready(): void {
+    // With the offline queue off a command to a disconnected client fails at once, which is what we
+    // want: a feature that cannot be read is unavailable now, not after a reconnect timeout.
+    if (this.client.status !== 'ready') {
+      throw new Error(`Redis connection is not ready (status ${this.client.status})`);
+    }
+  }
+
+  async count(queries: readonly WindowQuery[], now: number): Promise<number[]> {
+    if (queries.length === 0) return [];
+    this.ready();
+    const pipeline = this.client.pipeline();
+    // Exclusive lower bound: a member seen exactly one window ago no longer counts.
+    for (const q of queries) pipeline.zcount(this.prefix + q.key, `(${now - q.windowMs}`, '+inf');
+    const replies = (await pipeline.exec()) ?? [];
+    return replies.map(([err, value]) => {
+      if (err) throw err;
+      return Number(value);
+    });
+  }
+
+  async add(events: readonly WindowEvent[], now: number): Promise<void> {
+    if (events.length === 0) return;
+    this.ready();
+    const pipeline = this.client.pipeline();
+    for (const e of events) {
+      const key = this.prefix + e.key;
+      pipeline.zadd(key, now, e.member);
+      pipeline.zremrangebyscore(key, '-inf', now - e.windowMs);
+      pipeline.zremrangebyrank(key, 0, -(this.options.maxMembersPerKey + 1));
+      pipeline.pexpire(key, e.windowMs);
+    }
+    const replies = (await pipeline.exec()) ?? [];
+    for (const [err] of replies) if (err) throw err;
+  }
+}

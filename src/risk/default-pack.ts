@@ -1,0 +1,110 @@
+/**
+ * The rule pack Promoguard ships, seeded on first start (ids are fixed, so an analyst's edit or
+ * deletion sticks: a deleted shipped rule is not re-created). Each rule is documented in the README
+ * under "Default rule pack"; thresholds are starting points to tune with backtests.
+ */
+import type { RiskAction, RuleMode } from '../domain/risk.js';
+
+export interface PackRule {
+  id: string;
+  name: string;
+  description: string;
+  expression: string;
+  action: RiskAction;
+  mode: RuleMode;
+  reason: string;
+}
+
+export const DEFAULT_PACK: readonly PackRule[] = [
+  {
+    id: 'rule_default_automation_agent',
+    name: 'Automation user agent',
+    description:
+      'Headless browsers, scripting libraries and command-line HTTP clients do not shop; they redeem at scale.',
+    expression:
+      "has(request.user_agent) && request.user_agent.lowerAscii().matches('headless|phantomjs|selenium|puppeteer|playwright|python-requests|python-urllib|aiohttp|curl/|wget/|go-http-client|scrapy')",
+    action: 'block',
+    mode: 'enforce',
+    reason: 'The request comes from an automation tool, not a shopper',
+  },
+  {
+    id: 'rule_default_device_farm',
+    name: 'Device used by many accounts',
+    description:
+      'Five or more accounts on one device within 24 hours is a bot or account farm; a shared family device has two or three.',
+    expression: 'features.device_customers_24h >= 5',
+    action: 'block',
+    mode: 'enforce',
+    reason: 'Five or more accounts used this device in the last 24 hours',
+  },
+  {
+    id: 'rule_default_device_shared',
+    name: 'Device shared by several accounts',
+    description: 'Three or four accounts on one device within 24 hours: worth a look, not a refusal.',
+    expression: 'features.device_customers_24h >= 3',
+    action: 'review',
+    mode: 'enforce',
+    reason: 'Three or more accounts used this device in the last 24 hours',
+  },
+  {
+    id: 'rule_default_device_repeat',
+    name: 'Device redeeming a campaign repeatedly',
+    description: 'The same device already redeemed this campaign twice within 24 hours (under any accounts).',
+    expression: 'features.device_campaign_redemptions_24h >= 2',
+    action: 'review',
+    mode: 'enforce',
+    reason: 'This device already redeemed this campaign twice in 24 hours',
+  },
+  {
+    id: 'rule_default_payment_ring',
+    name: 'Many cards on one code',
+    description:
+      'A unique (not public) code paid for with five or more payment instruments in 30 days points to a ring sharing it (M5).',
+    expression: "code.kind == 'unique' && features.code_payment_instruments_30d >= 5",
+    action: 'review',
+    mode: 'enforce',
+    reason: 'Five or more payment instruments used this code in 30 days',
+  },
+  {
+    id: 'rule_default_new_account_burst',
+    name: 'Burst of new accounts',
+    description:
+      'A leaked code is farmed by freshly made accounts (M6). New accounts must pass a step-up while 20 or more new accounts redeemed the campaign in the last hour; established customers are not affected.',
+    expression:
+      'has(features.account_age_hours) && features.account_age_hours < 24.0 && features.campaign_new_accounts_1h >= 20',
+    action: 'challenge',
+    mode: 'enforce',
+    reason: 'Many brand-new accounts are redeeming this campaign; this account is new',
+  },
+  {
+    id: 'rule_default_guessing_address',
+    name: 'Guessing from this address',
+    description:
+      'Fifteen or more failed codes from one address (IPv6: /64) in an hour, slower than the lockout catches: a slow sprayer, or a busy NAT — hence a challenge, not a block.',
+    expression: 'features.ip_failed_attempts_1h >= 15',
+    action: 'challenge',
+    mode: 'enforce',
+    reason: 'Many failed code attempts came from this address in the last hour',
+  },
+  {
+    id: 'rule_default_linked_accounts',
+    name: 'Linked accounts',
+    description:
+      'Four or more accounts linked by a shared email, phone, address, device or card: a multi-account ring, or a family to approve.',
+    expression: 'features.linked_accounts >= 4',
+    action: 'review',
+    mode: 'enforce',
+    reason: 'Four or more accounts are linked to this customer by shared identifiers',
+  },
+  {
+    id: 'rule_default_unusual_amount',
+    name: 'Unusual order amount',
+    description:
+      "An order five times the customer's usual amount, from a customer with history (account takeover, reselling). Ships in shadow mode: backtest it before enforcing.",
+    expression:
+      'has(features.order_amount_ratio) && features.customer_redemptions >= 3 && features.order_amount_ratio >= 5.0',
+    action: 'review',
+    mode: 'shadow',
+    reason: "The order is five times the customer's usual amount",
+  },
+];

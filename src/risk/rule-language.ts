@@ -1,0 +1,131 @@
+/**
+ * Risk rules are CEL expressions (https://cel.dev) over what is known at decision time. The variables
+ * and their fields are declared here, once: the type checker refuses a rule that reads an undeclared
+ * feature or field, compares a count with a string, or does not yield a bool — when the rule is saved,
+ * not when it silently never fires. The same declaration converts stored decision inputs back into
+ * CEL values, so a backtest evaluates a rule over exactly what a live decision saw.
+ *
+ * Evaluator: @marcbachmann/cel-js (zero dependencies, type-checking Environment API). Its `matches()`
+ * uses JavaScript regular expressions; every string a rule can read is bounded in length (the user
+ * agent to 256 characters) so a rule's pattern runs over short input.
+ */
+import { Environment } from '@marcbachmann/cel-js';
+import { FEATURES } from '../domain/risk.js';
+
+type CelFieldType = 'int' | 'double' | 'string' | 'bool' | 'map<string, string>';
+type Schema = Record<string, Record<string, CelFieldType>>;
+
+/** The variables a rule reads. Absent optional fields are tested with `has(...)`. */
+export const RULE_VARIABLES: Schema = {
+  features: Object.fromEntries(FEATURES.map((f) => [f.name, f.type])) as Record<string, CelFieldType>,
+  request: {
+    operation: 'string',
+    channel: 'string',
+    user_agent: 'string',
+    has_device: 'bool',
+    has_payment: 'bool',
+    has_email: 'bool',
+    has_phone: 'bool',
+    has_shipping_address: 'bool',
+    has_ip: 'bool',
+  },
+  order: { currency: 'string', subtotal_minor: 'int', shipping_minor: 'int', discount_minor: 'int' },
+  campaign: { id: 'string', name: 'string', discount_type: 'string', metadata: 'map<string, string>' },
+  code: { kind: 'string', bound: 'bool', partner: 'string', max_uses: 'int' },
+  customer: { id: 'string', segment: 'string', region: 'string', first_order: 'bool' },
+};
+
+/** What a decision saw, as stored JSON (numbers, strings, booleans; absent = unknown). */
+export type DecisionInputs = Record<string, Record<string, unknown>>;
+
+export const MAX_EXPRESSION_LENGTH = 4_000;
+export const USER_AGENT_LIMIT = 256;
+
+const environment = (() => {
+  const env = new Environment({ limits: { maxAstNodes: 1_000, maxDepth: 50 } });
+  for (const [name, schema] of Object.entries(RULE_VARIABLES)) env.registerVariable({ name, schema });
+  return env;
+})();
+
+export interface CompiledRule {
+  evaluate(activation: Record<string, unknown>): boolean;
+  /** The features the expression reads: if one cannot be computed, the rule fails open to review. */
+  features: string[];
+}
+
+export type CompileResult = { ok: true; rule: CompiledRule } | { ok: false; message: string };
+
+/** The first line of a cel-js message, without the source excerpt it appends. */
+function firstLine(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err);
+  return (text.split('\n')[0] ?? text).trim();
+}
+
+function featuresRead(ast: unknown, into: Set<string>): void {
+  if (Array.isArray(ast)) {
+    for (const item of ast) featuresRead(item, into);
+    return;
+  }
+  if (ast === null || typeof ast !== 'object') return;
+  const node = ast as { op?: unknown; args?: unknown };
+  if (node.op === '.' && Array.isArray(node.args)) {
+    const [target, field] = node.args as [{ op?: unknown; args?: unknown } | undefined, unknown];
+    if (target?.op === 'id' && target.args === 'features' && typeof field === 'string') into.add(field);
+  }
+  featuresRead(node.args, into);
+}
+
+/** Parse and type-check; a refusal names what is wrong (e.g. `No such key: device_count`). */
+export function compileRule(expression: string): CompileResult {
+  if (expression.length > MAX_EXPRESSION_LENGTH) {
+    return { ok: false, message: `an expression has at most ${MAX_EXPRESSION_LENGTH} characters` };
+  }
+  let checked: { valid: boolean; type?: string; error?: unknown };
+  try {
+    checked = environment.check(expression);
+  } catch (err) {
+    return { ok: false, message: firstLine(err) };
+  }
+  if (!checked.valid) return { ok: false, message: firstLine(checked.error) };
+  if (checked.type !== 'bool') {
+    return { ok: false, message: `a rule must yield a bool, this expression yields ${checked.type}` };
+  }
+  const program = environment.parse(expression);
+  const features = new Set<string>();
+  featuresRead(program.ast, features);
+  return {
+    ok: true,
+    rule: {
+      features: [...features].sort(),
+      evaluate: (activation) => program(activation) === true,
+    },
+  };
+}
+
+/** Stored inputs → CEL values: declared ints become BigInt, undeclared fields are dropped. */
+export function toActivation(inputs: DecisionInputs): Record<string, Record<string, unknown>> {
+  const activation: Record<string, Record<string, unknown>> = {};
+  for (const [variable, schema] of Object.entries(RULE_VARIABLES)) {
+    const source = inputs[variable] ?? {};
+    const value: Record<string, unknown> = {};
+    for (const [field, type] of Object.entries(schema)) {
+      const raw = source[field];
+      if (raw === undefined || raw === null) continue;
+      if (type === 'int') {
+        if (typeof raw === 'number' && Number.isSafeInteger(raw)) value[field] = BigInt(raw);
+      } else if (type === 'double') {
+        if (typeof raw === 'number' && Number.isFinite(raw)) value[field] = raw;
+      } else if (type === 'string') {
+        if (typeof raw === 'string') value[field] = raw;
+      } else if (type === 'bool') {
+        if (typeof raw === 'boolean') value[field] = raw;
+      } else if (typeof raw === 'object' && !Array.isArray(raw)) {
+        value[field] = Object.fromEntries(
+          Object.entries(raw as Record<string, unknown>).filter(([, v]) => typeof v === 'string'),
+        );
+      }
+    }
+    activation[variable] = value;
+  }
+  return activation;
+}

@@ -1,0 +1,410 @@
+/**
+ * The risk engine: on every validation and redemption that passed eligibility it computes the declared
+ * features, evaluates the analysts' rules (CEL) over them and the request, and resolves one action
+ * (domain/risk.ts). After the attempt it records what the features count — the attempt being decided
+ * never counts in its own features.
+ *
+ * Failure policy: the counters may be unreachable (Redis down). Caps never depend on them (they are
+ * enforced by the database and still fail closed); a rule that reads a feature that could not be
+ * computed fails open to `review`. Both are counted in `stats`.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Cart, CustomerFacts } from '../domain/campaign.js';
+import {
+  accountAgeHours,
+  amountRatio,
+  FEATURES,
+  type FeatureValues,
+  type Resolution,
+  type RiskAction,
+  type RuleOutcome,
+  resolveDecision,
+} from '../domain/risk.js';
+import { newId } from '../lib/ids.js';
+import type { WindowCounters, WindowEvent, WindowQuery } from '../limits/window-counters.js';
+import {
+  type CompiledRule,
+  compileRule,
+  type DecisionInputs,
+  toActivation,
+  USER_AGENT_LIMIT,
+} from '../risk/rule-language.js';
+import type { RiskFacts } from '../store/codes.js';
+import { listRules, type RiskRule, rulesStamp } from '../store/risk.js';
+import type { CampaignRecord, CodeRecord } from '../store/rows.js';
+import type { ServiceContext } from './context.js';
+import type { ResolvedContext } from './request-context.js';
+
+const HOUR = 3_600_000;
+const FEATURE_WINDOW = Object.fromEntries(FEATURES.map((f) => [f.name, f.windowMs ?? 0]));
+/** How long a feature read may take before its features count as unavailable. */
+const COUNTER_TIMEOUT_MS = 100;
+/** Rules saved on another node take effect here within this long. */
+const RULES_REFRESH_MS = 2_000;
+
+export interface RiskSubject {
+  operation: 'validation' | 'redemption';
+  channel: 'checkout' | 'storefront';
+  customer: CustomerFacts;
+  cart: Cart;
+  context: ResolvedContext;
+  campaign: CampaignRecord;
+  code: CodeRecord;
+  discountMinor: number;
+  facts: RiskFacts;
+  allowListed: boolean;
+  /** A valid step-up proof came with the request (its method), or null. */
+  stepUp: string | null;
+  now: Date;
+  /** The decision's id (a redemption's decision shares its ULID); generated when absent. */
+  decisionId?: string | undefined;
+}
+
+export interface DecisionRule {
+  id: string;
+  name: string;
+  action: RiskAction;
+  mode: 'enforce' | 'shadow';
+  reason: string;
+  result: 'fired' | 'unavailable' | 'error';
+  detail?: string | undefined;
+  /** The values of the features this rule reads, as it saw them. */
+  features: FeatureValues;
+}
+
+export interface RiskDecision {
+  id: string;
+  action: RiskAction;
+  /** The enforced rules that set the action. */
+  because: string[];
+  /** Every rule that fired (enforced or shadow), could not be evaluated, or failed. */
+  rules: DecisionRule[];
+  features: FeatureValues;
+  unavailableFeatures: string[];
+  allowListed: boolean;
+  challengeSatisfied: boolean;
+  stepUp: string | null;
+  inputs: DecisionInputs;
+}
+
+/** The stored (and event) form of a decision. */
+export function decisionRecord(d: RiskDecision): Record<string, unknown> {
+  return {
+    id: d.id,
+    action: d.action,
+    because: d.because,
+    rules: d.rules,
+    features: d.features,
+    unavailable_features: d.unavailableFeatures,
+    allow_listed: d.allowListed,
+    challenge_satisfied: d.challengeSatisfied,
+    step_up: d.stepUp,
+    inputs: d.inputs,
+  };
+}
+
+interface LoadedRule {
+  rule: RiskRule;
+  compiled: CompiledRule | null;
+  compileError: string | null;
+}
+
+export interface RiskStats {
+  decisions: Record<RiskAction, number>;
+  /** Feature reads that failed or timed out (their features were unavailable). */
+  featureErrors: number;
+  /** Decisions sent to review because an enforced rule read an unavailable feature. */
+  failOpenReviews: number;
+  /** Rule evaluations that failed at run time (the rule did not fire). */
+  ruleErrors: number;
+  /** Attempts whose counters could not be recorded. */
+  recordErrors: number;
+}
+
+export interface AttemptRecord {
+  customerId: string;
+  context: ResolvedContext;
+  campaignId: string | null;
+  codeId: string | null;
+  /** The redemption made, if any. */
+  redemptionId: string | null;
+  /** A guessing-like failure (unknown, used-up, revoked, not-yours code; blocked). */
+  failed: boolean;
+  now: Date;
+}
+
+function eventId(): string {
+  return randomBytes(9).toString('base64url');
+}
+
+export class RiskEngine {
+  private rules: LoadedRule[] | null = null;
+  private stamp = '';
+  private checkedAt = 0;
+  private refreshing: Promise<void> | null = null;
+  private readonly recording = new Set<Promise<void>>();
+  readonly stats: RiskStats = {
+    decisions: { allow: 0, review: 0, challenge: 0, block: 0 },
+    featureErrors: 0,
+    failOpenReviews: 0,
+    ruleErrors: 0,
+    recordErrors: 0,
+  };
+
+  constructor(
+    private readonly ctx: ServiceContext,
+    private readonly counters: WindowCounters,
+    private readonly onError: (err: unknown, what: string) => void,
+  ) {}
+
+  /** Forget the cached rules: the next decision re-reads them (after a change on this node). */
+  invalidateRules(): void {
+    this.rules = null;
+  }
+
+  private async loadRules(): Promise<LoadedRule[]> {
+    const stamp = await rulesStamp(this.ctx.db);
+    const rules = await listRules(this.ctx.db);
+    const loaded = rules.map((rule) => {
+      const compiled = compileRule(rule.expression);
+      return compiled.ok
+        ? { rule, compiled: compiled.rule, compileError: null }
+        : { rule, compiled: null, compileError: compiled.message };
+    });
+    this.rules = loaded;
+    this.stamp = stamp;
+    this.checkedAt = Date.now();
+    return loaded;
+  }
+
+  private async currentRules(): Promise<LoadedRule[]> {
+    if (this.rules === null) return this.loadRules();
+    if (Date.now() - this.checkedAt > RULES_REFRESH_MS && this.refreshing === null) {
+      this.checkedAt = Date.now();
+      this.refreshing = rulesStamp(this.ctx.db)
+        .then(async (stamp) => {
+          if (stamp !== this.stamp) await this.loadRules();
+        })
+        .catch((err: unknown) => this.onError(err, 'risk rules refresh failed'))
+        .finally(() => {
+          this.refreshing = null;
+        });
+    }
+    return this.rules;
+  }
+
+  private counterQueries(s: RiskSubject): { name: string; query: WindowQuery }[] {
+    const q: { name: string; query: WindowQuery }[] = [];
+    const add = (name: string, key: string) =>
+      q.push({ name, query: { key, windowMs: FEATURE_WINDOW[name] as number } });
+    const device = s.context.deviceKey;
+    const payment = s.context.all.find((i) => i.type === 'payment');
+    if (device) {
+      add('device_campaign_redemptions_24h', `dc:${device}:${s.campaign.id}`);
+      add('device_customers_24h', `dv:${device}`);
+    }
+    if (payment) add('code_payment_instruments_30d', `cp:${s.code.id}`);
+    add('campaign_new_accounts_1h', `cn:${s.campaign.id}`);
+    if (s.context.ipKey) add('ip_failed_attempts_1h', `if:${s.context.ipKey}`);
+    return q;
+  }
+
+  /** Counter features; on a store failure or timeout they are all unavailable. */
+  private async counterFeatures(s: RiskSubject): Promise<{ values: FeatureValues; unavailable: string[] }> {
+    const values: FeatureValues = {};
+    // Without the entity (no device, no payment instrument, no address) nothing was counted: 0.
+    for (const f of FEATURES) if (f.source === 'counter') values[f.name] = 0;
+    const wanted = this.counterQueries(s);
+    if (wanted.length === 0) return { values, unavailable: [] };
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const counts = await Promise.race([
+        this.counters.count(
+          wanted.map((w) => w.query),
+          s.now.getTime(),
+        ),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error('feature counters timed out')), COUNTER_TIMEOUT_MS);
+        }),
+      ]);
+      wanted.forEach((w, i) => {
+        values[w.name] = counts[i] ?? 0;
+      });
+      return { values, unavailable: [] };
+    } catch (err) {
+      this.stats.featureErrors++;
+      this.onError(err, 'risk feature counters unavailable; rules reading them fail open to review');
+      const unavailable = FEATURES.filter((f) => f.source === 'counter').map((f) => f.name);
+      for (const name of unavailable) delete values[name];
+      return { values, unavailable };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private inputs(s: RiskSubject, features: FeatureValues): DecisionInputs {
+    const stored = s.context.stored;
+    const userAgent =
+      typeof stored.user_agent === 'string' ? stored.user_agent.slice(0, USER_AGENT_LIMIT) : undefined;
+    const has = (type: string) => s.context.all.some((i) => i.type === type);
+    return {
+      features,
+      request: {
+        operation: s.operation,
+        channel: s.channel,
+        user_agent: userAgent,
+        has_device: has('device'),
+        has_payment: has('payment'),
+        has_email: has('email'),
+        has_phone: has('phone'),
+        has_shipping_address: has('address'),
+        has_ip: s.context.ipKey !== null,
+      },
+      order: {
+        currency: s.cart.currency,
+        subtotal_minor: s.cart.subtotalMinor,
+        shipping_minor: s.cart.shippingMinor,
+        discount_minor: s.discountMinor,
+      },
+      campaign: {
+        id: s.campaign.id,
+        name: s.campaign.name,
+        discount_type: s.campaign.discount.type,
+        metadata: s.campaign.metadata,
+      },
+      code: {
+        kind: s.code.kind,
+        bound: s.code.customerId !== null,
+        partner: s.code.partner ?? undefined,
+        max_uses: s.code.maxUses ?? undefined,
+      },
+      customer: {
+        id: s.customer.id,
+        segment: s.customer.segment,
+        region: s.customer.region,
+        first_order: s.customer.firstOrder,
+      },
+    };
+  }
+
+  async decide(s: RiskSubject): Promise<RiskDecision> {
+    const [rules, counted] = await Promise.all([this.currentRules(), this.counterFeatures(s)]);
+    const features: FeatureValues = { ...counted.values };
+    features.linked_accounts = s.facts.linkedAccounts;
+    features.customer_redemptions = s.facts.customerRedemptions;
+    if (s.context.accountCreatedAt)
+      features.account_age_hours = accountAgeHours(s.context.accountCreatedAt, s.now);
+    const ratio = amountRatio(s.cart.subtotalMinor, s.facts.meanSubtotalMinor);
+    if (ratio !== null) features.order_amount_ratio = ratio;
+
+    const inputs = this.inputs(s, features);
+    const activation = toActivation(inputs);
+    const unavailable = new Set(counted.unavailable);
+    const outcomes: RuleOutcome[] = [];
+    const seen = new Map<string, FeatureValues>();
+    for (const { rule, compiled, compileError } of rules) {
+      if (!rule.enabled) continue;
+      if (rule.campaignId !== null && rule.campaignId !== s.campaign.id) continue;
+      if (rule.expiresAt !== null && rule.expiresAt.getTime() <= s.now.getTime()) continue;
+      const ref = { id: rule.id, name: rule.name, action: rule.action, mode: rule.mode, reason: rule.reason };
+      if (!compiled) {
+        this.stats.ruleErrors++;
+        outcomes.push({ rule: ref, result: 'error', detail: compileError ?? 'does not compile' });
+        continue;
+      }
+      seen.set(
+        rule.id,
+        Object.fromEntries(
+          compiled.features.map((f) => [f, features[f] ?? null]).filter(([, v]) => v !== null),
+        ),
+      );
+      const missing = compiled.features.filter((f) => unavailable.has(f));
+      if (missing.length > 0) {
+        outcomes.push({ rule: ref, result: 'unavailable', detail: missing.join(', ') });
+        continue;
+      }
+      try {
+        outcomes.push({ rule: ref, result: compiled.evaluate(activation) ? 'fired' : 'not_fired' });
+      } catch (err) {
+        this.stats.ruleErrors++;
+        outcomes.push({
+          rule: ref,
+          result: 'error',
+          detail: err instanceof Error ? (err.message.split('\n')[0] ?? '') : String(err),
+        });
+      }
+    }
+    const resolution: Resolution = resolveDecision({
+      outcomes,
+      allowListed: s.allowListed,
+      stepUp: s.stepUp !== null,
+    });
+    this.stats.decisions[resolution.action]++;
+    if (
+      resolution.action === 'review' &&
+      resolution.because.length > 0 &&
+      resolution.because.every((o) => o.result === 'unavailable')
+    ) {
+      this.stats.failOpenReviews++;
+    }
+    return {
+      id: s.decisionId ?? newId('decision', s.now.getTime()),
+      action: resolution.action,
+      because: resolution.because.map((o) => o.rule.id),
+      rules: outcomes
+        .filter((o) => o.result !== 'not_fired')
+        .map((o) => ({
+          ...o.rule,
+          result: o.result as DecisionRule['result'],
+          ...(o.detail !== undefined ? { detail: o.detail } : {}),
+          features: seen.get(o.rule.id) ?? {},
+        })),
+      features,
+      unavailableFeatures: [...unavailable].sort(),
+      allowListed: s.allowListed,
+      challengeSatisfied: resolution.challengeSatisfied,
+      stepUp: s.stepUp,
+      inputs,
+    };
+  }
+
+  /**
+   * Count the attempt into the features of later ones. Not awaited by callers' answers: a failure is
+   * counted and logged (the attempt itself already happened).
+   */
+  record(a: AttemptRecord): void {
+    const events: WindowEvent[] = [];
+    const device = a.context.deviceKey;
+    if (device) events.push({ key: `dv:${device}`, member: a.customerId, windowMs: 24 * HOUR });
+    if (a.redemptionId && a.campaignId) {
+      if (device) {
+        events.push({ key: `dc:${device}:${a.campaignId}`, member: a.redemptionId, windowMs: 24 * HOUR });
+      }
+      const payment = a.context.all.find((i) => i.type === 'payment');
+      if (payment && a.codeId) {
+        events.push({ key: `cp:${a.codeId}`, member: payment.hash, windowMs: 30 * 24 * HOUR });
+      }
+      const created = a.context.accountCreatedAt;
+      if (created && accountAgeHours(created, a.now) < 24) {
+        events.push({ key: `cn:${a.campaignId}`, member: a.customerId, windowMs: HOUR });
+      }
+    }
+    if (a.failed && a.context.ipKey) {
+      events.push({ key: `if:${a.context.ipKey}`, member: eventId(), windowMs: HOUR });
+    }
+    if (events.length === 0) return;
+    const done = this.counters
+      .add(events, a.now.getTime())
+      .catch((err: unknown) => {
+        this.stats.recordErrors++;
+        this.onError(err, 'risk feature counters could not record an attempt');
+      })
+      .finally(() => this.recording.delete(done));
+    this.recording.add(done);
+  }
+
+  /** Wait for the attempts being recorded (tests, shutdown). */
+  async settled(): Promise<void> {
+    await Promise.all([...this.recording]);
+  }
+}
