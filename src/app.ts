@@ -112,7 +112,9 @@ export async function createApp(options: AppOptions): Promise<App> {
   const secret = await loadServerSecret(database.db, config.PROMOGUARD_SECRET);
   const points = new PointsService(ctx, patterns);
   const hasher = new IdentifierHasher(secret);
-  const lists = new ListService(ctx, hasher);
+  const lists = new ListService(ctx, hasher, (err) =>
+    options.logger.error({ err }, 'list refresh failed; judging with the copy in memory'),
+  );
   const redis = config.REDIS_URL
     ? new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1, enableOfflineQueue: false })
     : null;

@@ -3,14 +3,22 @@
  * (customer ids, which are your own ids, as they are), a reason, who added it and an optional expiry.
  * A blocked identifier's validation and redemption are refused; an allowed one skips the velocity
  * defenses (rate limits, lockouts) but never a cap.
+ *
+ * Judging happens on every validation and redemption, so each node keeps the active entries in memory
+ * (up to CACHE_MAX_ENTRIES; beyond that it asks the database each time) and re-reads them when the
+ * lists' change stamp moves: at once on the node that made the change, within STAMP_CHECK_MS on the
+ * others.
  */
 import { IDENTIFIER_TYPES, type IdentifierType } from '../domain/identity.js';
 import { AppError } from '../errors.js';
 import { insertAudit } from '../store/campaigns.js';
 import {
+  activeEntries,
+  bumpListsStamp,
   type ListEntry,
   type ListName,
   listEntries,
+  listsStamp,
   matchingEntries,
   removeEntry,
   upsertEntry,
@@ -27,11 +35,78 @@ export interface ListVerdict {
   allowed: boolean;
 }
 
+const CACHE_MAX_ENTRIES = 100_000;
+const STAMP_CHECK_MS = 1_000;
+
+interface Snapshot {
+  stamp: number;
+  /** `type:hash` → its active entries; null when there are too many entries to keep. */
+  byKey: Map<string, ListEntry[]> | null;
+}
+
 export class ListService {
+  private snapshot: Snapshot | null = null;
+  private loading: Promise<Snapshot> | null = null;
+  private checkedAt = 0;
+  /** Bumped by every change made here: a load begun before it must not install its older copy. */
+  private generation = 0;
+
   constructor(
     private readonly ctx: ServiceContext,
     private readonly hasher: IdentifierHasher,
+    private readonly onError: (err: unknown) => void = () => {},
   ) {}
+
+  private async load(): Promise<Snapshot> {
+    const generation = this.generation;
+    const stamp = await listsStamp(this.ctx.db);
+    const entries = await activeEntries(this.ctx.db, CACHE_MAX_ENTRIES + 1);
+    let byKey: Map<string, ListEntry[]> | null = null;
+    if (entries.length <= CACHE_MAX_ENTRIES) {
+      byKey = new Map();
+      for (const e of entries) {
+        const key = `${e.identifierType}:${e.identifierHash}`;
+        const list = byKey.get(key);
+        if (list) list.push(e);
+        else byKey.set(key, [e]);
+      }
+    }
+    const snapshot = { stamp, byKey };
+    if (generation === this.generation) {
+      this.snapshot = snapshot;
+      this.checkedAt = Date.now();
+    }
+    return snapshot;
+  }
+
+  private invalidate(): void {
+    this.generation++;
+    this.snapshot = null;
+    this.loading = null;
+  }
+
+  private async current(): Promise<Snapshot> {
+    if (this.snapshot === null) {
+      this.loading ??= this.load().finally(() => {
+        this.loading = null;
+      });
+      return this.loading;
+    }
+    if (Date.now() - this.checkedAt > STAMP_CHECK_MS && this.loading === null) {
+      this.checkedAt = Date.now();
+      // In the background: this request uses the copy it has; the next ones get the new one.
+      this.loading = listsStamp(this.ctx.db)
+        .then((stamp) => (stamp !== this.snapshot?.stamp ? this.load() : (this.snapshot as Snapshot)))
+        .catch((err: unknown) => {
+          this.onError(err);
+          return this.snapshot as Snapshot;
+        })
+        .finally(() => {
+          this.loading = null;
+        });
+    }
+    return this.snapshot;
+  }
 
   private hashOf(type: ListType, value: string): string {
     if (type === 'customer') return value;
@@ -53,7 +128,7 @@ export class ListService {
       throw new AppError('validation_failed', 'expires_at must be in the future');
     }
     const hash = this.hashOf(entry.type, entry.value);
-    return this.ctx.db.transaction().execute(async (trx) => {
+    const added = await this.ctx.db.transaction().execute(async (trx) => {
       const saved = await upsertEntry(
         trx,
         {
@@ -71,18 +146,24 @@ export class ListService {
         { actor, action: `list.${entry.list}.add`, targetId: String(saved.id), reason: entry.reason },
         now,
       );
+      await bumpListsStamp(trx);
       return saved;
     });
+    this.invalidate();
+    return added;
   }
 
   async remove(id: number, actor: Actor, reason: string | null): Promise<ListEntry> {
     const now = this.ctx.clock.now();
     const removed = await this.ctx.db.transaction().execute(async (trx) => {
       const r = await removeEntry(trx, id, actor, now);
-      if (r)
+      if (r) {
         await insertAudit(trx, { actor, action: `list.${r.list}.remove`, targetId: String(id), reason }, now);
+        await bumpListsStamp(trx);
+      }
       return r;
     });
+    this.invalidate();
     if (!removed) throw new AppError('list_entry_not_found');
     return removed;
   }
@@ -98,11 +179,18 @@ export class ListService {
 
   /** How the lists judge a request: blocked if any identifier is blocked (block wins over allow). */
   async judge(customerId: string, identifiers: HashedIdentifier[]): Promise<ListVerdict> {
-    const entries = await matchingEntries(
-      this.ctx.db,
-      [{ type: 'customer', hash: customerId }, ...identifiers],
-      this.ctx.clock.now(),
-    );
+    const now = this.ctx.clock.now();
+    const wanted = [{ type: 'customer', hash: customerId }, ...identifiers];
+    const snapshot = await this.current();
+    let entries: ListEntry[];
+    if (snapshot.byKey === null) {
+      entries = await matchingEntries(this.ctx.db, wanted, now);
+    } else {
+      const { byKey } = snapshot;
+      entries = wanted
+        .flatMap((w) => byKey.get(`${w.type}:${w.hash}`) ?? [])
+        .filter((e) => e.expiresAt === null || e.expiresAt.getTime() > now.getTime());
+    }
     return {
       blocked: entries.find((e) => e.list === 'block') ?? null,
       allowed: entries.some((e) => e.list === 'allow'),

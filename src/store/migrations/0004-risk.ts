@@ -1,7 +1,8 @@
 /**
  * The risk engine: analysts' rules (CEL expressions), the decision taken on each redemption attempt
  * with what it saw (so a rule can be backtested over it), labels (training data and rule precision),
- * and the review state of a redemption held for review.
+ * and the review state of a redemption held for review. Also the change stamps of data sets that nodes
+ * keep in memory.
  */
 import { type Kysely, sql } from 'kysely';
 
@@ -56,6 +57,14 @@ const statements = [
   'ALTER TABLE redemptions ADD COLUMN decision_id text',
   `CREATE INDEX redemptions_pending_review_idx ON redemptions (created_at, id)
     WHERE review_status = 'pending'`,
+  /*
+   * A counter per cached data set (block/allow lists): every change bumps it in the same transaction,
+   * so nodes holding a copy in memory see a change by reading one row.
+   */
+  `CREATE TABLE change_stamps (
+    name text PRIMARY KEY,
+    version bigint NOT NULL
+  )`,
 ];
 
 export async function up(db: Kysely<unknown>): Promise<void> {
