@@ -11,6 +11,7 @@
  * Parsers are installed per pool / per instance, never through pg's process-wide `types`, so other
  * pg users in the process are unaffected.
  */
+import { createHash } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { PGlite, types as pgliteTypes } from '@electric-sql/pglite';
@@ -167,11 +168,67 @@ async function openPostgres<DB>(
   pool.on('error', (err) => {
     process.stderr.write(`promoguard: idle PostgreSQL connection failed: ${err.message}\n`);
   });
-  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool: preparing(pool) }) });
   const opened = withIdempotentClose(db, 'postgres');
   // Fail at start-up on a wrong URL or credentials, not on the first request.
   await ping(opened);
   return opened;
+}
+
+/** Distinct statements a connection prepares; past this, further texts run unprepared. */
+const MAX_PREPARED_PER_CONNECTION = 500;
+const statementNames = new Map<string, string>();
+
+function statementName(text: string): string {
+  let name = statementNames.get(text);
+  if (name === undefined) {
+    name = `pg_${createHash('sha1').update(text).digest('base64url')}`;
+    if (statementNames.size < 10_000) statementNames.set(text, name);
+  }
+  return name;
+}
+
+/**
+ * Every statement runs as a named prepared statement: PostgreSQL parses and plans it once per
+ * connection instead of on every call (the redemption's context query and its function call are run
+ * thousands of times a second with the same text). Our SQL text is static with $n parameters, so the
+ * set of texts is bounded; a connection still stops preparing new ones past a limit. Statements
+ * without parameters run as simple queries.
+ */
+function preparing(pool: pg.Pool): pg.Pool {
+  const wrapped = new WeakSet<pg.PoolClient>();
+  const originalConnect = pool.connect.bind(pool) as () => Promise<pg.PoolClient>;
+  const connect = async () => {
+    const client = await originalConnect();
+    if (!wrapped.has(client)) {
+      wrapped.add(client);
+      const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+      const names = new Set<string>();
+      (client as unknown as { query: unknown }).query = (
+        text: unknown,
+        values?: unknown,
+        ...rest: unknown[]
+      ) => {
+        // Parameterless text may hold several statements (migrations), which cannot be prepared.
+        if (typeof text === 'string' && Array.isArray(values) && values.length > 0 && rest.length === 0) {
+          const name = statementName(text);
+          if (names.has(name) || names.size < MAX_PREPARED_PER_CONNECTION) {
+            names.add(name);
+            return query({ name, text, values });
+          }
+        }
+        return query(text, values, ...rest);
+      };
+    }
+    return client;
+  };
+  return new Proxy(pool, {
+    get(target, prop, receiver) {
+      if (prop === 'connect') return connect;
+      const value = Reflect.get(target, prop, receiver);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
 }
 
 async function openPGlite<DB>(dataDir: string | undefined): Promise<OpenedDatabase<DB>> {

@@ -7,6 +7,7 @@ import * as core from './migrations/0001-core.js';
 import * as points from './migrations/0002-points.js';
 import * as defenses from './migrations/0003-defenses.js';
 import * as risk from './migrations/0004-risk.js';
+import * as hotRows from './migrations/0005-hot-rows.js';
 import { applyRoutines } from './routines.js';
 
 const migrations: Record<string, Migration> = {
@@ -14,6 +15,7 @@ const migrations: Record<string, Migration> = {
   '0002-points': points,
   '0003-defenses': defenses,
   '0004-risk': risk,
+  '0005-hot-rows': hotRows,
 };
 
 export async function migrateToLatest(db: Kysely<unknown>): Promise<MigrationResultSet> {

@@ -1,0 +1,34 @@
+/**
+ * Storage settings for the rows every redemption updates. A hot campaign row (or a public code, or a
+ * customer's usage row) is updated thousands of times a minute; each update leaves a dead version
+ * behind, and with PostgreSQL's defaults autovacuum waits for 20% of a table to be dead — on a table
+ * of a few hundred campaigns that is soon, but on the codes table of millions it is never, while the
+ * hot row's chain of dead versions slows every update of it. So: vacuum these tables after a fixed
+ * number of dead rows, and leave room in the small ones' pages so an update can stay on its page
+ * (a HOT update, no index change). PGlite accepts the settings (it runs no autovacuum).
+ */
+import { type Kysely, sql } from 'kysely';
+
+const small = [
+  'campaigns',
+  'customer_usage',
+  'person_usage',
+  'partner_caps',
+  'campaign_minute',
+  'points_accounts',
+  'points_daily',
+];
+
+const statements = [
+  ...small.map(
+    (table) =>
+      `ALTER TABLE ${table} SET (fillfactor = 70, autovacuum_vacuum_scale_factor = 0,
+        autovacuum_vacuum_threshold = 1000, autovacuum_analyze_scale_factor = 0.05)`,
+  ),
+  `ALTER TABLE codes SET (autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000)`,
+  `ALTER TABLE identity_nodes SET (autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000)`,
+];
+
+export async function up(db: Kysely<unknown>): Promise<void> {
+  for (const statement of statements) await sql.raw(statement).execute(db);
+}
