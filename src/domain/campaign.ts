@@ -130,6 +130,10 @@ export interface DecisionInput {
   customerUses: number;
   /** Redemptions held by the person(s) this request's customer and identifiers belong to. */
   personUses?: number | undefined;
+  /** The code's partner channel has used up its cap. */
+  partnerCapReached?: boolean | undefined;
+  /** The campaign's per-minute throttle is used up for the current minute. */
+  throttled?: boolean | undefined;
 }
 
 export function effectiveDiscountRule(campaign: Campaign, code: Code): DiscountRule {
@@ -184,5 +188,7 @@ export function decide(input: DecisionInput): Decision {
   if (campaign.perPersonCap !== null && (input.personUses ?? 0) >= campaign.perPersonCap) {
     return refuse('person_cap_reached');
   }
+  if (input.partnerCapReached === true) return refuse('partner_cap_reached');
+  if (input.throttled === true) return refuse('campaign_throttled');
   return { eligible: true, discountMinor };
 }

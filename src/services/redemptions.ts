@@ -149,6 +149,7 @@ export class RedemptionService {
     const normalized = this.screen(req.code, options);
     if (normalized === null) return { valid: false, reason: 'code_not_found' };
     const keys = identityKeys(req.customer.id, admission.context);
+    const now = this.ctx.clock.now();
     const { context } = await loadRedemptionContext(
       this.ctx.db,
       normalized,
@@ -156,9 +157,9 @@ export class RedemptionService {
       null,
       keys,
       req.cart.currency,
+      now,
     );
     if (!context) return { valid: false, reason: 'code_not_found' };
-    const now = this.ctx.clock.now();
     const decision = decide({ ...context, customer: req.customer, cart: req.cart, now });
     if (!decision.eligible) return { valid: false, reason: decision.reason };
     const risk = await this.risk.decide({
@@ -222,6 +223,7 @@ export class RedemptionService {
     const print = fingerprint(normalized ?? req.code, req);
     const keys = identityKeys(req.customer.id, admission.context);
     for (let attempt = 1; ; attempt++) {
+      const now = this.ctx.clock.now();
       const { context, existing } = await loadRedemptionContext(
         this.ctx.db,
         normalized ?? '',
@@ -229,13 +231,13 @@ export class RedemptionService {
         idempotencyKey,
         keys,
         req.cart.currency,
+        now,
       );
       // A repeat returns the first answer even if the caller has been blocked since.
       if (existing) return this.replay(existing, print);
       if (admission.blocked) return { ok: false, reason: 'blocked' };
       if (normalized === null || !context) return { ok: false, reason: 'code_not_found' };
 
-      const now = this.ctx.clock.now();
       const decision = decide({ ...context, customer: req.customer, cart: req.cart, now });
       if (!decision.eligible) return { ok: false, reason: decision.reason };
 

@@ -86,6 +86,10 @@ export interface RedemptionContext {
   customerUses: number;
   /** Uses held by the person(s) the customer and this request's identifiers belong to. */
   personUses: number;
+  /** The code's partner has used up its cap (validation sees what the redemption would refuse). */
+  partnerCapReached: boolean;
+  /** The campaign's per-minute throttle is used up for this minute. */
+  throttled: boolean;
   /** What the risk features read from the database (see FEATURES in domain/risk.ts). */
   risk: RiskFacts;
 }
@@ -112,6 +116,7 @@ export async function loadRedemptionContext(
   idempotencyKey: string | null,
   identityKeys: string[] = [],
   currency = '',
+  now: Date = new Date(),
 ): Promise<{ context: RedemptionContext | null; existing: Redemption | null }> {
   const keys = identityKeys.length > 0 ? identityKeys : [`customer:${customerId}`];
   const result = await sql<Row>`
@@ -124,6 +129,11 @@ export async function loadRedemptionContext(
                           SELECT person_id FROM identity_nodes WHERE key = ANY (${keys}::text[]))), 0)
            END AS person_uses,
            (SELECT to_jsonb(r) FROM redemptions r WHERE r.idempotency_key = ${idempotencyKey}) AS existing,
+           COALESCE((SELECT pc.cap IS NOT NULL AND pc.used >= pc.cap FROM partner_caps pc
+                      WHERE pc.campaign_id = c.id AND pc.partner = k.partner), false) AS partner_full,
+           c.throttle_per_minute IS NOT NULL AND COALESCE((SELECT m.uses >= c.throttle_per_minute FROM campaign_minute m
+              WHERE m.campaign_id = c.id AND m.minute = date_trunc('minute', ${now.toISOString()}::timestamptz)), false)
+             AS throttled,
            (SELECT count(DISTINCT m.key) FROM (
               SELECT n.key FROM identity_nodes n
                WHERE starts_with(n.key, 'customer:') AND n.person_id IN (
@@ -147,6 +157,8 @@ export async function loadRedemptionContext(
       campaign: campaignFromRow(row.campaign as Row),
       customerUses: toNumber(row.customer_uses),
       personUses: toNumber(row.person_uses),
+      partnerCapReached: row.partner_full === true,
+      throttled: row.throttled === true,
       risk: {
         linkedAccounts: toNumber(row.linked_accounts),
         customerRedemptions: toNumber(row.customer_redemptions),

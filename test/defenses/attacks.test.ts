@@ -605,6 +605,9 @@ describe.each(backends.map((b) => [b.name, b] as const))('abuse controls on %s',
     for (const code of codes) results.push(await redeem(t, code, unique('CUS_CAP_')));
     expect(results.map((r) => r.statusCode)).toEqual([201, 201, 422]);
     expect(refusal(results[2] as LightMyRequestResponse)).toBe('partner_cap_reached');
+    // A validation says what the redemption would say (it read valid while the redemption refused).
+    const validation = await validate(t, codes[2] as string, unique('CUS_CAP_'), {});
+    expect(validation.json()).toMatchObject({ valid: false, reason: 'partner_cap_reached' });
     // Codes outside the partner channel are not capped by it.
     expect((await redeem(t, created.code, unique('CUS_CAP_'))).statusCode).toBe(201);
     const audit = await auditRows('partner.capped', created.campaignId);
@@ -670,6 +673,10 @@ describe.each(backends.map((b) => [b.name, b] as const))('abuse controls on %s',
     for (let i = 0; i < 4; i++) results.push(await redeem(t, code, unique('CUS_THROTTLE_')));
     expect(results.map((r) => r.statusCode)).toEqual([201, 201, 201, 422]);
     expect(refusal(results[3] as LightMyRequestResponse)).toBe('campaign_throttled');
+    expect((await validate(t, code, unique('CUS_THROTTLE_'), {})).json()).toMatchObject({
+      valid: false,
+      reason: 'campaign_throttled',
+    });
     clock.set('2026-06-01T12:00:59.999Z');
     expect(refusal(await redeem(t, code, unique('CUS_THROTTLE_')))).toBe('campaign_throttled');
 

@@ -73,6 +73,8 @@ interface InputOverrides {
   now?: Date;
   customerUses?: number;
   personUses?: number;
+  partnerCapReached?: boolean;
+  throttled?: boolean;
 }
 
 /** A cart of 100.00 USD + 4.99 shipping, for customer cus_42, in the middle of the window. */
@@ -85,6 +87,8 @@ function anInput(overrides: InputOverrides = {}): DecisionInput {
     now: overrides.now ?? NOW,
     customerUses: overrides.customerUses ?? 0,
     personUses: overrides.personUses ?? 0,
+    partnerCapReached: overrides.partnerCapReached ?? false,
+    throttled: overrides.throttled ?? false,
   };
 }
 
@@ -102,6 +106,8 @@ function merge(a: InputOverrides, b: InputOverrides): InputOverrides {
     now: b.now ?? a.now,
     customerUses: b.customerUses ?? a.customerUses,
     personUses: b.personUses ?? a.personUses,
+    partnerCapReached: b.partnerCapReached ?? a.partnerCapReached,
+    throttled: b.throttled ?? a.throttled,
   };
 }
 
@@ -148,6 +154,8 @@ const REFUSAL_ORDER: ReadonlyArray<readonly [RefusalReason, InputOverrides]> = [
   ['budget_exhausted', { campaign: { budgetMinor: 999 } }],
   ['customer_cap_reached', { campaign: { perCustomerCap: 1 }, customerUses: 1 }],
   ['person_cap_reached', { campaign: { perPersonCap: 1 }, personUses: 1 }],
+  ['partner_cap_reached', { partnerCapReached: true }],
+  ['campaign_throttled', { throttled: true }],
 ];
 
 describe('decide: which refusal wins', () => {
@@ -188,16 +196,14 @@ describe('decide: which refusal wins', () => {
   it('can report every refusal reason except those decided outside it', () => {
     // code_not_found comes from the lookup (or the check symbol); blocked from the lists;
     // blocked_by_rule from the risk engine;
-    // campaign_changed, partner_cap_reached and campaign_throttled only from the redemption statement.
+    // campaign_changed only from the redemption statement (which also re-checks every cap decide saw).
     const produced = new Set(REFUSAL_ORDER.map(([reason]) => reason));
     const notFromDecide = REFUSAL_REASONS.filter((reason) => !produced.has(reason));
     expect(notFromDecide.sort()).toEqual([
       'blocked',
       'blocked_by_rule',
       'campaign_changed',
-      'campaign_throttled',
       'code_not_found',
-      'partner_cap_reached',
     ]);
   });
 });
