@@ -13,6 +13,10 @@ import { AppError } from './errors.js';
 import { API_VERSION, buildServer } from './http/server.js';
 import { SCOPES, type Scope } from './services/api-keys.js';
 import { codesCsv, parseCodeCsv } from './services/code-csv.js';
+import { startEmbeddedServer } from './simulate/embedded-server.js';
+import { formatScorecard, writeResult } from './simulate/report.js';
+import { runSimulation } from './simulate/runner.js';
+import { SCENARIOS, selectScenarios } from './simulate/scenarios.js';
 
 const stderrLogger = {
   error: (obj: object, msg: string) => process.stderr.write(`${msg} ${JSON.stringify(obj)}\n`),
@@ -214,7 +218,122 @@ export function buildCli(getConfig: () => Config): Command {
       }),
     );
 
+  program
+    .command('simulate')
+    .description(
+      'Drive a server with seeded, labelled honest and abusive traffic and print a detection scorecard',
+    )
+    .option('--url <url>', 'the server to drive', 'http://127.0.0.1:8080')
+    .option('--api-key <key>', 'an admin API key (default: $PROMOGUARD_API_KEY)')
+    .option('--embedded', 'start an in-process server on a temporary PGlite and drive it instead of --url')
+    .option('--seed <n>', 'seed: the same seed makes the same actors, codes and attempts', wholeNumber, 1)
+    .option(
+      '--scale <x>',
+      'multiplies the number of customers and attackers of every scenario',
+      positiveNumber,
+      1,
+    )
+    .option('--duration <seconds>', 'span over which each scenario spreads its traffic', positiveNumber, 60)
+    .option('--scenarios <names>', 'comma-separated scenario names (default: all; see --list)')
+    .option('--list', 'list the scenarios and exit')
+    .option('--concurrency <n>', 'requests in flight at most', positiveInt(1_000), 16)
+    .option(
+      '--tag <tag>',
+      'letters and digits put into every id, code and identifier, keeping runs against one server apart ' +
+        '(default: new for each run; "sim" with --embedded, whose database is always fresh)',
+    )
+    .option('--out <file>', 'write the JSON result here (default: ./simulate-results/<time>-seed<seed>.json)')
+    .option('--no-progress', 'no progress bar')
+    .action(async (opts: SimulateCliOptions) => {
+      if (opts.list) {
+        for (const s of SCENARIOS)
+          process.stdout.write(`${s.name.padEnd(22)} ${s.label.padEnd(7)} ${s.summary}\n`);
+        return;
+      }
+      const scenarios = opts.scenarios
+        ?.split(',')
+        .map((n) => n.trim())
+        .filter(Boolean);
+      selectScenarios(scenarios); // unknown names fail before anything starts
+      const tag = opts.tag ?? (opts.embedded ? 'sim' : Date.now().toString(36).slice(-6));
+      if (!/^[A-Za-z0-9]{1,10}$/.test(tag))
+        throw new InvalidArgumentError('--tag: 1 to 10 letters or digits');
+      const apiKey = opts.apiKey ?? process.env['PROMOGUARD_API_KEY'];
+      if (!opts.embedded && !apiKey) {
+        throw new Error(
+          'simulate needs an admin API key: --api-key or PROMOGUARD_API_KEY (or use --embedded)',
+        );
+      }
+      const embedded = opts.embedded ? await startEmbeddedServer(getConfig()) : null;
+      const bar = opts.progress
+        ? new SingleBar({
+            format: 'simulating [{bar}] {percentage}% | {value}/{total} attempts | {duration}s',
+            stream: process.stderr,
+            hideCursor: true,
+            noTTYOutput: true,
+            notTTYSchedule: 5000,
+          })
+        : null;
+      let started = false;
+      try {
+        const result = await runSimulation({
+          url: embedded?.url ?? opts.url,
+          apiKey: embedded?.apiKey ?? (apiKey as string),
+          seed: opts.seed,
+          scale: opts.scale,
+          durationSeconds: opts.duration,
+          tag,
+          concurrency: opts.concurrency,
+          scenarios: scenarios ?? null,
+          onProgress: (done, planned) => {
+            if (!bar) return;
+            if (!started) {
+              bar.start(planned, done);
+              started = true;
+            }
+            bar.setTotal(planned);
+            bar.update(done);
+          },
+        });
+        bar?.stop();
+        started = false;
+        process.stdout.write(formatScorecard(result));
+        const file = await writeResult(result, opts.out);
+        process.stderr.write(`wrote ${file}\n`);
+      } finally {
+        if (started) bar?.stop();
+        await embedded?.close();
+      }
+    });
+
   return program;
+}
+
+interface SimulateCliOptions {
+  url: string;
+  apiKey?: string;
+  embedded?: boolean;
+  seed: number;
+  scale: number;
+  duration: number;
+  scenarios?: string;
+  list?: boolean;
+  concurrency: number;
+  tag?: string;
+  out?: string;
+  progress: boolean;
+}
+
+function wholeNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError('a whole number');
+  return n;
+}
+
+function positiveNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0 || n > 1_000) throw new InvalidArgumentError('a number above 0');
+  return n;
 }
 
 export async function main(argv: string[]): Promise<void> {

@@ -1,0 +1,148 @@
+/**
+ * One simulation run: check the server and the key, read the server's clock, build every selected
+ * scenario's actors (deterministically), set up their campaigns, then start all their traffic at once
+ * and score what came back.
+ */
+import { ScenarioContext, Simulation } from './context.js';
+import { SimHttpClient } from './http-client.js';
+import type { ActorRecord, AttemptRecord, ScenarioInfo } from './model.js';
+import { OUTCOME_MEANING, type Outcome } from './outcomes.js';
+import { selectScenarios } from './scenarios.js';
+import { buildScorecard, type Scorecard } from './scorecard.js';
+
+export interface SimulateOptions {
+  url: string;
+  apiKey: string;
+  seed: number;
+  scale: number;
+  /** Span over which each scenario spreads its traffic (seconds). */
+  durationSeconds: number;
+  tag: string;
+  concurrency: number;
+  /** Scenario names; all when empty or absent. */
+  scenarios?: readonly string[] | null;
+  /** Called as attempts finish, with the planned total (which adaptive actors may pass). */
+  onProgress?: (done: number, planned: number) => void;
+}
+
+export interface SimulationResult {
+  meta: {
+    url: string;
+    seed: number;
+    scale: number;
+    durationSeconds: number;
+    tag: string;
+    concurrency: number;
+    scenarios: ScenarioInfo[];
+    startedAt: string;
+    finishedAt: string;
+    setupSeconds: number;
+    trafficSeconds: number;
+    totalSeconds: number;
+    serverClockOffsetMs: number;
+  };
+  /** What each outcome counts as (the table the scorecard applies). */
+  outcomeMeaning: Record<Outcome, { abuseStopped: boolean; honestHurt: boolean }>;
+  scorecard: Scorecard;
+  /** HTTP calls the client made, per bucket (each scenario, and `setup`). */
+  httpCalls: Record<string, number>;
+  actors: ActorRecord[];
+  attempts: AttemptRecord[];
+}
+
+async function checkServer(http: SimHttpClient): Promise<void> {
+  const health = await http.request('GET', '/healthz', { bucket: 'setup' });
+  if (health.status === 0) {
+    throw new Error(`cannot reach the server: ${JSON.stringify(health.body)}`);
+  }
+  const auth = await http.request('GET', '/v1/campaigns?limit=1', { bucket: 'setup' });
+  if (auth.status === 401 || auth.status === 403) {
+    throw new Error(
+      `the API key was refused (${auth.status}); the simulator needs an admin key (it creates campaigns, codes, programs and partner caps, and redeems)`,
+    );
+  }
+  if (auth.status !== 200) throw new Error(`GET /v1/campaigns answered ${auth.status}`);
+}
+
+/** Server clock minus local clock, from the creation time of a draft campaign (half the round trip). */
+async function serverClockOffset(http: SimHttpClient, tag: string): Promise<number> {
+  const sent = Date.now();
+  const created = await http.expect(201, 'POST', '/v1/campaigns', {
+    bucket: 'setup',
+    body: {
+      name: `promoguard simulate ${tag}: clock probe (draft, never used)`,
+      currency: 'USD',
+      status: 'draft',
+      discount: { type: 'fixed_amount', amount_minor: 1 },
+    },
+  });
+  const received = Date.now();
+  const server = new Date(String(created['created_at'])).getTime();
+  return Number.isFinite(server) ? Math.round(server - (sent + received) / 2) : 0;
+}
+
+export async function runSimulation(options: SimulateOptions): Promise<SimulationResult> {
+  const selected = selectScenarios(options.scenarios);
+  const started = new Date();
+  const http = new SimHttpClient(options.url, options.apiKey, options.concurrency);
+  const sim = new Simulation(http, {
+    seed: options.seed,
+    scale: options.scale,
+    durationMs: Math.round(options.durationSeconds * 1000),
+    tag: options.tag,
+  });
+  await checkServer(http);
+  sim.serverOffsetMs = await serverClockOffset(http, options.tag);
+
+  const prepared = selected.map((scenario) =>
+    scenario.prepare(new ScenarioContext(sim, scenario, scenario.short)),
+  );
+  const planned = prepared.reduce((n, p) => n + p.planned, 0);
+  let done = 0;
+  sim.onAttempt = () => {
+    done += 1;
+    options.onProgress?.(done, Math.max(planned, done));
+  };
+
+  const setupStart = performance.now();
+  await Promise.all(prepared.map((p) => p.setup()));
+  const trafficStart = performance.now();
+  sim.t0 = trafficStart;
+  sim.t0ServerMs = Date.now() + sim.serverOffsetMs;
+  options.onProgress?.(0, planned);
+  await Promise.all(prepared.map((p) => p.run()));
+  const finished = performance.now();
+  // Adaptive actors make more or fewer attempts than planned: the bar ends full either way.
+  options.onProgress?.(done, done);
+
+  const infos: ScenarioInfo[] = selected.map(({ name, label, summary, models }) => ({
+    name,
+    label,
+    summary,
+    models,
+  }));
+  return {
+    meta: {
+      url: options.url,
+      seed: options.seed,
+      scale: options.scale,
+      durationSeconds: options.durationSeconds,
+      tag: options.tag,
+      concurrency: options.concurrency,
+      scenarios: infos,
+      startedAt: started.toISOString(),
+      finishedAt: new Date().toISOString(),
+      setupSeconds: round((trafficStart - setupStart) / 1000),
+      trafficSeconds: round((finished - trafficStart) / 1000),
+      totalSeconds: round((Date.now() - started.getTime()) / 1000),
+      serverClockOffsetMs: sim.serverOffsetMs,
+    },
+    outcomeMeaning: OUTCOME_MEANING,
+    scorecard: buildScorecard(infos, sim.actors, sim.attempts),
+    httpCalls: http.countsByBucket(),
+    actors: sim.actors,
+    attempts: sim.attempts,
+  };
+}
+
+const round = (x: number) => Math.round(x * 100) / 100;
