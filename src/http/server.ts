@@ -49,7 +49,7 @@ export async function buildServer(app: App, options: ServerOptions = {}): Promis
     logger: options.logger ?? { level: app.config.LOG_LEVEL, redact: ['req.headers.authorization'] },
     bodyLimit: app.config.BODY_LIMIT_BYTES,
     // A code may be sent with separators: up to 256 characters, percent-encoded up to 3 bytes each.
-    maxParamLength: 1024,
+    routerOptions: { maxParamLength: 1024 },
     // Router errors (bad URL, too-long parameter) reach neither setErrorHandler nor onSend hooks.
     frameworkErrors: (error, request, reply) => {
       reply.header('x-request-id', request.id);
