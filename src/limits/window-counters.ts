@@ -39,6 +39,9 @@ interface MemoryKey {
   windowMs: number;
   /** member → last seen; insertion order is the order of last sight (re-inserted on update). */
   members: Map<string, number>;
+  /** The latest time added, and whether every add came in time order (then insertion order is time order). */
+  latest: number;
+  ordered: boolean;
 }
 
 export class MemoryWindowCounters implements WindowCounters {
@@ -53,6 +56,11 @@ export class MemoryWindowCounters implements WindowCounters {
     return queries.map((q) => {
       const entry = this.keys.get(q.key);
       if (!entry) return 0;
+      // Members in time order: drop the ones that left the key's window (amortized, each once), and
+      // the rest all count for a query over that window. Out of order (concurrent requests recording
+      // with slightly different clocks), count them one by one.
+      this.prune(entry, now);
+      if (entry.ordered && q.windowMs >= entry.windowMs) return entry.members.size;
       let n = 0;
       for (const seen of entry.members.values()) if (inWindow(seen, now, q.windowMs)) n++;
       return n;
@@ -66,8 +74,10 @@ export class MemoryWindowCounters implements WindowCounters {
         // Move the key to the end: the least recently written key is the first one dropped.
         this.keys.delete(e.key);
       } else {
-        entry = { windowMs: e.windowMs, members: new Map() };
+        entry = { windowMs: e.windowMs, members: new Map(), latest: now, ordered: true };
       }
+      if (now < entry.latest) entry.ordered = false;
+      entry.latest = Math.max(entry.latest, now);
       this.keys.set(e.key, entry);
       entry.windowMs = Math.max(entry.windowMs, e.windowMs);
       entry.members.delete(e.member);
@@ -84,17 +94,26 @@ export class MemoryWindowCounters implements WindowCounters {
     }
   }
 
-  /** Drop members that left the window (they are in order of last sight, oldest first). */
+  /** Drop members that left the window from the oldest on (all of them only when the key is ordered). */
   private prune(entry: MemoryKey, now: number): void {
     for (const [member, seen] of entry.members) {
       if (inWindow(seen, now, entry.windowMs)) break;
       entry.members.delete(member);
+    }
+    if (entry.members.size === 0) {
+      entry.ordered = true;
+      entry.latest = Number.NEGATIVE_INFINITY;
     }
   }
 
   /** Remove keys whose every member left the window; called periodically so idle keys free memory. */
   sweep(now: number): void {
     for (const [key, entry] of this.keys) {
+      if (!entry.ordered) {
+        for (const [member, seen] of entry.members) {
+          if (!inWindow(seen, now, entry.windowMs)) entry.members.delete(member);
+        }
+      }
       this.prune(entry, now);
       if (entry.members.size === 0) this.keys.delete(key);
     }
