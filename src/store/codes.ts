@@ -7,6 +7,7 @@ import {
   type CodeRecord,
   campaignFromRow,
   codeFromRow,
+  parseJsonResult,
   type Redemption,
   type Row,
   redemptionFromRow,
@@ -119,35 +120,10 @@ export async function loadRedemptionContext(
   now: Date = new Date(),
 ): Promise<{ context: RedemptionContext | null; existing: Redemption | null }> {
   const keys = identityKeys.length > 0 ? identityKeys : [`customer:${customerId}`];
-  const result = await sql<Row>`
-    SELECT to_jsonb(k) AS code, to_jsonb(c) AS campaign,
-           COALESCE((SELECT u.uses FROM customer_usage u
-                      WHERE u.campaign_id = c.id AND u.customer_id = ${customerId}), 0) AS customer_uses,
-           CASE WHEN c.per_person_cap IS NULL THEN 0 ELSE
-             COALESCE((SELECT sum(pu.uses) FROM person_usage pu
-                        WHERE pu.campaign_id = c.id AND pu.person_id IN (
-                          SELECT person_id FROM identity_nodes WHERE key = ANY (${keys}::text[]))), 0)
-           END AS person_uses,
-           (SELECT to_jsonb(r) FROM redemptions r WHERE r.idempotency_key = ${idempotencyKey}) AS existing,
-           COALESCE((SELECT pc.cap IS NOT NULL AND pc.used >= pc.cap FROM partner_caps pc
-                      WHERE pc.campaign_id = c.id AND pc.partner = k.partner), false) AS partner_full,
-           c.throttle_per_minute IS NOT NULL AND COALESCE((SELECT m.uses >= c.throttle_per_minute FROM campaign_minute m
-              WHERE m.campaign_id = c.id AND m.minute = date_trunc('minute', ${now.toISOString()}::timestamptz)), false)
-             AS throttled,
-           (SELECT count(DISTINCT m.key) FROM (
-              SELECT n.key FROM identity_nodes n
-               WHERE starts_with(n.key, 'customer:') AND n.person_id IN (
-                 SELECT person_id FROM identity_nodes WHERE key = ANY (${keys}::text[]))
-              UNION SELECT ${`customer:${customerId}`}) AS m) AS linked_accounts,
-           (SELECT count(*) FROM (SELECT 1 FROM redemptions r
-               WHERE r.customer_id = ${customerId} AND r.status = 'redeemed' LIMIT 100) AS cr) AS customer_redemptions,
-           (SELECT avg(s.subtotal_minor) FROM (SELECT r.subtotal_minor FROM redemptions r
-               WHERE r.customer_id = ${customerId} AND r.currency = ${currency} AND r.status = 'redeemed'
-               ORDER BY r.id DESC LIMIT 20) AS s) AS mean_subtotal
-      FROM (SELECT 1) AS one
-      LEFT JOIN codes k ON k.normalized = ${normalized}
-      LEFT JOIN campaigns c ON c.id = k.campaign_id`.execute(db);
-  const row = result.rows[0];
+  const result = await sql<{ result: unknown }>`
+    SELECT promoguard_context(${normalized}, ${customerId}, ${idempotencyKey}, ${keys}::text[], ${currency},
+                              ${now.toISOString()}::timestamptz) AS result`.execute(db);
+  const row = result.rows[0] ? parseJsonResult(result.rows[0].result) : null;
   if (!row) return { context: null, existing: null };
   const existing = row.existing ? redemptionFromRow(row.existing as Row) : null;
   if (!row.code || !row.campaign) return { context: null, existing };
@@ -162,7 +138,7 @@ export async function loadRedemptionContext(
       risk: {
         linkedAccounts: toNumber(row.linked_accounts),
         customerRedemptions: toNumber(row.customer_redemptions),
-        meanSubtotalMinor: row.mean_subtotal === null ? null : Number(row.mean_subtotal),
+        meanSubtotalMinor: row.mean_subtotal == null ? null : Number(row.mean_subtotal),
       },
     },
     existing,

@@ -267,6 +267,59 @@ export const ROUTINES: Routine[] = [
   },
   {
     /*
+     * Everything a validation or redemption decides on, read in one call. A function rather than a
+     * query so that its statements' plans are cached per connection: on PGlite, which parses and plans
+     * every query it is sent, planning was most of the cost of this read.
+     */
+    name: 'promoguard_context',
+    statements: [
+      dropAll('promoguard_context'),
+      `CREATE FUNCTION promoguard_context(
+        p_normalized text, p_customer_id text, p_key text, p_keys text[], p_currency text, p_now timestamptz
+      ) RETURNS jsonb LANGUAGE plpgsql STABLE AS $fn$
+      DECLARE
+        v_code codes%ROWTYPE;
+        v_campaign campaigns%ROWTYPE;
+        v_existing jsonb;
+      BEGIN
+        IF p_key IS NOT NULL THEN
+          SELECT to_jsonb(r) INTO v_existing FROM redemptions r WHERE r.idempotency_key = p_key;
+        END IF;
+        SELECT * INTO v_code FROM codes WHERE normalized = p_normalized;
+        IF NOT FOUND THEN
+          RETURN jsonb_build_object('existing', v_existing);
+        END IF;
+        SELECT * INTO v_campaign FROM campaigns WHERE id = v_code.campaign_id;
+        RETURN jsonb_build_object(
+          'existing', v_existing,
+          'code', to_jsonb(v_code),
+          'campaign', to_jsonb(v_campaign),
+          'customer_uses', COALESCE((SELECT u.uses FROM customer_usage u
+                                      WHERE u.campaign_id = v_campaign.id AND u.customer_id = p_customer_id), 0),
+          'person_uses', CASE WHEN v_campaign.per_person_cap IS NULL THEN 0 ELSE
+             COALESCE((SELECT sum(pu.uses) FROM person_usage pu
+                        WHERE pu.campaign_id = v_campaign.id AND pu.person_id IN (
+                          SELECT person_id FROM identity_nodes WHERE key = ANY (p_keys))), 0) END,
+          'partner_full', COALESCE((SELECT pc.cap IS NOT NULL AND pc.used >= pc.cap FROM partner_caps pc
+                                     WHERE pc.campaign_id = v_campaign.id AND pc.partner = v_code.partner), false),
+          'throttled', v_campaign.throttle_per_minute IS NOT NULL AND COALESCE(
+             (SELECT m.uses >= v_campaign.throttle_per_minute FROM campaign_minute m
+               WHERE m.campaign_id = v_campaign.id AND m.minute = date_trunc('minute', p_now)), false),
+          'linked_accounts', (SELECT count(DISTINCT m.key) FROM (
+             SELECT n.key FROM identity_nodes n
+              WHERE starts_with(n.key, 'customer:') AND n.person_id IN (
+                SELECT person_id FROM identity_nodes WHERE key = ANY (p_keys))
+             UNION SELECT 'customer:' || p_customer_id) AS m),
+          'customer_redemptions', (SELECT count(*) FROM (SELECT 1 FROM redemptions r
+             WHERE r.customer_id = p_customer_id AND r.status = 'redeemed' LIMIT 100) AS cr),
+          'mean_subtotal', (SELECT avg(s.subtotal_minor) FROM (SELECT r.subtotal_minor FROM redemptions r
+             WHERE r.customer_id = p_customer_id AND r.currency = p_currency AND r.status = 'redeemed'
+             ORDER BY r.id DESC LIMIT 20) AS s));
+      END $fn$`,
+    ],
+  },
+  {
+    /*
      * Roll back. The status flip is the guard: only the call that moves the row from 'redeemed' to
      * 'rolled_back' restores the counters, so repeats and concurrent rollbacks restore exactly once.
      * The person's usage is restored on the person the customer belongs to now (persons merge).
