@@ -12,6 +12,8 @@ export const EVENT_TYPES = [
   'code.bulk_revoked',
   'redemption.created',
   'redemption.rolled_back',
+  'review.approved',
+  'review.rejected',
   'points.program_created',
   'points.credited',
   'points.debited',

@@ -33,6 +33,9 @@ export interface WindowCounterOptions {
   maxKeys: number;
 }
 
+/** How far a count's `now` may lag the latest one (concurrent requests, nodes' clocks) and still be exact. */
+const PRUNE_GRACE_MS = 5_000;
+
 const DEFAULTS: WindowCounterOptions = { maxMembersPerKey: 10_000, maxKeys: 500_000 };
 
 interface MemoryKey {
@@ -56,11 +59,20 @@ export class MemoryWindowCounters implements WindowCounters {
     return queries.map((q) => {
       const entry = this.keys.get(q.key);
       if (!entry) return 0;
-      // Members in time order: drop the ones that left the key's window (amortized, each once), and
-      // the rest all count for a query over that window. Out of order (concurrent requests recording
-      // with slightly different clocks), count them one by one.
-      this.prune(entry, now);
-      if (entry.ordered && q.windowMs >= entry.windowMs) return entry.members.size;
+      // Drop what no count can see any more (amortized, each once). Not up to `now` itself: a concurrent
+      // decision may count with a `now` a moment earlier and must still see those members.
+      this.prune(entry, now - PRUNE_GRACE_MS);
+      if (entry.ordered && q.windowMs >= entry.windowMs) {
+        // Members in time order: skip the oldest ones until the first in this query's window; the rest
+        // all count. Out of order (concurrent requests recording with slightly different clocks), count
+        // them one by one.
+        let stale = 0;
+        for (const seen of entry.members.values()) {
+          if (inWindow(seen, now, q.windowMs)) break;
+          stale++;
+        }
+        return entry.members.size - stale;
+      }
       let n = 0;
       for (const seen of entry.members.values()) if (inWindow(seen, now, q.windowMs)) n++;
       return n;
@@ -82,7 +94,7 @@ export class MemoryWindowCounters implements WindowCounters {
       entry.windowMs = Math.max(entry.windowMs, e.windowMs);
       entry.members.delete(e.member);
       entry.members.set(e.member, now);
-      this.prune(entry, now);
+      this.prune(entry, now - PRUNE_GRACE_MS);
       if (entry.members.size > this.options.maxMembersPerKey) {
         const oldest = entry.members.keys().next();
         if (!oldest.done) entry.members.delete(oldest.value);

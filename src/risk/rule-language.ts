@@ -61,16 +61,37 @@ function firstLine(err: unknown): string {
   return (text.split('\n')[0] ?? text).trim();
 }
 
+type AstNode = { op?: unknown; args?: unknown };
+const isFeaturesVariable = (node: unknown): boolean =>
+  (node as AstNode | null)?.op === 'id' && (node as AstNode).args === 'features';
+
+/**
+ * The features an expression reads: `features.x` and `features['x']` read x; the map used any other
+ * way (a computed key, `dyn(features)`, …) may read any feature, so it counts as reading all of them.
+ * Missing one here would let the rule fail at run time (no fire) instead of failing open to review.
+ */
 function featuresRead(ast: unknown, into: Set<string>): void {
   if (Array.isArray(ast)) {
     for (const item of ast) featuresRead(item, into);
     return;
   }
   if (ast === null || typeof ast !== 'object') return;
-  const node = ast as { op?: unknown; args?: unknown };
-  if (node.op === '.' && Array.isArray(node.args)) {
-    const [target, field] = node.args as [{ op?: unknown; args?: unknown } | undefined, unknown];
-    if (target?.op === 'id' && target.args === 'features' && typeof field === 'string') into.add(field);
+  const node = ast as AstNode;
+  if ((node.op === '.' || node.op === '[]') && Array.isArray(node.args) && isFeaturesVariable(node.args[0])) {
+    const key = node.args[1] as unknown;
+    if (node.op === '.' && typeof key === 'string') {
+      into.add(key);
+      return;
+    }
+    const literal = key as AstNode | null;
+    if (node.op === '[]' && literal?.op === 'value' && typeof literal.args === 'string') {
+      into.add(literal.args);
+      return;
+    }
+  }
+  if (isFeaturesVariable(node)) {
+    for (const f of FEATURES) into.add(f.name);
+    return;
   }
   featuresRead(node.args, into);
 }

@@ -224,7 +224,12 @@ export class RiskEngine {
           s.now.getTime(),
         ),
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error('feature counters timed out')), COUNTER_TIMEOUT_MS);
+          // A busy event loop runs this timer late, possibly after the answer arrived but before it was
+          // read: let pending I/O be read once (setImmediate runs after the poll phase) before giving up.
+          timer = setTimeout(
+            () => setImmediate(() => reject(new Error('feature counters timed out'))),
+            COUNTER_TIMEOUT_MS,
+          );
         }),
       ]);
       wanted.forEach((w, i) => {

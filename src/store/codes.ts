@@ -98,7 +98,7 @@ export interface RedemptionContext {
 export interface RiskFacts {
   /** Customer accounts of the person(s) this request belongs to, this customer included. */
   linkedAccounts: number;
-  /** The customer's redemptions in force, any campaign, counted up to 100. */
+  /** The customer's redemptions in force, any campaign, counted up to 1,000. */
   customerRedemptions: number;
   /** Mean subtotal of the customer's last 20 redemptions in the cart's currency; null without any. */
   meanSubtotalMinor: number | null;

@@ -119,7 +119,7 @@ export async function updateRule(
 /** Soft delete: the id stays taken, so a shipped rule an analyst deleted is not re-created. */
 export async function deleteRule(db: Kysely<Database>, id: string, now: Date): Promise<boolean> {
   const { rows } = await sql<Row>`
-    UPDATE risk_rules SET deleted_at = ${now}, enabled = false, updated_at = ${now}
+    UPDATE risk_rules SET deleted_at = ${now}, enabled = false, updated_at = ${now}, version = version + 1
      WHERE id = ${id} AND deleted_at IS NULL RETURNING id`.execute(db);
   return rows.length > 0;
 }

@@ -311,7 +311,7 @@ export const ROUTINES: Routine[] = [
                 SELECT person_id FROM identity_nodes WHERE key = ANY (p_keys))
              UNION SELECT 'customer:' || p_customer_id) AS m),
           'customer_redemptions', (SELECT count(*) FROM (SELECT 1 FROM redemptions r
-             WHERE r.customer_id = p_customer_id AND r.status = 'redeemed' LIMIT 100) AS cr),
+             WHERE r.customer_id = p_customer_id AND r.status = 'redeemed' LIMIT 1000) AS cr),
           'mean_subtotal', (SELECT avg(s.subtotal_minor) FROM (SELECT r.subtotal_minor FROM redemptions r
              WHERE r.customer_id = p_customer_id AND r.currency = p_currency AND r.status = 'redeemed'
              ORDER BY r.id DESC LIMIT 20) AS s));

@@ -38,7 +38,6 @@ import {
   RuleId,
   RulePatch,
   StoredDecision,
-  StringEnum,
   Timestamp,
 } from '../schemas.js';
 
@@ -471,10 +470,12 @@ export const riskRoutes =
           summary: "This node's decision counters since start, and the review queue length",
           response: {
             200: Type.Object({
-              decisions: Type.Record(
-                StringEnum(['allow', 'review', 'challenge', 'block'] as const),
-                Type.Integer(),
-              ),
+              decisions: Type.Object({
+                allow: Type.Integer(),
+                review: Type.Integer(),
+                challenge: Type.Integer(),
+                block: Type.Integer(),
+              }),
               feature_errors: Type.Integer({ description: 'Feature reads that failed or timed out' }),
               fail_open_reviews: Type.Integer({
                 description: 'Decisions sent to review because a rule read an unavailable feature',
