@@ -533,7 +533,12 @@ function serverLogOf(b) {
 }
 
 async function start(b, env) {
-  const server = await startServer({ ...env, ...(options.redisUrl ? { REDIS_URL: options.redisUrl } : {}) });
+  // BENCH_SERVER_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the server under load.
+  const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const server = await startServer(
+    { ...env, ...(options.redisUrl ? { REDIS_URL: options.redisUrl } : {}) },
+    { nodeArgs },
+  );
   cleanups.push(() => server.stop());
   b.servers = [...(b.servers ?? []), server];
   say(`server pid ${server.pid} at ${server.url}`);
