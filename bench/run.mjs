@@ -424,7 +424,7 @@ function serverEnvDescription() {
     command: 'node bin/promoguard.js serve',
     setByBench: ['HOST=127.0.0.1', 'PORT=0', 'LOG_LEVEL=info', ...(options.redisUrl ? ['REDIS_URL'] : [])],
     defaultsKept: [
-      'RATE_LIMIT_PER_MINUTE=60 (per client address, customer and device)',
+      'RATE_LIMIT_PER_MINUTE=60 (per customer and device), RATE_LIMIT_PER_MINUTE_PER_ADDRESS=300',
       'LOCKOUT_AFTER_FAILURES=10',
       'DATABASE_POOL_SIZE=20',
       'OUTBOX_POLL_MS=1000',

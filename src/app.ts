@@ -131,7 +131,17 @@ export async function createApp(options: AppOptions): Promise<App> {
     onError: (err: unknown) => options.logger.error({ err }, 'rate limiter store unavailable; failing open'),
   };
   const guard = redis ? AttemptGuard.redis(redis, guardOptions) : AttemptGuard.memory(guardOptions);
-  const defenses = new Defenses(hasher, lists, guard);
+  // Client addresses get limits of their own: one address is often many people (NAT, offices).
+  const addressOptions = {
+    ...guardOptions,
+    attemptsPerMinute: config.RATE_LIMIT_PER_MINUTE_PER_ADDRESS,
+    failuresBeforeLock: config.LOCKOUT_AFTER_FAILURES_PER_ADDRESS,
+    keyPrefix: `${config.REDIS_KEY_PREFIX}:address`,
+  };
+  const addressGuard = redis
+    ? AttemptGuard.redis(redis, addressOptions)
+    : AttemptGuard.memory(addressOptions);
+  const defenses = new Defenses(hasher, lists, guard, addressGuard);
   const memoryCounters = redis ? null : new MemoryWindowCounters();
   const counters = redis
     ? new RedisWindowCounters(redis, `${config.REDIS_KEY_PREFIX}:risk:`)

@@ -47,7 +47,20 @@ const EnvSchema = Type.Object({
     minimum: 1,
     maximum: 100_000,
     default: 60,
-    description: 'Validation and redemption attempts per minute per client address, customer and device',
+    description: 'Validation and redemption attempts per minute per customer and per device',
+  }),
+  RATE_LIMIT_PER_MINUTE_PER_ADDRESS: Type.Integer({
+    minimum: 1,
+    maximum: 1_000_000,
+    default: 300,
+    description:
+      'Attempts per minute per client address (IPv6: /64); higher than per customer, as households, offices and carrier NATs share one',
+  }),
+  LOCKOUT_AFTER_FAILURES_PER_ADDRESS: Type.Integer({
+    minimum: 1,
+    maximum: 1_000_000,
+    default: 30,
+    description: 'Consecutive failed attempts that lock a client address',
   }),
   LOCKOUT_AFTER_FAILURES: Type.Integer({
     minimum: 1,

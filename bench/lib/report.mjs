@@ -222,8 +222,8 @@ export function printReport(results, options, file) {
       `${(env.loadAvgEnd ?? []).join(' ')} at end; commit ${env.commit ?? '?'}`,
   );
   w(
-    `server: node bin/promoguard.js serve, default defenses (RATE_LIMIT_PER_MINUTE 60 per client address, ` +
-      `customer and device; lockout after 10 failures${options.redisUrl ? '; Redis limiter' : '; in-memory limiter'}).`,
+    'server: node bin/promoguard.js serve, default defenses (60 attempts a minute per customer and device, ' +
+      `300 per client address; lockout after 10 failures, 30 per address${options.redisUrl ? '; Redis limiter' : '; in-memory limiter'}).`,
   );
   w(
     '        Every request carries its own customer, client address (body.context.ip) and Idempotency-Key; ' +

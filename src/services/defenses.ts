@@ -7,10 +7,12 @@
  */
 import type { RefusalReason } from '../domain/campaign.js';
 import { AppError } from '../errors.js';
-import type { AttemptGuard, GuardKey } from '../limits/attempt-guard.js';
+import type { AttemptGuard, GuardKey, GuardVerdict } from '../limits/attempt-guard.js';
 import type { IdentifierHasher } from './identifiers.js';
 import type { ListService } from './lists.js';
 import { type RequestContextInput, type ResolvedContext, resolveContext } from './request-context.js';
+
+const ALLOWED: GuardVerdict = { allowed: true };
 
 export interface Admission {
   context: ResolvedContext;
@@ -40,7 +42,17 @@ export class Defenses {
     private readonly hasher: IdentifierHasher,
     private readonly lists: ListService,
     private readonly guard: AttemptGuard,
+    /** Client addresses: a looser limit and lockout, since one address is often many shoppers. */
+    private readonly addressGuard: AttemptGuard = guard,
   ) {}
+
+  /** Each key to the guard that limits its kind. */
+  private split(keys: GuardKey[]): [AttemptGuard, GuardKey[]][] {
+    return [
+      [this.guard, keys.filter((k) => k.kind !== 'ip')],
+      [this.addressGuard, keys.filter((k) => k.kind === 'ip')],
+    ];
+  }
 
   /** Throws `too_many_requests` (with the seconds to wait) when the caller is limited or locked. */
   async admit(customerId: string, input: RequestContextInput | undefined): Promise<Admission> {
@@ -51,7 +63,13 @@ export class Defenses {
     if (context.deviceKey) guardKeys.push({ kind: 'device', value: context.deviceKey });
     const admission = { context, guardKeys, blocked: verdict.blocked !== null, allowed: verdict.allowed };
     if (admission.allowed && !admission.blocked) return admission;
-    const check = await this.guard.check(guardKeys);
+    const checks = await Promise.all(
+      this.split(guardKeys).map(([guard, keys]) => (keys.length > 0 ? guard.check(keys) : ALLOWED)),
+    );
+    // The longest wait wins when several keys are limited.
+    const check = checks.reduce((worst, c) =>
+      !c.allowed && (worst.allowed || c.retryAfterSeconds > worst.retryAfterSeconds) ? c : worst,
+    );
     if (!check.allowed) {
       throw new AppError('too_many_requests', 'too many attempts; retry later', {
         retry_after_seconds: check.retryAfterSeconds,
@@ -73,10 +91,11 @@ export class Defenses {
     resets: boolean,
   ): Promise<void> {
     if (admission.allowed && !admission.blocked) return;
+    const parts = this.split(admission.guardKeys).filter(([, keys]) => keys.length > 0);
     if (outcome.ok) {
-      if (resets) await this.guard.recordSuccess(admission.guardKeys);
+      if (resets) await Promise.all(parts.map(([guard, keys]) => guard.recordSuccess(keys)));
     } else if (isFailedAttempt(outcome.reason)) {
-      await this.guard.recordFailure(admission.guardKeys);
+      await Promise.all(parts.map(([guard, keys]) => guard.recordFailure(keys)));
     }
   }
 }

@@ -43,6 +43,10 @@ const REAL_LIMITS = {
   RISK_DEFAULT_PACK: 'off',
   RATE_LIMIT_PER_MINUTE: String(RATE_PER_MINUTE),
   LOCKOUT_AFTER_FAILURES: String(LOCK_AFTER_FAILURES),
+  // The address limits equal the others here, so one suite covers every key kind with one set of numbers
+  // (their own defaults are looser: see the address-limit test below).
+  RATE_LIMIT_PER_MINUTE_PER_ADDRESS: String(RATE_PER_MINUTE),
+  LOCKOUT_AFTER_FAILURES_PER_ADDRESS: String(LOCK_AFTER_FAILURES),
   LOCKOUT_BASE_SECONDS: String(LOCK_BASE_SECONDS),
   LOCKOUT_MAX_SECONDS: '86400',
 };
@@ -425,6 +429,54 @@ describe.each(limiterMatrix)('attempt limits on %s with %s counters', (_db, _sto
 
 const memoryStore = guardStores.find((s) => s.name === 'memory');
 if (!memoryStore) throw new Error('the in-memory limiter store is always listed');
+
+describe.each(backends.map((b) => [b.name, b] as const))(
+  'client addresses have looser limits of their own on %s',
+  (_name, backend) => {
+    const clock = new TestClock(new Date(NOW));
+    let t: TestApp;
+    let validCode: string;
+    beforeAll(async () => {
+      t = await startTestApp(backend, {
+        clock,
+        env: {
+          ...REAL_LIMITS,
+          RISK_DEFAULT_PACK: 'off',
+          RATE_LIMIT_PER_MINUTE_PER_ADDRESS: '150',
+          LOCKOUT_AFTER_FAILURES_PER_ADDRESS: '25',
+        },
+      });
+      validCode = (await campaignWithCode(t)).code;
+    });
+    afterAll(async () => t?.close());
+
+    it('an office of 120 shoppers behind one address is served; the address stops at its own limit', async () => {
+      const ip = nextIPv4();
+      const results: LightMyRequestResponse[] = [];
+      for (let i = 0; i < 160; i++) results.push(await validate(t, validCode, unique('CUS_OFFICE_'), { ip }));
+      // 150 a minute for the address (not the 60 of a customer or a device), then 429.
+      expect(results.filter((r) => r.statusCode === 200).length).toBe(150);
+      for (const r of results.slice(150)) expectTooManyRequests(r);
+      // One customer is still held to 60 a minute, from any address.
+      const customer = unique('CUS_ONE_');
+      const own: LightMyRequestResponse[] = [];
+      for (let i = 0; i < 61; i++) own.push(await validate(t, validCode, customer, { ip: nextIPv4() }));
+      expect(own.filter((r) => r.statusCode === 200).length).toBe(RATE_PER_MINUTE);
+      expectTooManyRequests(own[60] as LightMyRequestResponse);
+    });
+
+    it("an address locks after its own run of failures (25 here), not a customer's 10", async () => {
+      clock.advance(120_000);
+      const ip = nextIPv4();
+      const results: LightMyRequestResponse[] = [];
+      // Different shoppers mistyping codes behind one NAT: each customer fails once.
+      for (let i = 0; i < 26; i++) results.push(await validate(t, `NOPE${i}X`, unique('CUS_NAT_'), { ip }));
+      expect(results.slice(0, 25).every((r) => r.statusCode === 200)).toBe(true);
+      expectTooManyRequests(results[25] as LightMyRequestResponse);
+      expect((results[25] as LightMyRequestResponse).json().reason).toBe('locked');
+    });
+  },
+);
 
 describe.each(backends.map((b) => [b.name, b] as const))('abuse controls on %s', (_name, backend) => {
   const clock = new TestClock(new Date(NOW));

@@ -52,6 +52,8 @@ export async function startTestApp(
     OUTBOX_POLL_MS: '50',
     RATE_LIMIT_PER_MINUTE: '100000',
     LOCKOUT_AFTER_FAILURES: '10000',
+    RATE_LIMIT_PER_MINUTE_PER_ADDRESS: '100000',
+    LOCKOUT_AFTER_FAILURES_PER_ADDRESS: '10000',
     ...options.env,
   });
   const app = await createApp({
