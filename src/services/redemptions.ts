@@ -11,7 +11,7 @@ import { normalizeCode } from '../domain/codes.js';
 import { AppError } from '../errors.js';
 import { requestFingerprint } from '../lib/fingerprint.js';
 import { newId } from '../lib/ids.js';
-import { loadRedemptionContext } from '../store/codes.js';
+import { loadRedemptionContext, type RedemptionContext } from '../store/codes.js';
 import {
   findRedemption,
   findRedemptionByKey,
@@ -25,7 +25,7 @@ import type { PatternIndex } from './codes.js';
 import type { ServiceContext } from './context.js';
 import { type Admission, type Defenses, isFailedAttempt } from './defenses.js';
 import { identityKeys, type RequestContextInput } from './request-context.js';
-import { decisionRecord, type RiskDecision, type RiskEngine } from './risk.js';
+import { decisionRecord, type RiskDecision, type RiskEngine, type RiskSubject } from './risk.js';
 import type { StepUpChallenges } from './step-up.js';
 
 export interface CheckoutRequest {
@@ -100,6 +100,31 @@ export class RedemptionService {
       : null;
   }
 
+  /** The risk engine's decision on an eligible attempt. */
+  private decideRisk(
+    req: CheckoutRequest,
+    admission: Admission,
+    context: RedemptionContext,
+    normalized: string,
+    discountMinor: number,
+    now: Date,
+    kind: Pick<RiskSubject, 'operation' | 'channel' | 'decisionId'>,
+  ): Promise<RiskDecision> {
+    return this.risk.decide({
+      ...kind,
+      customer: req.customer,
+      cart: req.cart,
+      context: admission.context,
+      campaign: context.campaign,
+      code: context.code,
+      discountMinor,
+      facts: context.risk,
+      allowListed: admission.allowed,
+      stepUp: this.stepUp(req, normalized),
+      now,
+    });
+  }
+
   /** Count the attempt into the risk features (after its decision, never into its own). */
   private record(admission: Admission, customerId: string, result: RedeemResult | ValidationResult): void {
     const redemption = 'redemption' in result && result.ok && !result.replayed ? result.redemption : null;
@@ -162,19 +187,9 @@ export class RedemptionService {
     if (!context) return { valid: false, reason: 'code_not_found' };
     const decision = decide({ ...context, customer: req.customer, cart: req.cart, now });
     if (!decision.eligible) return { valid: false, reason: decision.reason };
-    const risk = await this.risk.decide({
+    const risk = await this.decideRisk(req, admission, context, normalized, decision.discountMinor, now, {
       operation: 'validation',
       channel: options.untrusted ? 'storefront' : 'checkout',
-      customer: req.customer,
-      cart: req.cart,
-      context: admission.context,
-      campaign: context.campaign,
-      code: context.code,
-      discountMinor: decision.discountMinor,
-      facts: context.risk,
-      allowListed: admission.allowed,
-      stepUp: this.stepUp(req, normalized),
-      now,
     });
     if (risk.action === 'block') return { valid: false, reason: 'blocked_by_rule', decision: risk };
     return {
@@ -242,20 +257,10 @@ export class RedemptionService {
       if (!decision.eligible) return { ok: false, reason: decision.reason };
 
       const redemptionId = newId('redemption', now.getTime());
-      const risk = await this.risk.decide({
-        decisionId: `dec_${redemptionId.slice('red_'.length)}`,
+      const risk = await this.decideRisk(req, admission, context, normalized, decision.discountMinor, now, {
         operation: 'redemption',
         channel: 'checkout',
-        customer: req.customer,
-        cart: req.cart,
-        context: admission.context,
-        campaign: context.campaign,
-        code: context.code,
-        discountMinor: decision.discountMinor,
-        facts: context.risk,
-        allowListed: admission.allowed,
-        stepUp: this.stepUp(req, normalized),
-        now,
+        decisionId: `dec_${redemptionId.slice('red_'.length)}`,
       });
       if (risk.action === 'block' || risk.action === 'challenge') {
         // Stopped by the rules: nothing changes, the decision is kept for analysts and backtests.
