@@ -14,18 +14,18 @@ import { AppError } from '../errors.js';
 import { insertAudit } from '../store/campaigns.js';
 import {
   activeEntries,
-  bumpListsStamp,
   type ListEntry,
   type ListName,
   listEntries,
-  listsStamp,
   matchingEntries,
   removeEntry,
   upsertEntry,
 } from '../store/lists.js';
+import { bumpStamp } from '../store/stamps.js';
 import type { Actor, ServiceContext } from './context.js';
 import type { IdentifierHasher } from './identifiers.js';
 import type { HashedIdentifier } from './request-context.js';
+import { StampedCache } from './stamped-cache.js';
 
 export const LIST_TYPES = ['customer', ...IDENTIFIER_TYPES] as const;
 export type ListType = (typeof LIST_TYPES)[number];
@@ -38,74 +38,31 @@ export interface ListVerdict {
 const CACHE_MAX_ENTRIES = 100_000;
 const STAMP_CHECK_MS = 1_000;
 
-interface Snapshot {
-  stamp: number;
-  /** `type:hash` → its active entries; null when there are too many entries to keep. */
-  byKey: Map<string, ListEntry[]> | null;
-}
+/** `type:hash` → its active entries; null when there are too many entries to keep. */
+type Snapshot = Map<string, ListEntry[]> | null;
 
 export class ListService {
-  private snapshot: Snapshot | null = null;
-  private loading: Promise<Snapshot> | null = null;
-  private checkedAt = 0;
-  /** Bumped by every change made here: a load begun before it must not install its older copy. */
-  private generation = 0;
+  private readonly snapshot: StampedCache<Snapshot>;
 
   constructor(
     private readonly ctx: ServiceContext,
     private readonly hasher: IdentifierHasher,
-    private readonly onError: (err: unknown) => void = () => {},
-  ) {}
+    onError: (err: unknown) => void = () => {},
+  ) {
+    this.snapshot = new StampedCache(ctx.db, 'lists', () => this.load(), STAMP_CHECK_MS, onError);
+  }
 
   private async load(): Promise<Snapshot> {
-    const generation = this.generation;
-    const stamp = await listsStamp(this.ctx.db);
     const entries = await activeEntries(this.ctx.db, CACHE_MAX_ENTRIES + 1);
-    let byKey: Map<string, ListEntry[]> | null = null;
-    if (entries.length <= CACHE_MAX_ENTRIES) {
-      byKey = new Map();
-      for (const e of entries) {
-        const key = `${e.identifierType}:${e.identifierHash}`;
-        const list = byKey.get(key);
-        if (list) list.push(e);
-        else byKey.set(key, [e]);
-      }
+    if (entries.length > CACHE_MAX_ENTRIES) return null;
+    const byKey = new Map<string, ListEntry[]>();
+    for (const e of entries) {
+      const key = `${e.identifierType}:${e.identifierHash}`;
+      const list = byKey.get(key);
+      if (list) list.push(e);
+      else byKey.set(key, [e]);
     }
-    const snapshot = { stamp, byKey };
-    if (generation === this.generation) {
-      this.snapshot = snapshot;
-      this.checkedAt = Date.now();
-    }
-    return snapshot;
-  }
-
-  private invalidate(): void {
-    this.generation++;
-    this.snapshot = null;
-    this.loading = null;
-  }
-
-  private async current(): Promise<Snapshot> {
-    if (this.snapshot === null) {
-      this.loading ??= this.load().finally(() => {
-        this.loading = null;
-      });
-      return this.loading;
-    }
-    if (Date.now() - this.checkedAt > STAMP_CHECK_MS && this.loading === null) {
-      this.checkedAt = Date.now();
-      // In the background: this request uses the copy it has; the next ones get the new one.
-      this.loading = listsStamp(this.ctx.db)
-        .then((stamp) => (stamp !== this.snapshot?.stamp ? this.load() : (this.snapshot as Snapshot)))
-        .catch((err: unknown) => {
-          this.onError(err);
-          return this.snapshot as Snapshot;
-        })
-        .finally(() => {
-          this.loading = null;
-        });
-    }
-    return this.snapshot;
+    return byKey;
   }
 
   private hashOf(type: ListType, value: string): string {
@@ -146,10 +103,10 @@ export class ListService {
         { actor, action: `list.${entry.list}.add`, targetId: String(saved.id), reason: entry.reason },
         now,
       );
-      await bumpListsStamp(trx);
+      await bumpStamp(trx, 'lists');
       return saved;
     });
-    this.invalidate();
+    this.snapshot.invalidate();
     return added;
   }
 
@@ -159,11 +116,11 @@ export class ListService {
       const r = await removeEntry(trx, id, actor, now);
       if (r) {
         await insertAudit(trx, { actor, action: `list.${r.list}.remove`, targetId: String(id), reason }, now);
-        await bumpListsStamp(trx);
+        await bumpStamp(trx, 'lists');
       }
       return r;
     });
-    this.invalidate();
+    this.snapshot.invalidate();
     if (!removed) throw new AppError('list_entry_not_found');
     return removed;
   }
@@ -181,12 +138,11 @@ export class ListService {
   async judge(customerId: string, identifiers: HashedIdentifier[]): Promise<ListVerdict> {
     const now = this.ctx.clock.now();
     const wanted = [{ type: 'customer', hash: customerId }, ...identifiers];
-    const snapshot = await this.current();
+    const byKey = await this.snapshot.get();
     let entries: ListEntry[];
-    if (snapshot.byKey === null) {
+    if (byKey === null) {
       entries = await matchingEntries(this.ctx.db, wanted, now);
     } else {
-      const { byKey } = snapshot;
       entries = wanted
         .flatMap((w) => byKey.get(`${w.type}:${w.hash}`) ?? [])
         .filter((e) => e.expiresAt === null || e.expiresAt.getTime() > now.getTime());

@@ -30,10 +30,11 @@ import {
   USER_AGENT_LIMIT,
 } from '../risk/rule-language.js';
 import type { RiskFacts } from '../store/codes.js';
-import { listRules, type RiskRule, rulesStamp } from '../store/risk.js';
+import { listRules, type RiskRule } from '../store/risk.js';
 import type { CampaignRecord, CodeRecord } from '../store/rows.js';
 import type { ServiceContext } from './context.js';
 import type { ResolvedContext } from './request-context.js';
+import { StampedCache } from './stamped-cache.js';
 
 const HOUR = 3_600_000;
 const FEATURE_WINDOW = Object.fromEntries(FEATURES.map((f) => [f.name, f.windowMs ?? 0]));
@@ -138,10 +139,7 @@ function eventId(): string {
 }
 
 export class RiskEngine {
-  private rules: LoadedRule[] | null = null;
-  private stamp = '';
-  private checkedAt = 0;
-  private refreshing: Promise<void> | null = null;
+  private readonly rules: StampedCache<LoadedRule[]>;
   private readonly recording = new Set<Promise<void>>();
   readonly stats: RiskStats = {
     decisions: { allow: 0, review: 0, challenge: 0, block: 0 },
@@ -155,42 +153,29 @@ export class RiskEngine {
     private readonly ctx: ServiceContext,
     private readonly counters: WindowCounters,
     private readonly onError: (err: unknown, what: string) => void,
-  ) {}
+  ) {
+    this.rules = new StampedCache(
+      ctx.db,
+      'rules',
+      () => this.loadRules(),
+      RULES_REFRESH_MS,
+      (err) => onError(err, 'risk rules refresh failed'),
+    );
+  }
 
   /** Forget the cached rules: the next decision re-reads them (after a change on this node). */
   invalidateRules(): void {
-    this.rules = null;
+    this.rules.invalidate();
   }
 
   private async loadRules(): Promise<LoadedRule[]> {
-    const stamp = await rulesStamp(this.ctx.db);
     const rules = await listRules(this.ctx.db);
-    const loaded = rules.map((rule) => {
+    return rules.map((rule) => {
       const compiled = compileRule(rule.expression);
       return compiled.ok
         ? { rule, compiled: compiled.rule, compileError: null }
         : { rule, compiled: null, compileError: compiled.message };
     });
-    this.rules = loaded;
-    this.stamp = stamp;
-    this.checkedAt = Date.now();
-    return loaded;
-  }
-
-  private async currentRules(): Promise<LoadedRule[]> {
-    if (this.rules === null) return this.loadRules();
-    if (Date.now() - this.checkedAt > RULES_REFRESH_MS && this.refreshing === null) {
-      this.checkedAt = Date.now();
-      this.refreshing = rulesStamp(this.ctx.db)
-        .then(async (stamp) => {
-          if (stamp !== this.stamp) await this.loadRules();
-        })
-        .catch((err: unknown) => this.onError(err, 'risk rules refresh failed'))
-        .finally(() => {
-          this.refreshing = null;
-        });
-    }
-    return this.rules;
   }
 
   private counterQueries(s: RiskSubject): { name: string; query: WindowQuery }[] {
@@ -293,7 +278,7 @@ export class RiskEngine {
   }
 
   async decide(s: RiskSubject): Promise<RiskDecision> {
-    const [rules, counted] = await Promise.all([this.currentRules(), this.counterFeatures(s)]);
+    const [rules, counted] = await Promise.all([this.rules.get(), this.counterFeatures(s)]);
     const features: FeatureValues = { ...counted.values };
     features.linked_accounts = s.facts.linkedAccounts;
     features.customer_redemptions = s.facts.customerRedemptions;

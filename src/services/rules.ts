@@ -20,6 +20,7 @@ import {
   type RulePatch,
   updateRule,
 } from '../store/risk.js';
+import { bumpStamp } from '../store/stamps.js';
 import type { Actor, ServiceContext } from './context.js';
 import type { RiskEngine } from './risk.js';
 
@@ -102,6 +103,7 @@ export class RuleService {
       );
       if (inserted) added++;
     }
+    if (added > 0) await bumpStamp(this.ctx.db, 'rules');
     if (added > 0) this.engine.invalidateRules();
     return added;
   }
@@ -135,6 +137,7 @@ export class RuleService {
         { actor, action: 'rule.created', targetId: created.id, reason: null, details: { rule: created } },
         now,
       );
+      await bumpStamp(trx, 'rules');
       return created;
     });
     this.engine.invalidateRules();
@@ -155,6 +158,7 @@ export class RuleService {
         { actor, action: 'rule.updated', targetId: id, reason: null, details: { before, after } },
         now,
       );
+      await bumpStamp(trx, 'rules');
       return after;
     });
     this.engine.invalidateRules();
@@ -166,6 +170,7 @@ export class RuleService {
     await this.ctx.db.transaction().execute(async (trx) => {
       if (!(await deleteRule(trx, id, now))) throw new AppError('rule_not_found');
       await insertAudit(trx, { actor, action: 'rule.deleted', targetId: id, reason: null, details: {} }, now);
+      await bumpStamp(trx, 'rules');
     });
     this.engine.invalidateRules();
   }

@@ -105,18 +105,6 @@ export async function matchingEntries(
   return rows.map(entryFromRow);
 }
 
-/** Bump the lists' change stamp; call in the transaction of every list change. */
-export async function bumpListsStamp(db: Kysely<Database>): Promise<void> {
-  await sql`
-    INSERT INTO change_stamps AS s (name, version) VALUES ('lists', 1)
-    ON CONFLICT (name) DO UPDATE SET version = s.version + 1`.execute(db);
-}
-
-export async function listsStamp(db: Kysely<Database>): Promise<number> {
-  const { rows } = await sql<Row>`SELECT version FROM change_stamps WHERE name = 'lists'`.execute(db);
-  return rows[0] ? toNumber(rows[0].version) : 0;
-}
-
 /** Every active entry (expired ones included: expiry is checked when judging), up to `limit`. */
 export async function activeEntries(db: Kysely<Database>, limit: number): Promise<ListEntry[]> {
   const { rows } = await sql<Row>`

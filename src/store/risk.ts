@@ -137,15 +137,6 @@ export async function listRules(db: Kysely<Database>): Promise<RiskRule[]> {
   return rows.map(ruleFromRow);
 }
 
-/** A cheap fingerprint of the rule set: nodes re-read their rules when it changes. */
-export async function rulesStamp(db: Kysely<Database>): Promise<string> {
-  const { rows } = await sql<Row>`
-    SELECT count(*) AS n, COALESCE(max(updated_at), 'epoch') AS at, COALESCE(sum(version), 0) AS v
-      FROM risk_rules`.execute(db);
-  const row = rows[0] as Row;
-  return `${toNumber(row.n)}:${toDate(row.at).getTime()}:${toNumber(row.v)}`;
-}
-
 export interface StoredDecision {
   id: string;
   createdAt: Date;

@@ -58,7 +58,7 @@ const statements = [
   `CREATE INDEX redemptions_pending_review_idx ON redemptions (created_at, id)
     WHERE review_status = 'pending'`,
   /*
-   * A counter per cached data set (block/allow lists): every change bumps it in the same transaction,
+   * A counter per cached data set (block/allow lists, risk rules): every change bumps it in the same transaction,
    * so nodes holding a copy in memory see a change by reading one row.
    */
   `CREATE TABLE change_stamps (
