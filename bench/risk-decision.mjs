@@ -76,7 +76,15 @@ function request(i) {
 
 async function decisionsAlone(app) {
   const normalized = normalizeCode('RISKBENCH');
-  const { context } = await loadRedemptionContext(app.db, normalized, 'cus-0', null, [], 'EUR');
+  const { context } = await loadRedemptionContext(
+    app.db,
+    normalized,
+    'cus-0',
+    null,
+    ['customer:cus-0'],
+    'EUR',
+    new Date(),
+  );
   const latency = new LatencyRecorder();
   const actions = { allow: 0, review: 0, challenge: 0, block: 0 };
   for (let i = 0; i < DECISIONS; i++) {

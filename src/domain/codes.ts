@@ -70,7 +70,7 @@ export function patternLength(pattern: CodePattern): number {
   return pattern.prefix.length + pattern.randomLength + 1;
 }
 
-const ALPHABET_ONLY = /^[23456789ABCDEFGHJKLMNPQRSTUVWXYZ]+$/;
+const ALPHABET_ONLY = new RegExp(`^[${CODE_ALPHABET}]+$`);
 
 /**
  * Whether a normalized code has the shape of a batch: its prefix, its length, and nothing after the

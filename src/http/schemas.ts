@@ -354,9 +354,11 @@ export const RiskAction = StringEnum(RISK_ACTIONS);
 export const RuleMode = StringEnum(RULE_MODES);
 export const FeatureValues = Type.Record(Type.String(), Type.Number());
 
+export const DecisionId = Id('dec');
+
 export const Decision = Type.Object(
   {
-    id: Type.String({ pattern: '^dec_[0-9A-HJKMNP-TV-Z]{26}$' }),
+    id: DecisionId,
     action: RiskAction,
     because: Type.Array(Type.String(), { description: 'The enforced rules that set the action' }),
     rules: Type.Array(
@@ -491,7 +493,6 @@ export const ErrorResponses = {
 };
 
 export const RuleId = Type.String({ pattern: '^rule_[0-9A-Za-z_]{1,64}$' });
-export const DecisionId = Type.String({ pattern: '^dec_[0-9A-HJKMNP-TV-Z]{26}$' });
 
 export const Expression = Type.String({
   minLength: 1,

@@ -5,6 +5,7 @@ import {
   displayGeneratedCode,
   generateCode,
   hasPatternShape,
+  hasValidCheckCharacter,
   isPlausibleForPattern,
   normalizeCode,
 } from '../domain/codes.js';
@@ -53,7 +54,7 @@ export class PatternIndex {
     let shaped = false;
     for (const p of this.patterns) {
       if (!hasPatternShape(normalized, p)) continue;
-      if (isPlausibleForPattern(normalized, p)) return true;
+      if (hasValidCheckCharacter(normalized.slice(p.prefix.length))) return true;
       shaped = true;
     }
     return !shaped;

@@ -282,8 +282,9 @@ export class PointsService {
         failures.push(err);
       }
     }
-    if (failures.length > 0) throw new AggregateError(failures, `${failures.length} expiry refund(s) failed`);
+    // The refunds that committed are delivered at once, also when others failed.
     if (refunded > 0) this.ctx.afterCommit();
+    if (failures.length > 0) throw new AggregateError(failures, `${failures.length} expiry refund(s) failed`);
     return refunded;
   }
 }

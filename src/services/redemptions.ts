@@ -236,6 +236,12 @@ export class RedemptionService {
   ): Promise<RedeemResult> {
     const normalized = this.screen(req.code, {});
     const print = fingerprint(normalized ?? req.code, req);
+    if (admission.blocked) {
+      // A repeat returns the first answer even if the caller has been blocked since; anything else is
+      // refused without reading the code (one indexed read, so a blocked caller costs little).
+      const existing = await findRedemptionByKey(this.ctx.db, idempotencyKey);
+      return existing ? this.replay(existing, print) : { ok: false, reason: 'blocked' };
+    }
     const keys = identityKeys(req.customer.id, admission.context);
     for (let attempt = 1; ; attempt++) {
       const now = this.ctx.clock.now();
@@ -250,7 +256,6 @@ export class RedemptionService {
       );
       // A repeat returns the first answer even if the caller has been blocked since.
       if (existing) return this.replay(existing, print);
-      if (admission.blocked) return { ok: false, reason: 'blocked' };
       if (normalized === null || !context) return { ok: false, reason: 'code_not_found' };
 
       const decision = decide({ ...context, customer: req.customer, cart: req.cart, now });

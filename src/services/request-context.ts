@@ -4,13 +4,7 @@
  * rate-limit key of the client address, and the account's age. Only hashes and non-personal facts are
  * stored with a redemption.
  */
-import {
-  type IdentifierType,
-  ipRateKey,
-  normalizeAddress,
-  normalizeIdentifier,
-  type PostalAddress,
-} from '../domain/identity.js';
+import { type IdentifierType, normalizeAddress, type PostalAddress } from '../domain/identity.js';
 import { AppError } from '../errors.js';
 import type { IdentifierHasher } from './identifiers.js';
 
@@ -81,9 +75,9 @@ export function resolveContext(
   ][]) {
     const raw = input[field];
     if (typeof raw !== 'string') continue;
-    const normalized = normalizeIdentifier(type, raw);
-    if (normalized === null) throw invalid(type);
-    const id = { type, hash: hasher.hash(type, normalized) };
+    const hash = hasher.fromRaw(type, raw);
+    if (hash === null) throw invalid(type);
+    const id = { type, hash };
     linking.push(id);
     all.push(id);
     stored[FIELD_NAMES[type]] = id.hash;
@@ -98,9 +92,9 @@ export function resolveContext(
   }
   let ipKey: string | null = null;
   if (input.ip !== undefined) {
-    const prefix = ipRateKey(input.ip);
-    if (prefix === null) throw invalid('ip');
-    ipKey = hasher.hash('ip', prefix);
+    // The rate-limit key of an address: IPv4 as is, IPv6 its /64 (normalizeIdentifier's rule for ip).
+    ipKey = hasher.fromRaw('ip', input.ip);
+    if (ipKey === null) throw invalid('ip');
     all.push({ type: 'ip', hash: ipKey });
     stored.ip = ipKey;
   }

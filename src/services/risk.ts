@@ -36,7 +36,6 @@ import type { ServiceContext } from './context.js';
 import type { ResolvedContext } from './request-context.js';
 import { StampedCache } from './stamped-cache.js';
 
-const HOUR = 3_600_000;
 const FEATURE_WINDOW = Object.fromEntries(FEATURES.map((f) => [f.name, f.windowMs ?? 0]));
 /** How long a feature read may take before its features count as unavailable. */
 const COUNTER_TIMEOUT_MS = 100;
@@ -364,23 +363,38 @@ export class RiskEngine {
    */
   record(a: AttemptRecord): void {
     const events: WindowEvent[] = [];
+    // Each event is kept for the window of the feature that counts it (the registry's, one place).
+    const w = (name: string) => FEATURE_WINDOW[name] as number;
     const device = a.context.deviceKey;
-    if (device) events.push({ key: `dv:${device}`, member: a.customerId, windowMs: 24 * HOUR });
+    if (device)
+      events.push({ key: `dv:${device}`, member: a.customerId, windowMs: w('device_customers_24h') });
     if (a.redemptionId && a.campaignId) {
       if (device) {
-        events.push({ key: `dc:${device}:${a.campaignId}`, member: a.redemptionId, windowMs: 24 * HOUR });
+        events.push({
+          key: `dc:${device}:${a.campaignId}`,
+          member: a.redemptionId,
+          windowMs: w('device_campaign_redemptions_24h'),
+        });
       }
       const payment = a.context.all.find((i) => i.type === 'payment');
       if (payment && a.codeId) {
-        events.push({ key: `cp:${a.codeId}`, member: payment.hash, windowMs: 30 * 24 * HOUR });
+        events.push({
+          key: `cp:${a.codeId}`,
+          member: payment.hash,
+          windowMs: w('code_payment_instruments_30d'),
+        });
       }
       const created = a.context.accountCreatedAt;
       if (created && accountAgeHours(created, a.now) < 24) {
-        events.push({ key: `cn:${a.campaignId}`, member: a.customerId, windowMs: HOUR });
+        events.push({
+          key: `cn:${a.campaignId}`,
+          member: a.customerId,
+          windowMs: w('campaign_new_accounts_1h'),
+        });
       }
     }
     if (a.failed && a.context.ipKey) {
-      events.push({ key: `if:${a.context.ipKey}`, member: eventId(), windowMs: HOUR });
+      events.push({ key: `if:${a.context.ipKey}`, member: eventId(), windowMs: w('ip_failed_attempts_1h') });
     }
     if (events.length === 0) return;
     const done = this.counters

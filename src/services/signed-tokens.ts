@@ -20,10 +20,6 @@ export class SignedTokens {
     this.key = deriveKey(secret, purpose);
   }
 
-  looksLikeToken(text: string): boolean {
-    return text.startsWith(this.prefix);
-  }
-
   private sign(payload: string): string {
     return createHmac('sha256', this.key).update(payload).digest('base64url');
   }

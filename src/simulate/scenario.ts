@@ -2,6 +2,8 @@
  * What a scenario is, and the behaviour honest customers share: arrive, maybe mistype, validate, think,
  * redeem; wait out a 429 and try again; pass a step-up challenge.
  */
+import { normalizeCode } from '../domain/codes.js';
+import { discountFor } from '../domain/money.js';
 import type { AttemptResult, Cart, ScenarioContext } from './context.js';
 import type { Shopper } from './fakes.js';
 import type { ScenarioInfo } from './model.js';
@@ -66,21 +68,17 @@ export function typoOf(rng: Rng, code: string): string {
       out[i] = alike;
     } else out[i] = rng.pick([...KEYS]);
     const typed = out.join('');
-    if (normalize(typed) !== normalize(code)) return typed;
+    if (normalizeCode(typed) !== normalizeCode(code)) return typed;
   }
   return `${code}X`;
 }
 
-const normalize = (code: string) => code.toUpperCase().replace(/[\s\-_.·/]+/g, '');
-
-/** Percentage of a subtotal in basis points, rounded half to even, capped (the server's rule). */
+/** Percentage of a subtotal in basis points, capped: the server's own rule (domain/money.ts). */
 export function percentOff(subtotal: number, basisPoints: number, maxMinor: number | null): number {
-  const exact = (subtotal * basisPoints) / 10_000;
-  const floor = Math.floor(exact);
-  const diff = exact - floor;
-  let rounded = diff > 0.5 ? floor + 1 : diff < 0.5 ? floor : floor % 2 === 0 ? floor : floor + 1;
-  if (maxMinor !== null) rounded = Math.min(rounded, maxMinor);
-  return Math.min(rounded, subtotal);
+  return discountFor(
+    { type: 'percentage', basisPoints, maxDiscountMinor: maxMinor },
+    { subtotalMinor: subtotal, shippingMinor: 0 },
+  );
 }
 
 export interface CheckoutPlan {

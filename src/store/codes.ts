@@ -115,13 +115,12 @@ export async function loadRedemptionContext(
   normalized: string,
   customerId: string,
   idempotencyKey: string | null,
-  identityKeys: string[] = [],
-  currency = '',
-  now: Date = new Date(),
+  identityKeys: string[],
+  currency: string,
+  now: Date,
 ): Promise<{ context: RedemptionContext | null; existing: Redemption | null }> {
-  const keys = identityKeys.length > 0 ? identityKeys : [`customer:${customerId}`];
   const result = await sql<{ result: unknown }>`
-    SELECT promoguard_context(${normalized}, ${customerId}, ${idempotencyKey}, ${keys}::text[], ${currency},
+    SELECT promoguard_context(${normalized}, ${customerId}, ${idempotencyKey}, ${identityKeys}::text[], ${currency},
                               ${now.toISOString()}::timestamptz) AS result`.execute(db);
   const row = result.rows[0] ? parseJsonResult(result.rows[0].result) : null;
   if (!row) return { context: null, existing: null };

@@ -281,15 +281,21 @@ export const ROUTINES: Routine[] = [
         v_code codes%ROWTYPE;
         v_campaign campaigns%ROWTYPE;
         v_existing jsonb;
+        v_persons text[];
       BEGIN
         IF p_key IS NOT NULL THEN
           SELECT to_jsonb(r) INTO v_existing FROM redemptions r WHERE r.idempotency_key = p_key;
+          -- A repeat is answered with what it made: nothing else is read for it.
+          IF v_existing IS NOT NULL THEN
+            RETURN jsonb_build_object('existing', v_existing);
+          END IF;
         END IF;
         SELECT * INTO v_code FROM codes WHERE normalized = p_normalized;
         IF NOT FOUND THEN
           RETURN jsonb_build_object('existing', v_existing);
         END IF;
         SELECT * INTO v_campaign FROM campaigns WHERE id = v_code.campaign_id;
+        SELECT array_agg(DISTINCT person_id) INTO v_persons FROM identity_nodes WHERE key = ANY (p_keys);
         RETURN jsonb_build_object(
           'existing', v_existing,
           'code', to_jsonb(v_code),
@@ -298,8 +304,7 @@ export const ROUTINES: Routine[] = [
                                       WHERE u.campaign_id = v_campaign.id AND u.customer_id = p_customer_id), 0),
           'person_uses', CASE WHEN v_campaign.per_person_cap IS NULL THEN 0 ELSE
              COALESCE((SELECT sum(pu.uses) FROM person_usage pu
-                        WHERE pu.campaign_id = v_campaign.id AND pu.person_id IN (
-                          SELECT person_id FROM identity_nodes WHERE key = ANY (p_keys))), 0) END,
+                        WHERE pu.campaign_id = v_campaign.id AND pu.person_id = ANY (v_persons)), 0) END,
           'partner_full', COALESCE((SELECT pc.cap IS NOT NULL AND pc.used >= pc.cap FROM partner_caps pc
                                      WHERE pc.campaign_id = v_campaign.id AND pc.partner = v_code.partner), false),
           'throttled', v_campaign.throttle_per_minute IS NOT NULL AND COALESCE(
@@ -307,8 +312,7 @@ export const ROUTINES: Routine[] = [
                WHERE m.campaign_id = v_campaign.id AND m.minute = date_trunc('minute', p_now)), false),
           'linked_accounts', (SELECT count(DISTINCT m.key) FROM (
              SELECT n.key FROM identity_nodes n
-              WHERE starts_with(n.key, 'customer:') AND n.person_id IN (
-                SELECT person_id FROM identity_nodes WHERE key = ANY (p_keys))
+              WHERE starts_with(n.key, 'customer:') AND n.person_id = ANY (v_persons)
              UNION SELECT 'customer:' || p_customer_id) AS m),
           'customer_redemptions', (SELECT count(*) FROM (SELECT 1 FROM redemptions r
              WHERE r.customer_id = p_customer_id AND r.status = 'redeemed' LIMIT 1000) AS cr),
