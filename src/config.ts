@@ -34,14 +34,14 @@ const EnvSchema = Type.Object({
   REDIS_URL: Type.Optional(
     Type.String({
       pattern: '^rediss?://',
-      description: 'Redis for rate limits and lockouts; unset = in memory',
+      description: 'Redis for rate limits, lockouts and risk feature counters; unset = in memory',
     }),
   ),
   REDIS_KEY_PREFIX: Type.String({
     minLength: 1,
     maxLength: 64,
     default: 'pg:guard',
-    description: 'Namespace of the rate-limit keys in Redis',
+    description: 'Namespace of the rate-limit and risk-counter keys in Redis',
   }),
   RATE_LIMIT_PER_MINUTE: Type.Integer({
     minimum: 1,
@@ -67,7 +67,7 @@ const EnvSchema = Type.Object({
     maximum: 10_000,
     default: 10,
     description:
-      'Consecutive failed attempts (unknown, used, revoked, expired, not-yours codes) that lock a key',
+      'Consecutive failed attempts (unknown, used, revoked, expired, not-yours codes; blocked) that lock a customer or a device',
   }),
   LOCKOUT_BASE_SECONDS: Type.Integer({
     minimum: 1,
@@ -130,7 +130,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     });
     throw new ConfigError(`invalid configuration:\n  ${[...new Set(lines)].join('\n  ')}`);
   }
-  return Object.freeze(converted as Config);
+  const config = converted as Config;
+  // Settings that only make sense together, named here rather than by the component they would break.
+  if (config.LOCKOUT_BASE_SECONDS > config.LOCKOUT_MAX_SECONDS) {
+    throw new ConfigError(
+      `invalid configuration:\n  LOCKOUT_BASE_SECONDS=${config.LOCKOUT_BASE_SECONDS}: must not exceed LOCKOUT_MAX_SECONDS=${config.LOCKOUT_MAX_SECONDS}`,
+    );
+  }
+  return Object.freeze(config);
 }
 
 export const CONFIG_DOCS = Object.entries(EnvSchema.properties).map(([name, schema]) => ({

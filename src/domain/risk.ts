@@ -85,7 +85,7 @@ export const FEATURES: readonly FeatureDefinition[] = [
     type: 'int',
     source: 'counter',
     description:
-      'Failed validations and redemptions (unknown, used-up, expired, revoked or not-yours codes; blocked) from this client address (IPv6: its /64) in the last hour.',
+      'Failed validations and redemptions (unknown, used-up, expired, revoked or not-yours codes; a blocked identifier or blocked_by_rule) from this client address (IPv6: its /64) in the last hour.',
   },
   {
     name: 'linked_accounts',

@@ -32,7 +32,7 @@ export interface DomainEvent {
 
 export type EventHandler = (event: DomainEvent) => Promise<void> | void;
 
-/** Where the outbox relay publishes: an in-process bus by default, NATS JetStream when configured. */
+/** Where the outbox relay publishes (the in-process bus). */
 export interface EventBus {
   publish(event: DomainEvent): Promise<void>;
   subscribe(handler: EventHandler): () => void;

@@ -137,9 +137,16 @@ export async function buildServer(app: App, options: ServerOptions = {}): Promis
       },
       security: [{ apiKey: [] }],
       tags: [
-        { name: 'campaigns', description: 'Campaigns and their lifecycle (scope marketing)' },
+        {
+          name: 'campaigns',
+          description: 'Campaigns and their lifecycle (scope marketing; pause/resume also fraud)',
+        },
         { name: 'codes', description: 'Codes of a campaign (scope marketing)' },
-        { name: 'checkout', description: 'Validation, redemption and rollback (scope checkout)' },
+        {
+          name: 'checkout',
+          description:
+            'Validation, redemption and rollback (scope checkout; reads also marketing; validation also a customer token)',
+        },
         {
           name: 'loyalty',
           description:
@@ -150,6 +157,7 @@ export async function buildServer(app: App, options: ServerOptions = {}): Promis
           description:
             'Block and allow lists, linked accounts, bulk revocation, throttles, partner caps (scope fraud; some marketing)',
         },
+        { name: 'risk', description: 'Rules, backtests, reviews and decisions (scope fraud)' },
         { name: 'admin', description: 'API keys (scope admin)' },
         { name: 'health', description: 'Liveness and readiness' },
       ],

@@ -2,8 +2,9 @@
  * Customer tokens: how a storefront (an untrusted browser or app) proves which customer it acts for.
  * The merchant's backend, holding a checkout key, asks for a token for a logged-in customer
  * (`POST /v1/customer-tokens`) and hands it to the storefront. The token is signed with a key derived
- * from the server secret, expires within minutes, and lets its holder read that customer's wallet and
- * points and convert that customer's points — nothing else, and no other customer's.
+ * from the server secret, expires within an hour at most, and lets its holder validate codes for that
+ * customer, read that customer's wallet and points and convert that customer's points — nothing else,
+ * and no other customer's.
  *
  * Format: `pgc_<base64url(JSON claims)>.<base64url(HMAC-SHA256)>`; claims `c` (customer id), `e`
  * (expiry, Unix seconds) and optionally `t` (member tier, asserted by the merchant).

@@ -128,7 +128,7 @@ export interface AttemptRecord {
   codeId: string | null;
   /** The redemption made, if any. */
   redemptionId: string | null;
-  /** A guessing-like failure (unknown, used-up, revoked, not-yours code; blocked). */
+  /** A failed attempt in the sense of isFailedAttempt (guessing; a blocked identifier; blocked_by_rule). */
   failed: boolean;
   now: Date;
 }

@@ -1,5 +1,5 @@
 /**
- * The server secret keys HMACs (customer tokens, and hashed identifiers later). It comes from
+ * The server secret keys HMACs (customer tokens, step-up challenges, hashed identifiers and list entries). It comes from
  * PROMOGUARD_SECRET when the operator sets it; otherwise one is drawn from the CSPRNG on the first
  * start and kept in the database, so every node shares it and no default secret exists anywhere.
  * Each use derives its own subkey, so one use's outputs say nothing about another's.

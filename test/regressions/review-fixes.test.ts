@@ -38,6 +38,12 @@ describe('configuration', () => {
     expect(trustProxySetting('10.0.0.0/8, 192.168.1.1')).toEqual(['10.0.0.0/8', '192.168.1.1']);
     expect(() => loadConfig({ TRUST_PROXY: 'true' })).toThrow(ConfigError);
   });
+
+  it('names both variables when the first lock is longer than the longest', () => {
+    expect(() => loadConfig({ LOCKOUT_BASE_SECONDS: '600', LOCKOUT_MAX_SECONDS: '60' })).toThrow(
+      /LOCKOUT_BASE_SECONDS=600: must not exceed LOCKOUT_MAX_SECONDS=60/,
+    );
+  });
 });
 
 describe.each(backends.map((b) => [b.name, b] as const))('review fixes on %s', (_name, backend) => {

@@ -266,8 +266,8 @@ export const customerRoutes =
           summary: 'Issue a short-lived token a storefront uses to act for one customer',
           description:
             'Your backend calls this for a logged-in customer and hands the token to the storefront, which ' +
-            "sends it as `Authorization: Bearer pgc_…`. It reads that customer's wallet and points and converts " +
-            "that customer's points — nothing else. The tier, if given, is the one conversions use.",
+            'sends it as `Authorization: Bearer pgc_…`. It validates codes for that customer, reads that ' +
+            "customer's wallet and points and converts that customer's points — nothing else. The tier, if given, is the one conversions use.",
           body: Type.Object(
             {
               customer_id: CustomerId,

@@ -213,7 +213,7 @@ export const redemptionRoutes =
           tags: ['checkout'],
           summary: 'Roll back a redemption (order cancelled, payment failed)',
           description:
-            'Restores the code use, the campaign cap and budget and the per-customer count exactly once, ' +
+            'Restores the code use, the campaign cap and budget, and the per-customer, per-person and partner counts exactly once, ' +
             'with reversing ledger entries. Repeating it returns the rolled-back redemption unchanged.',
           params: Params,
           body: Reason,
