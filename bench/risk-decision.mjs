@@ -20,7 +20,7 @@ import { loadConfig } from '../dist/config.js';
 import { normalizeCode } from '../dist/domain/codes.js';
 import { resolveContext } from '../dist/services/request-context.js';
 import { loadRedemptionContext } from '../dist/store/codes.js';
-import { LatencyRecorder } from './lib/stats.mjs';
+import { LatencyRecorder, round } from './lib/stats.mjs';
 
 const arg = (name, fallback) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -172,8 +172,4 @@ try {
     await a.app.close();
     rmSync(a.dir, { recursive: true, force: true });
   }
-}
-
-function round(x) {
-  return Math.round(x * 1000) / 1000;
 }

@@ -108,7 +108,7 @@ export async function createApp(options: AppOptions): Promise<App> {
       patterns.add({ prefix: p.prefix, randomLength: p.random_length });
     }
   });
-  const clock = options.clock ?? systemClock;
+  const { clock } = ctx;
   const secret = await loadServerSecret(database.db, config.PROMOGUARD_SECRET);
   const points = new PointsService(ctx, patterns);
   const hasher = new IdentifierHasher(secret);

@@ -6,7 +6,10 @@ import type { RiskRule, StoredDecision } from '../store/risk.js';
 import type { CampaignRecord, CodeRecord, Redemption } from '../store/rows.js';
 import type { Decision } from './schemas.js';
 
-const iso = (d: Date | null) => (d === null ? null : d.toISOString());
+export const iso = (d: Date | null) => (d === null ? null : d.toISOString());
+
+/** Who made a change, for the audit log: the API key's id. */
+export const actorOf = (request: { apiKey: { id: string } | null }) => request.apiKey?.id ?? 'unknown';
 
 export function discountJson(d: DiscountRule) {
   switch (d.type) {

@@ -10,7 +10,7 @@ import { AppError, ERROR_CODES, type ErrorCode } from '../errors.js';
 import { MAX_EXPRESSION_LENGTH } from '../risk/rule-language.js';
 import { STEP_UP_METHODS } from '../services/step-up.js';
 
-const strict = { additionalProperties: false } as const;
+export const strict = { additionalProperties: false } as const;
 
 /** A string that is one of `values`, typed as their union (`Type.Literal` over `.map` would lose it). */
 export const StringEnum = <const T extends readonly string[]>(

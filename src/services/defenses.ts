@@ -80,10 +80,10 @@ export class Defenses {
     return admission;
   }
 
-  /** Record how the attempt ended: guessing failures move toward a lock, a success resets it. */
   /**
-   * Only a redemption resets a lockout (`resets`): were a validation enough, one known public code
-   * between guesses would keep a guesser from ever being locked.
+   * Record how the attempt ended: failures move toward a lock, a success resets it. Only a redemption
+   * resets a lockout (`resets`): were a validation enough, one known public code between guesses would
+   * keep a guesser from ever being locked.
    */
   async settle(
     admission: Admission,

@@ -37,6 +37,7 @@ import type { ResolvedContext } from './request-context.js';
 import { StampedCache } from './stamped-cache.js';
 
 const FEATURE_WINDOW = Object.fromEntries(FEATURES.map((f) => [f.name, f.windowMs ?? 0]));
+const COUNTER_FEATURES = FEATURES.filter((f) => f.source === 'counter').map((f) => f.name);
 /** How long a feature read may take before its features count as unavailable. */
 const COUNTER_TIMEOUT_MS = 100;
 /** Rules saved on another node take effect here within this long. */
@@ -197,7 +198,7 @@ export class RiskEngine {
   private async counterFeatures(s: RiskSubject): Promise<{ values: FeatureValues; unavailable: string[] }> {
     const values: FeatureValues = {};
     // Without the entity (no device, no payment instrument, no address) nothing was counted: 0.
-    for (const f of FEATURES) if (f.source === 'counter') values[f.name] = 0;
+    for (const name of COUNTER_FEATURES) values[name] = 0;
     const wanted = this.counterQueries(s);
     if (wanted.length === 0) return { values, unavailable: [] };
     let timer: NodeJS.Timeout | undefined;
@@ -223,9 +224,8 @@ export class RiskEngine {
     } catch (err) {
       this.stats.featureErrors++;
       this.onError(err, 'risk feature counters unavailable; rules reading them fail open to review');
-      const unavailable = FEATURES.filter((f) => f.source === 'counter').map((f) => f.name);
-      for (const name of unavailable) delete values[name];
-      return { values, unavailable };
+      for (const name of COUNTER_FEATURES) delete values[name];
+      return { values, unavailable: COUNTER_FEATURES };
     } finally {
       clearTimeout(timer);
     }

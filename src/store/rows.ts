@@ -36,7 +36,7 @@ export function toNumberOrNull(value: unknown): number | null {
 
 /** A jsonb result of one of the database functions: an object, or its text on drivers that return text. */
 export function parseJsonResult(value: unknown): Row {
-  return (typeof value === 'string' ? JSON.parse(value) : value) as Row;
+  return parseJson(value) as Row;
 }
 
 function parseJson(value: unknown): unknown {

@@ -4,7 +4,7 @@ import type { App } from '../../app.js';
 import type { Eligibility } from '../../domain/campaign.js';
 import type { DiscountRule } from '../../domain/money.js';
 import type { CampaignPatch as ServicePatch } from '../../services/campaigns.js';
-import { campaignJson, page } from '../present.js';
+import { actorOf, campaignJson, page } from '../present.js';
 import { parseTimestamp } from '../problem.js';
 import {
   Campaign,
@@ -89,7 +89,7 @@ export const campaignRoutes =
             eligibility: eligibilityFromBody(b.eligibility),
             metadata: b.metadata,
           },
-          request.apiKey?.id ?? 'unknown',
+          actorOf(request),
         );
         return reply.status(201).send(campaignJson(campaign));
       },
@@ -166,9 +166,7 @@ export const campaignRoutes =
           eligibility: eligibilityFromBody(b.eligibility),
           metadata: b.metadata,
         };
-        return campaignJson(
-          await app.campaigns.update(request.params.id, patch, request.apiKey?.id ?? 'unknown'),
-        );
+        return campaignJson(await app.campaigns.update(request.params.id, patch, actorOf(request)));
       },
     );
 
@@ -196,7 +194,7 @@ export const campaignRoutes =
             await app.campaigns.changeStatus(
               request.params.id,
               to,
-              request.apiKey?.id ?? 'unknown',
+              actorOf(request),
               request.body.reason ?? null,
               from,
             ),

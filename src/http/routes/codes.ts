@@ -4,7 +4,7 @@ import { Type } from 'typebox';
 import type { App } from '../../app.js';
 import { AppError } from '../../errors.js';
 import { codesCsv, parseCodeCsv } from '../../services/code-csv.js';
-import { codeJson, page } from '../present.js';
+import { actorOf, codeJson, page } from '../present.js';
 import {
   CampaignId,
   Code,
@@ -40,7 +40,7 @@ export const codeRoutes =
       },
       async (request, reply) => {
         const body = request.body;
-        const actor = request.apiKey?.id ?? 'unknown';
+        const actor = actorOf(request);
         const campaignId = request.params.id;
         if ('generate' in body) {
           const g = body.generate;
@@ -139,11 +139,7 @@ export const codeRoutes =
       async (request) => {
         if (request.params.code.length === 0) throw new AppError('code_not_found');
         return codeJson(
-          await app.codes.revoke(
-            request.params.code,
-            request.apiKey?.id ?? 'unknown',
-            request.body.reason ?? null,
-          ),
+          await app.codes.revoke(request.params.code, actorOf(request), request.body.reason ?? null),
         );
       },
     );

@@ -5,7 +5,7 @@ import { MAX_TOKEN_TTL_SECONDS } from '../../services/customer-tokens.js';
 import type { WalletCoupon } from '../../services/points.js';
 import type { Conversion, PointsMovement, PointsProgram } from '../../store/points.js';
 import type { CodeRecord } from '../../store/rows.js';
-import { page } from '../present.js';
+import { actorOf, page } from '../present.js';
 import {
   Currency,
   CustomerId,
@@ -14,10 +14,10 @@ import {
   Nullable,
   requireIdempotencyKey,
   StringEnum,
+  strict,
   Timestamp,
 } from '../schemas.js';
 
-const strict = { additionalProperties: false } as const;
 const Points = Type.Integer({ minimum: 1, maximum: 1_000_000_000 });
 const Bp = (description: string) => Type.Integer({ minimum: 1, maximum: 1_000_000, description });
 const Tier = Type.String({ minLength: 1, maxLength: 32, pattern: '^[A-Za-z0-9_-]+$' });
@@ -224,7 +224,7 @@ export const customerRoutes =
             codeFormat: b.code_format,
             refundOnExpiry: b.refund_on_expiry,
           },
-          request.apiKey?.id ?? 'unknown',
+          actorOf(request),
         );
         return reply.status(201).send(programJson(program));
       },

@@ -3,7 +3,7 @@ import { type Static, Type } from 'typebox';
 import type { App } from '../../app.js';
 import { LIST_TYPES } from '../../services/lists.js';
 import type { ListEntry } from '../../store/lists.js';
-import { campaignJson, page } from '../present.js';
+import { actorOf, campaignJson, iso, page } from '../present.js';
 import { parseTimestamp } from '../problem.js';
 import {
   Campaign,
@@ -13,10 +13,10 @@ import {
   Nullable,
   Partner,
   StringEnum,
+  strict,
   Timestamp,
 } from '../schemas.js';
 
-const strict = { additionalProperties: false } as const;
 const Why = Type.String({ minLength: 1, maxLength: 500, description: 'Why; kept in the audit log' });
 
 const Entry = Type.Object({
@@ -39,8 +39,8 @@ const entryJson = (e: ListEntry): Static<typeof Entry> => ({
   reason: e.reason,
   created_by: e.createdBy,
   created_at: e.createdAt.toISOString(),
-  expires_at: e.expiresAt ? e.expiresAt.toISOString() : null,
-  removed_at: e.removedAt ? e.removedAt.toISOString() : null,
+  expires_at: iso(e.expiresAt),
+  removed_at: iso(e.removedAt),
 });
 
 const PartnerRow = Type.Object({
@@ -55,7 +55,6 @@ export const defenseRoutes =
   async (server) => {
     const fraud = { scopes: ['fraud' as const] };
     const operators = { scopes: ['fraud' as const, 'marketing' as const] };
-    const actor = (request: { apiKey: { id: string } | null }) => request.apiKey?.id ?? 'unknown';
     const CampaignParams = Type.Object({ id: CampaignId });
 
     server.post(
@@ -92,7 +91,7 @@ export const defenseRoutes =
             reason: b.reason,
             expiresAt: b.expires_at ? parseTimestamp(b.expires_at, 'body/expires_at') : null,
           },
-          actor(request),
+          actorOf(request),
         );
         return reply.status(201).send(entryJson(entry));
       },
@@ -144,7 +143,9 @@ export const defenseRoutes =
         },
       },
       async (request) =>
-        entryJson(await app.lists.remove(request.params.entry, actor(request), request.body.reason ?? null)),
+        entryJson(
+          await app.lists.remove(request.params.entry, actorOf(request), request.body.reason ?? null),
+        ),
     );
 
     server.get(
@@ -208,7 +209,7 @@ export const defenseRoutes =
         revoked: await app.controls.revokeUnredeemed(
           request.params.id,
           request.body.partner ?? null,
-          actor(request),
+          actorOf(request),
           request.body.reason,
         ),
       }),
@@ -234,7 +235,7 @@ export const defenseRoutes =
           await app.controls.throttle(
             request.params.id,
             request.body.per_minute,
-            actor(request),
+            actorOf(request),
             request.body.reason,
           ),
         ),
@@ -274,7 +275,7 @@ export const defenseRoutes =
           request.params.id,
           request.params.partner,
           request.body.cap,
-          actor(request),
+          actorOf(request),
           request.body.reason,
         ),
       }),

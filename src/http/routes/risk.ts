@@ -10,6 +10,7 @@ import { RULE_VARIABLES } from '../../risk/rule-language.js';
 import type { RuleInput } from '../../services/rules.js';
 import type { RulePatch as RulePatchFields } from '../../store/risk.js';
 import {
+  actorOf,
   backtestJson,
   decisionJson,
   page,
@@ -38,10 +39,10 @@ import {
   RuleId,
   RulePatch,
   StoredDecision,
+  strict,
   Timestamp,
 } from '../schemas.js';
 
-const strict = { additionalProperties: false } as const;
 const Note = Type.String({ minLength: 1, maxLength: 2000, description: 'Why; kept with the label' });
 
 const Review = Type.Object({
@@ -68,7 +69,6 @@ export const riskRoutes =
   (app: App): FastifyPluginAsyncTypebox =>
   async (server) => {
     const fraud = { scopes: ['fraud' as const] };
-    const actor = (request: { apiKey: { id: string } | null }) => request.apiKey?.id ?? 'unknown';
     const RuleParams = Type.Object({ id: RuleId });
 
     server.get(
@@ -153,7 +153,7 @@ export const riskRoutes =
           expiresAt: b.expires_at ? parseTimestamp(b.expires_at, 'body/expires_at') : null,
           enabled: b.enabled,
         };
-        return reply.status(201).send(ruleJson(await app.rules.create(input, actor(request))));
+        return reply.status(201).send(ruleJson(await app.rules.create(input, actorOf(request))));
       },
     );
 
@@ -242,7 +242,7 @@ export const riskRoutes =
                 : parseTimestamp(b.expires_at, 'body/expires_at'),
           enabled: b.enabled,
         };
-        return ruleJson(await app.rules.update(request.params.id, patch, actor(request)));
+        return ruleJson(await app.rules.update(request.params.id, patch, actorOf(request)));
       },
     );
 
@@ -258,7 +258,7 @@ export const riskRoutes =
         },
       },
       async (request, reply) => {
-        await app.rules.remove(request.params.id, actor(request));
+        await app.rules.remove(request.params.id, actorOf(request));
         return reply.status(204).send(null);
       },
     );
@@ -382,7 +382,7 @@ export const riskRoutes =
               verdict,
               request.body.label,
               request.body.note ?? null,
-              actor(request),
+              actorOf(request),
             ),
           ),
       );
@@ -456,7 +456,7 @@ export const riskRoutes =
             request.params.id,
             request.body.label,
             request.body.note ?? null,
-            actor(request),
+            actorOf(request),
           ),
         ),
     );
