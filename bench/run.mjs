@@ -55,6 +55,8 @@ const USAGE = `npm run bench [-- options]
   --redis                    give the server REDIS_URL=redis://127.0.0.1:6379 (default: the in-memory
                              limiter, the real default); --redis-url <url> for another Redis
   --skip-pgbench             do not run pgbench even where it is installed
+  --keep-database            leave the PostgreSQL database in place afterwards (its name is printed),
+                             to inspect or profile it; drop it yourself
   --help`;
 
 const options = parseOptions(process.argv.slice(2));
@@ -104,6 +106,7 @@ function parseOptions(argv) {
         redis: { type: 'boolean', default: false },
         'redis-url': { type: 'string' },
         'skip-pgbench': { type: 'boolean', default: false },
+        'keep-database': { type: 'boolean', default: false },
         help: { type: 'boolean', default: false },
       },
       allowPositionals: false,
@@ -147,6 +150,7 @@ function parseOptions(argv) {
     databaseUrl: values['database-url'],
     redisUrl: values['redis-url'] ?? (values.redis ? 'redis://127.0.0.1:6379' : null),
     pgbench: values['skip-pgbench'] ? null : findPgbench(),
+    keepDatabase: values['keep-database'],
     validationCodes: 2000,
   };
 }
@@ -291,6 +295,10 @@ async function runPostgres() {
   const dbName = `promoguard_bench_${randomBytes(6).toString('hex')}`;
   await admin.query(`CREATE DATABASE ${pg.escapeIdentifier(dbName)}`);
   cleanups.push(async () => {
+    if (options.keepDatabase) {
+      say(`kept database ${dbName} (--keep-database)`);
+      return;
+    }
     await admin.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(dbName)} WITH (FORCE)`);
     say(`dropped database ${dbName}`);
   });

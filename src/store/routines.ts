@@ -13,6 +13,16 @@ import { type Kysely, sql } from 'kysely';
 export const SHAPE_LOCK_KEY = 7302;
 const ROUTINES_LOCK_KEY = 7303;
 
+/*
+ * The hot functions keep one plan per statement per connection. Left to itself, PostgreSQL's plan
+ * cache re-plans a function's statements on every call whenever a plan made for the actual values
+ * looks cheaper than the generic one — and with NULL arguments (a new customer has no person) it
+ * always does: re-planning the context read's seven subqueries was three quarters of its cost
+ * (0.31 → 0.10 ms a call, measured in a loop on the bench's data). Every statement here is an indexed
+ * lookup whose generic plan is the right plan.
+ */
+const PLANNED_ONCE = 'SET plan_cache_mode = force_generic_plan';
+
 interface Routine {
   name: string;
   statements: string[];
@@ -128,7 +138,7 @@ export const ROUTINES: Routine[] = [
         p_per_customer_cap integer, p_per_person_cap integer, p_throttle_per_minute integer,
         p_partner text, p_person_candidate text, p_identity_keys text[], p_context jsonb,
         p_decision jsonb, p_review boolean
-      ) RETURNS jsonb LANGUAGE plpgsql AS $fn$
+      ) RETURNS jsonb LANGUAGE plpgsql ${PLANNED_ONCE} AS $fn$
       DECLARE
         v_redemption redemptions%ROWTYPE;
         v_campaign campaigns%ROWTYPE;
@@ -276,7 +286,7 @@ export const ROUTINES: Routine[] = [
       dropAll('promoguard_context'),
       `CREATE FUNCTION promoguard_context(
         p_normalized text, p_customer_id text, p_key text, p_keys text[], p_currency text, p_now timestamptz
-      ) RETURNS jsonb LANGUAGE plpgsql STABLE AS $fn$
+      ) RETURNS jsonb LANGUAGE plpgsql STABLE ${PLANNED_ONCE} AS $fn$
       DECLARE
         v_code codes%ROWTYPE;
         v_campaign campaigns%ROWTYPE;
@@ -319,6 +329,37 @@ export const ROUTINES: Routine[] = [
           'mean_subtotal', (SELECT avg(s.subtotal_minor) FROM (SELECT r.subtotal_minor FROM redemptions r
              WHERE r.customer_id = p_customer_id AND r.currency = p_currency AND r.status = 'redeemed'
              ORDER BY r.id DESC LIMIT 20) AS s));
+      END $fn$`,
+    ],
+  },
+  {
+    /*
+     * One relay pass in one call: mark the events just delivered as published, then claim the oldest
+     * unpublished ones for p_lease_ms. Two relays (two nodes) never claim the same row at once
+     * (SKIP LOCKED), and no transaction stays open while events are delivered: a relay that dies
+     * holding a claim lets the lease run out and the events are delivered again. A function, so its
+     * plans are cached (on PGlite, planning the claim was most of a pass).
+     */
+    name: 'promoguard_outbox_pass',
+    statements: [
+      dropAll('promoguard_outbox_pass'),
+      `CREATE FUNCTION promoguard_outbox_pass(p_published text[], p_limit integer, p_lease_ms integer)
+      RETURNS SETOF outbox LANGUAGE plpgsql ${PLANNED_ONCE} AS $fn$
+      BEGIN
+        IF cardinality(p_published) > 0 THEN
+          UPDATE outbox SET published_at = now() WHERE id = ANY (p_published) AND published_at IS NULL;
+        END IF;
+        IF p_limit > 0 THEN
+          RETURN QUERY
+            UPDATE outbox SET claimed_until = now() + p_lease_ms * interval '1 millisecond'
+             WHERE seq IN (
+               SELECT o.seq FROM outbox o
+                WHERE o.published_at IS NULL AND (o.claimed_until IS NULL OR o.claimed_until < now())
+                ORDER BY o.seq
+                LIMIT p_limit
+                FOR UPDATE SKIP LOCKED)
+            RETURNING *;
+        END IF;
       END $fn$`,
     ],
   },
