@@ -4,7 +4,7 @@
  * crash, by another node, or by a delivery that failed and whose claim has run out.
  */
 import type { Kysely } from 'kysely';
-import { claimEvents, markPublished } from '../store/outbox.js';
+import { markPublished, outboxPass } from '../store/outbox.js';
 import type { Database } from '../store/schema.js';
 import type { EventBus } from './types.js';
 
@@ -14,6 +14,13 @@ export interface RelayLogger {
 
 export interface OutboxRelayOptions {
   pollMs: number;
+  /**
+   * A commit's notify waits this long before its pass, so the commits of that moment are delivered
+   * by one pass rather than one each (default 5 ms). Each pass costs two statements whatever it
+   * carries; on PGlite, where statements run one at a time, a pass per commit was a third of the
+   * database time of a redemption.
+   */
+  coalesceMs?: number;
   batchSize?: number;
   /** How long a claimed event stays with this relay before another may deliver it again. */
   leaseMs?: number;
@@ -23,6 +30,7 @@ export interface OutboxRelayOptions {
 export class OutboxRelay {
   private timer: NodeJS.Timeout | undefined;
   private draining: Promise<void> | undefined;
+  private scheduled: NodeJS.Timeout | undefined;
   private again = false;
   private stopped = true;
 
@@ -40,16 +48,25 @@ export class OutboxRelay {
     this.notify();
   }
 
-  /** Ask for a drain soon; calls made while one runs coalesce into one more pass. */
+  /** Ask for a drain soon; calls made while one is scheduled or runs coalesce into one more pass. */
   notify(): void {
     if (this.stopped) return;
     if (this.draining) {
       this.again = true;
       return;
     }
-    this.draining = this.drainLoop().finally(() => {
-      this.draining = undefined;
-    });
+    if (this.scheduled) return;
+    this.scheduled = setTimeout(() => {
+      this.scheduled = undefined;
+      if (this.stopped || this.draining) return;
+      this.draining = this.drainLoop().finally(() => {
+        this.draining = undefined;
+      });
+    }, this.coalesceMs);
+  }
+
+  private get coalesceMs(): number {
+    return this.options.coalesceMs ?? 5;
   }
 
   /**
@@ -61,16 +78,21 @@ export class OutboxRelay {
     return this.pass();
   }
 
+  /**
+   * Claim, deliver, repeat until nothing is claimable. Each round trip marks what the previous one
+   * claimed and delivered, and claims the next batch, so a pass that delivers one batch costs two
+   * statements.
+   */
   private async pass(): Promise<number> {
+    const batchSize = this.options.batchSize ?? 100;
+    const leaseMs = this.options.leaseMs ?? 30_000;
     let delivered = 0;
+    let published: string[] = [];
     for (;;) {
-      const events = await claimEvents(
-        this.db,
-        this.options.batchSize ?? 100,
-        this.options.leaseMs ?? 30_000,
-      );
+      const events = await outboxPass(this.db, published, batchSize, leaseMs);
+      delivered += published.length;
       if (events.length === 0) return delivered;
-      const published: string[] = [];
+      published = [];
       for (const event of events) {
         try {
           await this.bus.publish(event);
@@ -80,27 +102,33 @@ export class OutboxRelay {
           this.options.logger.error({ err, eventId: event.id, type: event.type }, 'event delivery failed');
         }
       }
-      await markPublished(this.db, published);
-      delivered += published.length;
-      if (published.length < events.length) return delivered;
+      if (published.length < events.length) {
+        await markPublished(this.db, published);
+        return delivered + published.length;
+      }
     }
   }
 
   private async drainLoop(): Promise<void> {
-    do {
+    for (;;) {
       this.again = false;
       try {
         await this.pass();
       } catch (err) {
         if (!this.stopped) this.options.logger.error({ err }, 'outbox relay pass failed');
       }
-    } while (this.again && !this.stopped);
+      if (!this.again || this.stopped) return;
+      // Commits during the pass: gather a few more before the next one.
+      await new Promise((resolve) => setTimeout(resolve, this.coalesceMs));
+    }
   }
 
   /** Stop polling and wait for the pass under way, so no delivery is cut off mid-way. */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+    if (this.scheduled) clearTimeout(this.scheduled);
+    this.scheduled = undefined;
     await this.draining;
   }
 }

@@ -32,24 +32,21 @@ export async function appendEvents(trx: Kysely<Database>, events: NewEvent[], no
 }
 
 /**
- * Claim the oldest unpublished events for `leaseMs`. One statement, so two relays (two nodes) never
- * claim the same row at once, and no transaction stays open while events are delivered. A relay
- * that dies holding a claim simply lets the lease run out; the events are delivered again.
+ * One relay pass: mark `published` (events delivered since the last pass) as published, then claim
+ * the oldest `limit` unpublished events for `leaseMs` and return them, oldest first. One statement
+ * (promoguard_outbox_pass), so two relays never claim the same row and no transaction stays open
+ * while events are delivered; a relay that dies holding a claim lets the lease run out and the events
+ * are delivered again.
  */
-export async function claimEvents(
+export async function outboxPass(
   db: Kysely<Database>,
+  published: readonly string[],
   limit: number,
   leaseMs: number,
 ): Promise<DomainEvent[]> {
   const result = await sql<Row>`
-    UPDATE outbox SET claimed_until = now() + make_interval(secs => ${leaseMs / 1000})
-     WHERE seq IN (
-       SELECT seq FROM outbox
-        WHERE published_at IS NULL AND (claimed_until IS NULL OR claimed_until < now())
-        ORDER BY seq
-        LIMIT ${limit}
-        FOR UPDATE SKIP LOCKED)
-    RETURNING seq, id, type, aggregate_id, payload, created_at`.execute(db);
+    SELECT seq, id, type, aggregate_id, payload, created_at
+      FROM promoguard_outbox_pass(${[...published]}::text[], ${limit}, ${Math.round(leaseMs)})`.execute(db);
   return result.rows
     .sort((a, b) => Number(a.seq) - Number(b.seq))
     .map((row) => ({
@@ -61,7 +58,13 @@ export async function claimEvents(
     }));
 }
 
+/** Claim the oldest unpublished events for `leaseMs` (a pass that marks nothing). */
+export function claimEvents(db: Kysely<Database>, limit: number, leaseMs: number): Promise<DomainEvent[]> {
+  return outboxPass(db, [], limit, leaseMs);
+}
+
+/** Mark delivered events as published (a pass that claims nothing). */
 export async function markPublished(db: Kysely<Database>, ids: string[]): Promise<void> {
   if (ids.length === 0) return;
-  await db.updateTable('outbox').set({ published_at: new Date() }).where('id', 'in', ids).execute();
+  await outboxPass(db, ids, 0, 0);
 }
