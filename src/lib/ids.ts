@@ -3,7 +3,7 @@
  * milliseconds then 80 random bits, in Crockford base32, so ids sort by creation time and list
  * pages can use the id as their cursor.
  */
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 
 const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 
@@ -24,32 +24,41 @@ export const ID_PREFIXES = {
 
 export type IdKind = keyof typeof ID_PREFIXES;
 
+/** Random bytes are drawn 4 KiB at a time: one call into the CSPRNG per 256 ids instead of one per id. */
+const pool = Buffer.allocUnsafe(4096);
+let poolOffset = pool.length;
+
 let lastTime = -1;
-let lastRandom: number[] = [];
+/** The random part of the last id, one base32 symbol (0–31) per element. */
+const lastRandom = new Uint8Array(16);
 
 /**
  * Monotonic within this process: ids made in the same millisecond (concurrent conversions, a frozen
  * test clock) increment the random part instead of drawing a new one, so "newest first" stays exact.
  */
 export function ulid(nowMs: number = Date.now()): string {
-  let random: number[];
-  if (nowMs === lastTime && lastRandom.length === 16) {
-    random = [...lastRandom];
+  if (nowMs === lastTime) {
     let i = 15;
-    while (i >= 0 && random[i] === 31) random[i--] = 0;
-    if (i >= 0) random[i] = (random[i] as number) + 1;
+    while (i >= 0 && lastRandom[i] === 31) lastRandom[i--] = 0;
+    if (i >= 0) lastRandom[i] = (lastRandom[i] as number) + 1;
   } else {
-    random = [...randomBytes(16)].map((b) => b & 31);
+    if (poolOffset + 16 > pool.length) {
+      randomFillSync(pool);
+      poolOffset = 0;
+    }
+    for (let i = 0; i < 16; i++) lastRandom[i] = (pool[poolOffset + i] as number) & 31;
+    poolOffset += 16;
   }
   lastTime = nowMs;
-  lastRandom = random;
   let time = '';
   let t = nowMs;
   for (let i = 0; i < 10; i++) {
     time = CROCKFORD[t % 32] + time;
     t = Math.floor(t / 32);
   }
-  return time + random.map((v) => CROCKFORD[v]).join('');
+  let random = '';
+  for (let i = 0; i < 16; i++) random += CROCKFORD[lastRandom[i] as number];
+  return time + random;
 }
 
 export function newId(kind: IdKind, nowMs?: number): string {
