@@ -24,7 +24,7 @@ import { CODE_ROWS_SQL, driveRedeem, ipFor, openBenchDb, SUBTOTAL_MINOR, USER_AG
 import { findPgbench, PGBENCH_TABLE, pgbenchPlan, runPgbench, writeScript } from './lib/pgbench.mjs';
 import { CodePool, reserve } from './lib/pool.mjs';
 import { printReport, summarizeBackend, verdicts } from './lib/report.mjs';
-import { readMemory, sampleMemory, startServer } from './lib/server.mjs';
+import { readMemory, START_NODE_FLAGS, sampleMemory, startServer } from './lib/server.mjs';
 import {
   createCheckoutKey,
   createHot,
@@ -429,7 +429,7 @@ function redact(url) {
 
 function serverEnvDescription() {
   return {
-    command: 'node bin/promoguard.js serve',
+    command: ['node', ...START_NODE_FLAGS, 'bin/promoguard.js', 'serve'].join(' '),
     setByBench: ['HOST=127.0.0.1', 'PORT=0', 'LOG_LEVEL=info', ...(options.redisUrl ? ['REDIS_URL'] : [])],
     defaultsKept: [
       'RATE_LIMIT_PER_MINUTE=60 (per customer and device), RATE_LIMIT_PER_MINUTE_PER_ADDRESS=300',

@@ -209,6 +209,12 @@ function redemptionLine(name, s, limitName, hasPgbench) {
 const cpu3 = (a, b, c, busy) =>
   `${[a, b, c].map((x) => (x === null || x === undefined ? '—' : x.toFixed(2))).join(' / ')} ms (host ${fmt.pct(busy)} busy)`;
 
+/** How the server was started (the same for every backend of a run). */
+function serverCommand(results) {
+  const ran = Object.values(results.backends).find((b) => b.serverEnv);
+  return ran?.serverEnv.command ?? 'node bin/promoguard.js serve';
+}
+
 export function printReport(results, options, file) {
   const w = (line = '') => process.stdout.write(`${line}\n`);
   const env = results.environment;
@@ -222,7 +228,7 @@ export function printReport(results, options, file) {
       `${(env.loadAvgEnd ?? []).join(' ')} at end; commit ${env.commit ?? '?'}`,
   );
   w(
-    'server: node bin/promoguard.js serve, default defenses (60 attempts a minute per customer and device, ' +
+    `server: ${serverCommand(results)}, default defenses (60 attempts a minute per customer and device, ` +
       `300 per client address; lockout after 10 failures, 30 per address${options.redisUrl ? '; Redis limiter' : '; in-memory limiter'}).`,
   );
   w(

@@ -1,7 +1,7 @@
 /**
- * The server under test: `node bin/promoguard.js serve` as a child process, exactly as an operator
- * runs it, with a clean environment (only what the bench sets, so every defense keeps its default).
- * Its memory is read from /proc/<pid>/status while loads run.
+ * The server under test: `bin/promoguard.js serve` as a child process, started as `npm start` starts
+ * it (the same node flags, read from package.json), with a clean environment (only what the bench
+ * sets, so every defense keeps its default). Its memory is read from /proc/<pid>/status while loads run.
  */
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -11,6 +11,17 @@ import { fileURLToPath } from 'node:url';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const START_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 15_000;
+
+/**
+ * The node flags of `npm start` (its script is `node <flags> bin/promoguard.js serve`): the server is
+ * measured as it is run, young-generation size included.
+ */
+export const START_NODE_FLAGS = (() => {
+  const script = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')).scripts.start;
+  const match = /^node((?: --[\w-]+(?:=\S+)?)*) bin\/promoguard\.js serve$/.exec(script);
+  if (!match) throw new Error(`bench: cannot read the node flags of the start script: ${script}`);
+  return match[1].split(' ').filter(Boolean);
+})();
 
 /** Variables passed through from the bench's own environment; everything else is set explicitly. */
 const PASS_THROUGH = ['PATH', 'HOME', 'TMPDIR', 'LANG', 'TZ'];
@@ -24,7 +35,8 @@ export async function startServer(env, { nodeArgs = [] } = {}) {
   const childEnv = { HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info' };
   for (const name of PASS_THROUGH) if (process.env[name] !== undefined) childEnv[name] = process.env[name];
   Object.assign(childEnv, env);
-  const child = spawn(process.execPath, [...nodeArgs, path.join(ROOT, 'bin', 'promoguard.js'), 'serve'], {
+  const args = [...START_NODE_FLAGS, ...nodeArgs, path.join(ROOT, 'bin', 'promoguard.js'), 'serve'];
+  const child = spawn(process.execPath, args, {
     cwd: ROOT,
     env: childEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
