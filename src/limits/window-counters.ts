@@ -23,6 +23,8 @@ export interface WindowEvent {
 }
 
 export interface WindowCounters {
+  /** Counts kept in this process: answered without I/O, so a read needs no timeout. */
+  readonly inProcess: boolean;
   /** One count per query, in order. Throws when the store cannot answer. */
   count(queries: readonly WindowQuery[], now: number): Promise<number[]>;
   add(events: readonly WindowEvent[], now: number): Promise<void>;
@@ -48,6 +50,7 @@ interface MemoryKey {
 }
 
 export class MemoryWindowCounters implements WindowCounters {
+  readonly inProcess = true;
   private readonly keys = new Map<string, MemoryKey>();
   private readonly options: WindowCounterOptions;
 
@@ -137,6 +140,7 @@ export class MemoryWindowCounters implements WindowCounters {
 }
 
 export class RedisWindowCounters implements WindowCounters {
+  readonly inProcess = false;
   private readonly options: WindowCounterOptions;
 
   constructor(

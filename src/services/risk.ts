@@ -203,20 +203,24 @@ export class RiskEngine {
     if (wanted.length === 0) return { values, unavailable: [] };
     let timer: NodeJS.Timeout | undefined;
     try {
-      const counts = await Promise.race([
-        this.counters.count(
-          wanted.map((w) => w.query),
-          s.now.getTime(),
-        ),
-        new Promise<never>((_, reject) => {
-          // A busy event loop runs this timer late, possibly after the answer arrived but before it was
-          // read: let pending I/O be read once (setImmediate runs after the poll phase) before giving up.
-          timer = setTimeout(
-            () => setImmediate(() => reject(new Error('feature counters timed out'))),
-            COUNTER_TIMEOUT_MS,
-          );
-        }),
-      ]);
+      const counting = this.counters.count(
+        wanted.map((w) => w.query),
+        s.now.getTime(),
+      );
+      // Counts kept in this process cannot hang: no timer (one less per decision).
+      const counts = this.counters.inProcess
+        ? await counting
+        : await Promise.race([
+            counting,
+            new Promise<never>((_, reject) => {
+              // A busy event loop runs this timer late, possibly after the answer arrived but before it was
+              // read: let pending I/O be read once (setImmediate runs after the poll phase) before giving up.
+              timer = setTimeout(
+                () => setImmediate(() => reject(new Error('feature counters timed out'))),
+                COUNTER_TIMEOUT_MS,
+              );
+            }),
+          ]);
       wanted.forEach((w, i) => {
         values[w.name] = counts[i] ?? 0;
       });

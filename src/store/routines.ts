@@ -160,7 +160,7 @@ export const ROUTINES: Routine[] = [
           RETURNING * INTO v_redemption;
           IF NOT FOUND THEN
             SELECT * INTO v_redemption FROM redemptions WHERE idempotency_key = p_idempotency_key;
-            RETURN jsonb_build_object('outcome', 'replayed', 'redemption', to_jsonb(v_redemption));
+            RETURN jsonb_build_object('outcome', 'replayed', 'redemption', to_jsonb(v_redemption) - 'context');
           END IF;
 
           IF cardinality(p_identity_keys) > 0 THEN
@@ -268,7 +268,8 @@ export const ROUTINES: Routine[] = [
           INSERT INTO outbox (id, type, aggregate_id, payload, created_at)
           VALUES (p_event_id, 'redemption.created', p_id,
                   jsonb_build_object('redemption', to_jsonb(v_redemption) - 'context'), p_now);
-          RETURN jsonb_build_object('outcome', 'redeemed', 'redemption', to_jsonb(v_redemption));
+          -- The stored context stays in the database: the caller answers without it.
+          RETURN jsonb_build_object('outcome', 'redeemed', 'redemption', to_jsonb(v_redemption) - 'context');
         EXCEPTION WHEN SQLSTATE 'PGREF' THEN
           RETURN jsonb_build_object('outcome', 'refused', 'reason', SQLERRM);
         END;
@@ -294,7 +295,7 @@ export const ROUTINES: Routine[] = [
         v_persons text[];
       BEGIN
         IF p_key IS NOT NULL THEN
-          SELECT to_jsonb(r) INTO v_existing FROM redemptions r WHERE r.idempotency_key = p_key;
+          SELECT to_jsonb(r) - 'context' INTO v_existing FROM redemptions r WHERE r.idempotency_key = p_key;
           -- A repeat is answered with what it made: nothing else is read for it.
           IF v_existing IS NOT NULL THEN
             RETURN jsonb_build_object('existing', v_existing);
