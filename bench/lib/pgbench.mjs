@@ -68,7 +68,9 @@ export function pgbenchPlan(row, hasher, kind, decision = null) {
     hasher,
     decision,
   );
-  params.id = `${MARK}ID`;
+  // Shaped like the service's ids ('red_' + unique part): the function names the stored decision
+  // 'dec_' + the id after its prefix, so a bare number here gave colliding decision ids.
+  params.id = `red_${MARK}ID`;
   params.eventId = `${MARK}EVT`;
   params.personCandidate = `${MARK}PER`;
   const fromTable = {};
