@@ -305,12 +305,12 @@ function refusal(key: GuardKey, reason: Refusal['reason'], msBeforeNext: number)
 
 /**
  * The refusal the caller must wait out longest; on a tie a lock over a rate limit, else the caller's first
- * key (a stable answer). Allowed if there is none.
+ * key (a stable answer). Allowed if there is none. Also combines the verdicts of several guards.
  */
-function strictest(refusals: (Refusal | undefined)[]): GuardVerdict {
+export function strictest(verdicts: (GuardVerdict | undefined)[]): GuardVerdict {
   let worst: Refusal | undefined;
-  for (const candidate of refusals) {
-    if (!candidate) continue;
+  for (const candidate of verdicts) {
+    if (!candidate || candidate.allowed) continue;
     if (
       !worst ||
       candidate.retryAfterSeconds > worst.retryAfterSeconds ||

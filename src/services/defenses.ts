@@ -7,12 +7,10 @@
  */
 import type { RefusalReason } from '../domain/campaign.js';
 import { AppError } from '../errors.js';
-import type { AttemptGuard, GuardKey, GuardVerdict } from '../limits/attempt-guard.js';
+import { type AttemptGuard, type GuardKey, strictest } from '../limits/attempt-guard.js';
 import type { IdentifierHasher } from './identifiers.js';
 import type { ListService } from './lists.js';
 import { type RequestContextInput, type ResolvedContext, resolveContext } from './request-context.js';
-
-const ALLOWED: GuardVerdict = { allowed: true };
 
 export interface Admission {
   context: ResolvedContext;
@@ -63,12 +61,9 @@ export class Defenses {
     if (context.deviceKey) guardKeys.push({ kind: 'device', value: context.deviceKey });
     const admission = { context, guardKeys, blocked: verdict.blocked !== null, allowed: verdict.allowed };
     if (admission.allowed && !admission.blocked) return admission;
-    const checks = await Promise.all(
-      this.split(guardKeys).map(([guard, keys]) => (keys.length > 0 ? guard.check(keys) : ALLOWED)),
-    );
-    // The longest wait wins when several keys are limited.
-    const check = checks.reduce((worst, c) =>
-      !c.allowed && (worst.allowed || c.retryAfterSeconds > worst.retryAfterSeconds) ? c : worst,
+    // The longest wait wins when several keys are limited (a guard given no keys allows).
+    const check = strictest(
+      await Promise.all(this.split(guardKeys).map(([guard, keys]) => guard.check(keys))),
     );
     if (!check.allowed) {
       throw new AppError('too_many_requests', 'too many attempts; retry later', {
@@ -91,7 +86,7 @@ export class Defenses {
     resets: boolean,
   ): Promise<void> {
     if (admission.allowed && !admission.blocked) return;
-    const parts = this.split(admission.guardKeys).filter(([, keys]) => keys.length > 0);
+    const parts = this.split(admission.guardKeys);
     if (outcome.ok) {
       if (resets) await Promise.all(parts.map(([guard, keys]) => guard.recordSuccess(keys)));
     } else if (isFailedAttempt(outcome.reason)) {

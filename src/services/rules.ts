@@ -103,8 +103,10 @@ export class RuleService {
       );
       if (inserted) added++;
     }
-    if (added > 0) await bumpStamp(this.ctx.db, 'rules');
-    if (added > 0) this.engine.invalidateRules();
+    if (added > 0) {
+      await bumpStamp(this.ctx.db, 'rules');
+      this.engine.invalidateRules();
+    }
     return added;
   }
 
