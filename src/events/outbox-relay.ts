@@ -6,7 +6,7 @@
 import type { Kysely } from 'kysely';
 import { markPublished, outboxPass } from '../store/outbox.js';
 import type { Database } from '../store/schema.js';
-import type { EventBus } from './types.js';
+import type { DomainEvent, EventBus } from './types.js';
 
 export interface RelayLogger {
   error(obj: object, msg: string): void;
@@ -16,7 +16,7 @@ export interface OutboxRelayOptions {
   pollMs: number;
   /**
    * A commit's notify waits this long before its pass, so the commits of that moment are delivered
-   * by one pass rather than one each (default 5 ms). Each pass costs two statements whatever it
+   * by one pass rather than one each (default 5 ms). Each pass costs a statement whatever it
    * carries; on PGlite, where statements run one at a time, a pass per commit was a third of the
    * database time of a redemption.
    */
@@ -32,6 +32,8 @@ export class OutboxRelay {
   private draining: Promise<void> | undefined;
   private scheduled: NodeJS.Timeout | undefined;
   private again = false;
+  /** Delivered by the last background pass; the next statement marks them published. */
+  private unmarked: string[] = [];
   private stopped = true;
 
   constructor(
@@ -70,28 +72,37 @@ export class OutboxRelay {
   }
 
   /**
-   * Deliver everything claimable now. Waits first for a background pass under way: the events it has
-   * claimed are not claimable by this call, so returning without waiting could leave them undelivered.
+   * Deliver everything claimable now, and mark it published before returning. Waits first for a
+   * background pass under way: the events it has claimed are not claimable by this call, so returning
+   * without waiting could leave them undelivered.
    */
   async drain(): Promise<number> {
     await this.draining;
-    return this.pass();
+    return this.pass(true);
   }
 
   /**
-   * Claim, deliver, repeat until nothing is claimable. Each round trip marks what the previous one
-   * claimed and delivered, and claims the next batch, so a pass that delivers one batch costs two
-   * statements.
+   * Claim, deliver, repeat until nothing is claimable. Each statement marks what the previous one
+   * claimed and delivered and claims the next batch. A background pass (`flush` false) leaves the
+   * marks of its last batch to the next pass's statement, so a pass that delivers one batch costs one
+   * statement; until then those events stay claimed (the lease), and a crash in between delivers them
+   * again — at least once, as always.
    */
-  private async pass(): Promise<number> {
+  private async pass(flush: boolean): Promise<number> {
     const batchSize = this.options.batchSize ?? 100;
     const leaseMs = this.options.leaseMs ?? 30_000;
     let delivered = 0;
-    let published: string[] = [];
+    let published = this.unmarked;
+    this.unmarked = [];
     for (;;) {
-      const events = await outboxPass(this.db, published, batchSize, leaseMs);
-      delivered += published.length;
-      if (events.length === 0) return delivered;
+      let events: DomainEvent[];
+      try {
+        events = await outboxPass(this.db, published, batchSize, leaseMs);
+      } catch (err) {
+        // Not marked: the next pass tries again (the events stay claimed meanwhile).
+        this.unmarked = published.concat(this.unmarked);
+        throw err;
+      }
       published = [];
       for (const event of events) {
         try {
@@ -102,10 +113,21 @@ export class OutboxRelay {
           this.options.logger.error({ err, eventId: event.id, type: event.type }, 'event delivery failed');
         }
       }
-      if (published.length < events.length) {
-        await markPublished(this.db, published);
-        return delivered + published.length;
-      }
+      delivered += published.length;
+      // A full batch that all went out: the next statement marks it and claims more.
+      if (events.length === batchSize && published.length === events.length) continue;
+      if (flush) await this.mark(published);
+      else this.unmarked = this.unmarked.concat(published);
+      return delivered;
+    }
+  }
+
+  private async mark(ids: string[]): Promise<void> {
+    try {
+      await markPublished(this.db, ids);
+    } catch (err) {
+      this.unmarked = this.unmarked.concat(ids);
+      throw err;
     }
   }
 
@@ -113,7 +135,7 @@ export class OutboxRelay {
     for (;;) {
       this.again = false;
       try {
-        await this.pass();
+        await this.pass(false);
       } catch (err) {
         if (!this.stopped) this.options.logger.error({ err }, 'outbox relay pass failed');
       }
@@ -130,5 +152,10 @@ export class OutboxRelay {
     if (this.scheduled) clearTimeout(this.scheduled);
     this.scheduled = undefined;
     await this.draining;
+    if (this.unmarked.length > 0) {
+      await this.mark(this.unmarked.splice(0)).catch((err: unknown) =>
+        this.options.logger.error({ err }, 'outbox relay could not mark delivered events; they go out again'),
+      );
+    }
   }
 }

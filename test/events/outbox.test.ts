@@ -360,6 +360,29 @@ describe.each(backends.map((b) => [b.name, b] as const))('outbox on %s', (_name,
     expect(logger.lines.filter((l) => l.msg === 'event delivery failed')).toHaveLength(2);
   });
 
+  it('marks what a background pass delivered with its next statement, and at the latest on stop', async () => {
+    const bus = new InProcessBus();
+    const rec = recorder(bus);
+    const ids = await appendMany(app.db, 3, unique('defer'));
+    const relay = new OutboxRelay(app.db, bus, { pollMs: 60_000, logger: silentLogger });
+    const published = async () =>
+      (await outboxRows(app.db)).filter((r) => ids.includes(r.id)).map((r) => r.published_at !== null);
+    relay.start();
+    try {
+      await vi.waitFor(() => expect(rec.ids()).toEqual(expect.arrayContaining(ids)));
+      // One statement claimed them; marking them is left to the next one (no pass is due for a minute).
+      expect(await published()).toEqual([false, false, false]);
+    } finally {
+      await relay.stop();
+    }
+    expect(await published()).toEqual([true, true, true]);
+    // Nothing goes out twice: a new relay finds nothing to deliver.
+    expect(
+      await new OutboxRelay(app.db, new InProcessBus(), { pollMs: 1_000, logger: silentLogger }).drain(),
+    ).toBe(0);
+    expect(rec.ids().filter((id) => ids.includes(id))).toEqual(ids);
+  });
+
   it('delivers every event exactly once when two relays drain the same outbox at once (long lease)', async () => {
     const other = await secondConnection(opened);
     try {
