@@ -11,7 +11,7 @@ import { normalizeCode } from '../domain/codes.js';
 import { AppError } from '../errors.js';
 import { requestFingerprint } from '../lib/fingerprint.js';
 import { newId } from '../lib/ids.js';
-import { loadRedemptionContext, type RedemptionContext } from '../store/codes.js';
+import { ContextReader, type RedemptionContext } from '../store/codes.js';
 import {
   findRedemption,
   findRedemptionByKey,
@@ -84,13 +84,18 @@ export function fingerprint(normalizedCode: string, req: CheckoutRequest): strin
 }
 
 export class RedemptionService {
+  /** The context reads of requests that arrive together share a statement. */
+  readonly contexts: ContextReader;
+
   constructor(
     private readonly ctx: ServiceContext,
     private readonly patterns: PatternIndex,
     private readonly defenses: Defenses,
     private readonly risk: RiskEngine,
     private readonly stepUps: StepUpChallenges,
-  ) {}
+  ) {
+    this.contexts = new ContextReader(ctx.db);
+  }
 
   /** The step-up method when the request carries a valid proof for this customer and code. */
   private stepUp(req: CheckoutRequest, normalized: string): string | null {
@@ -175,15 +180,14 @@ export class RedemptionService {
     if (normalized === null) return { valid: false, reason: 'code_not_found' };
     const keys = identityKeys(req.customer.id, admission.context);
     const now = this.ctx.clock.now();
-    const { context } = await loadRedemptionContext(
-      this.ctx.db,
+    const { context } = await this.contexts.read({
       normalized,
-      req.customer.id,
-      null,
-      keys,
-      req.cart.currency,
+      customerId: req.customer.id,
+      idempotencyKey: null,
+      identityKeys: keys,
+      currency: req.cart.currency,
       now,
-    );
+    });
     if (!context) return { valid: false, reason: 'code_not_found' };
     const decision = decide({ ...context, customer: req.customer, cart: req.cart, now });
     if (!decision.eligible) return { valid: false, reason: decision.reason };
@@ -245,15 +249,14 @@ export class RedemptionService {
     const keys = identityKeys(req.customer.id, admission.context);
     for (let attempt = 1; ; attempt++) {
       const now = this.ctx.clock.now();
-      const { context, existing } = await loadRedemptionContext(
-        this.ctx.db,
-        normalized ?? '',
-        req.customer.id,
+      const { context, existing } = await this.contexts.read({
+        normalized: normalized ?? '',
+        customerId: req.customer.id,
         idempotencyKey,
-        keys,
-        req.cart.currency,
+        identityKeys: keys,
+        currency: req.cart.currency,
         now,
-      );
+      });
       // A repeat returns the first answer even if the caller has been blocked since.
       if (existing) return this.replay(existing, print);
       if (normalized === null || !context) return { ok: false, reason: 'code_not_found' };

@@ -1,4 +1,4 @@
-import { type Kysely, sql } from 'kysely';
+import { CompiledQuery, type Kysely, sql } from 'kysely';
 import type { CodePattern } from '../domain/codes.js';
 import { AppError } from '../errors.js';
 import { SHAPE_LOCK_KEY } from './routines.js';
@@ -104,6 +104,22 @@ export interface RiskFacts {
   meanSubtotalMinor: number | null;
 }
 
+/** What a validation or redemption reads before deciding (see loadRedemptionContext). */
+export interface ContextQuery {
+  normalized: string;
+  customerId: string;
+  /** Given for a redemption: the redemption this key already made is returned instead. */
+  idempotencyKey: string | null;
+  identityKeys: string[];
+  currency: string;
+  now: Date;
+}
+
+export interface LoadedContext {
+  context: RedemptionContext | null;
+  existing: Redemption | null;
+}
+
 /**
  * Everything a validation or redemption decides on, in one round trip: the code, its campaign, the
  * customer's and person's use counts in the campaign, the facts the risk features read, and — when an
@@ -118,11 +134,15 @@ export async function loadRedemptionContext(
   identityKeys: string[],
   currency: string,
   now: Date,
-): Promise<{ context: RedemptionContext | null; existing: Redemption | null }> {
+): Promise<LoadedContext> {
   const result = await sql<{ result: unknown }>`
     SELECT promoguard_context(${normalized}, ${customerId}, ${idempotencyKey}, ${identityKeys}::text[], ${currency},
                               ${now.toISOString()}::timestamptz) AS result`.execute(db);
-  const row = result.rows[0] ? parseJsonResult(result.rows[0].result) : null;
+  return contextFromResult(result.rows[0]?.result);
+}
+
+function contextFromResult(result: unknown): LoadedContext {
+  const row = result != null ? parseJsonResult(result) : null;
   if (!row) return { context: null, existing: null };
   const existing = row.existing ? redemptionFromRow(row.existing as Row) : null;
   if (!row.code || !row.campaign) return { context: null, existing };
@@ -142,6 +162,94 @@ export async function loadRedemptionContext(
     },
     existing,
   };
+}
+
+/** The context reads of several requests in one statement; the rows come back with their index. */
+const CONTEXT_BATCH_SQL = `
+  SELECT x.i, promoguard_context(x.normalized, x.customer_id, x.idempotency_key,
+                                 ARRAY(SELECT jsonb_array_elements_text(x.identity_keys)), x.currency, x.now) AS result
+    FROM jsonb_to_recordset($1::jsonb) AS x(i integer, normalized text, customer_id text, idempotency_key text,
+                                            identity_keys jsonb, currency text, now timestamptz)`;
+
+interface QueuedRead {
+  query: ContextQuery;
+  resolve: (loaded: LoadedContext) => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * Context reads gathered per event-loop turn: the requests that reach their read in the same turn share
+ * one statement (read-only and STABLE, so nothing is held or ordered between them). Under load a
+ * statement then carries several requests' reads, and the database and this process pay its round trip
+ * once — on PostgreSQL a round trip is a socket write and a backend wake-up, on PGlite a statement is
+ * ~0.7 ms of fixed cost. A read alone in its turn goes as the single-read statement. No read waits
+ * beyond the turn it was asked in.
+ */
+export class ContextReader {
+  private queue: QueuedRead[] = [];
+  /** Statements sent and reads they carried (a batch of n counts one statement, n reads). */
+  readonly stats = { statements: 0, reads: 0 };
+
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly maxBatch = 64,
+  ) {}
+
+  read(query: ContextQuery): Promise<LoadedContext> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ query, resolve, reject });
+      if (this.queue.length === 1) setImmediate(() => this.flush());
+    });
+  }
+
+  private flush(): void {
+    while (this.queue.length > 0) void this.send(this.queue.splice(0, this.maxBatch));
+  }
+
+  private async send(batch: QueuedRead[]): Promise<void> {
+    this.stats.statements++;
+    this.stats.reads += batch.length;
+    const [only] = batch;
+    if (batch.length === 1 && only) {
+      const q = only.query;
+      await loadRedemptionContext(
+        this.db,
+        q.normalized,
+        q.customerId,
+        q.idempotencyKey,
+        q.identityKeys,
+        q.currency,
+        q.now,
+      ).then(only.resolve, only.reject);
+      return;
+    }
+    let results: Map<number, unknown>;
+    try {
+      const items = batch.map(({ query: q }, i) => ({
+        i,
+        normalized: q.normalized,
+        customer_id: q.customerId,
+        idempotency_key: q.idempotencyKey,
+        identity_keys: q.identityKeys,
+        currency: q.currency,
+        now: q.now.toISOString(),
+      }));
+      const { rows } = await this.db.executeQuery<{ i: number; result: unknown }>(
+        CompiledQuery.raw(CONTEXT_BATCH_SQL, [JSON.stringify(items)]),
+      );
+      results = new Map(rows.map((r) => [Number(r.i), r.result]));
+    } catch (err) {
+      for (const read of batch) read.reject(err);
+      return;
+    }
+    batch.forEach((read, i) => {
+      try {
+        read.resolve(contextFromResult(results.get(i)));
+      } catch (err) {
+        read.reject(err);
+      }
+    });
+  }
 }
 
 export async function listCodes(
