@@ -41,9 +41,22 @@ export type DecisionInputs = Record<string, Record<string, unknown>>;
 export const MAX_EXPRESSION_LENGTH = 4_000;
 export const USER_AGENT_LIMIT = 256;
 
+/**
+ * One class per variable, registered as its CEL type (named as cel-js names a variable's schema type,
+ * `$features` …): a value toActivation builds with it is that type already. A plain object would be
+ * wrapped into a typed copy on every read of every rule — a dozen copies per decision.
+ */
+const VARIABLE_TYPES: Record<string, new () => Record<string, unknown>> = Object.fromEntries(
+  Object.keys(RULE_VARIABLES).map((name) => [name, class {} as new () => Record<string, unknown>]),
+);
+
 const environment = (() => {
   const env = new Environment({ limits: { maxAstNodes: 1_000, maxDepth: 50 } });
-  for (const [name, schema] of Object.entries(RULE_VARIABLES)) env.registerVariable({ name, schema });
+  for (const [name, schema] of Object.entries(RULE_VARIABLES)) {
+    const ctor = VARIABLE_TYPES[name] as new () => Record<string, unknown>;
+    env.registerType(`$${name}`, { schema, ctor, convert: (v: object) => Object.assign(new ctor(), v) });
+    env.registerVariable(name, `$${name}`);
+  }
   return env;
 })();
 
@@ -123,13 +136,18 @@ export function compileRule(expression: string): CompileResult {
   };
 }
 
+/** The declared fields of each variable, as lists: toActivation runs on every decision. */
+const VARIABLE_FIELDS = Object.entries(RULE_VARIABLES).map(
+  ([variable, schema]) => [variable, Object.entries(schema)] as const,
+);
+
 /** Stored inputs → CEL values: declared ints become BigInt, undeclared fields are dropped. */
 export function toActivation(inputs: DecisionInputs): Record<string, Record<string, unknown>> {
   const activation: Record<string, Record<string, unknown>> = {};
-  for (const [variable, schema] of Object.entries(RULE_VARIABLES)) {
+  for (const [variable, fields] of VARIABLE_FIELDS) {
     const source = inputs[variable] ?? {};
-    const value: Record<string, unknown> = {};
-    for (const [field, type] of Object.entries(schema)) {
+    const value = new (VARIABLE_TYPES[variable] as new () => Record<string, unknown>)();
+    for (const [field, type] of fields) {
       const raw = source[field];
       if (raw === undefined || raw === null) continue;
       if (type === 'int') {

@@ -281,7 +281,9 @@ export class RiskEngine {
   }
 
   async decide(s: RiskSubject): Promise<RiskDecision> {
-    const [rules, counted] = await Promise.all([this.rules.get(), this.counterFeatures(s)]);
+    // One after the other: the rules are almost always the cached copy, and in-process counters answer at once.
+    const rules = await this.rules.get();
+    const counted = await this.counterFeatures(s);
     const features: FeatureValues = { ...counted.values };
     features.linked_accounts = s.facts.linkedAccounts;
     features.customer_redemptions = s.facts.customerRedemptions;
@@ -294,7 +296,13 @@ export class RiskEngine {
     const activation = toActivation(inputs);
     const unavailable = new Set(counted.unavailable);
     const outcomes: RuleOutcome[] = [];
+    /** The feature values each reported rule read (rules that did not fire are not reported). */
     const seen = new Map<string, FeatureValues>();
+    const saw = (id: string, read: readonly string[]) => {
+      const values: FeatureValues = {};
+      for (const f of read) if (features[f] !== undefined) values[f] = features[f];
+      seen.set(id, values);
+    };
     for (const { rule, compiled, compileError } of rules) {
       if (!rule.enabled) continue;
       if (rule.campaignId !== null && rule.campaignId !== s.campaign.id) continue;
@@ -305,20 +313,18 @@ export class RiskEngine {
         outcomes.push({ rule: ref, result: 'error', detail: compileError ?? 'does not compile' });
         continue;
       }
-      seen.set(
-        rule.id,
-        Object.fromEntries(
-          compiled.features.map((f) => [f, features[f] ?? null]).filter(([, v]) => v !== null),
-        ),
-      );
       const missing = compiled.features.filter((f) => unavailable.has(f));
       if (missing.length > 0) {
+        saw(rule.id, compiled.features);
         outcomes.push({ rule: ref, result: 'unavailable', detail: missing.join(', ') });
         continue;
       }
       try {
-        outcomes.push({ rule: ref, result: compiled.evaluate(activation) ? 'fired' : 'not_fired' });
+        const fired = compiled.evaluate(activation);
+        if (fired) saw(rule.id, compiled.features);
+        outcomes.push({ rule: ref, result: fired ? 'fired' : 'not_fired' });
       } catch (err) {
+        saw(rule.id, compiled.features);
         this.stats.ruleErrors++;
         outcomes.push({
           rule: ref,
