@@ -6,8 +6,9 @@
  * Retry-After. Locks grow along a ladder (base, 2x, 4x, … up to a cap) so a guessing attacker slows down
  * geometrically, and a success resets both the failure run and the ladder.
  *
- * Counters live in rate-limiter-flexible limiters: in process memory for the single-process default, in
- * Redis when API nodes must share them. On Redis the guard holds no state of its own, so two nodes behind
+ * Counters live in rate-limiter-flexible's RateLimiterRedis when API nodes must share them, and for the
+ * single-process default in process memory (MemoryLimiter: the same calls and answers, a fraction of the
+ * memory per key). On Redis the guard holds no state of its own, so two nodes behind
  * a load balancer see the same counts and locks.
  *
  * Store failures fail OPEN (the attempt is allowed and `onError` is told): these are rate limits, not
@@ -16,12 +17,8 @@
  * outage.
  */
 import type { Redis } from 'ioredis';
-import {
-  type RateLimiterAbstract,
-  RateLimiterMemory,
-  RateLimiterRedis,
-  RateLimiterRes,
-} from 'rate-limiter-flexible';
+import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import { MemoryLimiter } from './memory-limiter.js';
 
 export interface AttemptGuardOptions {
   /** Attempts per key in a fixed one-minute window that starts with the key's first attempt. */
@@ -90,16 +87,24 @@ const KINDS: ReadonlySet<string> = new Set<GuardKind>(['ip', 'customer', 'device
  */
 const LOCK_MARK = 1_000_000_000_000;
 const WINDOW_SECONDS = 60;
-// RateLimiterMemory expires entries with setTimeout, which fires at once past 2^31-1 ms.
+// No entry lives past 2^31-1 ms (24.8 days): the bound rate-limiter-flexible's in-memory timers had, kept.
 const MAX_ENTRY_SECONDS = 2_147_483;
+
+/** The calls the guard makes: rate-limiter-flexible's limiter API (RateLimiterRedis, or MemoryLimiter in process). */
+interface Limiter {
+  consume(key: string): Promise<RateLimiterRes>;
+  penalty(key: string): Promise<RateLimiterRes>;
+  set(key: string, points: number, secDuration: number): Promise<RateLimiterRes>;
+  delete(key: string): Promise<boolean>;
+}
 
 interface Limiters {
   /** Attempts in the current minute, or LOCK_MARK+ while the key is locked. */
-  attempts: RateLimiterAbstract;
+  attempts: Limiter;
   /** Failures since the last success or lock. */
-  failures: RateLimiterAbstract;
+  failures: Limiter;
   /** Locks in a row: the rung of the ladder the next lock climbs to. */
-  ladder: RateLimiterAbstract;
+  ladder: Limiter;
 }
 
 interface GuardStore {
@@ -120,9 +125,11 @@ export class AttemptGuard {
   /** Counters in this process only: right for one API node, wrong for several (each would allow the limit). */
   static memory(options: Partial<AttemptGuardOptions> = {}): AttemptGuard {
     const resolved = resolveOptions(options);
-    const limiters = makeLimiters(resolved, (keyPrefix, points, duration) => {
-      return new RateLimiterMemory({ keyPrefix, points, duration });
-    });
+    // Each limiter has a Map of its own: no key prefix needed in process.
+    const limiters = makeLimiters(
+      resolved,
+      (_keyPrefix, points, duration) => new MemoryLimiter({ points, duration }),
+    );
     return new AttemptGuard({ limiters, unavailable: () => undefined, timeoutMs: undefined }, resolved);
   }
 
@@ -268,7 +275,7 @@ export class AttemptGuard {
 
 function makeLimiters(
   options: ResolvedOptions,
-  make: (keyPrefix: string, points: number, duration: number) => RateLimiterAbstract,
+  make: (keyPrefix: string, points: number, duration: number) => Limiter,
 ): Limiters {
   return {
     attempts: make(`${options.keyPrefix}:attempts`, options.attemptsPerMinute, WINDOW_SECONDS),
