@@ -76,15 +76,14 @@ function request(i) {
 
 async function decisionsAlone(app) {
   const normalized = normalizeCode('RISKBENCH');
-  const { context } = await loadRedemptionContext(
-    app.db,
+  const { context } = await loadRedemptionContext(app.db, {
     normalized,
-    'cus-0',
-    null,
-    ['customer:cus-0'],
-    'EUR',
-    new Date(),
-  );
+    customerId: 'cus-0',
+    idempotencyKey: null,
+    identityKeys: ['customer:cus-0'],
+    currency: 'EUR',
+    now: new Date(),
+  });
   const latency = new LatencyRecorder();
   const actions = { allow: 0, review: 0, challenge: 0, block: 0 };
   for (let i = 0; i < DECISIONS; i++) {

@@ -126,18 +126,10 @@ export interface LoadedContext {
  * idempotency key is given — the redemption that key already produced (a repeat must return it even
  * if the code is used up by now).
  */
-export async function loadRedemptionContext(
-  db: Kysely<Database>,
-  normalized: string,
-  customerId: string,
-  idempotencyKey: string | null,
-  identityKeys: string[],
-  currency: string,
-  now: Date,
-): Promise<LoadedContext> {
+export async function loadRedemptionContext(db: Kysely<Database>, q: ContextQuery): Promise<LoadedContext> {
   const result = await sql<{ result: unknown }>`
-    SELECT promoguard_context(${normalized}, ${customerId}, ${idempotencyKey}, ${identityKeys}::text[], ${currency},
-                              ${now.toISOString()}::timestamptz) AS result`.execute(db);
+    SELECT promoguard_context(${q.normalized}, ${q.customerId}, ${q.idempotencyKey}, ${q.identityKeys}::text[],
+                              ${q.currency}, ${q.now.toISOString()}::timestamptz) AS result`.execute(db);
   return contextFromResult(result.rows[0]?.result);
 }
 
@@ -209,20 +201,7 @@ export class ContextReader {
   private async send(batch: QueuedRead[]): Promise<void> {
     this.stats.statements++;
     this.stats.reads += batch.length;
-    const [only] = batch;
-    if (batch.length === 1 && only) {
-      const q = only.query;
-      await loadRedemptionContext(
-        this.db,
-        q.normalized,
-        q.customerId,
-        q.idempotencyKey,
-        q.identityKeys,
-        q.currency,
-        q.now,
-      ).then(only.resolve, only.reject);
-      return;
-    }
+    if (batch.length === 1) return this.alone(batch);
     let results: Map<number, unknown>;
     try {
       const items = batch.map(({ query: q }, i) => ({
@@ -238,8 +217,11 @@ export class ContextReader {
         CompiledQuery.raw(CONTEXT_BATCH_SQL, [JSON.stringify(items)]),
       );
       results = new Map(rows.map((r) => [Number(r.i), r.result]));
-    } catch (err) {
-      for (const read of batch) read.reject(err);
+    } catch {
+      // One read must not fail the others (a value the JSON form cannot carry, say): each goes again alone,
+      // and fails alone if it fails again.
+      this.stats.statements += batch.length;
+      await this.alone(batch);
       return;
     }
     batch.forEach((read, i) => {
@@ -249,6 +231,13 @@ export class ContextReader {
         read.reject(err);
       }
     });
+  }
+
+  /** Each read as its own statement. */
+  private async alone(reads: QueuedRead[]): Promise<void> {
+    await Promise.all(
+      reads.map((read) => loadRedemptionContext(this.db, read.query).then(read.resolve, read.reject)),
+    );
   }
 }
 

@@ -4,16 +4,7 @@ import type { Database } from '../../src/store/schema.js';
 import { campaignWithCode, checkoutBody, startTestApp, type TestApp, unique } from '../support/app.js';
 import { backends } from '../support/backends.js';
 
-const single = (t: TestApp, q: ContextQuery) =>
-  loadRedemptionContext(
-    t.app.db,
-    q.normalized,
-    q.customerId,
-    q.idempotencyKey,
-    q.identityKeys,
-    q.currency,
-    q.now,
-  );
+const single = (t: TestApp, q: ContextQuery) => loadRedemptionContext(t.app.db, q);
 
 describe.each(backends.map((b) => [b.name, b] as const))('context reads on %s', (_name, backend) => {
   let t: TestApp;
@@ -85,7 +76,22 @@ describe.each(backends.map((b) => [b.name, b] as const))('context reads on %s', 
     expect(results.every((r) => r.context?.customerUses === 1)).toBe(true);
   });
 
-  it('fails every read of a statement that fails, and the next turn reads afresh', async () => {
+  it('sends the reads of a failed statement again one by one: one bad read fails alone', async () => {
+    const reader = new ContextReader(t.app.db);
+    // A lone surrogate: the JSON the batch is sent as cannot carry it; the single-read statement can.
+    const reads = [
+      reader.read(query({})),
+      reader.read(query({ customerId: 'cus_\ud800' })),
+      reader.read(query({})),
+    ];
+    const [first, odd, third] = await Promise.all(reads);
+    expect(first?.context?.customerUses).toBe(1);
+    expect(third?.context?.customerUses).toBe(1);
+    expect(odd?.context?.customerUses).toBe(0);
+    expect(reader.stats).toEqual({ statements: 4, reads: 3 });
+  });
+
+  it('fails the reads that fail alone too, and the next turn reads afresh', async () => {
     // A database without the schema: the function the reads call does not exist there.
     const bare = await backend.open<Database>();
     try {
@@ -93,7 +99,7 @@ describe.each(backends.map((b) => [b.name, b] as const))('context reads on %s', 
       const reads = [reader.read(query({})), reader.read(query({ normalized: otherCode }))];
       for (const read of reads) await expect(read).rejects.toThrow(/promoguard_context/);
       await expect(reader.read(query({}))).rejects.toThrow(/promoguard_context/);
-      expect(reader.stats).toEqual({ statements: 2, reads: 3 });
+      expect(reader.stats).toEqual({ statements: 4, reads: 3 });
     } finally {
       await bare.close();
     }
