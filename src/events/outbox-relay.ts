@@ -84,9 +84,9 @@ export class OutboxRelay {
   /**
    * Claim, deliver, repeat until nothing is claimable. Each statement marks what the previous one
    * claimed and delivered and claims the next batch. A background pass (`flush` false) leaves the
-   * marks of its last batch to the next pass's statement, so a pass that delivers one batch costs one
-   * statement; until then those events stay claimed (the lease), and a crash in between delivers them
-   * again — at least once, as always.
+   * marks of its last batch to the next pass's statement (the next commit's or the next poll's), so a
+   * pass that delivers one batch costs one statement; until then those events stay claimed (the lease),
+   * and a crash in between delivers them again — at least once, as always.
    */
   private async pass(flush: boolean): Promise<number> {
     const batchSize = this.options.batchSize ?? 100;
@@ -116,7 +116,9 @@ export class OutboxRelay {
       delivered += published.length;
       // A full batch that all went out: the next statement marks it and claims more.
       if (events.length === batchSize && published.length === events.length) continue;
-      if (flush) await this.mark(published);
+      // Deferred only while a pass is sure to come well within the lease (the poll is at most half of
+      // it): past the lease another relay could claim the events and deliver them again.
+      if (flush || this.options.pollMs * 2 > leaseMs) await this.mark(published);
       else this.unmarked = this.unmarked.concat(published);
       return delivered;
     }

@@ -363,24 +363,54 @@ describe.each(backends.map((b) => [b.name, b] as const))('outbox on %s', (_name,
   it('marks what a background pass delivered with its next statement, and at the latest on stop', async () => {
     const bus = new InProcessBus();
     const rec = recorder(bus);
-    const ids = await appendMany(app.db, 3, unique('defer'));
-    const relay = new OutboxRelay(app.db, bus, { pollMs: 60_000, logger: silentLogger });
-    const published = async () =>
+    const published = async (ids: string[]) =>
       (await outboxRows(app.db)).filter((r) => ids.includes(r.id)).map((r) => r.published_at !== null);
+    // No poll is due for a minute, well within the five-minute lease.
+    const relay = new OutboxRelay(app.db, bus, { pollMs: 60_000, leaseMs: 300_000, logger: silentLogger });
+    const first = await appendMany(app.db, 3, unique('defer'));
     relay.start();
     try {
-      await vi.waitFor(() => expect(rec.ids()).toEqual(expect.arrayContaining(ids)));
-      // One statement claimed them; marking them is left to the next one (no pass is due for a minute).
-      expect(await published()).toEqual([false, false, false]);
+      await vi.waitFor(() => expect(rec.ids()).toEqual(expect.arrayContaining(first)));
+      // The statement that claimed them leaves marking them to the next one.
+      expect(await published(first)).toEqual([false, false, false]);
+      // The next commit's pass marks them (and delivers what that commit wrote).
+      const second = await appendMany(app.db, 2, unique('defer'));
+      relay.notify();
+      await vi.waitFor(async () => expect(await published(first)).toEqual([true, true, true]));
+      await vi.waitFor(() => expect(rec.ids()).toEqual(expect.arrayContaining(second)));
+      await relay.stop();
+      // Stopping marks what the last pass delivered.
+      expect(await published(second)).toEqual([true, true]);
+      expect(rec.ids().filter((id) => first.includes(id) || second.includes(id))).toEqual([
+        ...first,
+        ...second,
+      ]);
     } finally {
       await relay.stop();
     }
-    expect(await published()).toEqual([true, true, true]);
     // Nothing goes out twice: a new relay finds nothing to deliver.
     expect(
       await new OutboxRelay(app.db, new InProcessBus(), { pollMs: 1_000, logger: silentLogger }).drain(),
     ).toBe(0);
-    expect(rec.ids().filter((id) => ids.includes(id))).toEqual(ids);
+  });
+
+  it('marks at once when its poll could come after the lease ran out', async () => {
+    const bus = new InProcessBus();
+    const rec = recorder(bus);
+    const ids = await appendMany(app.db, 2, unique('slow-poll'));
+    // A minute between polls against the 30-second default lease: waiting for the next pass could let
+    // another relay claim and deliver the events again.
+    const relay = new OutboxRelay(app.db, bus, { pollMs: 60_000, logger: silentLogger });
+    relay.start();
+    try {
+      await vi.waitFor(async () => {
+        expect(rec.ids()).toEqual(expect.arrayContaining(ids));
+        const rows = (await outboxRows(app.db)).filter((r) => ids.includes(r.id));
+        expect(rows.map((r) => r.published_at !== null)).toEqual([true, true]);
+      });
+    } finally {
+      await relay.stop();
+    }
   });
 
   it('delivers every event exactly once when two relays drain the same outbox at once (long lease)', async () => {
