@@ -78,13 +78,4 @@ describe('MemoryLimiter', () => {
     expect(limiter.size).toBe(401);
     await expect(limiter.consume('locked')).rejects.toMatchObject({ consumedPoints: 10 });
   });
-
-  it('holds at most maxKeys keys, dropping the oldest', async () => {
-    const limiter = new MemoryLimiter({ points: 5, duration: 60, maxKeys: 100 });
-    for (let i = 0; i < 250; i++) await limiter.consume(`k-${i}`);
-    expect(limiter.size).toBe(100);
-    // The newest keys kept their counts; the oldest start afresh.
-    await expect(limiter.penalty('k-249')).resolves.toMatchObject({ consumedPoints: 2 });
-    await expect(limiter.penalty('k-0')).resolves.toMatchObject({ consumedPoints: 1 });
-  });
 });
