@@ -7,7 +7,7 @@
  * request a new customer and address: two or three keys each, kept a minute) the library's keys were
  * most of the server's memory: 297 MB at ~3,500 requests a second.
  *
- * Expired keys go as writes pass by: each write looks at the oldest few entries and drops the expired
+ * Expired keys go as writes pass by: each write looks at the oldest entries and drops up to 64 expired
  * ones, stopping at the first live window (keys of one limiter mostly share a duration, so the oldest
  * entries are the first to expire); one set for longer than a window (a lock) met there moves to the
  * back. A limiter nobody writes to keeps what it holds until the next writes. Like the library, it
@@ -27,8 +27,13 @@ interface Entry {
   expiresAt: number;
 }
 
-/** Entries examined per write: more than one, so the expired ones are dropped faster than keys arrive. */
-const SWEEP_PER_WRITE = 3;
+/**
+ * Expired entries a write may drop: many more than one, so after a lull the keys of the last burst are
+ * gone within the first few thousand writes of the next (rather than sharing its peak with its own keys).
+ */
+const DROP_PER_WRITE = 64;
+/** Long-lived entries (locks) a write may move to the back. */
+const MOVE_PER_WRITE = 3;
 
 export class MemoryLimiter {
   private readonly entries = new Map<string, Entry>();
@@ -93,16 +98,18 @@ export class MemoryLimiter {
   }
 
   private sweep(now: number): void {
-    let budget = SWEEP_PER_WRITE;
+    let dropped = 0;
+    let moved = 0;
     for (const [key, entry] of this.entries) {
-      if (budget-- === 0) return;
       if (entry.expiresAt <= now) {
+        if (dropped++ === DROP_PER_WRITE) return;
         this.entries.delete(key);
         continue;
       }
       // The oldest window still runs, so the younger ones behind it do too: nothing more to drop now.
       if (entry.expiresAt - now <= this.durationMs) return;
       // Set for longer than a window (a lock): to the back, so it does not hold up the expired behind it.
+      if (moved++ === MOVE_PER_WRITE) return;
       this.entries.delete(key);
       this.entries.set(key, entry);
     }
