@@ -238,8 +238,8 @@ export function printReport(results, options, file) {
   w(
     `loads: ${options.connections} in flight (HTTP connections = limit connections), validations at ` +
       `${fmt.int(options.validationRate)}/s over ${options.validationConnections} connections, hot-code check with ` +
-      `${options.hotConnections} clients; loopback only. The spread, validation and limit loads each follow an ` +
-      `unmeasured ${options.warmupSec} s lead-in (the hot load follows the spread one).`,
+      `${options.hotConnections} clients; loopback only. The spread loads (HTTP and limit) and the validation ` +
+      `load each follow an unmeasured ${options.warmupSec} s lead-in (the hot loads follow the spread ones).`,
   );
   w(
     'reading: ratio = HTTP redemptions/s ÷ limit transactions/s, measured back to back in this run with the same ' +
