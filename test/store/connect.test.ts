@@ -311,6 +311,38 @@ describe.each(backends.map((b) => [b.name, b] as const))('store connection on %s
   });
 });
 
+// Registered only where the PostgreSQL suite runs (always under CI; see backends.ts).
+const postgresBackend = backends.find((b) => b.name === 'postgres');
+if (postgresBackend) {
+  describe('PostgreSQL driver', () => {
+    let opened: OpenedDatabase<TestDb>;
+
+    beforeAll(async () => {
+      opened = await postgresBackend.open<TestDb>();
+    });
+
+    afterAll(async () => {
+      await opened.close();
+    });
+
+    it('runs a statement with parameters as a prepared statement, parsed once per connection', async () => {
+      const text = 'select $1::int + 1 as v';
+      const prepared = await opened.db.transaction().execute(async (trx) => {
+        for (const n of [1, 2]) {
+          const { rows } = await trx.executeQuery<{ v: number }>(CompiledQuery.raw(text, [n]));
+          expect(rows).toEqual([{ v: n + 1 }]);
+        }
+        const { rows } = await sql<{
+          name: string;
+        }>`select name from pg_prepared_statements where statement = ${text}`.execute(trx);
+        return rows;
+      });
+      expect(prepared).toHaveLength(1);
+      expect(prepared[0]?.name).toMatch(/^pg_/);
+    });
+  });
+}
+
 describe('PGlite driver', () => {
   let opened: OpenedDatabase<TestDb>;
   let db: Kysely<TestDb>;
