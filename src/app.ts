@@ -84,6 +84,7 @@ export async function createApp(options: AppOptions): Promise<App> {
       databaseUrl: config.DATABASE_URL,
       dataDir: config.DATABASE_URL ? undefined : config.PROMOGUARD_DATA_DIR,
       poolSize: config.DATABASE_POOL_SIZE,
+      pgliteSharedBuffersMb: config.PGLITE_SHARED_BUFFERS_MB,
     }));
   try {
     await migrateToLatest(database.db as Kysely<unknown>);

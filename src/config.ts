@@ -13,6 +13,12 @@ const EnvSchema = Type.Object({
   ),
   PROMOGUARD_DATA_DIR: Type.String({ minLength: 1, default: './data', description: 'PGlite data folder' }),
   DATABASE_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 500, default: 20 }),
+  PGLITE_SHARED_BUFFERS_MB: Type.Integer({
+    minimum: 1,
+    maximum: 4096,
+    default: 16,
+    description: "PGlite's buffer pool in MB (resident for the process's life; ignored with DATABASE_URL)",
+  }),
   LOG_LEVEL: Type.Union(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
     { default: 'info' },

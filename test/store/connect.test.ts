@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
@@ -477,6 +477,52 @@ describe('PGlite driver', () => {
       } finally {
         await second.close();
       }
+      // initdb ran beside the folder and was renamed into place: nothing of it is left behind.
+      expect(await readdir(path.join(root, 'nested'))).toEqual(['data']);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+
+  it('creates the database in an empty folder it is given, with the buffer pool asked for', async () => {
+    const root = await mkdtemp(path.join(tmpdir(), 'promoguard-pglite-'));
+    const dataDir = path.join(root, 'data');
+    await mkdir(dataDir);
+    try {
+      const opened = await openDatabase({ dataDir, pgliteSharedBuffersMb: 24 });
+      try {
+        const { rows } = await sql<{ shared_buffers: string }>`show shared_buffers`.execute(opened.db);
+        expect(rows).toEqual([{ shared_buffers: '24MB' }]);
+      } finally {
+        await opened.close();
+      }
+      expect(await readdir(root)).toEqual(['data']);
+      expect(await readdir(dataDir)).toContain('PG_VERSION');
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+
+  it('uses a 16 MB buffer pool by default and refuses a pool that is not a whole number of MB', async () => {
+    const opened = await openDatabase({});
+    try {
+      const { rows } = await sql<{ shared_buffers: string }>`show shared_buffers`.execute(opened.db);
+      expect(rows).toEqual([{ shared_buffers: '16MB' }]);
+    } finally {
+      await opened.close();
+    }
+    await expect(openDatabase({ pgliteSharedBuffersMb: 0 })).rejects.toThrow(/whole number of MB/);
+    await expect(openDatabase({ pgliteSharedBuffersMb: 1.5 })).rejects.toThrow(/whole number of MB/);
+  });
+
+  it('names the folder when its database cannot be created, and leaves nothing behind', async () => {
+    const root = await mkdtemp(path.join(tmpdir(), 'promoguard-pglite-'));
+    // A file where the folder's parent should be: neither the folder nor its staging copy can exist.
+    await writeFile(path.join(root, 'blocker'), 'not a folder');
+    const dataDir = path.join(root, 'blocker', 'data');
+    try {
+      await expect(openDatabase({ dataDir })).rejects.toThrow(/blocker/);
+      expect(await readdir(root)).toEqual(['blocker']);
     } finally {
       await rm(root, { recursive: true, force: true });
     }
