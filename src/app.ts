@@ -143,7 +143,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     ? AttemptGuard.redis(redis, addressOptions)
     : AttemptGuard.memory(addressOptions);
   const defenses = new Defenses(hasher, lists, guard, addressGuard);
-  const memoryCounters = redis ? null : new MemoryWindowCounters();
+  const memoryCounters = redis ? null : new MemoryWindowCounters({ maxKeys: config.RISK_COUNTERS_MAX_KEYS });
   const counters = redis
     ? new RedisWindowCounters(redis, `${config.REDIS_KEY_PREFIX}:risk:`)
     : memoryCounters;

@@ -4,6 +4,7 @@
  */
 import { type Static, Type } from 'typebox';
 import { Value } from 'typebox/value';
+import { DEFAULT_MAX_KEYS } from './limits/window-counters.js';
 
 const EnvSchema = Type.Object({
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 8080, description: 'TCP port of the HTTP API' }),
@@ -91,6 +92,13 @@ const EnvSchema = Type.Object({
   RISK_DEFAULT_PACK: Type.Union([Type.Literal('on'), Type.Literal('off')], {
     default: 'on',
     description: 'Seed the shipped risk rules on start (`off`: start with no rules; seeded ones stay)',
+  }),
+  RISK_COUNTERS_MAX_KEYS: Type.Integer({
+    minimum: 1_000,
+    maximum: 10_000_000,
+    default: DEFAULT_MAX_KEYS,
+    description:
+      'Keys the in-memory risk feature counters keep (~270 bytes each); past it the least recently written is dropped. Ignored with REDIS_URL',
   }),
 });
 

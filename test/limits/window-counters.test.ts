@@ -8,6 +8,7 @@
  * test has a key prefix of its own, deleted afterwards. Times are synthetic app-clock instants: Redis
  * expires keys by its own clock after the window, so windows here are long (an hour or more).
  */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   MemoryWindowCounters,
@@ -234,6 +235,109 @@ describe('memory window counters: bounded memory', () => {
     counters.sweep(T + HOUR);
     expect(counters.size).toBe(1);
     expect(await one(counters, 'k', HOUR, T + HOUR)).toBe(1);
+  });
+});
+
+/**
+ * The plain meaning of the counters, kept naively: every key remembers each member's last sight (by call
+ * order, as the store does), keys are dropped least recently written first past maxKeys, members oldest
+ * sight first past maxMembersPerKey; a count is the number of members seen inside the window. The store
+ * must answer exactly this while no operation runs more than the prune grace before the latest, and no
+ * operation runs before a sweep's instant (a sweep prunes without grace).
+ */
+class NaiveCounters {
+  readonly keys = new Map<string, Map<string, number>>();
+  constructor(private readonly options: WindowCounterOptions) {}
+
+  add(key: string, member: string, now: number): void {
+    const members = this.keys.get(key) ?? new Map<string, number>();
+    this.keys.delete(key);
+    this.keys.set(key, members);
+    members.delete(member);
+    members.set(member, now);
+    if (members.size > this.options.maxMembersPerKey) members.delete(members.keys().next().value as string);
+    if (this.keys.size > this.options.maxKeys) this.keys.delete(this.keys.keys().next().value as string);
+  }
+
+  /** Drops members out of their key's window at `now`, and the keys left empty. */
+  sweep(now: number, windowOf: (key: string) => number): void {
+    for (const [key, members] of this.keys) {
+      for (const [member, seen] of members) if (seen <= now - windowOf(key)) members.delete(member);
+      if (members.size === 0) this.keys.delete(key);
+    }
+  }
+
+  count(key: string, windowMs: number, now: number): number {
+    let n = 0;
+    for (const seen of this.keys.get(key)?.values() ?? []) if (seen > now - windowMs) n++;
+    return n;
+  }
+}
+
+const GRACE_MS = 5_000;
+const KEY_WINDOWS: Record<string, number> = { k0: 10_000, k1: 60_000, k2: HOUR, k3: 10_000, k4: 60_000 };
+const windowOf = (key: string) => KEY_WINDOWS[key] as number;
+
+describe('memory window counters: the same answers as the naive model', () => {
+  it('holds over random adds, counts and sweeps, in and out of time order, with small bounds', async () => {
+    const op = fc.oneof(
+      fc.record({
+        kind: fc.constant('add' as const),
+        key: fc.constantFrom(...Object.keys(KEY_WINDOWS)),
+        member: fc.constantFrom('a', 'b', 'c', 'd'),
+        step: fc.integer({ min: -GRACE_MS, max: 30_000 }),
+      }),
+      fc.record({
+        kind: fc.constant('count' as const),
+        key: fc.constantFrom(...Object.keys(KEY_WINDOWS), 'never'),
+        step: fc.integer({ min: -GRACE_MS, max: 30_000 }),
+      }),
+      fc.record({ kind: fc.constant('sweep' as const), step: fc.integer({ min: 0, max: 30_000 }) }),
+    );
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(op, { maxLength: 80 }),
+        fc.integer({ min: 1, max: 4 }),
+        fc.integer({ min: 1, max: 6 }),
+        async (ops, maxMembersPerKey, maxKeys) => {
+          const options = { maxMembersPerKey, maxKeys };
+          const store = new MemoryWindowCounters(options);
+          const model = new NaiveCounters(options);
+          // `latest`: the latest instant used; `floor`: the last sweep's (nothing may run before it).
+          let latest = T;
+          let floor = T;
+          for (const o of ops) {
+            const now = Math.max(floor, latest + o.step);
+            latest = Math.max(latest, now);
+            if (o.kind === 'add') {
+              await store.add(
+                [{ key: o.key, member: o.member, windowMs: KEY_WINDOWS[o.key] as number }],
+                now,
+              );
+              model.add(o.key, o.member, now);
+            } else if (o.kind === 'count') {
+              const windowMs = KEY_WINDOWS[o.key] ?? HOUR;
+              const [got] = await store.count([{ key: o.key, windowMs }], now);
+              expect(got).toBe(model.count(o.key, windowMs, now));
+            } else {
+              store.sweep(now);
+              model.sweep(now, windowOf);
+              floor = now;
+            }
+          }
+          // After a sweep at the end the store keeps exactly the keys that still count something.
+          const end = latest + GRACE_MS;
+          store.sweep(end);
+          model.sweep(end, windowOf);
+          for (const key of Object.keys(KEY_WINDOWS)) {
+            const [got] = await store.count([{ key, windowMs: KEY_WINDOWS[key] as number }], end);
+            expect(got).toBe(model.count(key, KEY_WINDOWS[key] as number, end));
+          }
+          expect(store.size).toBe(model.keys.size);
+        },
+      ),
+      { numRuns: 2_000 },
+    );
   });
 });
 
