@@ -5,6 +5,7 @@
 import { type Static, Type } from 'typebox';
 import { Value } from 'typebox/value';
 import { DEFAULT_MAX_KEYS } from './limits/window-counters.js';
+import { DEFAULT_PGLITE_SHARED_BUFFERS_MB } from './store/connect.js';
 
 const EnvSchema = Type.Object({
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 8080, description: 'TCP port of the HTTP API' }),
@@ -17,7 +18,7 @@ const EnvSchema = Type.Object({
   PGLITE_SHARED_BUFFERS_MB: Type.Integer({
     minimum: 1,
     maximum: 4096,
-    default: 16,
+    default: DEFAULT_PGLITE_SHARED_BUFFERS_MB,
     description: "PGlite's buffer pool in MB (resident for the process's life; ignored with DATABASE_URL)",
   }),
   LOG_LEVEL: Type.Union(
