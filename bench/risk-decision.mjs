@@ -18,7 +18,7 @@ import { performance } from 'node:perf_hooks';
 import { createApp } from '../dist/app.js';
 import { loadConfig } from '../dist/config.js';
 import { normalizeCode } from '../dist/domain/codes.js';
-import { resolveContext } from '../dist/services/request-context.js';
+import { resolveContext } from '../dist/security/request-context.js';
 import { loadRedemptionContext } from '../dist/store/codes.js';
 import { LatencyRecorder, round } from './lib/stats.mjs';
 

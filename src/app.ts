@@ -6,30 +6,33 @@
 import { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
 import type { Config } from './config.js';
+import type { EventBus } from './events/bus.js';
 import { InProcessBus } from './events/in-process-bus.js';
 import { OutboxRelay, type RelayLogger } from './events/outbox-relay.js';
-import type { EventBus } from './events/types.js';
+import { type Clock, systemClock } from './lib/clock.js';
 import { AttemptGuard } from './limits/attempt-guard.js';
 import { MemoryWindowCounters, RedisWindowCounters } from './limits/window-counters.js';
+import { RiskEngine } from './risk/engine.js';
+import { CustomerTokens } from './security/customer-tokens.js';
+import { IdentifierHasher } from './security/identifier-hasher.js';
+import { loadServerSecret } from './security/server-secret.js';
+import { StepUpChallenges } from './security/step-up.js';
 import { ApiKeyService } from './services/api-keys.js';
 import { CampaignService } from './services/campaigns.js';
-import { CodeService, PatternIndex } from './services/codes.js';
-import { type Clock, type ServiceContext, systemClock } from './services/context.js';
+import { PatternIndex } from './services/code-patterns.js';
+import { CodeService } from './services/codes.js';
+import type { ServiceContext } from './services/context.js';
 import { ControlService } from './services/controls.js';
-import { CustomerTokens } from './services/customer-tokens.js';
 import { Defenses } from './services/defenses.js';
-import { IdentifierHasher } from './services/identifiers.js';
 import { ListService } from './services/lists.js';
 import { PointsService } from './services/points.js';
 import { RedemptionService } from './services/redemptions.js';
 import { ReviewService } from './services/reviews.js';
-import { RiskEngine } from './services/risk.js';
 import { RuleService } from './services/rules.js';
-import { loadServerSecret } from './services/secrets.js';
-import { StepUpChallenges } from './services/step-up.js';
 import { type Backend, openDatabase } from './store/connect.js';
 import { migrateToLatest } from './store/migrate.js';
 import type { Database } from './store/schema.js';
+import { secretStore } from './store/secrets.js';
 
 export interface App {
   db: Kysely<Database>;
@@ -110,7 +113,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     }
   });
   const { clock } = ctx;
-  const secret = await loadServerSecret(database.db, config.PROMOGUARD_SECRET);
+  const secret = await loadServerSecret(secretStore(database.db), config.PROMOGUARD_SECRET);
   const points = new PointsService(ctx, patterns);
   const hasher = new IdentifierHasher(secret);
   const lists = new ListService(ctx, hasher, (err) =>
@@ -147,7 +150,7 @@ export async function createApp(options: AppOptions): Promise<App> {
   const counters = redis
     ? new RedisWindowCounters(redis, `${config.REDIS_KEY_PREFIX}:risk:`)
     : memoryCounters;
-  const risk = new RiskEngine(ctx, counters as NonNullable<typeof counters>, (err, what) =>
+  const risk = new RiskEngine(ctx.db, counters as NonNullable<typeof counters>, (err, what) =>
     options.logger.error({ err }, what),
   );
   const rules = new RuleService(ctx, risk);

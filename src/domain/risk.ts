@@ -10,6 +10,10 @@ export type RiskAction = (typeof RISK_ACTIONS)[number];
 export const RULE_MODES = ['enforce', 'shadow'] as const;
 export type RuleMode = (typeof RULE_MODES)[number];
 
+/** How a merchant verified the shopper after a `challenge` (recorded on the decision). */
+export const STEP_UP_METHODS = ['otp', '3ds', 'password', 'biometric', 'other'] as const;
+export type StepUpMethod = (typeof STEP_UP_METHODS)[number];
+
 /** Severity: the most severe enforced action wins. */
 const RANK: Record<RiskAction, number> = { allow: 0, review: 1, challenge: 2, block: 3 };
 

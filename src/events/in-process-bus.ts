@@ -1,4 +1,5 @@
-import type { DomainEvent, EventBus, EventHandler } from './types.js';
+import type { DomainEvent } from '../domain/events.js';
+import type { EventBus, EventHandler } from './bus.js';
 
 /**
  * Delivers each event to every subscriber in this process. `publish` resolves only when every

@@ -4,9 +4,10 @@
  * crash, by another node, or by a delivery that failed and whose claim has run out.
  */
 import type { Kysely } from 'kysely';
+import type { DomainEvent } from '../domain/events.js';
 import { markPublished, outboxPass } from '../store/outbox.js';
 import type { Database } from '../store/schema.js';
-import type { DomainEvent, EventBus } from './types.js';
+import type { EventBus } from './bus.js';
 
 export interface RelayLogger {
   error(obj: object, msg: string): void;

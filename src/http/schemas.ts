@@ -5,10 +5,9 @@
 import { type Static, type TSchema, Type } from 'typebox';
 import { CAMPAIGN_STATUSES, REFUSAL_REASONS } from '../domain/campaign.js';
 import { MAX_AMOUNT_MINOR, MAX_BASIS_POINTS } from '../domain/money.js';
-import { RISK_ACTIONS, RULE_MODES } from '../domain/risk.js';
+import { RISK_ACTIONS, RULE_MODES, STEP_UP_METHODS } from '../domain/risk.js';
 import { AppError, ERROR_CODES, type ErrorCode } from '../errors.js';
 import { MAX_EXPRESSION_LENGTH } from '../risk/rule-language.js';
-import { STEP_UP_METHODS } from '../services/step-up.js';
 
 export const strict = { additionalProperties: false } as const;
 

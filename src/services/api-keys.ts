@@ -1,16 +1,14 @@
 /**
- * API keys. A key is 256 random bits shown once; only its SHA-256 is stored (a slow hash adds nothing
- * against a key with that much entropy, and keeps the check per request cheap). Verified keys are
- * cached briefly, so a revocation takes effect on every node within `cacheTtlMs`.
+ * API keys (secrets and hashing in security/api-key-secrets.ts). Verified keys are cached briefly, so
+ * a revocation takes effect on every node within `cacheTtlMs`.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { sql } from 'kysely';
 import { newId } from '../lib/ids.js';
+import { hashApiKey, looksLikeApiKey, newApiKeySecret } from '../security/api-key-secrets.js';
 import {
   type ApiKeyRecord,
-  countApiKeys,
   findActiveKeyByHash,
   insertApiKey,
+  insertFirstKey,
   listApiKeys,
   revokeApiKey,
 } from '../store/api-keys.js';
@@ -18,12 +16,6 @@ import type { ServiceContext } from './context.js';
 
 export const SCOPES = ['admin', 'marketing', 'checkout', 'fraud'] as const;
 export type Scope = (typeof SCOPES)[number];
-
-const KEY_PREFIX = 'pgk_';
-
-export function hashKey(secret: string): string {
-  return createHash('sha256').update(secret).digest('hex');
-}
 
 /** `admin` may do everything; every other scope grants exactly itself. */
 export function hasScope(granted: readonly string[], needed: Scope): boolean {
@@ -39,13 +31,13 @@ export class ApiKeyService {
   ) {}
 
   async create(name: string, scopes: Scope[]): Promise<{ key: ApiKeyRecord; secret: string }> {
-    const secret = KEY_PREFIX + randomBytes(32).toString('base64url');
+    const secret = newApiKeySecret();
     const key = await insertApiKey(
       this.ctx.db,
       {
         id: newId('apiKey'),
         name,
-        keyHash: hashKey(secret),
+        keyHash: hashApiKey(secret),
         keyHint: secret.slice(-4),
         scopes: [...new Set(scopes)],
       },
@@ -54,33 +46,26 @@ export class ApiKeyService {
     return { key, secret };
   }
 
-  /**
-   * On an empty database, create the first admin key and return its secret (to be printed once).
-   * The advisory lock makes two nodes starting together create one key, not two.
-   */
+  /** On an empty database, create the first admin key and return its secret (to be printed once). */
   async bootstrapAdminKey(): Promise<string | null> {
-    return this.ctx.db.transaction().execute(async (trx) => {
-      await sql`SELECT pg_advisory_xact_lock(7301)`.execute(trx);
-      if ((await countApiKeys(trx)) > 0) return null;
-      const secret = KEY_PREFIX + randomBytes(32).toString('base64url');
-      await insertApiKey(
-        trx,
-        {
-          id: newId('apiKey'),
-          name: 'bootstrap admin',
-          keyHash: hashKey(secret),
-          keyHint: secret.slice(-4),
-          scopes: ['admin'],
-        },
-        this.ctx.clock.now(),
-      );
-      return secret;
-    });
+    const secret = newApiKeySecret();
+    const created = await insertFirstKey(
+      this.ctx.db,
+      {
+        id: newId('apiKey'),
+        name: 'bootstrap admin',
+        keyHash: hashApiKey(secret),
+        keyHint: secret.slice(-4),
+        scopes: ['admin'],
+      },
+      this.ctx.clock.now(),
+    );
+    return created ? secret : null;
   }
 
   async verify(secret: string): Promise<ApiKeyRecord | null> {
-    if (!secret.startsWith(KEY_PREFIX) || secret.length > 200) return null;
-    const hash = hashKey(secret);
+    if (!looksLikeApiKey(secret)) return null;
+    const hash = hashApiKey(secret);
     const now = Date.now();
     const cached = this.cache.get(hash);
     if (cached && cached.expires > now) return cached.key;

@@ -3,10 +3,10 @@ import { type CampaignStatus, canTransition, type Eligibility } from '../domain/
 import type { DiscountRule } from '../domain/money.js';
 import { AppError } from '../errors.js';
 import { newId } from '../lib/ids.js';
+import { insertAudit } from '../store/audit.js';
 import {
   type CampaignFields,
   findCampaign,
-  insertAudit,
   insertCampaign,
   listCampaigns,
   setCampaignStatus,

@@ -4,14 +4,13 @@ import {
   checkPattern,
   displayGeneratedCode,
   generateCode,
-  hasPatternShape,
-  hasValidCheckCharacter,
   isPlausibleForPattern,
   normalizeCode,
 } from '../domain/codes.js';
 import { AppError } from '../errors.js';
 import { newId } from '../lib/ids.js';
-import { findCampaign, insertAudit } from '../store/campaigns.js';
+import { insertAudit } from '../store/audit.js';
+import { findCampaign } from '../store/campaigns.js';
 import {
   codesWithShape,
   findCode,
@@ -22,44 +21,11 @@ import {
   type NewCodeRow,
   revokeCode,
 } from '../store/codes.js';
+import { CodeShapeConflictError } from '../store/errors.js';
 import { appendEvents } from '../store/outbox.js';
 import type { CampaignRecord, CodeRecord } from '../store/rows.js';
+import type { PatternIndex } from './code-patterns.js';
 import type { Actor, ServiceContext } from './context.js';
-
-/**
- * The shapes of every generated batch, held in memory so that a code with a batch's shape but a
- * wrong check symbol is refused without a database read. A node that has not yet heard of a new batch
- * only loses that shortcut (it reads the database), never a valid code.
- */
-export class PatternIndex {
-  private patterns: CodePattern[] = [];
-
-  constructor(private readonly load: () => Promise<CodePattern[]>) {}
-
-  async refresh(): Promise<void> {
-    this.patterns = await this.load();
-  }
-
-  add(pattern: CodePattern): void {
-    if (!this.patterns.some((p) => p.prefix === pattern.prefix && p.randomLength === pattern.randomLength)) {
-      this.patterns = [...this.patterns, pattern];
-    }
-  }
-
-  /**
-   * False when the code has the shape of some batch but fails that batch's check symbol and no other
-   * batch's. Codes of any other shape (public and imported codes) are left to the database.
-   */
-  mayExist(normalized: string): boolean {
-    let shaped = false;
-    for (const p of this.patterns) {
-      if (!hasPatternShape(normalized, p)) continue;
-      if (hasValidCheckCharacter(normalized.slice(p.prefix.length))) return true;
-      shaped = true;
-    }
-    return !shaped;
-  }
-}
 
 export interface CodeSpec {
   code: string;
@@ -157,37 +123,45 @@ export class CodeService {
     await this.requireCampaign(campaignId);
     const rows = this.prepare(campaignId, specs);
     const now = this.ctx.clock.now();
-    await this.ctx.db.transaction().execute(async (trx) => {
-      for (let i = 0; i < rows.length; i += CHUNK) {
-        const chunk = rows.slice(i, i + CHUNK);
-        const inserted = await insertCodes(trx, chunk, now);
-        if (inserted.size !== chunk.length) {
-          const taken = chunk.filter((r) => !inserted.has(r.normalized)).map((r) => r.code);
-          throw new AppError('code_already_exists', `${taken.length} code(s) already exist`, {
-            codes: taken.slice(0, 100),
-          });
+    await this.ctx.db
+      .transaction()
+      .execute(async (trx) => {
+        for (let i = 0; i < rows.length; i += CHUNK) {
+          const chunk = rows.slice(i, i + CHUNK);
+          const inserted = await insertCodes(trx, chunk, now);
+          if (inserted.size !== chunk.length) {
+            const taken = chunk.filter((r) => !inserted.has(r.normalized)).map((r) => r.code);
+            throw new AppError('code_already_exists', `${taken.length} code(s) already exist`, {
+              codes: taken.slice(0, 100),
+            });
+          }
+          onProgress?.(Math.min(i + CHUNK, rows.length), rows.length);
         }
-        onProgress?.(Math.min(i + CHUNK, rows.length), rows.length);
-      }
-      const single = rows.length === 1 ? rows[0] : undefined;
-      await appendEvents(
-        trx,
-        [
-          single
-            ? {
-                type: 'code.created',
-                aggregateId: single.id,
-                payload: { campaign_id: campaignId, code_id: single.id, actor },
-              }
-            : {
-                type: 'code.imported',
-                aggregateId: campaignId,
-                payload: { campaign_id: campaignId, count: rows.length, actor },
-              },
-        ],
-        now,
-      );
-    });
+        const single = rows.length === 1 ? rows[0] : undefined;
+        await appendEvents(
+          trx,
+          [
+            single
+              ? {
+                  type: 'code.created',
+                  aggregateId: single.id,
+                  payload: { campaign_id: campaignId, code_id: single.id, actor },
+                }
+              : {
+                  type: 'code.imported',
+                  aggregateId: campaignId,
+                  payload: { campaign_id: campaignId, count: rows.length, actor },
+                },
+          ],
+          now,
+        );
+      })
+      .catch((err: unknown) => {
+        if (err instanceof CodeShapeConflictError) {
+          throw new AppError('code_conflicts_with_pattern', err.message, { codes: err.codes });
+        }
+        throw err;
+      });
     this.ctx.afterCommit();
     return rows;
   }

@@ -1,12 +1,7 @@
 /** What every service receives: the store, the clock and the outbox relay to wake after a commit. */
 import type { Kysely } from 'kysely';
+import type { Clock } from '../lib/clock.js';
 import type { Database } from '../store/schema.js';
-
-export interface Clock {
-  now(): Date;
-}
-
-export const systemClock: Clock = { now: () => new Date() };
 
 export interface ServiceContext {
   db: Kysely<Database>;

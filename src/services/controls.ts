@@ -4,7 +4,8 @@
  * campaign, capping a partner. Pausing lives with the campaign lifecycle.
  */
 import { AppError } from '../errors.js';
-import { findCampaign, insertAudit } from '../store/campaigns.js';
+import { insertAudit } from '../store/audit.js';
+import { findCampaign } from '../store/campaigns.js';
 import {
   listPartners,
   type PartnerCap,

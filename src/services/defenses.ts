@@ -8,9 +8,13 @@
 import type { RefusalReason } from '../domain/campaign.js';
 import { AppError } from '../errors.js';
 import { type AttemptGuard, type GuardKey, strictest } from '../limits/attempt-guard.js';
-import type { IdentifierHasher } from './identifiers.js';
+import type { IdentifierHasher } from '../security/identifier-hasher.js';
+import {
+  type RequestContextInput,
+  type ResolvedContext,
+  resolveContext,
+} from '../security/request-context.js';
 import type { ListService } from './lists.js';
-import { type RequestContextInput, type ResolvedContext, resolveContext } from './request-context.js';
 
 export interface Admission {
   context: ResolvedContext;

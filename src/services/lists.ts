@@ -9,9 +9,11 @@
  * lists' change stamp moves: at once on the node that made the change, within STAMP_CHECK_MS on the
  * others.
  */
-import { IDENTIFIER_TYPES, type IdentifierType } from '../domain/identity.js';
+import { IDENTIFIER_TYPES, type IdentifierType } from '../domain/identity/index.js';
 import { AppError } from '../errors.js';
-import { insertAudit } from '../store/campaigns.js';
+import type { IdentifierHasher } from '../security/identifier-hasher.js';
+import type { HashedIdentifier } from '../security/request-context.js';
+import { insertAudit } from '../store/audit.js';
 import {
   activeEntries,
   type ListEntry,
@@ -21,11 +23,9 @@ import {
   removeEntry,
   upsertEntry,
 } from '../store/lists.js';
+import { StampedCache } from '../store/stamped-cache.js';
 import { bumpStamp } from '../store/stamps.js';
 import type { Actor, ServiceContext } from './context.js';
-import type { IdentifierHasher } from './identifiers.js';
-import type { HashedIdentifier } from './request-context.js';
-import { StampedCache } from './stamped-cache.js';
 
 export const LIST_TYPES = ['customer', ...IDENTIFIER_TYPES] as const;
 export type ListType = (typeof LIST_TYPES)[number];

@@ -40,7 +40,7 @@ import {
   type WalletEntry,
 } from '../store/points.js';
 import type { CodeRecord } from '../store/rows.js';
-import type { PatternIndex } from './codes.js';
+import type { PatternIndex } from './code-patterns.js';
 import type { Actor, ServiceContext } from './context.js';
 
 export interface ProgramInput {

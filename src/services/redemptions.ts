@@ -11,6 +11,9 @@ import { normalizeCode } from '../domain/codes.js';
 import { AppError } from '../errors.js';
 import { requestFingerprint } from '../lib/fingerprint.js';
 import { newId } from '../lib/ids.js';
+import { decisionRecord, type RiskDecision, type RiskEngine, type RiskSubject } from '../risk/engine.js';
+import { identityKeys, type RequestContextInput } from '../security/request-context.js';
+import type { StepUpChallenges } from '../security/step-up.js';
 import { ContextReader, type RedemptionContext } from '../store/codes.js';
 import {
   findRedemption,
@@ -21,12 +24,9 @@ import {
 } from '../store/redemptions.js';
 import { insertStoppedDecision } from '../store/risk.js';
 import type { Redemption } from '../store/rows.js';
-import type { PatternIndex } from './codes.js';
+import type { PatternIndex } from './code-patterns.js';
 import type { ServiceContext } from './context.js';
 import { type Admission, type Defenses, isFailedAttempt } from './defenses.js';
-import { identityKeys, type RequestContextInput } from './request-context.js';
-import { decisionRecord, type RiskDecision, type RiskEngine, type RiskSubject } from './risk.js';
-import type { StepUpChallenges } from './step-up.js';
 
 export interface CheckoutRequest {
   code: string;

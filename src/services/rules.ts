@@ -8,8 +8,10 @@ import type { RiskAction, RuleMode } from '../domain/risk.js';
 import { AppError } from '../errors.js';
 import { newId } from '../lib/ids.js';
 import { DEFAULT_PACK } from '../risk/default-pack.js';
+import type { RiskEngine } from '../risk/engine.js';
 import { compileRule, type DecisionInputs, toActivation } from '../risk/rule-language.js';
-import { findCampaign, insertAudit } from '../store/campaigns.js';
+import { insertAudit } from '../store/audit.js';
+import { findCampaign } from '../store/campaigns.js';
 import {
   decisionsBetween,
   deleteRule,
@@ -22,7 +24,6 @@ import {
 } from '../store/risk.js';
 import { bumpStamp } from '../store/stamps.js';
 import type { Actor, ServiceContext } from './context.js';
-import type { RiskEngine } from './risk.js';
 
 export interface RuleInput {
   name: string;

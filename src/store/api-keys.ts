@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { lockUntilCommit } from './locks.js';
 import type { Database } from './schema.js';
 
 export interface ApiKeyRecord {
@@ -84,4 +85,21 @@ export async function countApiKeys(db: Kysely<Database>): Promise<number> {
     .select((eb) => eb.fn.countAll<string>().as('n'))
     .executeTakeFirstOrThrow();
   return Number(row.n);
+}
+
+/**
+ * Insert `key` only if the database holds no key yet, under a lock so two nodes starting together on
+ * an empty database make one. True when it was inserted.
+ */
+export async function insertFirstKey(
+  db: Kysely<Database>,
+  key: { id: string; name: string; keyHash: string; keyHint: string; scopes: string[] },
+  now: Date,
+): Promise<boolean> {
+  return db.transaction().execute(async (trx) => {
+    await lockUntilCommit(trx, 'bootstrapAdminKey');
+    if ((await countApiKeys(trx)) > 0) return false;
+    await insertApiKey(trx, key, now);
+    return true;
+  });
 }

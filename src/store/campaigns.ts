@@ -121,21 +121,3 @@ export async function setCampaignStatus(
     .executeTakeFirst();
   return row ? campaignFromRow(row as unknown as Row) : null;
 }
-
-export async function insertAudit(
-  db: Kysely<Database>,
-  entry: { actor: string; action: string; targetId: string; reason: string | null; details?: unknown },
-  now: Date,
-): Promise<void> {
-  await db
-    .insertInto('audit_log')
-    .values({
-      actor: entry.actor,
-      action: entry.action,
-      target_id: entry.targetId,
-      reason: entry.reason,
-      details: JSON.stringify(entry.details ?? {}),
-      created_at: now,
-    })
-    .execute();
-}

@@ -1,7 +1,7 @@
 import { CompiledQuery, type Kysely, sql } from 'kysely';
 import type { CodePattern } from '../domain/codes.js';
-import { AppError } from '../errors.js';
-import { SHAPE_LOCK_KEY } from './routines.js';
+import { CodeShapeConflictError } from './errors.js';
+import { lockUntilCommit } from './locks.js';
 import {
   type CampaignRecord,
   type CodeRecord,
@@ -49,15 +49,10 @@ export async function insertCodes(db: Kysely<Database>, rows: NewCodeRow[], now:
     RETURNING normalized`
     .execute(db)
     .catch((err: unknown) => {
-      // The shape guard (routines.ts): a chosen code that would pass for a generated one.
+      // The shape guard (sql/triggers): a chosen code that would pass for a generated one.
       if ((err as { code?: string }).code === 'PGSHP') {
-        throw new AppError(
-          'code_conflicts_with_pattern',
-          'a code has the prefix and length of a generated batch',
-          {
-            codes: [(err as { detail?: string }).detail].filter(Boolean),
-          },
-        );
+        const detail = (err as { detail?: string }).detail;
+        throw new CodeShapeConflictError(detail ? [detail] : []);
       }
       throw err;
     });
@@ -69,7 +64,7 @@ export async function insertCodes(db: Kysely<Database>, rows: NewCodeRow[], now:
  * shared in the shape-guard trigger). Held until the caller's transaction ends.
  */
 export async function lockCodeShapes(trx: Kysely<Database>): Promise<void> {
-  await sql`SELECT pg_advisory_xact_lock(${SHAPE_LOCK_KEY})`.execute(trx);
+  await lockUntilCommit(trx, 'codeShapes');
 }
 
 export async function findCode(db: Kysely<Database>, normalized: string): Promise<CodeRecord | null> {

@@ -18,7 +18,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { PGlite, types as pgliteTypes } from '@electric-sql/pglite';
-import { Kysely, PostgresDialect, sql } from 'kysely';
+import { Kysely, PostgresDialect, type QueryExecutorProvider, sql } from 'kysely';
 import pg from 'pg';
 import { PGliteDialect } from './pglite-dialect.js';
 
@@ -179,7 +179,7 @@ async function openPostgres<DB>(
   const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool: preparing(pool) }) });
   const opened = withIdempotentClose(db, 'postgres');
   // Fail at start-up on a wrong URL or credentials, not on the first request.
-  await ping(opened);
+  await pingOrClose(opened);
   return opened;
 }
 
@@ -284,7 +284,7 @@ async function openPGlite<DB>(
   });
   const db = new Kysely<DB>({ dialect: new PGliteDialect({ pglite }) });
   const opened = withIdempotentClose(db, 'pglite');
-  await ping(opened);
+  await pingOrClose(opened);
   return opened;
 }
 
@@ -341,9 +341,14 @@ async function exists(file: string): Promise<boolean> {
   );
 }
 
-async function ping<DB>(opened: OpenedDatabase<DB>): Promise<void> {
+/** One round trip: the database answers (readiness probes, start-up). */
+export async function ping(db: QueryExecutorProvider): Promise<void> {
+  await sql`SELECT 1`.execute(db);
+}
+
+async function pingOrClose<DB>(opened: OpenedDatabase<DB>): Promise<void> {
   try {
-    await sql`select 1`.execute(opened.db);
+    await ping(opened.db);
   } catch (err) {
     await opened.close().catch(() => {});
     throw err;

@@ -3,7 +3,7 @@
  * lost between a commit and a publish, and never published for a change that rolled back.
  */
 import { type Kysely, sql } from 'kysely';
-import type { DomainEvent, EventType } from '../events/types.js';
+import type { DomainEvent, EventType } from '../domain/events.js';
 import { newId } from '../lib/ids.js';
 import { type Row, toDate } from './rows.js';
 import type { Database } from './schema.js';

@@ -1,8 +1,25 @@
-/** Table types for Kysely. Column names are the SQL names; the store maps rows to domain objects. */
-import type { ColumnType, Generated } from 'kysely';
+/**
+ * Table types for Kysely, one per table of the migrations: column names are the SQL names, closed
+ * sets are literal unions (the CHECK constraints' lists), and the store maps rows to domain objects.
+ */
+import type { ColumnType, Generated, Selectable } from 'kysely';
+import type { CampaignStatus, CodeKind, CodeStatus } from '../domain/campaign.js';
+import type { RiskAction, RuleMode } from '../domain/risk.js';
 
+/** Defaulted by the database on insert; never changed afterwards. */
 type CreatedAt = ColumnType<Date, Date | undefined, never>;
+/** jsonb: read as the parsed value, written as JSON text. */
 type Json<T> = ColumnType<T, string, string>;
+
+export type DiscountType = 'fixed_amount' | 'percentage' | 'free_shipping';
+export type RedemptionStatus = 'redeemed' | 'rolled_back';
+export type ReviewStatus = 'pending' | 'approved' | 'rejected';
+export type LedgerAccount = 'promo_expense' | 'campaign_budget';
+export type LedgerEntryType = 'redemption' | 'reversal';
+export type MovementKind = 'credit' | 'debit' | 'conversion' | 'expiry_refund';
+export type ListName = 'block' | 'allow';
+export type RuleLabel = 'abuse' | 'legitimate';
+export type DecisionOutcome = 'redeemed' | 'blocked' | 'challenged';
 
 export interface ApiKeysTable {
   id: string;
@@ -17,9 +34,9 @@ export interface ApiKeysTable {
 export interface CampaignsTable {
   id: string;
   name: string;
-  status: string;
+  status: CampaignStatus;
   currency: string;
-  discount_type: string;
+  discount_type: DiscountType;
   amount_minor: number | null;
   percent_bp: number | null;
   max_discount_minor: number | null;
@@ -55,12 +72,12 @@ export interface CodesTable {
   batch_id: string | null;
   code: string;
   normalized: string;
-  kind: string;
+  kind: CodeKind;
   max_uses: number | null;
   uses: Generated<number>;
   customer_id: string | null;
   amount_minor: number | null;
-  status: Generated<string>;
+  status: ColumnType<CodeStatus, CodeStatus | undefined, CodeStatus>;
   created_at: CreatedAt;
   revoked_at: Date | null;
   expires_at: Date | null;
@@ -84,22 +101,26 @@ export interface RedemptionsTable {
   currency: string;
   subtotal_minor: number;
   discount_minor: number;
-  status: string;
+  status: RedemptionStatus;
   created_at: CreatedAt;
   rolled_back_at: Date | null;
   rollback_reason: string | null;
   person_id: string | null;
   context: Json<unknown> | null;
+  review_status: ReviewStatus | null;
+  reviewed_at: Date | null;
+  reviewed_by: string | null;
+  decision_id: string | null;
 }
 
 export interface LedgerEntriesTable {
   id: Generated<number>;
   redemption_id: string;
   campaign_id: string;
-  account: string;
+  account: LedgerAccount;
   amount_minor: number;
   currency: string;
-  entry_type: string;
+  entry_type: LedgerEntryType;
   created_at: CreatedAt;
 }
 
@@ -124,6 +145,163 @@ export interface AuditLogTable {
   created_at: CreatedAt;
 }
 
+export interface PointsProgramsTable {
+  id: string;
+  name: string;
+  campaign_id: string;
+  currency: string;
+  minor_per_point: number;
+  min_points: number;
+  step_points: number;
+  max_points_per_conversion: number;
+  daily_limit_points: number;
+  validity_months: number;
+  multiplier_bp: number;
+  tier_multipliers_bp: Json<Record<string, number>>;
+  code_format: string;
+  refund_on_expiry: boolean;
+  created_at: CreatedAt;
+  updated_at: Date;
+}
+
+export interface PointsAccountsTable {
+  customer_id: string;
+  balance: number;
+  created_at: CreatedAt;
+  updated_at: Date;
+}
+
+export interface ConversionsTable {
+  id: string;
+  idempotency_key: string;
+  request_fingerprint: string;
+  customer_id: string;
+  program_id: string;
+  points: number;
+  amount_minor: number;
+  currency: string;
+  code_id: string;
+  /** `YYYY-MM-DD` (dates are read as text on both backends). */
+  utc_day: string;
+  created_at: CreatedAt;
+  refunded_at: Date | null;
+}
+
+export interface PointsDailyTable {
+  customer_id: string;
+  utc_day: string;
+  points: number;
+}
+
+export interface PointsMovementsTable {
+  id: Generated<number>;
+  customer_id: string;
+  kind: MovementKind;
+  points: number;
+  balance_after: number;
+  reason: string | null;
+  idempotency_key: string | null;
+  request_fingerprint: string | null;
+  conversion_id: string | null;
+  created_at: CreatedAt;
+}
+
+export interface ServerSecretsTable {
+  name: string;
+  value: string;
+  created_at: CreatedAt;
+}
+
+export interface PartnerCapsTable {
+  campaign_id: string;
+  partner: string;
+  cap: number | null;
+  used: Generated<number>;
+}
+
+export interface IdentityNodesTable {
+  key: string;
+  person_id: string;
+  first_seen: CreatedAt;
+}
+
+export interface IdentityEdgesTable {
+  customer_id: string;
+  identifier_key: string;
+  first_seen: Date;
+  last_seen: Date;
+}
+
+export interface PersonUsageTable {
+  campaign_id: string;
+  person_id: string;
+  uses: number;
+}
+
+export interface CampaignMinuteTable {
+  campaign_id: string;
+  minute: Date;
+  uses: number;
+}
+
+export interface ListEntriesTable {
+  id: Generated<number>;
+  list: ListName;
+  identifier_type: string;
+  identifier_hash: string;
+  reason: string;
+  created_by: string;
+  created_at: CreatedAt;
+  expires_at: Date | null;
+  removed_at: Date | null;
+  removed_by: string | null;
+}
+
+export interface RiskRulesTable {
+  id: string;
+  name: string;
+  description: Generated<string>;
+  expression: string;
+  action: RiskAction;
+  reason: string;
+  mode: RuleMode;
+  campaign_id: string | null;
+  expires_at: Date | null;
+  enabled: Generated<boolean>;
+  pack: string | null;
+  version: Generated<number>;
+  created_by: string;
+  created_at: Date;
+  updated_at: Date;
+  deleted_at: Date | null;
+}
+
+export interface RiskDecisionsTable {
+  id: string;
+  created_at: Date;
+  operation: string;
+  campaign_id: string;
+  code_id: string;
+  customer_id: string;
+  redemption_id: string | null;
+  action: RiskAction;
+  outcome: DecisionOutcome;
+  decision: Json<Record<string, unknown>>;
+}
+
+export interface RiskLabelsTable {
+  decision_id: string;
+  label: RuleLabel;
+  note: string | null;
+  created_by: string;
+  created_at: Date;
+}
+
+export interface ChangeStampsTable {
+  name: string;
+  version: number;
+}
+
 export interface Database {
   api_keys: ApiKeysTable;
   campaigns: CampaignsTable;
@@ -134,4 +312,32 @@ export interface Database {
   ledger_entries: LedgerEntriesTable;
   outbox: OutboxTable;
   audit_log: AuditLogTable;
+  points_programs: PointsProgramsTable;
+  points_accounts: PointsAccountsTable;
+  conversions: ConversionsTable;
+  points_daily: PointsDailyTable;
+  points_movements: PointsMovementsTable;
+  server_secrets: ServerSecretsTable;
+  partner_caps: PartnerCapsTable;
+  identity_nodes: IdentityNodesTable;
+  identity_edges: IdentityEdgesTable;
+  person_usage: PersonUsageTable;
+  campaign_minute: CampaignMinuteTable;
+  list_entries: ListEntriesTable;
+  risk_rules: RiskRulesTable;
+  risk_decisions: RiskDecisionsTable;
+  risk_labels: RiskLabelsTable;
+  change_stamps: ChangeStampsTable;
 }
+
+/**
+ * A row as a database function returns it inside jsonb (`to_jsonb(row)`): the same columns, with
+ * timestamps as ISO text. The row mappers accept both forms.
+ */
+export type JsonRow<T> = {
+  [K in keyof Selectable<T>]: Selectable<T>[K] extends Date
+    ? string | Date
+    : Selectable<T>[K] extends Date | null
+      ? string | Date | null
+      : Selectable<T>[K];
+};

@@ -11,7 +11,7 @@ import {
   normalizePaymentFingerprint,
   normalizePhone,
   type PostalAddress,
-} from '../../src/domain/identity.js';
+} from '../../src/domain/identity/index.js';
 
 describe('normalizeEmail', () => {
   it.each([

@@ -4,7 +4,7 @@
  * redemptions back, the ledger they write and the events they emit.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { DomainEvent } from '../../src/events/types.js';
+import type { DomainEvent } from '../../src/domain/events.js';
 import {
   campaignBody,
   campaignWithCode,

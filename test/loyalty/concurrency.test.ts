@@ -12,7 +12,8 @@
 import type { LightMyRequestResponse } from 'fastify';
 import { type CompiledQuery, isCompilable, type Kysely, type QueryExecutor, sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { CodeService, PatternIndex } from '../../src/services/codes.js';
+import { PatternIndex } from '../../src/services/code-patterns.js';
+import { CodeService } from '../../src/services/codes.js';
 import { PointsService } from '../../src/services/points.js';
 import type { Database } from '../../src/store/schema.js';
 import { startTestApp, type TestApp, TestClock, unique } from '../support/app.js';

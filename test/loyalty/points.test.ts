@@ -10,7 +10,7 @@ import { createHmac } from 'node:crypto';
 import type { LightMyRequestResponse } from 'fastify';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { DomainEvent } from '../../src/events/types.js';
+import type { DomainEvent } from '../../src/domain/events.js';
 import { checkoutBody, startTestApp, type TestApp, TestClock, unique } from '../support/app.js';
 import { backends } from '../support/backends.js';
 

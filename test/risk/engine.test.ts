@@ -16,8 +16,8 @@
 import type { LightMyRequestResponse } from 'fastify';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type DomainEvent, EVENT_TYPES } from '../../src/domain/events.js';
 import { FEATURES } from '../../src/domain/risk.js';
-import { type DomainEvent, EVENT_TYPES } from '../../src/events/types.js';
 import { REFUSAL_MESSAGE } from '../../src/http/routes/redemptions.js';
 import { DEFAULT_PACK } from '../../src/risk/default-pack.js';
 import { campaignWithCode, startTestApp, type TestApp, TestClock, unique } from '../support/app.js';

@@ -6,7 +6,7 @@ import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fas
 import { type App, createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { buildServer } from '../../src/http/server.js';
-import type { Clock } from '../../src/services/context.js';
+import type { Clock } from '../../src/lib/clock.js';
 import type { Database } from '../../src/store/schema.js';
 import type { TestBackend } from './backends.js';
 

@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { App } from '../../app.js';
 import { AppError } from '../../errors.js';
-import { codesCsv, parseCodeCsv } from '../../services/code-csv.js';
+import { codesCsv, parseCodeCsv } from '../../formats/code-csv.js';
 import { actorOf, codeJson, page } from '../present.js';
 import {
   CampaignId,

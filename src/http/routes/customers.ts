@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { type Static, Type } from 'typebox';
 import type { App } from '../../app.js';
-import { MAX_TOKEN_TTL_SECONDS } from '../../services/customer-tokens.js';
+import { MAX_TOKEN_TTL_SECONDS } from '../../security/customer-tokens.js';
 import type { WalletCoupon } from '../../services/points.js';
 import type { Conversion, PointsMovement, PointsProgram } from '../../store/points.js';
 import type { CodeRecord } from '../../store/rows.js';

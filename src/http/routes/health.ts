@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { sql } from 'kysely';
 import { Type } from 'typebox';
 import type { App } from '../../app.js';
 import { AppError } from '../../errors.js';
+import { ping } from '../../store/connect.js';
 import { Problem } from '../schemas.js';
 
 export const healthRoutes =
@@ -26,7 +26,7 @@ export const healthRoutes =
       },
       async () => {
         try {
-          await sql`SELECT 1`.execute(app.db);
+          await ping(app.db);
         } catch {
           throw new AppError('not_ready', 'the database does not answer');
         }

@@ -9,6 +9,7 @@
  * computed fails open to `review`. Both are counted in `stats`.
  */
 import { randomBytes } from 'node:crypto';
+import type { Kysely } from 'kysely';
 import type { Cart, CustomerFacts } from '../domain/campaign.js';
 import {
   accountAgeHours,
@@ -22,19 +23,19 @@ import {
 } from '../domain/risk.js';
 import { newId } from '../lib/ids.js';
 import type { WindowCounters, WindowEvent, WindowQuery } from '../limits/window-counters.js';
+import type { ResolvedContext } from '../security/request-context.js';
+import type { RiskFacts } from '../store/codes.js';
+import { listRules, type RiskRule } from '../store/risk.js';
+import type { CampaignRecord, CodeRecord } from '../store/rows.js';
+import type { Database } from '../store/schema.js';
+import { StampedCache } from '../store/stamped-cache.js';
 import {
   type CompiledRule,
   compileRule,
   type DecisionInputs,
   toActivation,
   USER_AGENT_LIMIT,
-} from '../risk/rule-language.js';
-import type { RiskFacts } from '../store/codes.js';
-import { listRules, type RiskRule } from '../store/risk.js';
-import type { CampaignRecord, CodeRecord } from '../store/rows.js';
-import type { ServiceContext } from './context.js';
-import type { ResolvedContext } from './request-context.js';
-import { StampedCache } from './stamped-cache.js';
+} from './rule-language.js';
 
 const FEATURE_WINDOW = Object.fromEntries(FEATURES.map((f) => [f.name, f.windowMs ?? 0]));
 const COUNTER_FEATURES = FEATURES.filter((f) => f.source === 'counter').map((f) => f.name);
@@ -150,12 +151,12 @@ export class RiskEngine {
   };
 
   constructor(
-    private readonly ctx: ServiceContext,
+    private readonly db: Kysely<Database>,
     private readonly counters: WindowCounters,
     private readonly onError: (err: unknown, what: string) => void,
   ) {
     this.rules = new StampedCache(
-      ctx.db,
+      db,
       'rules',
       () => this.loadRules(),
       RULES_REFRESH_MS,
@@ -169,7 +170,7 @@ export class RiskEngine {
   }
 
   private async loadRules(): Promise<LoadedRule[]> {
-    const rules = await listRules(this.ctx.db);
+    const rules = await listRules(this.db);
     return rules.map((rule) => {
       const compiled = compileRule(rule.expression);
       return compiled.ok

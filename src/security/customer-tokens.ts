@@ -9,7 +9,7 @@
  * Format: `pgc_<base64url(JSON claims)>.<base64url(HMAC-SHA256)>`; claims `c` (customer id), `e`
  * (expiry, Unix seconds) and optionally `t` (member tier, asserted by the merchant).
  */
-import type { Clock } from './context.js';
+import type { Clock } from '../lib/clock.js';
 import { SignedTokens } from './signed-tokens.js';
 
 const PREFIX = 'pgc_';

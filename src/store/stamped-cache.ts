@@ -4,8 +4,8 @@
  * background: the request that notices uses the copy it has, the next ones get the new one).
  */
 import type { Kysely } from 'kysely';
-import type { Database } from '../store/schema.js';
-import { readStamp, type StampName } from '../store/stamps.js';
+import type { Database } from './schema.js';
+import { readStamp, type StampName } from './stamps.js';
 
 export class StampedCache<T> {
   private copy: { stamp: number; value: T } | null = null;

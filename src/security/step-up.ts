@@ -7,11 +7,8 @@
  * every `challenge` rule of that retry; it never lifts a `block`. The checkout backend is trusted to
  * send it only after the verification succeeded (the method is recorded with the decision).
  */
-import type { Clock } from './context.js';
+import type { Clock } from '../lib/clock.js';
 import { SignedTokens } from './signed-tokens.js';
-
-export const STEP_UP_METHODS = ['otp', '3ds', 'password', 'biometric', 'other'] as const;
-export type StepUpMethod = (typeof STEP_UP_METHODS)[number];
 
 const CHALLENGE_TTL_SECONDS = 600;
 

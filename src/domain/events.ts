@@ -29,12 +29,3 @@ export interface DomainEvent {
   payload: unknown;
   createdAt: Date;
 }
-
-export type EventHandler = (event: DomainEvent) => Promise<void> | void;
-
-/** Where the outbox relay publishes (the in-process bus). */
-export interface EventBus {
-  publish(event: DomainEvent): Promise<void>;
-  subscribe(handler: EventHandler): () => void;
-  close(): Promise<void>;
-}

@@ -4,9 +4,9 @@
  * rate-limit key of the client address, and the account's age. Only hashes and non-personal facts are
  * stored with a redemption.
  */
-import { type IdentifierType, normalizeAddress, type PostalAddress } from '../domain/identity.js';
+import { type IdentifierType, normalizeAddress, type PostalAddress } from '../domain/identity/index.js';
 import { AppError } from '../errors.js';
-import type { IdentifierHasher } from './identifiers.js';
+import type { IdentifierHasher } from './identifier-hasher.js';
 
 export interface RequestContextInput {
   ip?: string | undefined;

@@ -5,8 +5,8 @@
  * wrong — bad shape, bad signature, expired — and never says which.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import type { Clock } from './context.js';
-import { deriveKey } from './secrets.js';
+import type { Clock } from '../lib/clock.js';
+import { deriveKey } from './server-secret.js';
 
 export class SignedTokens {
   private readonly key: Buffer;

@@ -5,8 +5,8 @@
  * Equal normalized values give equal hashes, which is all linking needs.
  */
 import { createHmac } from 'node:crypto';
-import { IDENTIFIER_TYPES, type IdentifierType, normalizeIdentifier } from '../domain/identity.js';
-import { deriveKey } from './secrets.js';
+import { IDENTIFIER_TYPES, type IdentifierType, normalizeIdentifier } from '../domain/identity/index.js';
+import { deriveKey } from './server-secret.js';
 
 /** 22 base64url characters carry 132 bits: collisions stay out of reach for any realistic volume. */
 const HASH_LENGTH = 22;

@@ -1,9 +1,9 @@
 import { createHmac } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { IDENTIFIER_TYPES, type IdentifierType } from '../../src/domain/identity.js';
-import { IdentifierHasher } from '../../src/services/identifiers.js';
-import { deriveKey } from '../../src/services/secrets.js';
+import { IDENTIFIER_TYPES, type IdentifierType } from '../../src/domain/identity/index.js';
+import { IdentifierHasher } from '../../src/security/identifier-hasher.js';
+import { deriveKey } from '../../src/security/server-secret.js';
 
 const SECRET = Buffer.from('test-secret-0123456789abcdef0123', 'utf8');
 const OTHER_SECRET = Buffer.from('test-secret-fedcba9876543210fedc', 'utf8');

@@ -3,7 +3,15 @@ import { parse } from 'csv-parse/sync';
 import { stringify } from 'csv-stringify/sync';
 import { AppError } from '../errors.js';
 import type { CodeRecord } from '../store/rows.js';
-import type { CodeSpec } from './codes.js';
+
+/** One imported row, as the code service takes it. */
+export interface CodeCsvRow {
+  code: string;
+  customerId: string | null;
+  maxUses: number | null;
+  partner: string | null;
+  status: 'active' | 'revoked';
+}
 
 export const EXPORT_COLUMNS = [
   'code',
@@ -22,7 +30,7 @@ const IMPORT_COLUMNS = new Set<string>([...EXPORT_COLUMNS, 'normalized', 'id']);
  * (uses, created_at, …) are accepted and ignored. Any other column, a bad value or too many rows is a
  * validation error naming the line.
  */
-export function parseCodeCsv(text: string, maxRows: number): CodeSpec[] {
+export function parseCodeCsv(text: string, maxRows: number): CodeCsvRow[] {
   let records: Record<string, string>[];
   try {
     records = parse(text, { columns: true, skip_empty_lines: true, trim: true, bom: true, to: maxRows + 1 });

@@ -1,0 +1,88 @@
+/** Client addresses: the key a rate limit counts under (IPv4 as is, IPv6 its /64). */
+
+/** Strict dotted quad: four decimal octets, no leading zeros (`010` is octal to some parsers). */
+function parseIPv4(text: string): number[] | null {
+  const parts = text.split('.');
+  if (parts.length !== 4) return null;
+  const octets: number[] = [];
+  for (const part of parts) {
+    if (!/^(?:0|[1-9]\d{0,2})$/.test(part)) return null;
+    const value = Number(part);
+    if (value > 255) return null;
+    octets.push(value);
+  }
+  return octets;
+}
+
+type Ipv6Groups = [number, number, number, number, number, number, number, number];
+
+/** Eight 16-bit groups, from full, `::`-compressed or IPv4-suffixed text (RFC 4291 section 2.2). */
+function parseIPv6(text: string): number[] | null {
+  const halves = text.split('::');
+  if (halves.length > 2) return null;
+  const parseGroups = (part: string, allowIPv4Tail: boolean): number[] | null => {
+    if (part === '') return [];
+    const pieces = part.split(':');
+    const groups: number[] = [];
+    for (let i = 0; i < pieces.length; i++) {
+      const piece = pieces[i] as string;
+      if (allowIPv4Tail && i === pieces.length - 1 && piece.includes('.')) {
+        const v4 = parseIPv4(piece);
+        if (v4 === null) return null;
+        const [a, b, c, d] = v4 as [number, number, number, number];
+        groups.push((a << 8) | b, (c << 8) | d);
+      } else {
+        if (!/^[0-9a-f]{1,4}$/i.test(piece)) return null;
+        groups.push(Number.parseInt(piece, 16));
+      }
+    }
+    return groups;
+  };
+  if (halves.length === 1) {
+    const groups = parseGroups(text, true);
+    return groups !== null && groups.length === 8 ? groups : null;
+  }
+  const head = parseGroups(halves[0] as string, false);
+  const tail = parseGroups(halves[1] as string, true);
+  // `::` stands for at least one zero group.
+  if (head === null || tail === null || head.length + tail.length > 7) return null;
+  return [...head, ...new Array<number>(8 - head.length - tail.length).fill(0), ...tail];
+}
+
+function prefix64(groups: number[]): string {
+  return `${groups
+    .slice(0, 4)
+    .map((g) => g.toString(16))
+    .join(':')}::/64`;
+}
+
+/**
+ * The key a rate limit counts under: an IPv4 address as `a.b.c.d`; an IPv6 address as its /64, since
+ * one subscriber is handed a whole /64 and can rotate through it for free, written as four lower-case
+ * groups without leading zeros (`2001:db8:0:1::/64`). An IPv4-mapped IPv6 address (`::ffff:1.2.3.4`,
+ * what a dual-stack socket reports for an IPv4 client) is that IPv4 address, or every IPv4 client
+ * would share one /64. A zone id (`%eth0`) is dropped; a /64 key is accepted as input and returned
+ * unchanged. No ports, brackets or other prefix lengths: null for anything else.
+ */
+export function ipRateKey(raw: string): string | null {
+  const text = raw.trim();
+  if (text.length === 0 || text.length > 100) return null;
+  if (!text.includes(':')) {
+    const v4 = parseIPv4(text);
+    return v4 === null ? null : v4.join('.');
+  }
+  const isPrefix = text.endsWith('/64');
+  let address = isPrefix ? text.slice(0, -3) : text;
+  const zone = address.indexOf('%');
+  if (zone !== -1) {
+    if (isPrefix || !/^[\w.~-]+$/.test(address.slice(zone + 1))) return null;
+    address = address.slice(0, zone);
+  }
+  const groups = parseIPv6(address);
+  if (groups === null) return null;
+  const [g0, g1, g2, g3, g4, g5, g6, g7] = groups as Ipv6Groups;
+  if (!isPrefix && g0 === 0 && g1 === 0 && g2 === 0 && g3 === 0 && g4 === 0 && g5 === 0xffff) {
+    return [g6 >> 8, g6 & 0xff, g7 >> 8, g7 & 0xff].join('.');
+  }
+  return prefix64(groups);
+}
