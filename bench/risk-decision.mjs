@@ -19,7 +19,7 @@ import { createApp } from '../dist/app.js';
 import { loadConfig } from '../dist/config.js';
 import { normalizeCode } from '../dist/domain/codes.js';
 import { resolveContext } from '../dist/security/request-context.js';
-import { loadRedemptionContext } from '../dist/store/codes.js';
+import { loadRedemptionContext } from '../dist/store/redemption-context.js';
 import { LatencyRecorder, round } from './lib/stats.mjs';
 
 const arg = (name, fallback) => {

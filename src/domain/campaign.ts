@@ -118,6 +118,30 @@ export const REFUSAL_REASONS = [
 ] as const;
 export type RefusalReason = (typeof REFUSAL_REASONS)[number];
 
+/**
+ * The refusals the atomic redeem statement itself can return (sql/functions/redeem.sql): every cap,
+ * the code's state and the campaign's status and window, re-checked under row locks because what a
+ * validation read may be stale. test/store/sql-functions.test.ts holds this list equal to the SQL's.
+ */
+export const ATOMIC_REFUSALS = [
+  'person_cap_reached',
+  'customer_cap_reached',
+  'partner_cap_reached',
+  'code_revoked',
+  'code_expired',
+  'code_used_up',
+  'campaign_paused',
+  'campaign_ended',
+  'campaign_not_active',
+  'campaign_changed',
+  'campaign_not_started',
+  'campaign_expired',
+  'campaign_cap_reached',
+  'budget_exhausted',
+  'campaign_throttled',
+] as const satisfies readonly RefusalReason[];
+export type AtomicRefusal = (typeof ATOMIC_REFUSALS)[number];
+
 export type Decision = { eligible: true; discountMinor: number } | { eligible: false; reason: RefusalReason };
 
 export interface DecisionInput {

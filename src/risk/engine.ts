@@ -24,7 +24,7 @@ import {
 import { newId } from '../lib/ids.js';
 import type { WindowCounters, WindowEvent, WindowQuery } from '../limits/window-counters.js';
 import type { ResolvedContext } from '../security/request-context.js';
-import type { RiskFacts } from '../store/codes.js';
+import type { RiskFacts } from '../store/redemption-context.js';
 import { listRules, type RiskRule } from '../store/risk.js';
 import type { CampaignRecord, CodeRecord } from '../store/rows.js';
 import type { Database } from '../store/schema.js';

@@ -14,6 +14,7 @@ import { findCampaign } from '../store/campaigns.js';
 import {
   codesWithShape,
   findCode,
+  insertBatch,
   insertCodes,
   listCodes,
   listPatterns,
@@ -221,17 +222,7 @@ export class CodeService {
           codes: clashes,
         });
       }
-      await trx
-        .insertInto('code_batches')
-        .values({
-          id: batchId,
-          campaign_id: campaignId,
-          prefix,
-          random_length: pattern.randomLength,
-          requested: spec.count,
-          created_at: now,
-        })
-        .execute();
+      await insertBatch(trx, { id: batchId, campaignId, pattern, requested: spec.count }, now);
     };
     const fill = async (db: ServiceContext['db']) => {
       let made = 0;

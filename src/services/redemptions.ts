@@ -14,7 +14,7 @@ import { newId } from '../lib/ids.js';
 import { decisionRecord, type RiskDecision, type RiskEngine, type RiskSubject } from '../risk/engine.js';
 import { identityKeys, type RequestContextInput } from '../security/request-context.js';
 import type { StepUpChallenges } from '../security/step-up.js';
-import { ContextReader, type RedemptionContext } from '../store/codes.js';
+import { ContextReader, type RedemptionContext } from '../store/redemption-context.js';
 import {
   findRedemption,
   findRedemptionByKey,

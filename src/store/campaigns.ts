@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { CampaignStatus, Eligibility } from '../domain/campaign.js';
 import type { DiscountRule } from '../domain/money.js';
-import { type CampaignRecord, campaignFromRow, eligibilityToJson, type Row } from './rows.js';
+import { type CampaignRecord, campaignFromRow, eligibilityToJson } from './rows.js';
 import type { Database } from './schema.js';
 
 export interface CampaignFields {
@@ -59,7 +59,7 @@ export async function insertCampaign(
     .values({ id, status, ...columns(fields), created_at: now, updated_at: now })
     .returningAll()
     .executeTakeFirstOrThrow();
-  return campaignFromRow(row as unknown as Row);
+  return campaignFromRow(row);
 }
 
 export async function findCampaign(
@@ -70,7 +70,7 @@ export async function findCampaign(
   let query = db.selectFrom('campaigns').selectAll().where('id', '=', id);
   if (options.forUpdate) query = query.forUpdate();
   const row = await query.executeTakeFirst();
-  return row ? campaignFromRow(row as unknown as Row) : null;
+  return row ? campaignFromRow(row) : null;
 }
 
 export async function listCampaigns(
@@ -81,7 +81,7 @@ export async function listCampaigns(
   if (page.before) query = query.where('id', '<', page.before);
   if (page.status) query = query.where('status', '=', page.status);
   const rows = await query.execute();
-  return rows.map((r) => campaignFromRow(r as unknown as Row));
+  return rows.map(campaignFromRow);
 }
 
 /**
@@ -101,7 +101,7 @@ export async function updateCampaignFields(
     .where('id', '=', id)
     .returningAll()
     .executeTakeFirstOrThrow();
-  return campaignFromRow(row as unknown as Row);
+  return campaignFromRow(row);
 }
 
 /** Conditional on the status the caller saw, so two racing transitions cannot both apply. */
@@ -119,5 +119,5 @@ export async function setCampaignStatus(
     .where('status', '=', from)
     .returningAll()
     .executeTakeFirst();
-  return row ? campaignFromRow(row as unknown as Row) : null;
+  return row ? campaignFromRow(row) : null;
 }

@@ -1,18 +1,8 @@
-import { CompiledQuery, type Kysely, sql } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import type { CodePattern } from '../domain/codes.js';
 import { CodeShapeConflictError } from './errors.js';
 import { lockUntilCommit } from './locks.js';
-import {
-  type CampaignRecord,
-  type CodeRecord,
-  campaignFromRow,
-  codeFromRow,
-  parseJsonResult,
-  type Redemption,
-  type Row,
-  redemptionFromRow,
-  toNumber,
-} from './rows.js';
+import { type CodeRecord, codeFromRow } from './rows.js';
 import type { Database } from './schema.js';
 
 export interface NewCodeRow {
@@ -73,167 +63,7 @@ export async function findCode(db: Kysely<Database>, normalized: string): Promis
     .selectAll()
     .where('normalized', '=', normalized)
     .executeTakeFirst();
-  return row ? codeFromRow(row as unknown as Row) : null;
-}
-
-export interface RedemptionContext {
-  code: CodeRecord;
-  campaign: CampaignRecord;
-  customerUses: number;
-  /** Uses held by the person(s) the customer and this request's identifiers belong to. */
-  personUses: number;
-  /** The code's partner has used up its cap (validation sees what the redemption would refuse). */
-  partnerCapReached: boolean;
-  /** The campaign's per-minute throttle is used up for this minute. */
-  throttled: boolean;
-  /** What the risk features read from the database (see FEATURES in domain/risk.ts). */
-  risk: RiskFacts;
-}
-
-export interface RiskFacts {
-  /** Customer accounts of the person(s) this request belongs to, this customer included. */
-  linkedAccounts: number;
-  /** The customer's redemptions in force, any campaign, counted up to 1,000. */
-  customerRedemptions: number;
-  /** Mean subtotal of the customer's last 20 redemptions in the cart's currency; null without any. */
-  meanSubtotalMinor: number | null;
-}
-
-/** What a validation or redemption reads before deciding (see loadRedemptionContext). */
-export interface ContextQuery {
-  normalized: string;
-  customerId: string;
-  /** Given for a redemption: the redemption this key already made is returned instead. */
-  idempotencyKey: string | null;
-  identityKeys: string[];
-  currency: string;
-  now: Date;
-}
-
-export interface LoadedContext {
-  context: RedemptionContext | null;
-  existing: Redemption | null;
-}
-
-/**
- * Everything a validation or redemption decides on, in one round trip: the code, its campaign, the
- * customer's and person's use counts in the campaign, the facts the risk features read, and — when an
- * idempotency key is given — the redemption that key already produced (a repeat must return it even
- * if the code is used up by now).
- */
-export async function loadRedemptionContext(db: Kysely<Database>, q: ContextQuery): Promise<LoadedContext> {
-  const result = await sql<{ result: unknown }>`
-    SELECT promoguard_context(${q.normalized}, ${q.customerId}, ${q.idempotencyKey}, ${q.identityKeys}::text[],
-                              ${q.currency}, ${q.now.toISOString()}::timestamptz) AS result`.execute(db);
-  return contextFromResult(result.rows[0]?.result);
-}
-
-function contextFromResult(result: unknown): LoadedContext {
-  const row = result != null ? parseJsonResult(result) : null;
-  if (!row) return { context: null, existing: null };
-  const existing = row.existing ? redemptionFromRow(row.existing as Row) : null;
-  if (!row.code || !row.campaign) return { context: null, existing };
-  return {
-    context: {
-      code: codeFromRow(row.code as Row),
-      campaign: campaignFromRow(row.campaign as Row),
-      customerUses: toNumber(row.customer_uses),
-      personUses: toNumber(row.person_uses),
-      partnerCapReached: row.partner_full === true,
-      throttled: row.throttled === true,
-      risk: {
-        linkedAccounts: toNumber(row.linked_accounts),
-        customerRedemptions: toNumber(row.customer_redemptions),
-        meanSubtotalMinor: row.mean_subtotal == null ? null : Number(row.mean_subtotal),
-      },
-    },
-    existing,
-  };
-}
-
-/** The context reads of several requests in one statement; the rows come back with their index. */
-const CONTEXT_BATCH_SQL = `
-  SELECT x.i, promoguard_context(x.normalized, x.customer_id, x.idempotency_key,
-                                 ARRAY(SELECT jsonb_array_elements_text(x.identity_keys)), x.currency, x.now) AS result
-    FROM jsonb_to_recordset($1::jsonb) AS x(i integer, normalized text, customer_id text, idempotency_key text,
-                                            identity_keys jsonb, currency text, now timestamptz)`;
-
-interface QueuedRead {
-  query: ContextQuery;
-  resolve: (loaded: LoadedContext) => void;
-  reject: (err: unknown) => void;
-}
-
-/**
- * Context reads gathered per event-loop turn: the requests that reach their read in the same turn share
- * one statement (read-only and STABLE, so nothing is held or ordered between them). Under load a
- * statement then carries several requests' reads, and the database and this process pay its round trip
- * once — on PostgreSQL a round trip is a socket write and a backend wake-up, on PGlite a statement is
- * ~0.7 ms of fixed cost. A read alone in its turn goes as the single-read statement. No read waits
- * beyond the turn it was asked in.
- */
-export class ContextReader {
-  private queue: QueuedRead[] = [];
-  /** Statements sent and reads they carried (a batch of n counts one statement, n reads). */
-  readonly stats = { statements: 0, reads: 0 };
-
-  constructor(
-    private readonly db: Kysely<Database>,
-    private readonly maxBatch = 64,
-  ) {}
-
-  read(query: ContextQuery): Promise<LoadedContext> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({ query, resolve, reject });
-      if (this.queue.length === 1) setImmediate(() => this.flush());
-    });
-  }
-
-  private flush(): void {
-    while (this.queue.length > 0) void this.send(this.queue.splice(0, this.maxBatch));
-  }
-
-  private async send(batch: QueuedRead[]): Promise<void> {
-    this.stats.statements++;
-    this.stats.reads += batch.length;
-    if (batch.length === 1) return this.alone(batch);
-    let results: Map<number, unknown>;
-    try {
-      const items = batch.map(({ query: q }, i) => ({
-        i,
-        normalized: q.normalized,
-        customer_id: q.customerId,
-        idempotency_key: q.idempotencyKey,
-        identity_keys: q.identityKeys,
-        currency: q.currency,
-        now: q.now.toISOString(),
-      }));
-      const { rows } = await this.db.executeQuery<{ i: number; result: unknown }>(
-        CompiledQuery.raw(CONTEXT_BATCH_SQL, [JSON.stringify(items)]),
-      );
-      results = new Map(rows.map((r) => [Number(r.i), r.result]));
-    } catch {
-      // One read must not fail the others (a value the JSON form cannot carry, say): each goes again alone,
-      // and fails alone if it fails again.
-      this.stats.statements += batch.length;
-      await this.alone(batch);
-      return;
-    }
-    batch.forEach((read, i) => {
-      try {
-        read.resolve(contextFromResult(results.get(i)));
-      } catch (err) {
-        read.reject(err);
-      }
-    });
-  }
-
-  /** Each read as its own statement. */
-  private async alone(reads: QueuedRead[]): Promise<void> {
-    await Promise.all(
-      reads.map((read) => loadRedemptionContext(this.db, read.query).then(read.resolve, read.reject)),
-    );
-  }
+  return row ? codeFromRow(row) : null;
 }
 
 export async function listCodes(
@@ -249,7 +79,7 @@ export async function listCodes(
     .limit(page.limit);
   if (page.after) query = query.where('id', '>', page.after);
   const rows = await query.execute();
-  return rows.map((r) => codeFromRow(r as unknown as Row));
+  return rows.map(codeFromRow);
 }
 
 /** Conditional on the code being active, so a revoke is recorded (and its event emitted) once. */
@@ -265,12 +95,30 @@ export async function revokeCode(
     .where('status', '=', 'active')
     .returningAll()
     .executeTakeFirst();
-  return row ? codeFromRow(row as unknown as Row) : null;
+  return row ? codeFromRow(row) : null;
+}
+
+export async function insertBatch(
+  db: Kysely<Database>,
+  batch: { id: string; campaignId: string; pattern: CodePattern; requested: number },
+  now: Date,
+): Promise<void> {
+  await db
+    .insertInto('code_batches')
+    .values({
+      id: batch.id,
+      campaign_id: batch.campaignId,
+      prefix: batch.pattern.prefix,
+      random_length: batch.pattern.randomLength,
+      requested: batch.requested,
+      created_at: now,
+    })
+    .execute();
 }
 
 export async function listPatterns(db: Kysely<Database>): Promise<CodePattern[]> {
   const rows = await db.selectFrom('code_batches').select(['prefix', 'random_length']).distinct().execute();
-  return rows.map((r) => ({ prefix: r.prefix, randomLength: toNumber(r.random_length) }));
+  return rows.map((r) => ({ prefix: r.prefix, randomLength: r.random_length }));
 }
 
 /** Codes not from a batch that have a batch's shape (prefix and length). */

@@ -1,8 +1,7 @@
-import { type Kysely, sql } from 'kysely';
-import { type Row, toDate, toDateOrNull, toNumber } from './rows.js';
-import type { Database } from './schema.js';
+import type { Kysely, Selectable } from 'kysely';
+import type { Database, ListEntriesTable, ListName } from './schema.js';
 
-export type ListName = 'block' | 'allow';
+export type { ListName } from './schema.js';
 
 export interface ListEntry {
   id: number;
@@ -17,18 +16,18 @@ export interface ListEntry {
   removedBy: string | null;
 }
 
-function entryFromRow(r: Row): ListEntry {
+function entryFromRow(r: Selectable<ListEntriesTable>): ListEntry {
   return {
-    id: toNumber(r.id),
-    list: r.list as ListName,
-    identifierType: String(r.identifier_type),
-    identifierHash: String(r.identifier_hash),
-    reason: String(r.reason),
-    createdBy: String(r.created_by),
-    createdAt: toDate(r.created_at),
-    expiresAt: toDateOrNull(r.expires_at),
-    removedAt: toDateOrNull(r.removed_at),
-    removedBy: r.removed_by === null || r.removed_by === undefined ? null : String(r.removed_by),
+    id: r.id,
+    list: r.list,
+    identifierType: r.identifier_type,
+    identifierHash: r.identifier_hash,
+    reason: r.reason,
+    createdBy: r.created_by,
+    createdAt: r.created_at,
+    expiresAt: r.expires_at,
+    removedAt: r.removed_at,
+    removedBy: r.removed_by,
   };
 }
 
@@ -48,13 +47,30 @@ export async function upsertEntry(
   },
   now: Date,
 ): Promise<ListEntry> {
-  const { rows } = await sql<Row>`
-    INSERT INTO list_entries (list, identifier_type, identifier_hash, reason, created_by, created_at, expires_at)
-    VALUES (${e.list}, ${e.type}, ${e.hash}, ${e.reason}, ${e.createdBy}, ${now}, ${e.expiresAt})
-    ON CONFLICT (identifier_hash, identifier_type, list) WHERE removed_at IS NULL
-    DO UPDATE SET reason = EXCLUDED.reason, expires_at = EXCLUDED.expires_at, created_by = EXCLUDED.created_by
-    RETURNING *`.execute(db);
-  return entryFromRow(rows[0] as Row);
+  const row = await db
+    .insertInto('list_entries')
+    .values({
+      list: e.list,
+      identifier_type: e.type,
+      identifier_hash: e.hash,
+      reason: e.reason,
+      created_by: e.createdBy,
+      created_at: now,
+      expires_at: e.expiresAt,
+    })
+    .onConflict((oc) =>
+      oc
+        .columns(['identifier_hash', 'identifier_type', 'list'])
+        .where('removed_at', 'is', null)
+        .doUpdateSet((eb) => ({
+          reason: eb.ref('excluded.reason'),
+          expires_at: eb.ref('excluded.expires_at'),
+          created_by: eb.ref('excluded.created_by'),
+        })),
+    )
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  return entryFromRow(row);
 }
 
 export async function removeEntry(
@@ -63,12 +79,16 @@ export async function removeEntry(
   by: string,
   now: Date,
 ): Promise<ListEntry | null> {
-  const { rows } = await sql<Row>`
-    UPDATE list_entries SET removed_at = ${now}, removed_by = ${by}
-     WHERE id = ${id} AND removed_at IS NULL RETURNING *`.execute(db);
-  if (rows[0]) return entryFromRow(rows[0]);
-  const existing = await sql<Row>`SELECT * FROM list_entries WHERE id = ${id}`.execute(db);
-  return existing.rows[0] ? entryFromRow(existing.rows[0]) : null;
+  const removed = await db
+    .updateTable('list_entries')
+    .set({ removed_at: now, removed_by: by })
+    .where('id', '=', id)
+    .where('removed_at', 'is', null)
+    .returningAll()
+    .executeTakeFirst();
+  if (removed) return entryFromRow(removed);
+  const existing = await db.selectFrom('list_entries').selectAll().where('id', '=', id).executeTakeFirst();
+  return existing ? entryFromRow(existing) : null;
 }
 
 export async function listEntries(
@@ -80,14 +100,16 @@ export async function listEntries(
     before?: number | undefined;
   },
 ): Promise<ListEntry[]> {
-  const { rows } = await sql<Row>`
-    SELECT * FROM list_entries
-     WHERE removed_at IS NULL
-       ${filter.list ? sql`AND list = ${filter.list}` : sql``}
-       ${filter.type ? sql`AND identifier_type = ${filter.type}` : sql``}
-       ${filter.before === undefined ? sql`` : sql`AND id < ${filter.before}`}
-     ORDER BY id DESC LIMIT ${filter.limit}`.execute(db);
-  return rows.map(entryFromRow);
+  let query = db
+    .selectFrom('list_entries')
+    .selectAll()
+    .where('removed_at', 'is', null)
+    .orderBy('id', 'desc')
+    .limit(filter.limit);
+  if (filter.list) query = query.where('list', '=', filter.list);
+  if (filter.type) query = query.where('identifier_type', '=', filter.type);
+  if (filter.before !== undefined) query = query.where('id', '<', filter.before);
+  return (await query.execute()).map(entryFromRow);
 }
 
 /** Active, unexpired entries that match any of the given (type, hash) pairs. */
@@ -97,17 +119,30 @@ export async function matchingEntries(
   now: Date,
 ): Promise<ListEntry[]> {
   if (identifiers.length === 0) return [];
-  const { rows } = await sql<Row>`
-    SELECT e.* FROM list_entries e
-      JOIN jsonb_to_recordset(${JSON.stringify(identifiers)}::jsonb) AS x(type text, hash text)
-        ON e.identifier_hash = x.hash AND e.identifier_type = x.type
-     WHERE e.removed_at IS NULL AND (e.expires_at IS NULL OR e.expires_at > ${now})`.execute(db);
+  const rows = await db
+    .selectFrom('list_entries')
+    .selectAll()
+    .where((eb) =>
+      eb(
+        eb.refTuple('identifier_type', 'identifier_hash'),
+        'in',
+        identifiers.map((i) => eb.tuple(i.type, i.hash)),
+      ),
+    )
+    .where('removed_at', 'is', null)
+    .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
+    .execute();
   return rows.map(entryFromRow);
 }
 
 /** Every active entry (expired ones included: expiry is checked when judging), up to `limit`. */
 export async function activeEntries(db: Kysely<Database>, limit: number): Promise<ListEntry[]> {
-  const { rows } = await sql<Row>`
-    SELECT * FROM list_entries WHERE removed_at IS NULL ORDER BY id LIMIT ${limit}`.execute(db);
+  const rows = await db
+    .selectFrom('list_entries')
+    .selectAll()
+    .where('removed_at', 'is', null)
+    .orderBy('id')
+    .limit(limit)
+    .execute();
   return rows.map(entryFromRow);
 }

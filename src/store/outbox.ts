@@ -2,11 +2,12 @@
  * The transactional outbox: a state change and its event row commit together, so an event is never
  * lost between a commit and a publish, and never published for a change that rolled back.
  */
-import { type Kysely, sql } from 'kysely';
+import { CompiledQuery, type Kysely, type Selectable } from 'kysely';
 import type { DomainEvent, EventType } from '../domain/events.js';
 import { newId } from '../lib/ids.js';
-import { type Row, toDate } from './rows.js';
-import type { Database } from './schema.js';
+import { dbFunction } from './functions.js';
+import { parseJsonResult } from './rows.js';
+import type { Database, OutboxTable } from './schema.js';
 
 export interface NewEvent {
   type: EventType;
@@ -38,23 +39,28 @@ export async function appendEvents(trx: Kysely<Database>, events: NewEvent[], no
  * while events are delivered; a relay that dies holding a claim lets the lease run out and the events
  * are delivered again.
  */
+export const OUTBOX_PASS = dbFunction(
+  'promoguard_outbox_pass',
+  { published: 'text[]', limit: 'integer', lease_ms: 'integer' },
+  { returnsSet: true },
+);
+
 export async function outboxPass(
   db: Kysely<Database>,
   published: readonly string[],
   limit: number,
   leaseMs: number,
 ): Promise<DomainEvent[]> {
-  const result = await sql<Row>`
-    SELECT seq, id, type, aggregate_id, payload, created_at
-      FROM promoguard_outbox_pass(${[...published]}::text[], ${limit}, ${Math.round(leaseMs)})`.execute(db);
+  const args = OUTBOX_PASS.values({ published: [...published], limit, lease_ms: Math.round(leaseMs) });
+  const result = await db.executeQuery<Selectable<OutboxTable>>(CompiledQuery.raw(OUTBOX_PASS.sql, args));
   return result.rows
-    .sort((a, b) => Number(a.seq) - Number(b.seq))
+    .sort((a, b) => a.seq - b.seq)
     .map((row) => ({
-      id: String(row.id),
+      id: row.id,
       type: row.type as EventType,
-      aggregateId: String(row.aggregate_id),
-      payload: typeof row.payload === 'string' ? JSON.parse(row.payload) : row.payload,
-      createdAt: toDate(row.created_at),
+      aggregateId: row.aggregate_id,
+      payload: parseJsonResult<unknown>(row.payload),
+      createdAt: row.created_at,
     }));
 }
 

@@ -1,8 +1,17 @@
-import { CompiledQuery, type Kysely, sql } from 'kysely';
+import { CompiledQuery, type Kysely, type Selectable, sql } from 'kysely';
 import type { ConversionPolicy } from '../domain/points.js';
+import { dbFunction } from './functions.js';
 import { retryOnConflict } from './retry.js';
-import { type CodeRecord, codeFromRow, parseJsonResult, type Row, toDate, toNumber } from './rows.js';
-import type { Database } from './schema.js';
+import { type CodeRecord, codeFromRow, parseJsonResult, toDate, toDateOrNull } from './rows.js';
+import type {
+  CodesTable,
+  ConversionsTable,
+  Database,
+  JsonRow,
+  MovementKind,
+  PointsMovementsTable,
+  PointsProgramsTable,
+} from './schema.js';
 
 export interface PointsProgram {
   id: string;
@@ -15,29 +24,25 @@ export interface PointsProgram {
   createdAt: Date;
 }
 
-export function programFromRow(row: Row): PointsProgram {
-  const tiers =
-    typeof row.tier_multipliers_bp === 'string'
-      ? JSON.parse(row.tier_multipliers_bp)
-      : row.tier_multipliers_bp;
+export function programFromRow(row: Selectable<PointsProgramsTable>): PointsProgram {
   return {
-    id: String(row.id),
-    name: String(row.name),
-    campaignId: String(row.campaign_id),
-    currency: String(row.currency),
+    id: row.id,
+    name: row.name,
+    campaignId: row.campaign_id,
+    currency: row.currency,
     policy: {
-      minorPerPoint: toNumber(row.minor_per_point),
-      minPoints: toNumber(row.min_points),
-      stepPoints: toNumber(row.step_points),
-      maxPointsPerConversion: toNumber(row.max_points_per_conversion),
-      dailyLimitPoints: toNumber(row.daily_limit_points),
-      validityMonths: toNumber(row.validity_months),
-      multiplierBp: toNumber(row.multiplier_bp),
-      tierMultipliersBp: (tiers ?? {}) as Record<string, number>,
+      minorPerPoint: row.minor_per_point,
+      minPoints: row.min_points,
+      stepPoints: row.step_points,
+      maxPointsPerConversion: row.max_points_per_conversion,
+      dailyLimitPoints: row.daily_limit_points,
+      validityMonths: row.validity_months,
+      multiplierBp: row.multiplier_bp,
+      tierMultipliersBp: parseJsonResult<Record<string, number> | null>(row.tier_multipliers_bp) ?? {},
     },
-    codeFormat: String(row.code_format),
-    refundOnExpiry: row.refund_on_expiry === true,
-    createdAt: toDate(row.created_at),
+    codeFormat: row.code_format,
+    refundOnExpiry: row.refund_on_expiry,
+    createdAt: row.created_at,
   };
 }
 
@@ -46,32 +51,45 @@ export async function insertProgram(
   p: Omit<PointsProgram, 'createdAt'>,
   now: Date,
 ): Promise<PointsProgram> {
-  const { rows } = await sql<Row>`
-    INSERT INTO points_programs (id, name, campaign_id, currency, minor_per_point, min_points, step_points,
-      max_points_per_conversion, daily_limit_points, validity_months, multiplier_bp, tier_multipliers_bp,
-      code_format, refund_on_expiry, created_at, updated_at)
-    VALUES (${p.id}, ${p.name}, ${p.campaignId}, ${p.currency}, ${p.policy.minorPerPoint}, ${p.policy.minPoints},
-      ${p.policy.stepPoints}, ${p.policy.maxPointsPerConversion}, ${p.policy.dailyLimitPoints},
-      ${p.policy.validityMonths}, ${p.policy.multiplierBp}, ${JSON.stringify(p.policy.tierMultipliersBp)}::jsonb,
-      ${p.codeFormat}, ${p.refundOnExpiry}, ${now}, ${now})
-    RETURNING *`.execute(db);
-  return programFromRow(rows[0] as Row);
+  const row = await db
+    .insertInto('points_programs')
+    .values({
+      id: p.id,
+      name: p.name,
+      campaign_id: p.campaignId,
+      currency: p.currency,
+      minor_per_point: p.policy.minorPerPoint,
+      min_points: p.policy.minPoints,
+      step_points: p.policy.stepPoints,
+      max_points_per_conversion: p.policy.maxPointsPerConversion,
+      daily_limit_points: p.policy.dailyLimitPoints,
+      validity_months: p.policy.validityMonths,
+      multiplier_bp: p.policy.multiplierBp,
+      tier_multipliers_bp: JSON.stringify(p.policy.tierMultipliersBp),
+      code_format: p.codeFormat,
+      refund_on_expiry: p.refundOnExpiry,
+      created_at: now,
+      updated_at: now,
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  return programFromRow(row);
 }
 
 export async function findProgram(db: Kysely<Database>, id: string): Promise<PointsProgram | null> {
-  const { rows } = await sql<Row>`SELECT * FROM points_programs WHERE id = ${id}`.execute(db);
-  return rows[0] ? programFromRow(rows[0]) : null;
+  const row = await db.selectFrom('points_programs').selectAll().where('id', '=', id).executeTakeFirst();
+  return row ? programFromRow(row) : null;
 }
 
 export async function listPrograms(db: Kysely<Database>): Promise<PointsProgram[]> {
-  const { rows } = await sql<Row>`SELECT * FROM points_programs ORDER BY id DESC`.execute(db);
+  const rows = await db.selectFrom('points_programs').selectAll().orderBy('id', 'desc').execute();
   return rows.map(programFromRow);
 }
 
 export interface PointsMovement {
   id: number;
   customerId: string;
-  kind: 'credit' | 'debit' | 'conversion' | 'expiry_refund';
+  kind: MovementKind;
   points: number;
   balanceAfter: number;
   reason: string | null;
@@ -81,24 +99,38 @@ export interface PointsMovement {
   createdAt: Date;
 }
 
-export function movementFromRow(row: Row): PointsMovement {
-  const str = (v: unknown) => (v === null || v === undefined ? null : String(v));
+export function movementFromRow(row: JsonRow<PointsMovementsTable>): PointsMovement {
   return {
-    id: toNumber(row.id),
-    customerId: String(row.customer_id),
-    kind: row.kind as PointsMovement['kind'],
-    points: toNumber(row.points),
-    balanceAfter: toNumber(row.balance_after),
-    reason: str(row.reason),
-    idempotencyKey: str(row.idempotency_key),
-    requestFingerprint: str(row.request_fingerprint),
-    conversionId: str(row.conversion_id),
+    id: row.id,
+    customerId: row.customer_id,
+    kind: row.kind,
+    points: row.points,
+    balanceAfter: row.balance_after,
+    reason: row.reason,
+    idempotencyKey: row.idempotency_key,
+    requestFingerprint: row.request_fingerprint,
+    conversionId: row.conversion_id,
     createdAt: toDate(row.created_at),
   };
 }
 
 export type ApplyOutcome =
   | { outcome: 'applied' | 'replayed'; movement: PointsMovement }
+  | { outcome: 'refused'; reason: 'insufficient_points' };
+
+export const POINTS_APPLY = dbFunction('promoguard_points_apply', {
+  customer_id: 'text',
+  kind: 'text',
+  points: 'bigint',
+  reason: 'text',
+  key: 'text',
+  fingerprint: 'text',
+  event_id: 'text',
+  now: 'timestamptz',
+});
+
+type ApplyResult =
+  | { outcome: 'applied' | 'replayed'; movement: JsonRow<PointsMovementsTable> }
   | { outcome: 'refused'; reason: 'insufficient_points' };
 
 export async function applyPoints(
@@ -114,12 +146,20 @@ export async function applyPoints(
     now: Date;
   },
 ): Promise<ApplyOutcome> {
-  const { rows } = await sql<{ result: unknown }>`
-    SELECT promoguard_points_apply(${p.customerId}, ${p.kind}, ${p.points}, ${p.reason}, ${p.key},
-      ${p.fingerprint}, ${p.eventId}, ${p.now.toISOString()}::timestamptz) AS result`.execute(db);
-  const r = parseJsonResult(rows[0]?.result);
-  if (r.outcome === 'refused') return { outcome: 'refused', reason: 'insufficient_points' };
-  return { outcome: r.outcome as 'applied' | 'replayed', movement: movementFromRow(r.movement as Row) };
+  const args = POINTS_APPLY.values({
+    customer_id: p.customerId,
+    kind: p.kind,
+    points: p.points,
+    reason: p.reason,
+    key: p.key,
+    fingerprint: p.fingerprint,
+    event_id: p.eventId,
+    now: p.now.toISOString(),
+  });
+  const { rows } = await db.executeQuery<{ result: unknown }>(CompiledQuery.raw(POINTS_APPLY.sql, args));
+  const r = parseJsonResult<ApplyResult>(rows[0]?.result);
+  if (r.outcome === 'refused') return r;
+  return { outcome: r.outcome, movement: movementFromRow(r.movement) };
 }
 
 export interface Conversion {
@@ -137,20 +177,20 @@ export interface Conversion {
   refundedAt: Date | null;
 }
 
-function conversionFromRow(row: Row): Conversion {
+function conversionFromRow(row: JsonRow<ConversionsTable>): Conversion {
   return {
-    id: String(row.id),
-    idempotencyKey: String(row.idempotency_key),
-    requestFingerprint: String(row.request_fingerprint),
-    customerId: String(row.customer_id),
-    programId: String(row.program_id),
-    points: toNumber(row.points),
-    amountMinor: toNumber(row.amount_minor),
-    currency: String(row.currency),
-    codeId: String(row.code_id),
-    utcDay: String(row.utc_day).slice(0, 10),
+    id: row.id,
+    idempotencyKey: row.idempotency_key,
+    requestFingerprint: row.request_fingerprint,
+    customerId: row.customer_id,
+    programId: row.program_id,
+    points: row.points,
+    amountMinor: row.amount_minor,
+    currency: row.currency,
+    codeId: row.code_id,
+    utcDay: row.utc_day.slice(0, 10),
     createdAt: toDate(row.created_at),
-    refundedAt: row.refunded_at === null || row.refunded_at === undefined ? null : toDate(row.refunded_at),
+    refundedAt: toDateOrNull(row.refunded_at),
   };
 }
 
@@ -174,64 +214,67 @@ export interface ConvertParams {
   now: Date;
 }
 
+export type ConversionRefusal =
+  | 'insufficient_points'
+  | 'daily_conversion_limit_exceeded'
+  | 'points_program_inactive';
+
 export type ConvertOutcome =
   | { outcome: 'converted' | 'replayed'; conversion: Conversion; code: CodeRecord }
-  | {
-      outcome: 'refused';
-      reason: 'insufficient_points' | 'daily_conversion_limit_exceeded' | 'points_program_inactive';
-    }
+  | { outcome: 'refused'; reason: ConversionRefusal }
   | { outcome: 'code_collision' };
 
-/** The one statement a conversion issues. */
-export const CONVERT_SQL =
-  'SELECT promoguard_convert($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::date, $12, $13, $14, $15, $16::timestamptz, $17::timestamptz) AS result';
+export const CONVERT = dbFunction('promoguard_convert', {
+  id: 'text',
+  event_id: 'text',
+  key: 'text',
+  fingerprint: 'text',
+  customer_id: 'text',
+  program_id: 'text',
+  points: 'bigint',
+  amount_minor: 'bigint',
+  currency: 'text',
+  daily_limit: 'bigint',
+  utc_day: 'date',
+  code_id: 'text',
+  code: 'text',
+  normalized: 'text',
+  campaign_id: 'text',
+  expires_at: 'timestamptz',
+  now: 'timestamptz',
+});
+
+type ConvertResult =
+  | { outcome: 'converted' | 'replayed'; conversion: JsonRow<ConversionsTable>; code: JsonRow<CodesTable> }
+  | { outcome: 'refused'; reason: ConversionRefusal }
+  | { outcome: 'code_collision' };
 
 export async function convertPoints(db: Kysely<Database>, p: ConvertParams): Promise<ConvertOutcome> {
+  const args = CONVERT.values({
+    id: p.id,
+    event_id: p.eventId,
+    key: p.key,
+    fingerprint: p.fingerprint,
+    customer_id: p.customerId,
+    program_id: p.programId,
+    points: p.points,
+    amount_minor: p.amountMinor,
+    currency: p.currency,
+    daily_limit: p.dailyLimit,
+    utc_day: p.utcDay,
+    code_id: p.codeId,
+    code: p.code,
+    normalized: p.normalized,
+    campaign_id: p.campaignId,
+    expires_at: p.expiresAt.toISOString(),
+    now: p.now.toISOString(),
+  });
   const { rows } = await retryOnConflict(() =>
-    db.executeQuery<{ result: unknown }>(
-      CompiledQuery.raw(CONVERT_SQL, [
-        p.id,
-        p.eventId,
-        p.key,
-        p.fingerprint,
-        p.customerId,
-        p.programId,
-        p.points,
-        p.amountMinor,
-        p.currency,
-        p.dailyLimit,
-        p.utcDay,
-        p.codeId,
-        p.code,
-        p.normalized,
-        p.campaignId,
-        p.expiresAt.toISOString(),
-        p.now.toISOString(),
-      ]),
-    ),
+    db.executeQuery<{ result: unknown }>(CompiledQuery.raw(CONVERT.sql, args)),
   );
-  const r = parseJsonResult(rows[0]?.result);
-  switch (r.outcome) {
-    case 'converted':
-    case 'replayed':
-      return {
-        outcome: r.outcome,
-        conversion: conversionFromRow(r.conversion as Row),
-        code: codeFromRow(r.code as Row),
-      };
-    case 'refused':
-      return {
-        outcome: 'refused',
-        reason: r.reason as
-          | 'insufficient_points'
-          | 'daily_conversion_limit_exceeded'
-          | 'points_program_inactive',
-      };
-    case 'code_collision':
-      return { outcome: 'code_collision' };
-    default:
-      throw new Error(`unexpected conversion outcome ${String(r.outcome)}`);
-  }
+  const r = parseJsonResult<ConvertResult>(rows[0]?.result);
+  if (r.outcome === 'refused' || r.outcome === 'code_collision') return r;
+  return { outcome: r.outcome, conversion: conversionFromRow(r.conversion), code: codeFromRow(r.code) };
 }
 
 export async function findConversionByKey(
@@ -239,9 +282,13 @@ export async function findConversionByKey(
   customerId: string,
   key: string,
 ): Promise<Conversion | null> {
-  const { rows } = await sql<Row>`
-    SELECT * FROM conversions WHERE customer_id = ${customerId} AND idempotency_key = ${key}`.execute(db);
-  return rows[0] ? conversionFromRow(rows[0]) : null;
+  const row = await db
+    .selectFrom('conversions')
+    .selectAll()
+    .where('customer_id', '=', customerId)
+    .where('idempotency_key', '=', key)
+    .executeTakeFirst();
+  return row ? conversionFromRow(row) : null;
 }
 
 export async function pointsSummary(
@@ -249,12 +296,27 @@ export async function pointsSummary(
   customerId: string,
   day: string,
 ): Promise<{ balance: number; convertedToday: number }> {
-  const { rows } = await sql<Row>`
-    SELECT COALESCE((SELECT balance FROM points_accounts WHERE customer_id = ${customerId}), 0) AS balance,
-           COALESCE((SELECT points FROM points_daily WHERE customer_id = ${customerId} AND utc_day = ${day}::date), 0)
-             AS converted_today`.execute(db);
-  const row = rows[0] as Row;
-  return { balance: toNumber(row.balance), convertedToday: toNumber(row.converted_today) };
+  const row = await db
+    .selectNoFrom((eb) => [
+      eb.fn
+        .coalesce(
+          eb.selectFrom('points_accounts').select('balance').where('customer_id', '=', customerId),
+          eb.lit(0),
+        )
+        .as('balance'),
+      eb.fn
+        .coalesce(
+          eb
+            .selectFrom('points_daily')
+            .select('points')
+            .where('customer_id', '=', customerId)
+            .where('utc_day', '=', sql<string>`${day}::date`),
+          eb.lit(0),
+        )
+        .as('converted_today'),
+    ])
+    .executeTakeFirstOrThrow();
+  return { balance: Number(row.balance), convertedToday: Number(row.converted_today) };
 }
 
 export async function listMovements(
@@ -262,11 +324,14 @@ export async function listMovements(
   customerId: string,
   page: { limit: number; before?: number | undefined },
 ): Promise<PointsMovement[]> {
-  const { rows } = await sql<Row>`
-    SELECT * FROM points_movements
-     WHERE customer_id = ${customerId} ${page.before === undefined ? sql`` : sql`AND id < ${page.before}`}
-     ORDER BY id DESC LIMIT ${page.limit}`.execute(db);
-  return rows.map(movementFromRow);
+  let query = db
+    .selectFrom('points_movements')
+    .selectAll()
+    .where('customer_id', '=', customerId)
+    .orderBy('id', 'desc')
+    .limit(page.limit);
+  if (page.before !== undefined) query = query.where('id', '<', page.before);
+  return (await query.execute()).map(movementFromRow);
 }
 
 export interface WalletEntry {
@@ -285,34 +350,60 @@ export async function listWallet(
   customerId: string,
   page: { limit: number; before?: string | undefined },
 ): Promise<WalletEntry[]> {
-  const { rows } = await sql<Row>`
-    SELECT to_jsonb(k) AS code, c.currency, c.amount_minor AS campaign_amount, c.discount_type, c.ends_at,
-           c.status AS campaign_status,
-           (SELECT max(r.created_at) FROM redemptions r WHERE r.code_id = k.id AND r.status = 'redeemed') AS used_at
-      FROM codes k JOIN campaigns c ON c.id = k.campaign_id
-     WHERE k.customer_id = ${customerId} ${page.before === undefined ? sql`` : sql`AND k.id < ${page.before}`}
-     ORDER BY k.id DESC
-     LIMIT ${page.limit}`.execute(db);
+  let query = db
+    .selectFrom('codes as k')
+    .innerJoin('campaigns as c', 'c.id', 'k.campaign_id')
+    .selectAll('k')
+    .select((eb) => [
+      'c.currency',
+      'c.amount_minor as campaign_amount',
+      'c.discount_type',
+      'c.ends_at as campaign_ends_at',
+      'c.status as campaign_status',
+      eb
+        .selectFrom('redemptions as r')
+        .select((e) => e.fn.max('r.created_at').as('used_at'))
+        .whereRef('r.code_id', '=', 'k.id')
+        .where('r.status', '=', 'redeemed')
+        .as('used_at'),
+    ])
+    .where('k.customer_id', '=', customerId)
+    .orderBy('k.id', 'desc')
+    .limit(page.limit);
+  if (page.before !== undefined) query = query.where('k.id', '<', page.before);
+  const rows = await query.execute();
   return rows.map((r) => ({
-    code: codeFromRow(r.code as Row),
-    currency: String(r.currency),
-    campaignAmountMinor: r.campaign_amount === null ? null : toNumber(r.campaign_amount),
-    campaignDiscountType: String(r.discount_type),
-    campaignEndsAt: r.ends_at === null || r.ends_at === undefined ? null : toDate(r.ends_at),
-    campaignStatus: String(r.campaign_status),
-    usedAt: r.used_at === null || r.used_at === undefined ? null : toDate(r.used_at),
+    code: codeFromRow(r),
+    currency: r.currency,
+    campaignAmountMinor: r.campaign_amount,
+    campaignDiscountType: r.discount_type,
+    campaignEndsAt: r.campaign_ends_at,
+    campaignStatus: r.campaign_status,
+    usedAt: r.used_at ?? null,
   }));
 }
 
 export async function expiredRefundable(db: Kysely<Database>, now: Date, limit: number): Promise<string[]> {
-  const { rows } = await sql<{ id: string }>`
-    SELECT c.id FROM conversions c
-      JOIN points_programs p ON p.id = c.program_id
-      JOIN codes k ON k.id = c.code_id
-     WHERE p.refund_on_expiry AND c.refunded_at IS NULL AND k.uses = 0 AND k.expires_at <= ${now}
-     ORDER BY c.id LIMIT ${limit}`.execute(db);
+  const rows = await db
+    .selectFrom('conversions as c')
+    .innerJoin('points_programs as p', 'p.id', 'c.program_id')
+    .innerJoin('codes as k', 'k.id', 'c.code_id')
+    .select('c.id')
+    .where('p.refund_on_expiry', '=', true)
+    .where('c.refunded_at', 'is', null)
+    .where('k.uses', '=', 0)
+    .where('k.expires_at', '<=', now)
+    .orderBy('c.id')
+    .limit(limit)
+    .execute();
   return rows.map((r) => r.id);
 }
+
+export const REFUND_EXPIRED = dbFunction('promoguard_refund_expired', {
+  conversion_id: 'text',
+  event_id: 'text',
+  now: 'timestamptz',
+});
 
 export async function refundExpired(
   db: Kysely<Database>,
@@ -320,9 +411,11 @@ export async function refundExpired(
   eventId: string,
   now: Date,
 ): Promise<boolean> {
-  const { rows } = await sql<{ result: unknown }>`
-    SELECT promoguard_refund_expired(${conversionId}, ${eventId}, ${now.toISOString()}::timestamptz) AS result`.execute(
-    db,
-  );
-  return parseJsonResult(rows[0]?.result).outcome === 'refunded';
+  const args = REFUND_EXPIRED.values({
+    conversion_id: conversionId,
+    event_id: eventId,
+    now: now.toISOString(),
+  });
+  const { rows } = await db.executeQuery<{ result: unknown }>(CompiledQuery.raw(REFUND_EXPIRED.sql, args));
+  return parseJsonResult<{ outcome: string }>(rows[0]?.result).outcome === 'refunded';
 }

@@ -1,7 +1,8 @@
-import { CompiledQuery, type Kysely, sql } from 'kysely';
-import type { RefusalReason } from '../domain/campaign.js';
+import { CompiledQuery, type Kysely } from 'kysely';
+import type { AtomicRefusal } from '../domain/campaign.js';
+import { dbFunction } from './functions.js';
 import { retryOnConflict } from './retry.js';
-import { parseJsonResult, type Redemption, type Row, redemptionFromRow, toNumber } from './rows.js';
+import { parseJsonResult, type Redemption, type RedemptionRow, redemptionFromRow } from './rows.js';
 import type { Database } from './schema.js';
 
 export interface RedeemParams {
@@ -37,76 +38,103 @@ export interface RedeemParams {
 export type RedeemOutcome =
   | { outcome: 'redeemed'; redemption: Redemption }
   | { outcome: 'replayed'; redemption: Redemption }
-  | { outcome: 'refused'; reason: RefusalReason };
+  | { outcome: 'refused'; reason: AtomicRefusal };
+
+export const REDEEM = dbFunction('promoguard_redeem', {
+  id: 'text',
+  event_id: 'text',
+  idempotency_key: 'text',
+  fingerprint: 'text',
+  code_id: 'text',
+  campaign_id: 'text',
+  campaign_version: 'integer',
+  customer_id: 'text',
+  order_id: 'text?',
+  currency: 'text',
+  subtotal_minor: 'bigint',
+  discount_minor: 'bigint',
+  now: 'timestamptz',
+  per_customer_cap: 'integer?',
+  per_person_cap: 'integer?',
+  throttle_per_minute: 'integer?',
+  partner: 'text?',
+  person_candidate: 'text',
+  identity_keys: 'text[]',
+  context: 'jsonb?',
+  decision: 'jsonb?',
+  review: 'boolean',
+});
 
 /** The one statement a redemption issues; exported so the benchmark drives exactly this SQL. */
-export const REDEEM_SQL =
-  'SELECT promoguard_redeem($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19::text[], $20::jsonb, $21::jsonb, $22) AS result';
+export const REDEEM_SQL = REDEEM.sql;
 
 export function redeemArgs(p: RedeemParams): unknown[] {
-  return [
-    p.id,
-    p.eventId,
-    p.idempotencyKey,
-    p.fingerprint,
-    p.codeId,
-    p.campaignId,
-    p.campaignVersion,
-    p.customerId,
-    p.orderId,
-    p.currency,
-    p.subtotalMinor,
-    p.discountMinor,
-    p.now.toISOString(),
-    p.perCustomerCap,
-    p.perPersonCap,
-    p.throttlePerMinute,
-    p.partner,
-    p.personCandidate,
-    p.identityKeys,
-    p.context === null ? null : JSON.stringify(p.context),
-    p.decision === null ? null : JSON.stringify(p.decision),
-    p.review,
-  ];
+  return REDEEM.values({
+    id: p.id,
+    event_id: p.eventId,
+    idempotency_key: p.idempotencyKey,
+    fingerprint: p.fingerprint,
+    code_id: p.codeId,
+    campaign_id: p.campaignId,
+    campaign_version: p.campaignVersion,
+    customer_id: p.customerId,
+    order_id: p.orderId,
+    currency: p.currency,
+    subtotal_minor: p.subtotalMinor,
+    discount_minor: p.discountMinor,
+    now: p.now.toISOString(),
+    per_customer_cap: p.perCustomerCap,
+    per_person_cap: p.perPersonCap,
+    throttle_per_minute: p.throttlePerMinute,
+    partner: p.partner,
+    person_candidate: p.personCandidate,
+    identity_keys: p.identityKeys,
+    context: p.context === null ? null : JSON.stringify(p.context),
+    decision: p.decision === null ? null : JSON.stringify(p.decision),
+    review: p.review,
+  });
 }
+
+type RedeemResult =
+  | { outcome: 'redeemed' | 'replayed'; redemption: RedemptionRow }
+  | { outcome: 'refused'; reason: AtomicRefusal };
 
 export async function redeem(db: Kysely<Database>, p: RedeemParams): Promise<RedeemOutcome> {
   const { rows } = await retryOnConflict(() =>
     db.executeQuery<{ result: unknown }>(CompiledQuery.raw(REDEEM_SQL, redeemArgs(p))),
   );
-  const result = parseJsonResult(rows[0]?.result);
-  switch (result.outcome) {
-    case 'redeemed':
-    case 'replayed':
-      return { outcome: result.outcome, redemption: redemptionFromRow(result.redemption as Row) };
-    case 'refused':
-      return { outcome: 'refused', reason: result.reason as RefusalReason };
-    default:
-      throw new Error(`unexpected redeem outcome ${String(result.outcome)}`);
-  }
+  const result = parseJsonResult<RedeemResult>(rows[0]?.result);
+  if (result.outcome === 'refused') return result;
+  return { outcome: result.outcome, redemption: redemptionFromRow(result.redemption) };
 }
+
+export const ROLLBACK = dbFunction('promoguard_rollback', {
+  id: 'text',
+  event_id: 'text',
+  reason: 'text?',
+  now: 'timestamptz',
+});
 
 export type RollbackOutcome =
   | { outcome: 'rolled_back'; redemption: Redemption }
   | { outcome: 'already_rolled_back'; redemption: Redemption }
   | { outcome: 'not_found' };
 
+type RollbackResult =
+  | { outcome: 'rolled_back' | 'already_rolled_back'; redemption: RedemptionRow }
+  | { outcome: 'not_found' };
+
 export async function rollback(
   db: Kysely<Database>,
   p: { id: string; eventId: string; reason: string | null; now: Date },
 ): Promise<RollbackOutcome> {
+  const args = ROLLBACK.values({ id: p.id, event_id: p.eventId, reason: p.reason, now: p.now.toISOString() });
   const { rows } = await retryOnConflict(() =>
-    sql<{ result: unknown }>`
-    SELECT promoguard_rollback(${p.id}, ${p.eventId}, ${p.reason}, ${p.now.toISOString()}::timestamptz) AS result`.execute(
-      db,
-    ),
+    db.executeQuery<{ result: unknown }>(CompiledQuery.raw(ROLLBACK.sql, args)),
   );
-  const result = parseJsonResult(rows[0]?.result);
-  if (result.outcome === 'not_found') return { outcome: 'not_found' };
-  if (result.outcome === 'rolled_back' || result.outcome === 'already_rolled_back') {
-    return { outcome: result.outcome, redemption: redemptionFromRow(result.redemption as Row) };
-  }
-  throw new Error(`unexpected rollback outcome ${String(result.outcome)}`);
+  const result = parseJsonResult<RollbackResult>(rows[0]?.result);
+  if (result.outcome === 'not_found') return result;
+  return { outcome: result.outcome, redemption: redemptionFromRow(result.redemption) };
 }
 
 export async function findRedemptionByKey(db: Kysely<Database>, key: string): Promise<Redemption | null> {
@@ -115,12 +143,12 @@ export async function findRedemptionByKey(db: Kysely<Database>, key: string): Pr
     .selectAll()
     .where('idempotency_key', '=', key)
     .executeTakeFirst();
-  return row ? redemptionFromRow(row as unknown as Row) : null;
+  return row ? redemptionFromRow(row) : null;
 }
 
 export async function findRedemption(db: Kysely<Database>, id: string): Promise<Redemption | null> {
   const row = await db.selectFrom('redemptions').selectAll().where('id', '=', id).executeTakeFirst();
-  return row ? redemptionFromRow(row as unknown as Row) : null;
+  return row ? redemptionFromRow(row) : null;
 }
 
 export async function listRedemptions(
@@ -137,7 +165,7 @@ export async function listRedemptions(
   if (filter.customerId) query = query.where('customer_id', '=', filter.customerId);
   if (filter.before) query = query.where('id', '<', filter.before);
   const rows = await query.execute();
-  return rows.map((r) => redemptionFromRow(r as unknown as Row));
+  return rows.map(redemptionFromRow);
 }
 
 export interface CampaignReconciliation {
@@ -154,21 +182,34 @@ export async function reconcileCampaign(
   db: Kysely<Database>,
   campaignId: string,
 ): Promise<CampaignReconciliation> {
-  const { rows } = await sql<Row>`
-    SELECT
-      (SELECT COALESCE(SUM(amount_minor), 0) FROM ledger_entries
-        WHERE campaign_id = ${campaignId} AND account = 'promo_expense') AS ledger_spent,
-      (SELECT COALESCE(SUM(amount_minor), 0) FROM ledger_entries WHERE campaign_id = ${campaignId}) AS imbalance,
-      (SELECT COALESCE(SUM(discount_minor), 0) FROM redemptions
-        WHERE campaign_id = ${campaignId} AND status = 'redeemed') AS redemptions_spent,
-      (SELECT COUNT(*) FROM redemptions WHERE campaign_id = ${campaignId} AND status = 'redeemed') AS active`.execute(
-    db,
-  );
-  const row = rows[0] as Row;
+  const ledger = await db
+    .selectFrom('ledger_entries')
+    .where('campaign_id', '=', campaignId)
+    .select((eb) => [
+      eb.fn
+        .coalesce(
+          eb.fn.sum<number>(
+            eb.case().when('account', '=', 'promo_expense').then(eb.ref('amount_minor')).end(),
+          ),
+          eb.lit(0),
+        )
+        .as('spent'),
+      eb.fn.coalesce(eb.fn.sum<number>('amount_minor'), eb.lit(0)).as('imbalance'),
+    ])
+    .executeTakeFirstOrThrow();
+  const inForce = await db
+    .selectFrom('redemptions')
+    .where('campaign_id', '=', campaignId)
+    .where('status', '=', 'redeemed')
+    .select((eb) => [
+      eb.fn.coalesce(eb.fn.sum<number>('discount_minor'), eb.lit(0)).as('spent'),
+      eb.fn.countAll<number>().as('active'),
+    ])
+    .executeTakeFirstOrThrow();
   return {
-    ledgerSpentMinor: toNumber(row.ledger_spent),
-    redemptionsSpentMinor: toNumber(row.redemptions_spent),
-    activeRedemptions: toNumber(row.active),
-    ledgerImbalanceMinor: toNumber(row.imbalance),
+    ledgerSpentMinor: Number(ledger.spent),
+    redemptionsSpentMinor: Number(inForce.spent),
+    activeRedemptions: Number(inForce.active),
+    ledgerImbalanceMinor: Number(ledger.imbalance),
   };
 }

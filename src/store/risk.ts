@@ -1,17 +1,12 @@
 /** Rules, stored decisions, labels and reviews of the risk engine. */
-import { type Kysely, sql } from 'kysely';
+import { CompiledQuery, type Kysely, type Selectable } from 'kysely';
 import type { RiskAction, RuleMode } from '../domain/risk.js';
+import { dbFunction } from './functions.js';
 import { retryOnConflict } from './retry.js';
-import {
-  parseJsonResult,
-  type Redemption,
-  type Row,
-  redemptionFromRow,
-  toDate,
-  toDateOrNull,
-  toNumber,
-} from './rows.js';
-import type { Database } from './schema.js';
+import { parseJsonResult, type Redemption, type RedemptionRow, redemptionFromRow } from './rows.js';
+import type { Database, DecisionOutcome, RiskDecisionsTable, RiskRulesTable, RuleLabel } from './schema.js';
+
+export type { RuleLabel } from './schema.js';
 
 export interface RiskRule {
   id: string;
@@ -31,25 +26,23 @@ export interface RiskRule {
   updatedAt: Date;
 }
 
-export type RuleLabel = 'abuse' | 'legitimate';
-
-function ruleFromRow(row: Row): RiskRule {
+function ruleFromRow(row: Selectable<RiskRulesTable>): RiskRule {
   return {
-    id: String(row.id),
-    name: String(row.name),
-    description: String(row.description),
-    expression: String(row.expression),
-    action: row.action as RiskAction,
-    reason: String(row.reason),
-    mode: row.mode as RuleMode,
-    campaignId: row.campaign_id === null ? null : String(row.campaign_id),
-    expiresAt: toDateOrNull(row.expires_at),
-    enabled: Boolean(row.enabled),
-    pack: row.pack === null ? null : String(row.pack),
-    version: toNumber(row.version),
-    createdBy: String(row.created_by),
-    createdAt: toDate(row.created_at),
-    updatedAt: toDate(row.updated_at),
+    id: row.id,
+    name: row.name,
+    description: row.description,
+    expression: row.expression,
+    action: row.action,
+    reason: row.reason,
+    mode: row.mode,
+    campaignId: row.campaign_id,
+    expiresAt: row.expires_at,
+    enabled: row.enabled,
+    pack: row.pack,
+    version: row.version,
+    createdBy: row.created_by,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
   };
 }
 
@@ -62,15 +55,25 @@ export async function insertRule(
   now: Date,
   ifAbsent = false,
 ): Promise<RiskRule | null> {
-  const { rows } = await sql<Row>`
-    INSERT INTO risk_rules (id, name, description, expression, action, reason, mode, campaign_id, expires_at,
-                            enabled, pack, created_by, created_at, updated_at)
-    VALUES (${rule.id}, ${rule.name}, ${rule.description}, ${rule.expression}, ${rule.action}, ${rule.reason},
-            ${rule.mode}, ${rule.campaignId}, ${rule.expiresAt}, ${rule.enabled}, ${rule.pack}, ${rule.createdBy},
-            ${now}, ${now})
-    ${ifAbsent ? sql`ON CONFLICT (id) DO NOTHING` : sql``}
-    RETURNING *`.execute(db);
-  return rows[0] ? ruleFromRow(rows[0]) : null;
+  let query = db.insertInto('risk_rules').values({
+    id: rule.id,
+    name: rule.name,
+    description: rule.description,
+    expression: rule.expression,
+    action: rule.action,
+    reason: rule.reason,
+    mode: rule.mode,
+    campaign_id: rule.campaignId,
+    expires_at: rule.expiresAt,
+    enabled: rule.enabled,
+    pack: rule.pack,
+    created_by: rule.createdBy,
+    created_at: now,
+    updated_at: now,
+  });
+  if (ifAbsent) query = query.onConflict((oc) => oc.column('id').doNothing());
+  const row = await query.returningAll().executeTakeFirst();
+  return row ? ruleFromRow(row) : null;
 }
 
 export type RulePatch = Partial<
@@ -88,52 +91,64 @@ export type RulePatch = Partial<
   >
 >;
 
-const PATCH_COLUMNS: Record<keyof RulePatch, string> = {
-  name: 'name',
-  description: 'description',
-  expression: 'expression',
-  action: 'action',
-  reason: 'reason',
-  mode: 'mode',
-  campaignId: 'campaign_id',
-  expiresAt: 'expires_at',
-  enabled: 'enabled',
-};
-
 export async function updateRule(
   db: Kysely<Database>,
   id: string,
   patch: RulePatch,
   now: Date,
 ): Promise<RiskRule | null> {
-  const sets = Object.entries(patch)
-    .filter(([, v]) => v !== undefined)
-    .map(([k, v]) => sql`${sql.ref(PATCH_COLUMNS[k as keyof RulePatch])} = ${v}`);
-  const { rows } = await sql<Row>`
-    UPDATE risk_rules SET ${sql.join([...sets, sql`version = version + 1`, sql`updated_at = ${now}`])}
-     WHERE id = ${id} AND deleted_at IS NULL
-    RETURNING *`.execute(db);
-  return rows[0] ? ruleFromRow(rows[0]) : null;
+  const row = await db
+    .updateTable('risk_rules')
+    .set((eb) => ({
+      ...(patch.name !== undefined ? { name: patch.name } : {}),
+      ...(patch.description !== undefined ? { description: patch.description } : {}),
+      ...(patch.expression !== undefined ? { expression: patch.expression } : {}),
+      ...(patch.action !== undefined ? { action: patch.action } : {}),
+      ...(patch.reason !== undefined ? { reason: patch.reason } : {}),
+      ...(patch.mode !== undefined ? { mode: patch.mode } : {}),
+      ...(patch.campaignId !== undefined ? { campaign_id: patch.campaignId } : {}),
+      ...(patch.expiresAt !== undefined ? { expires_at: patch.expiresAt } : {}),
+      ...(patch.enabled !== undefined ? { enabled: patch.enabled } : {}),
+      version: eb('version', '+', 1),
+      updated_at: now,
+    }))
+    .where('id', '=', id)
+    .where('deleted_at', 'is', null)
+    .returningAll()
+    .executeTakeFirst();
+  return row ? ruleFromRow(row) : null;
 }
 
 /** Soft delete: the id stays taken, so a shipped rule an analyst deleted is not re-created. */
 export async function deleteRule(db: Kysely<Database>, id: string, now: Date): Promise<boolean> {
-  const { rows } = await sql<Row>`
-    UPDATE risk_rules SET deleted_at = ${now}, enabled = false, updated_at = ${now}, version = version + 1
-     WHERE id = ${id} AND deleted_at IS NULL RETURNING id`.execute(db);
-  return rows.length > 0;
+  const row = await db
+    .updateTable('risk_rules')
+    .set((eb) => ({ deleted_at: now, enabled: false, updated_at: now, version: eb('version', '+', 1) }))
+    .where('id', '=', id)
+    .where('deleted_at', 'is', null)
+    .returning('id')
+    .executeTakeFirst();
+  return row !== undefined;
 }
 
 export async function findRule(db: Kysely<Database>, id: string): Promise<RiskRule | null> {
-  const { rows } = await sql<Row>`SELECT * FROM risk_rules WHERE id = ${id} AND deleted_at IS NULL`.execute(
-    db,
-  );
-  return rows[0] ? ruleFromRow(rows[0]) : null;
+  const row = await db
+    .selectFrom('risk_rules')
+    .selectAll()
+    .where('id', '=', id)
+    .where('deleted_at', 'is', null)
+    .executeTakeFirst();
+  return row ? ruleFromRow(row) : null;
 }
 
 export async function listRules(db: Kysely<Database>): Promise<RiskRule[]> {
-  const { rows } = await sql<Row>`
-    SELECT * FROM risk_rules WHERE deleted_at IS NULL ORDER BY created_at, id`.execute(db);
+  const rows = await db
+    .selectFrom('risk_rules')
+    .selectAll()
+    .where('deleted_at', 'is', null)
+    .orderBy('created_at')
+    .orderBy('id')
+    .execute();
   return rows.map(ruleFromRow);
 }
 
@@ -146,24 +161,24 @@ export interface StoredDecision {
   customerId: string;
   redemptionId: string | null;
   action: RiskAction;
-  outcome: 'redeemed' | 'blocked' | 'challenged';
+  outcome: DecisionOutcome;
   decision: Record<string, unknown>;
   label: RuleLabel | null;
 }
 
-function decisionFromRow(row: Row): StoredDecision {
+function decisionFromRow(row: Selectable<RiskDecisionsTable> & { label: RuleLabel | null }): StoredDecision {
   return {
-    id: String(row.id),
-    createdAt: toDate(row.created_at),
-    operation: String(row.operation),
-    campaignId: String(row.campaign_id),
-    codeId: String(row.code_id),
-    customerId: String(row.customer_id),
-    redemptionId: row.redemption_id === null ? null : String(row.redemption_id),
-    action: row.action as RiskAction,
-    outcome: row.outcome as StoredDecision['outcome'],
-    decision: parseJsonResult(row.decision),
-    label: (row.label ?? null) as RuleLabel | null,
+    id: row.id,
+    createdAt: row.created_at,
+    operation: row.operation,
+    campaignId: row.campaign_id,
+    codeId: row.code_id,
+    customerId: row.customer_id,
+    redemptionId: row.redemption_id,
+    action: row.action,
+    outcome: row.outcome,
+    decision: parseJsonResult<Record<string, unknown>>(row.decision),
+    label: row.label,
   };
 }
 
@@ -181,17 +196,34 @@ export async function insertStoppedDecision(
     decision: Record<string, unknown>;
   },
 ): Promise<void> {
-  await sql`
-    INSERT INTO risk_decisions (id, created_at, operation, campaign_id, code_id, customer_id, action, outcome, decision)
-    VALUES (${d.id}, ${d.now}, 'redemption', ${d.campaignId}, ${d.codeId}, ${d.customerId}, ${d.action},
-            ${d.outcome}, ${JSON.stringify(d.decision)}::jsonb)`.execute(db);
+  await db
+    .insertInto('risk_decisions')
+    .values({
+      id: d.id,
+      created_at: d.now,
+      operation: 'redemption',
+      campaign_id: d.campaignId,
+      code_id: d.codeId,
+      customer_id: d.customerId,
+      action: d.action,
+      outcome: d.outcome,
+      decision: JSON.stringify(d.decision),
+    })
+    .execute();
+}
+
+/** Decisions with their label, if any. */
+function decisionsWithLabels(db: Kysely<Database>) {
+  return db
+    .selectFrom('risk_decisions as d')
+    .leftJoin('risk_labels as l', 'l.decision_id', 'd.id')
+    .selectAll('d')
+    .select('l.label');
 }
 
 export async function findDecision(db: Kysely<Database>, id: string): Promise<StoredDecision | null> {
-  const { rows } = await sql<Row>`
-    SELECT d.*, l.label FROM risk_decisions d LEFT JOIN risk_labels l ON l.decision_id = d.id
-     WHERE d.id = ${id}`.execute(db);
-  return rows[0] ? decisionFromRow(rows[0]) : null;
+  const row = await decisionsWithLabels(db).where('d.id', '=', id).executeTakeFirst();
+  return row ? decisionFromRow(row) : null;
 }
 
 /** Decisions of a period in creation order, a page at a time (`after` = the last id seen). */
@@ -206,32 +238,66 @@ export async function decisionsBetween(
     action?: RiskAction | undefined;
   },
 ): Promise<StoredDecision[]> {
-  const { rows } = await sql<Row>`
-    SELECT d.*, l.label FROM risk_decisions d LEFT JOIN risk_labels l ON l.decision_id = d.id
-     WHERE d.created_at >= ${filter.from} AND d.created_at < ${filter.to}
-       ${filter.after ? sql`AND d.id > ${filter.after}` : sql``}
-       ${filter.campaignId ? sql`AND d.campaign_id = ${filter.campaignId}` : sql``}
-       ${filter.action ? sql`AND d.action = ${filter.action}` : sql``}
-     ORDER BY d.id
-     LIMIT ${filter.limit}`.execute(db);
-  return rows.map(decisionFromRow);
+  let query = decisionsWithLabels(db)
+    .where('d.created_at', '>=', filter.from)
+    .where('d.created_at', '<', filter.to)
+    .orderBy('d.id')
+    .limit(filter.limit);
+  if (filter.after) query = query.where('d.id', '>', filter.after);
+  if (filter.campaignId) query = query.where('d.campaign_id', '=', filter.campaignId);
+  if (filter.action) query = query.where('d.action', '=', filter.action);
+  return (await query.execute()).map(decisionFromRow);
 }
 
 export async function labelDecision(
   db: Kysely<Database>,
   l: { decisionId: string; label: RuleLabel; note: string | null; actor: string; now: Date },
 ): Promise<boolean> {
-  const { rows } = await sql<Row>`
-    INSERT INTO risk_labels AS l (decision_id, label, note, created_by, created_at)
-    SELECT id, ${l.label}, ${l.note}, ${l.actor}, ${l.now} FROM risk_decisions WHERE id = ${l.decisionId}
-    ON CONFLICT (decision_id) DO UPDATE
-      SET label = EXCLUDED.label, note = EXCLUDED.note, created_by = EXCLUDED.created_by, created_at = EXCLUDED.created_at
-    RETURNING decision_id`.execute(db);
-  return rows.length > 0;
+  const row = await db
+    .insertInto('risk_labels')
+    .columns(['decision_id', 'label', 'note', 'created_by', 'created_at'])
+    .expression((eb) =>
+      eb
+        .selectFrom('risk_decisions')
+        .select((s) => [
+          'id',
+          s.val(l.label).as('label'),
+          s.val(l.note).as('note'),
+          s.val(l.actor).as('created_by'),
+          s.val(l.now).as('created_at'),
+        ])
+        .where('id', '=', l.decisionId),
+    )
+    .onConflict((oc) =>
+      oc.column('decision_id').doUpdateSet((eb) => ({
+        label: eb.ref('excluded.label'),
+        note: eb.ref('excluded.note'),
+        created_by: eb.ref('excluded.created_by'),
+        created_at: eb.ref('excluded.created_at'),
+      })),
+    )
+    .returning('decision_id')
+    .executeTakeFirst();
+  return row !== undefined;
 }
 
 export type ReviewOutcome =
   | { outcome: 'reviewed' | 'already_reviewed'; redemption: Redemption }
+  | { outcome: 'not_found' | 'not_under_review' };
+
+export const REVIEW = dbFunction('promoguard_review', {
+  id: 'text',
+  verdict: 'text',
+  label: 'text',
+  note: 'text?',
+  actor: 'text',
+  event_id: 'text',
+  rollback_event_id: 'text',
+  now: 'timestamptz',
+});
+
+type ReviewResult =
+  | { outcome: 'reviewed' | 'already_reviewed'; redemption: RedemptionRow }
   | { outcome: 'not_found' | 'not_under_review' };
 
 export async function reviewRedemption(
@@ -247,20 +313,24 @@ export async function reviewRedemption(
     now: Date;
   },
 ): Promise<ReviewOutcome> {
+  const args = REVIEW.values({
+    id: p.id,
+    verdict: p.verdict,
+    label: p.label,
+    note: p.note,
+    actor: p.actor,
+    event_id: p.eventId,
+    rollback_event_id: p.rollbackEventId,
+    now: p.now.toISOString(),
+  });
   const { rows } = await retryOnConflict(() =>
-    sql<{ result: unknown }>`
-      SELECT promoguard_review(${p.id}, ${p.verdict}, ${p.label}, ${p.note}, ${p.actor}, ${p.eventId},
-                               ${p.rollbackEventId}, ${p.now.toISOString()}::timestamptz) AS result`.execute(
-      db,
-    ),
+    db.executeQuery<{ result: unknown }>(CompiledQuery.raw(REVIEW.sql, args)),
   );
-  const result = parseJsonResult(rows[0]?.result);
-  if (result.outcome === 'not_found' || result.outcome === 'not_under_review')
-    return { outcome: result.outcome };
-  if (result.outcome === 'reviewed' || result.outcome === 'already_reviewed') {
-    return { outcome: result.outcome, redemption: redemptionFromRow(result.redemption as Row) };
+  const result = parseJsonResult<ReviewResult>(rows[0]?.result);
+  if ('redemption' in result) {
+    return { outcome: result.outcome, redemption: redemptionFromRow(result.redemption) };
   }
-  throw new Error(`unexpected review outcome ${String(result.outcome)}`);
+  return { outcome: result.outcome };
 }
 
 /** Redemptions waiting for review, oldest first. */
@@ -268,18 +338,22 @@ export async function pendingReviews(
   db: Kysely<Database>,
   page: { limit: number; after?: string | undefined; campaignId?: string | undefined },
 ): Promise<Redemption[]> {
-  const { rows } = await sql<Row>`
-    SELECT * FROM redemptions
-     WHERE review_status = 'pending'
-       ${page.after ? sql`AND id > ${page.after}` : sql``}
-       ${page.campaignId ? sql`AND campaign_id = ${page.campaignId}` : sql``}
-     ORDER BY id
-     LIMIT ${page.limit}`.execute(db);
-  return rows.map(redemptionFromRow);
+  let query = db
+    .selectFrom('redemptions')
+    .selectAll()
+    .where('review_status', '=', 'pending')
+    .orderBy('id')
+    .limit(page.limit);
+  if (page.after) query = query.where('id', '>', page.after);
+  if (page.campaignId) query = query.where('campaign_id', '=', page.campaignId);
+  return (await query.execute()).map(redemptionFromRow);
 }
 
 export async function countPendingReviews(db: Kysely<Database>): Promise<number> {
-  const { rows } =
-    await sql<Row>`SELECT count(*) AS n FROM redemptions WHERE review_status = 'pending'`.execute(db);
-  return toNumber((rows[0] as Row).n);
+  const row = await db
+    .selectFrom('redemptions')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('review_status', '=', 'pending')
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
 }

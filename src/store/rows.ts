@@ -1,67 +1,53 @@
 /**
  * Row -> domain mapping. Rows arrive either from Kysely (timestamps as Date) or as jsonb built by the
- * redemption functions (timestamps as ISO strings), so every mapper accepts both.
+ * database functions (timestamps as ISO text); both are typed by schema.ts, and every mapper accepts
+ * both forms.
  */
-import type {
-  Campaign,
-  CampaignStatus,
-  Code,
-  CodeKind,
-  CodeStatus,
-  Eligibility,
-} from '../domain/campaign.js';
+import type { Campaign, Code, Eligibility } from '../domain/campaign.js';
 import type { DiscountRule } from '../domain/money.js';
+import type {
+  CampaignsTable,
+  CodesTable,
+  JsonRow,
+  RedemptionStatus,
+  RedemptionsTable,
+  ReviewStatus,
+} from './schema.js';
 
-export type Row = Record<string, unknown>;
+export type { RedemptionStatus, ReviewStatus } from './schema.js';
 
-export function toDate(value: unknown): Date {
-  if (value instanceof Date) return value;
-  if (typeof value === 'string' || typeof value === 'number') return new Date(value);
-  throw new TypeError(`not a timestamp: ${String(value)}`);
+export function toDate(value: Date | string): Date {
+  return value instanceof Date ? value : new Date(value);
 }
 
-export function toDateOrNull(value: unknown): Date | null {
-  return value === null || value === undefined ? null : toDate(value);
+export function toDateOrNull(value: Date | string | null): Date | null {
+  return value === null ? null : toDate(value);
 }
 
-export function toNumber(value: unknown): number {
-  const n = typeof value === 'number' ? value : Number(value);
-  if (!Number.isFinite(n)) throw new TypeError(`not a number: ${String(value)}`);
-  return n;
+/** A jsonb result of one of the database functions: the value, or its text on drivers that return text. */
+export function parseJsonResult<T>(value: unknown): T {
+  return (typeof value === 'string' ? JSON.parse(value) : value) as T;
 }
 
-export function toNumberOrNull(value: unknown): number | null {
-  return value === null || value === undefined ? null : toNumber(value);
-}
-
-/** A jsonb result of one of the database functions: an object, or its text on drivers that return text. */
-export function parseJsonResult(value: unknown): Row {
-  return parseJson(value) as Row;
-}
-
-function parseJson(value: unknown): unknown {
-  return typeof value === 'string' ? JSON.parse(value) : value;
-}
-
-export function discountFromRow(row: Row): DiscountRule {
+export function discountFromRow(
+  row: Pick<JsonRow<CampaignsTable>, 'discount_type' | 'amount_minor' | 'percent_bp' | 'max_discount_minor'>,
+): DiscountRule {
   switch (row.discount_type) {
     case 'fixed_amount':
-      return { type: 'fixed_amount', amountMinor: toNumber(row.amount_minor) };
+      return { type: 'fixed_amount', amountMinor: row.amount_minor ?? 0 };
     case 'percentage':
       return {
         type: 'percentage',
-        basisPoints: toNumber(row.percent_bp),
-        maxDiscountMinor: toNumberOrNull(row.max_discount_minor),
+        basisPoints: row.percent_bp ?? 0,
+        maxDiscountMinor: row.max_discount_minor,
       };
     case 'free_shipping':
       return { type: 'free_shipping' };
-    default:
-      throw new TypeError(`unknown discount type ${String(row.discount_type)}`);
   }
 }
 
 export function eligibilityFromJson(value: unknown): Eligibility {
-  const e = (parseJson(value) ?? {}) as Record<string, unknown>;
+  const e = (parseJsonResult<Record<string, unknown> | null>(value) ?? {}) as Record<string, unknown>;
   const list = (v: unknown): string[] | null => (Array.isArray(v) ? v.map(String) : null);
   return {
     customerIds: list(e.customer_ids),
@@ -86,26 +72,26 @@ export interface CampaignRecord extends Campaign {
   updatedAt: Date;
 }
 
-export function campaignFromRow(row: Row): CampaignRecord {
+export function campaignFromRow(row: JsonRow<CampaignsTable>): CampaignRecord {
   return {
-    id: String(row.id),
-    name: String(row.name),
-    status: row.status as CampaignStatus,
-    currency: String(row.currency),
+    id: row.id,
+    name: row.name,
+    status: row.status,
+    currency: row.currency,
     discount: discountFromRow(row),
     startsAt: toDate(row.starts_at),
     endsAt: toDateOrNull(row.ends_at),
-    redemptionCap: toNumberOrNull(row.redemption_cap),
-    redemptionsUsed: toNumber(row.redemptions_used),
-    budgetMinor: toNumberOrNull(row.budget_minor),
-    spentMinor: toNumber(row.spent_minor),
-    perCustomerCap: toNumberOrNull(row.per_customer_cap),
-    perPersonCap: toNumberOrNull(row.per_person_cap),
-    throttlePerMinute: toNumberOrNull(row.throttle_per_minute),
-    minOrderMinor: toNumberOrNull(row.min_order_minor),
+    redemptionCap: row.redemption_cap,
+    redemptionsUsed: row.redemptions_used,
+    budgetMinor: row.budget_minor,
+    spentMinor: row.spent_minor,
+    perCustomerCap: row.per_customer_cap,
+    perPersonCap: row.per_person_cap,
+    throttlePerMinute: row.throttle_per_minute,
+    minOrderMinor: row.min_order_minor,
     eligibility: eligibilityFromJson(row.eligibility),
-    metadata: (parseJson(row.metadata) ?? {}) as Record<string, string>,
-    version: toNumber(row.version),
+    metadata: parseJsonResult<Record<string, string> | null>(row.metadata) ?? {},
+    version: row.version,
     createdAt: toDate(row.created_at),
     updatedAt: toDate(row.updated_at),
   };
@@ -117,28 +103,25 @@ export interface CodeRecord extends Code {
   revokedAt: Date | null;
 }
 
-export function codeFromRow(row: Row): CodeRecord {
+export function codeFromRow(row: JsonRow<CodesTable>): CodeRecord {
   return {
-    id: String(row.id),
-    campaignId: String(row.campaign_id),
-    batchId: row.batch_id === null || row.batch_id === undefined ? null : String(row.batch_id),
-    code: String(row.code),
-    normalized: String(row.normalized),
-    kind: row.kind as CodeKind,
-    maxUses: toNumberOrNull(row.max_uses),
-    uses: toNumber(row.uses),
-    customerId: row.customer_id === null || row.customer_id === undefined ? null : String(row.customer_id),
-    status: row.status as CodeStatus,
-    amountMinor: toNumberOrNull(row.amount_minor),
+    id: row.id,
+    campaignId: row.campaign_id,
+    batchId: row.batch_id,
+    code: row.code,
+    normalized: row.normalized,
+    kind: row.kind,
+    maxUses: row.max_uses,
+    uses: row.uses,
+    customerId: row.customer_id,
+    status: row.status,
+    amountMinor: row.amount_minor,
     expiresAt: toDateOrNull(row.expires_at),
-    partner: row.partner === null || row.partner === undefined ? null : String(row.partner),
+    partner: row.partner,
     createdAt: toDate(row.created_at),
     revokedAt: toDateOrNull(row.revoked_at),
   };
 }
-
-export type RedemptionStatus = 'redeemed' | 'rolled_back';
-export type ReviewStatus = 'pending' | 'approved' | 'rejected';
 
 export interface Redemption {
   id: string;
@@ -161,26 +144,27 @@ export interface Redemption {
   decisionId: string | null;
 }
 
-const textOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
+/** A redemption row without its stored context (the functions leave it out of what they return). */
+export type RedemptionRow = Omit<JsonRow<RedemptionsTable>, 'context'>;
 
-export function redemptionFromRow(row: Row): Redemption {
+export function redemptionFromRow(row: RedemptionRow): Redemption {
   return {
-    id: String(row.id),
-    idempotencyKey: String(row.idempotency_key),
-    requestFingerprint: String(row.request_fingerprint),
-    campaignId: String(row.campaign_id),
-    codeId: String(row.code_id),
-    customerId: String(row.customer_id),
-    orderId: row.order_id === null || row.order_id === undefined ? null : String(row.order_id),
-    currency: String(row.currency),
-    subtotalMinor: toNumber(row.subtotal_minor),
-    discountMinor: toNumber(row.discount_minor),
-    status: row.status as RedemptionStatus,
+    id: row.id,
+    idempotencyKey: row.idempotency_key,
+    requestFingerprint: row.request_fingerprint,
+    campaignId: row.campaign_id,
+    codeId: row.code_id,
+    customerId: row.customer_id,
+    orderId: row.order_id,
+    currency: row.currency,
+    subtotalMinor: row.subtotal_minor,
+    discountMinor: row.discount_minor,
+    status: row.status,
     createdAt: toDate(row.created_at),
     rolledBackAt: toDateOrNull(row.rolled_back_at),
-    rollbackReason: textOrNull(row.rollback_reason),
-    reviewStatus: textOrNull(row.review_status) as ReviewStatus | null,
-    reviewedAt: toDateOrNull(row.reviewed_at),
-    decisionId: textOrNull(row.decision_id),
+    rollbackReason: row.rollback_reason,
+    reviewStatus: row.review_status ?? null,
+    reviewedAt: toDateOrNull(row.reviewed_at ?? null),
+    decisionId: row.decision_id ?? null,
   };
 }

@@ -51,7 +51,7 @@ export interface CampaignsTable {
   throttle_per_minute: number | null;
   min_order_minor: number | null;
   eligibility: Json<unknown>;
-  metadata: Json<Record<string, string>>;
+  metadata: ColumnType<Record<string, string>, string | undefined, string>;
   version: Generated<number>;
   created_at: CreatedAt;
   updated_at: Date;
@@ -157,16 +157,16 @@ export interface PointsProgramsTable {
   daily_limit_points: number;
   validity_months: number;
   multiplier_bp: number;
-  tier_multipliers_bp: Json<Record<string, number>>;
+  tier_multipliers_bp: ColumnType<Record<string, number>, string | undefined, string>;
   code_format: string;
-  refund_on_expiry: boolean;
+  refund_on_expiry: Generated<boolean>;
   created_at: CreatedAt;
   updated_at: Date;
 }
 
 export interface PointsAccountsTable {
   customer_id: string;
-  balance: number;
+  balance: Generated<number>;
   created_at: CreatedAt;
   updated_at: Date;
 }

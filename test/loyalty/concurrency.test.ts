@@ -10,7 +10,7 @@
  * After every scenario the customer's rows are reconciled straight from the tables.
  */
 import type { LightMyRequestResponse } from 'fastify';
-import { type CompiledQuery, isCompilable, type Kysely, type QueryExecutor, sql } from 'kysely';
+import { type CompiledQuery, type Kysely, sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { PatternIndex } from '../../src/services/code-patterns.js';
 import { CodeService } from '../../src/services/codes.js';
@@ -99,37 +99,27 @@ async function expectConsistent(t: TestApp, customerId: string, program: Program
 
 /**
  * The same database, except that the first query whose SQL matches `matches` waits, after its result
- * has arrived, until `pause` resolves: a request served through it stops at that exact point.
+ * has arrived and its connection is released, until `pause` resolves: a request served through it stops
+ * at that exact point. The copy gets an executor of its own (withPlugin makes one), which every query
+ * of the copy, built or raw, runs through.
  */
 function gateAfter(db: Kysely<Database>, matches: RegExp, pause: () => Promise<void>): Kysely<Database> {
   let armed = true;
-  const executor = db.getExecutor();
-  const gated = new Proxy(executor, {
-    get(target, prop) {
-      if (prop === 'executeQuery') {
-        return async (compiled: CompiledQuery) => {
-          const result = await target.executeQuery(compiled);
-          if (armed && matches.test(compiled.sql)) {
-            armed = false;
-            await pause();
-          }
-          return result;
-        };
-      }
-      const value = Reflect.get(target, prop, target);
-      return typeof value === 'function' ? value.bind(target) : value;
-    },
-  }) as QueryExecutor;
-  return new Proxy(db, {
-    get(target, prop) {
-      if (prop === 'getExecutor') return () => gated;
-      if (prop === 'executeQuery')
-        return (query: CompiledQuery | { compile(): CompiledQuery }) =>
-          gated.executeQuery(isCompilable(query) ? query.compile() : (query as CompiledQuery));
-      const value = Reflect.get(target, prop, target);
-      return typeof value === 'function' ? value.bind(target) : value;
-    },
+  const copy = db.withPlugin({
+    transformQuery: ({ node }) => node,
+    transformResult: async ({ result }) => result,
   });
+  const executor = copy.getExecutor();
+  const run = executor.executeQuery.bind(executor);
+  executor.executeQuery = async <R>(compiled: CompiledQuery<R>) => {
+    const result = await run(compiled);
+    if (armed && matches.test(compiled.sql)) {
+      armed = false;
+      await pause();
+    }
+    return result;
+  };
+  return copy;
 }
 
 describe.each(backends.map((b) => [b.name, b] as const))('points concurrency on %s', (_name, backend) => {
@@ -244,7 +234,7 @@ describe.each(backends.map((b) => [b.name, b] as const))('points concurrency on 
       });
       const db = gateAfter(
         t.app.db,
-        /FROM conversions WHERE customer_id = \$\d+ AND idempotency_key/,
+        /from "conversions" where "customer_id" = \$\d+ and "idempotency_key"/,
         async () => {
           reached();
           await gate;

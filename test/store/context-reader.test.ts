@@ -1,5 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ContextQuery, ContextReader, loadRedemptionContext } from '../../src/store/codes.js';
+import {
+  type ContextQuery,
+  ContextReader,
+  loadRedemptionContext,
+} from '../../src/store/redemption-context.js';
 import type { Database } from '../../src/store/schema.js';
 import { campaignWithCode, checkoutBody, startTestApp, type TestApp, unique } from '../support/app.js';
 import { backends } from '../support/backends.js';

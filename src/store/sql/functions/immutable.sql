@@ -1,0 +1,6 @@
+-- Ledgers are append-only: a correction is a new (reversing) entry, never an edit. Used by the
+-- triggers of ledger_entries and points_movements.
+CREATE OR REPLACE FUNCTION promoguard_immutable() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+  RAISE EXCEPTION '% rows are immutable; write a reversing entry instead', TG_TABLE_NAME;
+END $fn$;
