@@ -277,9 +277,9 @@ async function openPGlite<DB>(
     ...(location !== undefined ? { dataDir: location } : {}),
     parsers: PGLITE_PARSERS,
     serializers: PGLITE_SERIALIZERS,
-    // PGlite touches its whole buffer pool when it starts, and WebAssembly memory never shrinks: its
-    // default 128 MB pool was ~105 MB of the process's resident memory before the first query. Pages
-    // outside the pool are read from the data folder through the OS page cache.
+    // PGlite touches its whole buffer pool when it starts, and WebAssembly memory never shrinks: the
+    // pool is resident for the process's life, so it is kept small; pages outside it are read from the
+    // data folder through the OS page cache.
     startParams: [...PGlite.defaultStartParams, '-c', `shared_buffers=${sharedBuffersMb}MB`],
   });
   const db = new Kysely<DB>({ dialect: new PGliteDialect({ pglite }) });
@@ -295,11 +295,10 @@ const INITDB_SOURCE =
 
 /**
  * Creates a missing or empty data folder in a child process. PGlite runs initdb inside its own
- * WebAssembly memory, which grows to ~650 MB for it and is never given back: a server started on a
- * fresh folder kept ~540 MB resident for its whole life (the bench's reading; ~225 MB since, about what a
- * restart shows). The child makes the folder beside the target and it is renamed into place only when complete,
- * so a crash mid-way leaves no half-made folder for the next start to trip over. A folder that is
- * neither missing nor empty is left to PGlite, as before.
+ * WebAssembly memory, which grows several times larger than serving needs and is never given back, so
+ * the server must not run initdb itself. The child makes the folder beside the target and it is renamed
+ * into place only when complete, so a crash mid-way leaves no half-made folder for the next start to
+ * trip over. A folder that is neither missing nor empty is left to PGlite.
  */
 async function createDataDirApart(location: string): Promise<void> {
   if (await exists(path.join(location, 'PG_VERSION'))) return;

@@ -136,9 +136,9 @@ interface QueuedRead {
  * Context reads gathered per event-loop turn: the requests that reach their read in the same turn share
  * one statement (read-only and STABLE, so nothing is held or ordered between them). Under load a
  * statement then carries several requests' reads, and the database and this process pay its round trip
- * once — on PostgreSQL a round trip is a socket write and a backend wake-up, on PGlite a statement is
- * ~0.7 ms of fixed cost. A read alone in its turn goes as the single-read statement. No read waits
- * beyond the turn it was asked in.
+ * once — on PostgreSQL a round trip is a socket write and a backend wake-up, on PGlite every statement
+ * has a fixed cost. A read alone in its turn goes as the single-read statement. No read waits beyond
+ * the turn it was asked in.
  */
 export class ContextReader {
   private queue: QueuedRead[] = [];
