@@ -140,8 +140,8 @@ function parseOptions(argv) {
     mode,
     durationSec: int('duration', values.duration ?? (values.full ? 30 : 4), 1, 600),
     repeats: int('repeats', values.repeats ?? (values.full ? 3 : 1), 1, 20),
-    // Unmeasured lead-in of every load: the server's JIT needs a few thousand requests to settle
-    // (measured in-process: ~1.1 ms CPU per redemption for the first 600, ~0.6 ms from ~3,000 on).
+    // Unmeasured lead-in of every load: the server's JIT needs a few thousand requests to settle, and
+    // until it has, every redemption costs more CPU than it will for the rest of the load.
     warmupSec: values.full ? 3 : 2,
     backends,
     connections: int('connections', values.connections, 1, 256),
@@ -352,8 +352,8 @@ async function runPostgres() {
   /**
    * Every update of the hot code leaves a dead version of its code and campaign rows. Autovacuum
    * clears them in service; where it is off (this bench's server may be tuned for tests) they pile up
-   * and each hot load would start slower than the one before (seen: 362 -> 195 tps over five 15 s
-   * runs, flat at 362-396 with a VACUUM between). So every hot load starts from vacuumed hot rows.
+   * and each hot load would start slower than the one before, so repeats would not be comparable. So
+   * every hot load starts from vacuumed hot rows.
    */
   const vacuumHotRows = () => benchDb.query('VACUUM codes, campaigns', []);
   out.autovacuum = (await admin.query('SHOW autovacuum')).rows[0].autovacuum;
@@ -370,9 +370,8 @@ async function runPostgres() {
       await topUp(adminApi, setup.campaignIds, need - rows.length);
       rows = (await unusedSpreadRows(benchDb)).filter((r) => !reserved.has(r.code_id));
     }
-    // No VACUUM/ANALYZE here: the tables stay as the service leaves them. (Tried: on PGlite a VACUUM of
-    // the freshly loaded codes made the limit 25-45% slower for the rest of the run; on PostgreSQL it
-    // changed nothing measurable.)
+    // No VACUUM/ANALYZE here: the limit and the service run on the tables as the service leaves them.
+    // On PGlite a VACUUM of the freshly loaded codes slows the limit for the rest of the run.
     const pool = new CodePool(rows);
     const hotRow = (await benchDb.query(CODE_ROWS_SQL, [HOT_NAME]))[0];
     const r = { repeat: rep };

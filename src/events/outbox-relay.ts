@@ -18,8 +18,8 @@ export interface OutboxRelayOptions {
   /**
    * A commit's notify waits this long before its pass, so the commits of that moment are delivered
    * by one pass rather than one each (default 5 ms). Each pass costs a statement whatever it
-   * carries; on PGlite, where statements run one at a time, a pass per commit was a third of the
-   * database time of a redemption.
+   * carries, and on PGlite, where statements run one at a time, a pass per commit would add that
+   * statement to every redemption.
    */
   coalesceMs?: number;
   batchSize?: number;

@@ -87,7 +87,8 @@ const KINDS: ReadonlySet<string> = new Set<GuardKind>(['ip', 'customer', 'device
  */
 const LOCK_MARK = 1_000_000_000_000;
 const WINDOW_SECONDS = 60;
-// No entry lives past 2^31-1 ms (24.8 days): the bound rate-limiter-flexible's in-memory timers had, kept.
+// No entry lives past 2^31-1 ms (24.8 days), the longest a Node.js timer waits and rate-limiter-flexible's
+// bound: the options are refused beyond it on either store, so a setting means the same on both.
 const MAX_ENTRY_SECONDS = 2_147_483;
 
 /** The calls the guard makes: rate-limiter-flexible's limiter API (RateLimiterRedis, or MemoryLimiter in process). */

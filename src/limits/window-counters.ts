@@ -39,8 +39,8 @@ export interface WindowCounterOptions {
 const PRUNE_GRACE_MS = 5_000;
 
 /**
- * In memory a key costs ~270 bytes with one member (its strings, its entry, the key's record; 437 before
- * single members were kept inline) and more with several, so 200,000 keys are ~50 MB at most. Keys come
+ * In memory a key costs ~270 bytes with one member (its strings, its entry, the key's record) and more
+ * with several, so 200,000 keys are ~50 MB at most. Keys come
  * from request identifiers (a device, a code, a campaign's new accounts), so a flood of fresh device ids
  * fills them: past the bound the least recently written key is dropped and its counts start again.
  * Shared or busier nodes use Redis.

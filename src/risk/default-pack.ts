@@ -1,7 +1,7 @@
 /**
  * The rule pack Promoguard ships, seeded on first start (ids are fixed, so an analyst's edit or
- * deletion sticks: a deleted shipped rule is not re-created). Each rule is documented in the README
- * under "Default rule pack"; thresholds are starting points to tune with backtests.
+ * deletion sticks: a deleted shipped rule is not re-created). Each rule is documented in
+ * docs/risk-engine.md under "Default rule pack"; thresholds are starting points to tune with backtests.
  */
 import type { RiskAction, RuleMode } from '../domain/risk.js';
 

@@ -3,8 +3,9 @@
  * the defense holds:
  *
  * - attempt limits and lockouts (code spraying from one IP, a device shared by 100 IPs, an IPv6 /64
- *   rotation, an allow-listed device, and what a 429 says) on every database backend AND on every
- *   limiter store: process memory and Redis (TEST_REDIS_URL; required under CI by the harness);
+ *   rotation, an allow-listed device, what a 429 says, the replay of a redemption made before the lock)
+ *   on every database backend AND on every limiter store: process memory and Redis (TEST_REDIS_URL;
+ *   required under CI by the harness);
  * - the controls that do not depend on the limiter store (per-person caps across linked accounts,
  *   pause, partner revocation and caps, block lists, throttles, uniform storefront answers) on every
  *   database backend, with the real default limits switched on.
@@ -338,6 +339,33 @@ describe.each(limiterMatrix)('attempt limits on %s with %s counters', (_db, _sto
 
     expect(locked.json()).toMatchObject({ reason: 'locked' });
     expect(busy.json()).toMatchObject({ reason: 'rate_limited' });
+  });
+
+  it('still returns the first redemption to a repeat after its caller was locked out', async () => {
+    const { code } = await campaignWithCode(t);
+    const customer = unique('CUS_REPLAY_');
+    const ip = nextIPv4();
+    const send = (idempotencyKey: string) =>
+      t.call('POST', '/v1/redemptions', {
+        key: t.keys.checkout,
+        headers: { 'idempotency-key': idempotencyKey },
+        body: checkoutBody(code, { customer: { id: customer }, context: { ip } }),
+      });
+    const key = unique('IDEM-');
+    const first = await send(key);
+    expect(first.statusCode, first.body).toBe(201);
+    for (let i = 0; i < LOCK_AFTER_FAILURES; i++) {
+      const r = await validate(t, randomCode(), customer, { ip });
+      expect(r.statusCode, r.body).toBe(200);
+    }
+    expectTooManyRequests(await validate(t, code, customer, { ip }));
+    // The checkout backend's retry of an order that went through gets the same answer...
+    const repeat = await send(key);
+    expect(repeat.statusCode, repeat.body).toBe(201);
+    expect(repeat.headers['idempotent-replayed']).toBe('true');
+    expect(repeat.json().id).toBe(first.json().id);
+    // ...while a new redemption from the locked caller is refused.
+    expectTooManyRequests(await send(unique('IDEM-')));
   });
 
   it('100 IPs sharing one device id are stopped by the device key: at most 60 get through', async () => {
@@ -709,6 +737,11 @@ describe.each(backends.map((b) => [b.name, b] as const))('abuse controls on %s',
     expect((await redeem(t, code, unique('CUS_BLOCK_'), { email: `other${n}@gmail.com` })).statusCode).toBe(
       201,
     );
+  });
+
+  it('answers a list cursor beyond any entry with 400, not 500', async () => {
+    const r = await t.call('GET', '/v1/lists?cursor=99999999999999999999', { key: fraud.secret });
+    expect(r.statusCode, r.body).toBe(400);
   });
 
   it('a throttled campaign refuses the 4th redemption of a minute and serves again the next minute', async () => {

@@ -396,6 +396,23 @@ describe.each(backends.map((b) => [b.name, b] as const))('points and conversions
       expect(r.json().code).toBe('points_program_not_found');
       expect(await snapshot(t, customer)).toEqual(before);
     });
+
+    it('a program whose campaign is paused is 422 points_program_inactive and spends nothing', async () => {
+      const paused = await createProgram({});
+      const customer = unique('cus_refuse_paused_');
+      await credit(customer, 1000);
+      const pause = await t.call('POST', `/v1/campaigns/${paused.campaign_id}/pause`, {
+        key: t.keys.marketing,
+        body: { reason: 'test' },
+      });
+      expect(pause.statusCode, pause.body).toBe(200);
+      const before = await snapshot(t, customer);
+      const r = await convert(customer, 500, { programId: paused.id });
+      expect(r.statusCode, r.body).toBe(422);
+      expect(r.json().code).toBe('points_program_inactive');
+      expect(await snapshot(t, customer)).toEqual(before);
+      expect(await summary(customer)).toMatchObject({ balance: 1000, converted_today: 0 });
+    });
   });
 
   describe('the coupon', () => {
@@ -664,6 +681,15 @@ describe.each(backends.map((b) => [b.name, b] as const))('points and conversions
       expect(own.data.map((c) => c.status)).toEqual(['unused', 'unused', 'revoked', 'used', 'expired']);
       // Another customer's wallet holds none of these.
       expect((await wallet('cus_wallet_other')).data).toEqual([]);
+    });
+
+    it('answers a movements cursor beyond any id with 400, not 500', async () => {
+      for (const cursor of ['1e21', '99999999999999999999']) {
+        const r = await t.call('GET', `/v1/customers/cus_wallet_cursor/points?cursor=${cursor}`, {
+          key: t.keys.checkout,
+        });
+        expect(r.statusCode, `${cursor} ${r.body}`).toBe(400);
+      }
     });
   });
 
