@@ -45,9 +45,9 @@
  * interval), and the baseline does not learn, so after a flash sale the baseline is what it was before.
  *
  * Gaps. Intervals with no events count as zeros, so a key that falls silent lowers its baseline. A run
- * of empty intervals in the common state (S = 0, no episode) is applied in closed form; only the
- * intervals while S drains, an episode clears or a warm-up runs are stepped one at a time, at most about
- * h / (floor·(m − 1) / ln m) + clearIntervals + warmupIntervals per gap.
+ * of empty intervals is applied in closed form, S's drain included (λ0 is frozen while S > 0, so each
+ * empty interval takes the same k off S). Only intervals of an open episode (its drain and its
+ * clearIntervals) and a peak's intervals while S > 0 are stepped one at a time.
  */
 
 const MINUTE_MS = 60_000;
@@ -272,23 +272,25 @@ function peakCoverEnd(config: PoissonCusumConfig, state: PoissonCusumState, from
  * The in-control count for interval i: max(base, planned events + base × uncovered share), or base
  * when no peak overlaps i. Overlapping peaks add up: a partner key sees each of its campaigns' sales.
  */
-function inControlRate(config: PoissonCusumConfig, state: PoissonCusumState, i: number, base: number) {
+function inControlRate(
+  config: PoissonCusumConfig,
+  state: PoissonCusumState,
+  i: number,
+  base: number,
+): number {
   const a = i * config.intervalMs;
   const b = a + config.intervalMs;
   let planned = 0;
   let covered = 0;
-  let inPeak = false;
   for (const p of state.peaks) {
     if (p.startsAt >= b) break;
     const overlap = Math.min(b, p.endsAt) - Math.max(a, p.startsAt);
     if (overlap <= 0) continue;
-    inPeak = true;
     planned += (p.expectedPerMinute * overlap) / MINUTE_MS;
     covered += overlap;
   }
-  if (!inPeak) return { rate: base, inPeak };
-  const uncovered = Math.max(0, 1 - covered / config.intervalMs);
-  return { rate: Math.max(base, planned + base * uncovered), inPeak };
+  if (covered === 0) return base;
+  return Math.max(base, planned + base * Math.max(0, 1 - covered / config.intervalMs));
 }
 
 /**
@@ -360,7 +362,8 @@ export function closeInterval(
   // Inside a run the baseline is the one from before the run: the intervals under suspicion are
   // learned on the side (state.weighted, state.weight) but judged against history they cannot have moved.
   const base = Math.max(config.floor, level(config, state.run ?? state));
-  const { rate, inPeak } = inControlRate(config, state, i, base);
+  const inPeak = state.peaks.length > 0 && overlapsPeak(config, state, i);
+  const rate = inPeak ? inControlRate(config, state, i, base) : base;
   const raw = state.s + count - rate * kPerBaseline(config.shift);
   let s = Math.max(raw, 0);
   let run = state.run;
@@ -444,29 +447,58 @@ export function closeEmptyIntervals(
   state: PoissonCusumState,
   until: number,
 ): void {
-  // An empty interval discounts history by the time factor alone, so g of them have a closed form.
-  const decay = 1 - 1 / config.maxMemoryIntervals;
   while (state.next < until) {
     prunePeaks(config, state);
-    if (state.s === 0 && state.episode === null) {
-      const peakFrom = firstPeakInterval(config, state);
+    if (state.episode !== null) {
+      closeInterval(config, state, 0);
+      continue;
+    }
+    const peakFrom = firstPeakInterval(config, state);
+    if (state.s === 0) {
       if (peakFrom === state.next) {
         // Inside a peak with S = 0 nothing learns and nothing drains: only time moves.
         state.next = Math.min(until, peakCoverEnd(config, state, peakFrom));
         continue;
       }
-      // With S = 0 an empty interval only teaches the baseline a zero (warm-up or not), and the
-      // discount of an empty interval does not depend on the baseline, so g of them fold at once.
-      const g = Math.min(until, peakFrom) - state.next;
-      const d = decay ** g;
-      state.weighted *= d;
-      state.weight = state.weight * d + (1 - d) / (1 - decay);
-      state.learned += g;
-      state.next += g;
+      // With S = 0 an empty interval only teaches the baseline a zero (warm-up or not).
+      foldZeros(config, state, Math.min(until, peakFrom) - state.next);
       continue;
     }
-    closeInterval(config, state, 0);
+    const run = state.run;
+    if (run === null || peakFrom === state.next) {
+      closeInterval(config, state, 0);
+      continue;
+    }
+    // S drains: λ0 is the run's frozen baseline, so every empty interval takes the same k off S, and
+    // S reaches 0 after ceil(S / k) of them (no alarm, no episode, no peak on the way).
+    const rate = Math.max(config.floor, level(config, run));
+    const k = rate * kPerBaseline(config.shift);
+    const drain = Math.max(1, Math.ceil(state.s / k));
+    const g = Math.min(until, peakFrom) - state.next;
+    if (drain <= g) {
+      state.s = 0;
+      state.run = null;
+      foldZeros(config, state, drain);
+    } else {
+      state.s = Math.max(state.s - g * k, 0);
+      run.expected += g * rate;
+      run.intervals += g;
+      foldZeros(config, state, g);
+    }
   }
+}
+
+/**
+ * Folds g empty intervals into the baseline. Their discount does not depend on the baseline (no event
+ * ticks the event clock), so g of them have a closed form.
+ */
+function foldZeros(config: PoissonCusumConfig, state: PoissonCusumState, g: number): void {
+  const decay = 1 - 1 / config.maxMemoryIntervals;
+  const d = decay ** g;
+  state.weighted *= d;
+  state.weight = state.weight * d + (1 - d) / (1 - decay);
+  state.learned += g;
+  state.next += g;
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -324,22 +324,35 @@ describe('gaps', () => {
     return state;
   }
 
-  it('hours of silence in one call equal the same empty intervals closed one by one', () => {
-    for (const last of [0, 8, 11]) {
-      const a = busyKey('gap');
-      // A last busy interval leaves S > 0 (8 and 11 against k ≈ 5.5), so the gap starts with S
-      // draining; a declared peak sits inside it. Those are the parts not in closed form.
+  it('a gap in one call equals the same empty intervals closed one by one', () => {
+    const cases: [rate: number, last: number, gap: number][] = [];
+    // A last busy interval leaves S > 0 (8 and 11 against k ≈ 5.5 at rate 3; one event against
+    // k ≈ 0.55 at 0.3), so the gap starts with S draining; gaps end before, at and after the drain.
+    for (const [rate, lasts] of [
+      [3, [0, 8, 11]],
+      [0.3, [0, 1, 2]],
+    ] as const) {
+      for (const last of lasts) for (const gap of [1, 2, 3, 7, 360]) cases.push([rate, last, gap]);
+    }
+    for (const [rate, last, gap] of cases) {
+      const a = newPoissonCusumState(0);
+      run(config, a, poissonSampler(rate, new Rng(`gap-${rate}`)), 500);
       closeInterval(config, a, last);
-      if (last > 0) expect(a.s).toBeGreaterThan(0);
+      // A declared peak inside the longest gaps: the part stepped one interval at a time.
       setPlannedPeaks(config, a, [{ startsAt: 700 * MINUTE, endsAt: 760 * MINUTE, expectedPerMinute: 30 }]);
       const b = copyPoissonCusumState(a);
-      const until = a.next + 6 * 60;
+      const until = a.next + gap;
       closeEmptyIntervals(config, a, until);
       while (b.next < until) expect(closeInterval(config, b, 0)).toBeNull();
       expect(a.next).toBe(b.next);
-      expect(a.s).toBe(b.s);
       expect(a.learned).toBe(b.learned);
       expect(a.peaks).toEqual(b.peaks);
+      expect(a.s).toBeCloseTo(b.s, 9);
+      expect(a.run === null).toBe(b.run === null);
+      if (a.run !== null && b.run !== null) {
+        expect(a.run.intervals).toBe(b.run.intervals);
+        expect(a.run.expected).toBeCloseTo(b.run.expected, 9);
+      }
       expect(a.weighted).toBeCloseTo(b.weighted, 9);
       expect(a.weight).toBeCloseTo(b.weight, 9);
     }
