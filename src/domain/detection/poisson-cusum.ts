@@ -90,7 +90,14 @@ export interface PoissonCusumConfig {
   maxPeaks: number;
 }
 
-/** ln(target ARL) / ln(shift): an in-control ARL of at least `targetArl` intervals at every baseline. */
+/**
+ * ln(target ARL) / ln(shift): an in-control ARL of at least `targetArl` intervals at every known
+ * baseline. Choosing the target: a fleet of K keys raises about K / ARL false alarms per interval, so
+ * size it from the number of keys and the alarms a reviewer can take (10^5 one-minute intervals is 70
+ * days per key; 10^4 codes at 10^6 is 14 false alarms a day at the bound, several times fewer measured,
+ * the bound being conservative). A higher target costs detection delay only logarithmically: about
+ * ln(target) / KL(λ1‖λ0) intervals (Lorden), 20 % longer for 10^6 than for 10^5.
+ */
 export function thresholdForArl(targetArl: number, shift: number): number {
   if (!(targetArl > 1) || !Number.isFinite(targetArl)) throw new RangeError('targetArl must be > 1');
   if (!(shift > 1) || !Number.isFinite(shift)) throw new RangeError('shift must be > 1');
