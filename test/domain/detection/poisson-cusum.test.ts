@@ -60,7 +60,7 @@ describe('threshold and ARL', () => {
     const state = newPoissonCusumState(0);
     state.weighted = lambda * 1e9;
     state.weight = 1e9;
-    const n = 1_000_000;
+    const n = 600_000;
     const alarms = run(config, state, poissonSampler(lambda, new Rng('markov-check')), n);
     // Each alarm is followed by one quiet interval that ends the episode before the chart can alarm again.
     const simulated = n / alarms - 1;
