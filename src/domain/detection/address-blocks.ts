@@ -3,7 +3,7 @@
  * rotating through addresses still lands on one key. An IPv4 address maps to its /24; an IPv6 address
  * to its /48 (a typical site allocation) and its /32 (a typical provider allocation).
  *
- * Input is what identity.ts's `ipRateKey` accepts (and produces): a dotted quad, any IPv6 text
+ * Input is what identity/ip.ts's `ipRateKey` accepts (and produces): a dotted quad, any IPv6 text
  * (compressed, with an IPv4 tail, with a zone id) or a `/64` key such as `2001:db8:0:1::/64`. Parsing
  * is delegated to it, so a rate-limit key and a block key can never disagree on what an address is; an
  * IPv4-mapped IPv6 address (`::ffff:1.2.3.4`) is its IPv4 address. Output follows ipRateKey's spelling:
@@ -11,7 +11,7 @@
  * Pure; null for anything that is not an address.
  */
 
-import { ipRateKey } from '../identity.js';
+import { ipRateKey } from '../identity/ip.js';
 
 export type AddressBlocks =
   | { family: 'ipv4'; block24: string }

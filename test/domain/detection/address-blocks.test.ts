@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { addressBlockKeys, addressBlocks } from '../../../src/domain/detection/address-blocks.js';
-import { ipRateKey } from '../../../src/domain/identity.js';
+import { ipRateKey } from '../../../src/domain/identity/index.js';
 
 describe('addressBlocks', () => {
   it.each([
