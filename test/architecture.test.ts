@@ -129,3 +129,15 @@ describe('the import graph of src/', () => {
     expect(cycles).toEqual([]);
   });
 });
+
+describe("the README's Layout section", () => {
+  const readme = readFileSync(path.resolve(SRC, '../README.md'), 'utf8');
+  const block = /## Layout\s+```\n([\s\S]*?)```/.exec(readme)?.[1] ?? '';
+  const listed = [...block.matchAll(/src\/([a-z]+(?:\.ts)?)/g)].map((m) => m[1] as string);
+
+  it('names every folder and top-level file of src/, and nothing that is not there', () => {
+    const units = [...new Set(files.map(unitOf))].sort();
+    expect([...new Set(listed)].sort()).toEqual(units);
+  });
+});
+
