@@ -13,11 +13,14 @@ import { errorHandler, findUnstorableText, sendProblem } from './problem.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
 import { campaignRoutes } from './routes/campaigns.js';
 import { codeRoutes } from './routes/codes.js';
-import { customerRoutes } from './routes/customers.js';
-import { defenseRoutes } from './routes/defenses.js';
+import { controlRoutes } from './routes/controls.js';
+import { decisionRoutes } from './routes/decisions.js';
 import { healthRoutes } from './routes/health.js';
+import { listRoutes } from './routes/lists.js';
+import { loyaltyRoutes } from './routes/loyalty.js';
 import { redemptionRoutes } from './routes/redemptions.js';
-import { riskRoutes } from './routes/risk.js';
+import { reviewRoutes } from './routes/reviews.js';
+import { ruleRoutes } from './routes/rules.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -167,12 +170,19 @@ export async function buildServer(app: App, options: ServerOptions = {}): Promis
   server.get('/openapi.json', { schema: { hide: true } }, async () => server.swagger());
 
   await server.register(healthRoutes(app));
-  await server.register(campaignRoutes(app), { prefix: '/v1' });
-  await server.register(codeRoutes(app), { prefix: '/v1' });
-  await server.register(redemptionRoutes(app), { prefix: '/v1' });
-  await server.register(customerRoutes(app), { prefix: '/v1' });
-  await server.register(apiKeyRoutes(app), { prefix: '/v1' });
-  await server.register(defenseRoutes(app), { prefix: '/v1' });
-  await server.register(riskRoutes(app), { prefix: '/v1' });
+  for (const routes of [
+    campaignRoutes,
+    codeRoutes,
+    redemptionRoutes,
+    loyaltyRoutes,
+    apiKeyRoutes,
+    listRoutes,
+    controlRoutes,
+    ruleRoutes,
+    reviewRoutes,
+    decisionRoutes,
+  ]) {
+    await server.register(routes(app), { prefix: '/v1' });
+  }
   return server;
 }

@@ -1,22 +1,30 @@
-import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+/**
+ * Loyalty: points programs (how points become coupons), customer tokens for storefronts, points
+ * balances, conversions into customer-bound coupons and the coupon wallet.
+ */
 import { type Static, Type } from 'typebox';
 import type { App } from '../../app.js';
 import { MAX_TOKEN_TTL_SECONDS } from '../../security/customer-tokens.js';
 import type { WalletCoupon } from '../../services/points.js';
 import type { Conversion, PointsMovement, PointsProgram } from '../../store/points.js';
 import type { CodeRecord } from '../../store/rows.js';
-import { actorOf, page } from '../present.js';
 import {
+  actorOf,
   Currency,
   CustomerId,
   ErrorResponses,
+  Id,
   IdempotencyHeaders,
   Nullable,
+  NumericCursor,
+  PageQuery,
+  page,
+  type Routes,
   requireIdempotencyKey,
   StringEnum,
   strict,
   Timestamp,
-} from '../schemas.js';
+} from '../shared.js';
 
 const Points = Type.Integer({ minimum: 1, maximum: 1_000_000_000 });
 const Bp = (description: string) => Type.Integer({ minimum: 1, maximum: 1_000_000, description });
@@ -182,11 +190,11 @@ const conversionJson = (c: Conversion, code: CodeRecord): Static<typeof Conversi
   },
 });
 
+const ProgramId = Id('prg');
 const CustomerParams = Type.Object({ id: CustomerId });
-const PageLimit = Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 }));
 
-export const customerRoutes =
-  (app: App): FastifyPluginAsyncTypebox =>
+export const loyaltyRoutes =
+  (app: App): Routes =>
   async (server) => {
     const marketing = { scopes: ['marketing' as const] };
     const checkoutOrOwn = { scopes: ['checkout' as const], customer: 'own' as const };
@@ -250,7 +258,7 @@ export const customerRoutes =
         schema: {
           tags: ['loyalty'],
           summary: 'Read a conversion program',
-          params: Type.Object({ id: Type.String({ pattern: '^prg_[0-9A-HJKMNP-TV-Z]{26}$' }) }),
+          params: Type.Object({ id: ProgramId }),
           response: { 200: Program, ...ErrorResponses },
         },
       },
@@ -340,8 +348,8 @@ export const customerRoutes =
           params: CustomerParams,
           querystring: Type.Object(
             {
-              limit: PageLimit,
-              cursor: Type.Optional(Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER })),
+              limit: PageQuery.limit,
+              cursor: NumericCursor,
             },
             strict,
           ),
@@ -389,7 +397,7 @@ export const customerRoutes =
           headers: IdempotencyHeaders,
           body: Type.Object(
             {
-              program_id: Type.String({ pattern: '^prg_[0-9A-HJKMNP-TV-Z]{26}$' }),
+              program_id: ProgramId,
               points: Points,
               tier: Type.Optional(
                 Type.Union([Tier], { description: 'Ignored for customer tokens (theirs counts)' }),
@@ -424,7 +432,7 @@ export const customerRoutes =
           params: CustomerParams,
           querystring: Type.Object(
             {
-              limit: PageLimit,
+              limit: PageQuery.limit,
               cursor: Type.Optional(Type.String({ maxLength: 64, pattern: '^code_[0-9A-Z]{26}$' })),
             },
             strict,
