@@ -1,6 +1,5 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyInstance, type FastifyRequest, LogController } from 'fastify';
 import type { App } from '../app.js';
 import { trustProxySetting } from '../config.js';
@@ -21,6 +20,7 @@ import { loyaltyRoutes } from './routes/loyalty.js';
 import { redemptionRoutes } from './routes/redemptions.js';
 import { reviewRoutes } from './routes/reviews.js';
 import { ruleRoutes } from './routes/rules.js';
+import { validatorCompiler } from './shared.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -70,7 +70,7 @@ export async function buildServer(app: App, options: ServerOptions = {}): Promis
       disableRequestLogging: app.config.LOG_LEVEL !== 'debug' && app.config.LOG_LEVEL !== 'trace',
     }),
   });
-  server.setValidatorCompiler(TypeBoxValidatorCompiler);
+  server.setValidatorCompiler(validatorCompiler);
   server.decorateRequest('apiKey', null);
   server.decorateRequest('customer', null);
   server.removeContentTypeParser(['text/plain']);

@@ -1,14 +1,93 @@
 /**
- * The building blocks every resource module shares: schema helpers, ids, money, timestamps, pages,
- * the problem document and error responses, the Idempotency-Key header, audit reasons.
+ * The building blocks every resource module shares: how schemas validate and decode requests, schema
+ * helpers, ids, money, timestamps, pages, the problem document and error responses, the
+ * Idempotency-Key header, audit reasons.
  */
-import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { type TSchema, Type } from 'typebox';
+import type {
+  FastifyPluginAsync,
+  FastifySchemaCompiler,
+  FastifySchemaValidationError,
+  FastifyTypeProvider,
+  RawServerDefault,
+} from 'fastify';
+import {
+  IsArray,
+  IsCodec,
+  IsObject,
+  IsUnion,
+  type StaticDecode,
+  type StaticEncode,
+  type TSchema,
+  Type,
+} from 'typebox';
+import { Compile } from 'typebox/compile';
+import { HasCodec, Value } from 'typebox/value';
 import { MAX_AMOUNT_MINOR } from '../domain/money.js';
 import { AppError, ERROR_CODES, type ErrorCode } from '../errors.js';
 
+// ---------------------------------------------------------------------------------------------------
+// Validation and decoding
+// ---------------------------------------------------------------------------------------------------
+
+/** Handlers see requests as their schemas decode them (a timestamp is a Date); replies are plain JSON. */
+export interface DecodingTypeProvider extends FastifyTypeProvider {
+  validator: this['schema'] extends TSchema ? StaticDecode<this['schema']> : unknown;
+  serializer: this['schema'] extends TSchema ? StaticEncode<this['schema']> : unknown;
+}
+
 /** A resource module: its routes, registered under /v1 (health at the root). */
-export type Routes = FastifyPluginAsyncTypebox;
+export type Routes = FastifyPluginAsync<Record<never, never>, RawServerDefault, DecodingTypeProvider>;
+
+type Decoder = (value: unknown) => unknown;
+
+/**
+ * The schema's codecs applied to a value that passed it, or null when it has none. Planned once per
+ * schema: TypeBox's own DecodeUnsafe re-sorts every union on each call, a cost the checkout path pays.
+ */
+function decoderOf(schema: TSchema): Decoder | null {
+  if (IsCodec(schema)) return (value) => schema['~codec'].decode(value);
+  if (IsObject(schema)) {
+    const fields = Object.entries(schema.properties).flatMap(([key, property]) => {
+      const decode = decoderOf(property);
+      return decode ? [[key, decode] as const] : [];
+    });
+    if (fields.length === 0) return null;
+    return (value) => {
+      const object = value as Record<string, unknown>;
+      for (const [key, decode] of fields) if (Object.hasOwn(object, key)) object[key] = decode(object[key]);
+      return object;
+    };
+  }
+  if (IsUnion(schema)) {
+    const variants = schema.anyOf.map((variant) => ({ check: Compile(variant), decode: decoderOf(variant) }));
+    if (variants.every((variant) => variant.decode === null)) return null;
+    return (value) => variants.find((variant) => variant.check.Check(value))?.decode?.(value) ?? value;
+  }
+  if (IsArray(schema)) {
+    const decode = decoderOf(schema.items);
+    return decode && ((value) => (value as unknown[]).map(decode));
+  }
+  // A codec this planner cannot reach would leave a string where the handler's type says Date.
+  if (HasCodec(schema)) throw new Error('a codec inside a record, tuple or intersect schema is not decoded');
+  return null;
+}
+
+/**
+ * Validates each request part, then decodes it, so the handler receives what DecodingTypeProvider
+ * promises. Every codec's decode is total over valid input: the checks live in the schema.
+ */
+export const validatorCompiler: FastifySchemaCompiler<TSchema> = ({ schema, httpPart }) => {
+  const validator = Compile(schema);
+  const decode = decoderOf(schema);
+  return (value) => {
+    // Path, query and headers arrive as text to convert; a JSON body is judged as sent.
+    const converted = httpPart === 'body' ? value : Value.Convert(schema, value);
+    if (!validator.Check(converted)) {
+      return { error: validator.Errors(converted) as FastifySchemaValidationError[] };
+    }
+    return { value: decode ? decode(converted) : converted };
+  };
+};
 
 // ---------------------------------------------------------------------------------------------------
 // Schema helpers
@@ -53,7 +132,24 @@ export const AmountMinor = Type.Integer({
   description: 'An amount in minor units of the currency (cents, yen): an integer, never a fraction.',
 });
 export const Currency = Type.String({ pattern: '^[A-Z]{3}$', description: 'ISO 4217 code, e.g. USD' });
-export const Timestamp = Type.String({ format: 'date-time', description: 'UTC instant, RFC 3339' });
+const storable = (text: string) => {
+  const year = new Date(text).getUTCFullYear();
+  return year >= 1 && year <= 9999;
+};
+
+/**
+ * An instant, decoded to a Date. `format: date-time` alone admits leap seconds, RFC 9557 `[zone]`
+ * suffixes and year 0000 (also once an offset is applied), which neither Date nor PostgreSQL holds.
+ */
+export const Timestamp = Type.Codec(
+  Type.Refine(
+    Type.String({ format: 'date-time', description: 'UTC instant, RFC 3339' }),
+    storable,
+    () => 'must be an RFC 3339 date-time from year 1 to 9999',
+  ),
+)
+  .Decode((text) => new Date(text))
+  .Encode((date) => date.toISOString());
 
 export const iso = (d: Date | null) => (d === null ? null : d.toISOString());
 

@@ -187,6 +187,24 @@ describe.each(backends.map((b) => [b.name, b] as const))('campaigns API on %s', 
       );
     });
 
+    it('a timestamp no database holds: a leap second, a zone suffix, or outside years 1 to 9999', async () => {
+      for (const [field, value] of [
+        ['starts_at', '2026-06-30T23:59:60Z'],
+        ['starts_at', '2026-01-01T00:00:00Z[Europe/Paris]'],
+        ['starts_at', '0000-01-01T00:00:00Z'],
+        ['ends_at', '9999-12-31T23:59:59-23:59'],
+      ] as const) {
+        const res = await t.call('POST', '/v1/campaigns', { body: campaignBody({ [field]: value }) });
+        expect(res.statusCode, res.body).toBe(400);
+        expect(res.json().detail).toBe(`body/${field} must be an RFC 3339 date-time from year 1 to 9999`);
+      }
+    });
+
+    it('reads a timestamp with an offset as the UTC instant it names', async () => {
+      const created = await create({ starts_at: '2026-07-01T09:00:00+09:00', ends_at: null });
+      expect(created.starts_at).toBe('2026-07-01T00:00:00.000Z');
+    });
+
     it('negative amounts', async () => {
       await expectInvalid(
         campaignBody({ discount: { type: 'fixed_amount', amount_minor: -1 } }),

@@ -5,7 +5,6 @@ import { CAMPAIGN_STATUSES, type Eligibility } from '../../domain/campaign.js';
 import { type DiscountRule, MAX_BASIS_POINTS } from '../../domain/money.js';
 import type { CampaignPatch as ServicePatch } from '../../services/campaigns.js';
 import type { CampaignRecord } from '../../store/rows.js';
-import { parseTimestamp } from '../problem.js';
 import {
   AmountMinor,
   actorOf,
@@ -179,10 +178,6 @@ function eligibilityFromBody(e: CampaignCreate['eligibility'] | undefined): Part
   return out;
 }
 
-const date = (s: string | undefined) => (s === undefined ? undefined : parseTimestamp(s, 'body/starts_at'));
-const dateOrNull = (s: string | null | undefined) =>
-  s === undefined ? undefined : s === null ? null : parseTimestamp(s, 'body/ends_at');
-
 function discountJson(d: DiscountRule) {
   switch (d.type) {
     case 'fixed_amount':
@@ -254,8 +249,8 @@ export const campaignRoutes =
             currency: b.currency,
             discount: discountFromBody(b.discount),
             status: b.status,
-            startsAt: date(b.starts_at),
-            endsAt: dateOrNull(b.ends_at),
+            startsAt: b.starts_at,
+            endsAt: b.ends_at,
             redemptionCap: b.redemption_cap,
             budgetMinor: b.budget_minor,
             perCustomerCap: b.per_customer_cap,
@@ -328,8 +323,8 @@ export const campaignRoutes =
           name: b.name,
           discount: b.discount ? discountFromBody(b.discount) : undefined,
           status: b.status,
-          startsAt: date(b.starts_at),
-          endsAt: dateOrNull(b.ends_at),
+          startsAt: b.starts_at,
+          endsAt: b.ends_at,
           redemptionCap: b.redemption_cap,
           budgetMinor: b.budget_minor,
           perCustomerCap: b.per_customer_cap,

@@ -3,7 +3,6 @@ import { type Static, Type } from 'typebox';
 import type { App } from '../../app.js';
 import { RISK_ACTIONS, RULE_MODES } from '../../domain/risk.js';
 import type { StoredDecision as StoredDecisionRecord } from '../../store/risk.js';
-import { parseTimestamp } from '../problem.js';
 import {
   actorOf,
   CampaignId,
@@ -146,8 +145,8 @@ export const decisionRoutes =
       async (request) => {
         const limit = request.query.limit ?? 50;
         const items = await app.reviews.decisions({
-          from: parseTimestamp(request.query.from, 'querystring/from'),
-          to: parseTimestamp(request.query.to, 'querystring/to'),
+          from: request.query.from,
+          to: request.query.to,
           after: request.query.cursor,
           limit: limit + 1,
           campaignId: request.query.campaign_id,

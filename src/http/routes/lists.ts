@@ -3,7 +3,6 @@ import { type Static, Type } from 'typebox';
 import type { App } from '../../app.js';
 import { LIST_TYPES } from '../../services/lists.js';
 import type { ListEntry } from '../../store/lists.js';
-import { parseTimestamp } from '../problem.js';
 import {
   actorOf,
   ErrorResponses,
@@ -95,7 +94,7 @@ export const listRoutes =
             type: b.type,
             value: b.value,
             reason: b.reason,
-            expiresAt: b.expires_at ? parseTimestamp(b.expires_at, 'body/expires_at') : null,
+            expiresAt: b.expires_at ?? null,
           },
           actorOf(request),
         );

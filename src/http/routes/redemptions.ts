@@ -1,5 +1,5 @@
 /** Checkout: validations (no side effect), redemptions and their rollback. */
-import { type Static, Type } from 'typebox';
+import { type Static, type StaticDecode, Type } from 'typebox';
 import type { App } from '../../app.js';
 import { REFUSAL_REASONS } from '../../domain/campaign.js';
 import { STEP_UP_METHODS } from '../../domain/risk.js';
@@ -7,7 +7,6 @@ import { AppError } from '../../errors.js';
 import { decisionRecord } from '../../risk/engine.js';
 import type { CheckoutRequest } from '../../services/redemptions.js';
 import type { Redemption as RedemptionRecord } from '../../store/rows.js';
-import { parseTimestamp } from '../problem.js';
 import {
   AmountMinor,
   CampaignId,
@@ -186,7 +185,7 @@ const Params = Type.Object({ id: RedemptionId });
 // Mapping
 // ---------------------------------------------------------------------------------------------------
 
-function checkoutRequest(body: CheckoutBody, clientIp?: string): CheckoutRequest {
+function checkoutRequest(body: StaticDecode<typeof CheckoutBody>, clientIp?: string): CheckoutRequest {
   const c = body.context;
   return {
     code: body.code,
@@ -212,9 +211,7 @@ function checkoutRequest(body: CheckoutBody, clientIp?: string): CheckoutRequest
       phone: c?.phone,
       shippingAddress: c?.shipping_address,
       paymentFingerprint: c?.payment_fingerprint,
-      accountCreatedAt: c?.account_created_at
-        ? parseTimestamp(c.account_created_at, 'body/context/account_created_at')
-        : undefined,
+      accountCreatedAt: c?.account_created_at,
     },
   };
 }

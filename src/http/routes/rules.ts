@@ -8,7 +8,6 @@ import { FEATURES } from '../../domain/risk.js';
 import { MAX_EXPRESSION_LENGTH, RULE_VARIABLES } from '../../risk/rule-language.js';
 import type { BacktestResult as BacktestRecord, RuleInput } from '../../services/rules.js';
 import type { RiskRule, RulePatch as RulePatchFields } from '../../store/risk.js';
-import { parseTimestamp } from '../problem.js';
 import {
   actorOf,
   CampaignId,
@@ -237,7 +236,7 @@ export const ruleRoutes =
           reason: b.reason,
           mode: b.mode,
           campaignId: b.campaign_id,
-          expiresAt: b.expires_at ? parseTimestamp(b.expires_at, 'body/expires_at') : null,
+          expiresAt: b.expires_at ?? null,
           enabled: b.enabled,
         };
         return reply.status(201).send(ruleJson(await app.rules.create(input, actorOf(request))));
@@ -277,10 +276,7 @@ export const ruleRoutes =
         backtestJson(
           await app.rules.backtest(
             { expression: request.body.expression, campaignId: request.body.campaign_id ?? null },
-            {
-              from: parseTimestamp(request.body.from, 'body/from'),
-              to: parseTimestamp(request.body.to, 'body/to'),
-            },
+            { from: request.body.from, to: request.body.to },
           ),
         ),
     );
@@ -321,12 +317,7 @@ export const ruleRoutes =
           reason: b.reason,
           mode: b.mode,
           campaignId: b.campaign_id,
-          expiresAt:
-            b.expires_at === undefined
-              ? undefined
-              : b.expires_at === null
-                ? null
-                : parseTimestamp(b.expires_at, 'body/expires_at'),
+          expiresAt: b.expires_at,
           enabled: b.enabled,
         };
         return ruleJson(await app.rules.update(request.params.id, patch, actorOf(request)));
@@ -370,10 +361,7 @@ export const ruleRoutes =
               expression: rule.expression,
               campaignId: request.body.campaign_id === undefined ? rule.campaignId : request.body.campaign_id,
             },
-            {
-              from: parseTimestamp(request.body.from, 'body/from'),
-              to: parseTimestamp(request.body.to, 'body/to'),
-            },
+            { from: request.body.from, to: request.body.to },
           ),
         );
       },
