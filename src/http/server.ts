@@ -32,14 +32,15 @@ declare module 'fastify' {
     /** The route needs a key holding any one of these scopes (admin holds all). */
     scopes?: Scope[];
     /**
-     * `own`: a customer token may call the route for its own customer (the `:id` path parameter);
-     * `body`: it may call it, and the handler checks the customer in the body.
+     * A customer token may call the route too, for its own customer only: the one the `:id` path
+     * parameter (`path`) or `customer.id` in the body (`body`) names.
      */
-    customer?: 'own' | 'body';
+    customer?: 'path' | 'body';
   }
 }
 
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+const NOT_YOURS = 'a customer token acts only on its own customer';
 
 export interface ServerOptions {
   logger?: boolean | object;
@@ -107,10 +108,7 @@ export async function buildServer(app: App, options: ServerOptions = {}): Promis
         reply.header('www-authenticate', 'Bearer');
         throw new AppError('unauthorized');
       }
-      const own =
-        customer === 'body' ||
-        (customer === 'own' && (request.params as { id?: string }).id === claims.customerId);
-      if (!own) throw new AppError('forbidden', 'a customer token acts only on its own customer');
+      if (!customer) throw new AppError('forbidden', NOT_YOURS);
       request.customer = claims;
       return;
     }
@@ -123,6 +121,18 @@ export async function buildServer(app: App, options: ServerOptions = {}): Promis
       throw new AppError('forbidden', `this route needs one of the scopes: ${scopes.join(', ')}`);
     }
     request.apiKey = key;
+  });
+
+  // A token acts only for its own customer: judged here alone, after validation, on the very path or
+  // body the handler will act on.
+  server.addHook('preHandler', async (request: FastifyRequest) => {
+    const claims = request.customer;
+    if (!claims) return;
+    const named =
+      request.routeOptions.config.customer === 'path'
+        ? (request.params as { id: string }).id
+        : (request.body as { customer: { id: string } }).customer.id;
+    if (named !== claims.customerId) throw new AppError('forbidden', NOT_YOURS);
   });
 
   await server.register(swagger, {

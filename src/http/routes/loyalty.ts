@@ -197,8 +197,8 @@ export const loyaltyRoutes =
   (app: App): Routes =>
   async (server) => {
     const marketing = { scopes: ['marketing' as const] };
-    const checkoutOrOwn = { scopes: ['checkout' as const], customer: 'own' as const };
-    const readersOrOwn = { scopes: ['checkout' as const, 'marketing' as const], customer: 'own' as const };
+    const checkoutOrOwn = { scopes: ['checkout' as const], customer: 'path' as const };
+    const readersOrOwn = { scopes: ['checkout' as const, 'marketing' as const], customer: 'path' as const };
 
     server.post(
       '/points-programs',
