@@ -1,9 +1,9 @@
 /** Campaigns: their terms, their lifecycle and the kill switch. */
-import { type Static, Type } from 'typebox';
+import { type StaticDecode, Type } from 'typebox';
 import type { App } from '../../app.js';
 import { CAMPAIGN_STATUSES, type Eligibility } from '../../domain/campaign.js';
 import { type DiscountRule, MAX_BASIS_POINTS } from '../../domain/money.js';
-import type { CampaignPatch as ServicePatch } from '../../services/campaigns.js';
+import type { CampaignInput, CampaignPatch as ServicePatch } from '../../services/campaigns.js';
 import type { CampaignRecord } from '../../store/rows.js';
 import {
   AmountMinor,
@@ -104,11 +104,10 @@ export const CampaignCreate = Type.Object(
   },
   strict,
 );
-export type CampaignCreate = Static<typeof CampaignCreate>;
 
 const CampaignStatus = StringEnum(CAMPAIGN_STATUSES);
 
-export const CampaignPatch = Type.Object(
+const CampaignPatch = Type.Object(
   {
     name: Type.Optional(Text(200)),
     discount: Type.Optional(Discount),
@@ -117,7 +116,6 @@ export const CampaignPatch = Type.Object(
   },
   { ...strict, minProperties: 1 },
 );
-export type CampaignPatch = Static<typeof CampaignPatch>;
 
 export const Campaign = Type.Object({
   id: CampaignId,
@@ -153,7 +151,7 @@ const Params = Type.Object({ id: CampaignId });
 // Mapping
 // ---------------------------------------------------------------------------------------------------
 
-function discountFromBody(d: CampaignCreate['discount']): DiscountRule {
+function discountFromBody(d: StaticDecode<typeof Discount>): DiscountRule {
   switch (d.type) {
     case 'fixed_amount':
       return { type: 'fixed_amount', amountMinor: d.amount_minor };
@@ -168,7 +166,9 @@ function discountFromBody(d: CampaignCreate['discount']): DiscountRule {
   }
 }
 
-function eligibilityFromBody(e: CampaignCreate['eligibility'] | undefined): Partial<Eligibility> | undefined {
+function eligibilityFromBody(
+  e: StaticDecode<typeof EligibilityBody> | undefined,
+): Partial<Eligibility> | undefined {
   if (!e) return undefined;
   const out: Partial<Eligibility> = {};
   if (e.customer_ids !== undefined) out.customerIds = e.customer_ids;
@@ -176,6 +176,27 @@ function eligibilityFromBody(e: CampaignCreate['eligibility'] | undefined): Part
   if (e.regions !== undefined) out.regions = e.regions;
   if (e.first_order_only !== undefined) out.firstOrderOnly = e.first_order_only;
   return out;
+}
+
+/** The terms of a create or a patch body as the service takes them (absent fields stay undefined). */
+function termsFromBody(b: StaticDecode<typeof CampaignCreate>): Omit<CampaignInput, 'currency'>;
+function termsFromBody(b: StaticDecode<typeof CampaignPatch>): ServicePatch;
+function termsFromBody(b: StaticDecode<typeof CampaignPatch>): ServicePatch {
+  return {
+    name: b.name,
+    discount: b.discount === undefined ? undefined : discountFromBody(b.discount),
+    status: b.status,
+    startsAt: b.starts_at,
+    endsAt: b.ends_at,
+    redemptionCap: b.redemption_cap,
+    budgetMinor: b.budget_minor,
+    perCustomerCap: b.per_customer_cap,
+    perPersonCap: b.per_person_cap,
+    throttlePerMinute: b.throttle_per_minute,
+    minOrderMinor: b.min_order_minor,
+    eligibility: eligibilityFromBody(b.eligibility),
+    metadata: b.metadata,
+  };
 }
 
 function discountJson(d: DiscountRule) {
@@ -244,22 +265,7 @@ export const campaignRoutes =
       async (request, reply) => {
         const b = request.body;
         const campaign = await app.campaigns.create(
-          {
-            name: b.name,
-            currency: b.currency,
-            discount: discountFromBody(b.discount),
-            status: b.status,
-            startsAt: b.starts_at,
-            endsAt: b.ends_at,
-            redemptionCap: b.redemption_cap,
-            budgetMinor: b.budget_minor,
-            perCustomerCap: b.per_customer_cap,
-            perPersonCap: b.per_person_cap,
-            throttlePerMinute: b.throttle_per_minute,
-            minOrderMinor: b.min_order_minor,
-            eligibility: eligibilityFromBody(b.eligibility),
-            metadata: b.metadata,
-          },
+          { ...termsFromBody(b), currency: b.currency },
           actorOf(request),
         );
         return reply.status(201).send(campaignJson(campaign));
@@ -317,25 +323,10 @@ export const campaignRoutes =
           response: { 200: Campaign, ...ErrorResponses },
         },
       },
-      async (request) => {
-        const b = request.body;
-        const patch: ServicePatch = {
-          name: b.name,
-          discount: b.discount ? discountFromBody(b.discount) : undefined,
-          status: b.status,
-          startsAt: b.starts_at,
-          endsAt: b.ends_at,
-          redemptionCap: b.redemption_cap,
-          budgetMinor: b.budget_minor,
-          perCustomerCap: b.per_customer_cap,
-          perPersonCap: b.per_person_cap,
-          throttlePerMinute: b.throttle_per_minute,
-          minOrderMinor: b.min_order_minor,
-          eligibility: eligibilityFromBody(b.eligibility),
-          metadata: b.metadata,
-        };
-        return campaignJson(await app.campaigns.update(request.params.id, patch, actorOf(request)));
-      },
+      async (request) =>
+        campaignJson(
+          await app.campaigns.update(request.params.id, termsFromBody(request.body), actorOf(request)),
+        ),
     );
 
     for (const [action, to, from] of [

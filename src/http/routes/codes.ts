@@ -1,6 +1,6 @@
 /** Codes of a campaign: one chosen code, generated batches, imports, the CSV export, revocation. */
 import { Readable } from 'node:stream';
-import { type Static, Type } from 'typebox';
+import { type StaticDecode, Type } from 'typebox';
 import type { App } from '../../app.js';
 import { AppError } from '../../errors.js';
 import { codesCsv, parseCodeCsv } from '../../formats/code-csv.js';
@@ -57,7 +57,7 @@ export const Partner = Type.String({
   description: 'The partner channel the code is issued to: revocable and cappable on its own',
 });
 
-const CodeSpec = Type.Object(
+export const CodeSpec = Type.Object(
   {
     code: Text(256, 'Letters and digits; case, spaces and - _ . / are ignored when matching'),
     max_uses: Type.Optional(Nullable(Type.Integer({ minimum: 1, maximum: 2_000_000_000 }))),
@@ -66,7 +66,6 @@ const CodeSpec = Type.Object(
   },
   strict,
 );
-export type CodeSpec = Static<typeof CodeSpec>;
 
 const MAX_HTTP_GENERATE = 100_000;
 const MAX_HTTP_IMPORT = 10_000;
@@ -132,7 +131,7 @@ const Params = Type.Object({ id: CampaignId });
 // Mapping
 // ---------------------------------------------------------------------------------------------------
 
-const specFromBody = (c: CodeSpec) => ({
+const specFromBody = (c: StaticDecode<typeof CodeSpec>) => ({
   code: c.code,
   maxUses: c.max_uses,
   customerId: c.customer_id,

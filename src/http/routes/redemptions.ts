@@ -1,5 +1,5 @@
 /** Checkout: validations (no side effect), redemptions and their rollback. */
-import { type Static, type StaticDecode, Type } from 'typebox';
+import { type StaticDecode, Type } from 'typebox';
 import type { App } from '../../app.js';
 import { REFUSAL_REASONS } from '../../domain/campaign.js';
 import { STEP_UP_METHODS } from '../../domain/risk.js';
@@ -126,7 +126,6 @@ export const CheckoutBody = Type.Object(
   },
   strict,
 );
-export type CheckoutBody = Static<typeof CheckoutBody>;
 
 const ValidationResult = Type.Union([
   Type.Object({

@@ -2,7 +2,7 @@
  * Risk rules: CEL expressions type-checked on save, run in shadow or enforced; backtests over stored
  * decisions; the feature registry they read.
  */
-import { Type } from 'typebox';
+import { type StaticDecode, Type } from 'typebox';
 import type { App } from '../../app.js';
 import { FEATURES } from '../../domain/risk.js';
 import { MAX_EXPRESSION_LENGTH, RULE_VARIABLES } from '../../risk/rule-language.js';
@@ -107,6 +107,23 @@ const Params = Type.Object({ id: RuleId });
 // ---------------------------------------------------------------------------------------------------
 // Mapping
 // ---------------------------------------------------------------------------------------------------
+
+/** A create or a patch body as the service takes it (absent fields stay undefined). */
+function ruleFromBody(b: StaticDecode<typeof RuleCreate>): RuleInput;
+function ruleFromBody(b: StaticDecode<typeof RulePatch>): RulePatchFields;
+function ruleFromBody(b: StaticDecode<typeof RulePatch>): RulePatchFields {
+  return {
+    name: b.name,
+    description: b.description,
+    expression: b.expression,
+    action: b.action,
+    reason: b.reason,
+    mode: b.mode,
+    campaignId: b.campaign_id,
+    expiresAt: b.expires_at,
+    enabled: b.enabled,
+  };
+}
 
 function ruleJson(r: RiskRule) {
   return {
@@ -227,19 +244,8 @@ export const ruleRoutes =
         },
       },
       async (request, reply) => {
-        const b = request.body;
-        const input: RuleInput = {
-          name: b.name,
-          description: b.description,
-          expression: b.expression,
-          action: b.action,
-          reason: b.reason,
-          mode: b.mode,
-          campaignId: b.campaign_id,
-          expiresAt: b.expires_at ?? null,
-          enabled: b.enabled,
-        };
-        return reply.status(201).send(ruleJson(await app.rules.create(input, actorOf(request))));
+        const rule = await app.rules.create(ruleFromBody(request.body), actorOf(request));
+        return reply.status(201).send(ruleJson(rule));
       },
     );
 
@@ -307,21 +313,8 @@ export const ruleRoutes =
           response: { 200: Rule, ...ErrorResponses },
         },
       },
-      async (request) => {
-        const b = request.body;
-        const patch: RulePatchFields = {
-          name: b.name,
-          description: b.description,
-          expression: b.expression,
-          action: b.action,
-          reason: b.reason,
-          mode: b.mode,
-          campaignId: b.campaign_id,
-          expiresAt: b.expires_at,
-          enabled: b.enabled,
-        };
-        return ruleJson(await app.rules.update(request.params.id, patch, actorOf(request)));
-      },
+      async (request) =>
+        ruleJson(await app.rules.update(request.params.id, ruleFromBody(request.body), actorOf(request))),
     );
 
     server.delete(
