@@ -12,7 +12,15 @@ import type { LightMyRequestResponse } from 'fastify';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { reconcileCampaign } from '../../src/store/redemptions.js';
-import { campaignWithCode, checkoutBody, startTestApp, type TestApp, tally, unique } from '../support/app.js';
+import {
+  type CheckoutOverrides,
+  campaignWithCode,
+  checkoutBody,
+  startTestApp,
+  type TestApp,
+  tally,
+  unique,
+} from '../support/app.js';
 import { backends } from '../support/backends.js';
 
 const DISCOUNT = 500;
@@ -22,7 +30,7 @@ function redeem(
   code: string,
   customerId: string,
   idempotencyKey: string,
-  overrides: Record<string, unknown> = {},
+  overrides: CheckoutOverrides = {},
 ): Promise<LightMyRequestResponse> {
   return t.call('POST', '/v1/redemptions', {
     key: t.keys.checkout,
