@@ -66,7 +66,7 @@ export async function buildServer(app: App, options: ServerOptions = {}): Promis
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && SAFE_REQUEST_ID.test(given) ? given : newId('request');
     },
-    // Per-request lines only at debug: at thousands of redemptions a second they would be the load.
+    // Per-request lines only at debug: on a busy checkout path they would outweigh the work they log.
     logController: new LogController({
       disableRequestLogging: app.config.LOG_LEVEL !== 'debug' && app.config.LOG_LEVEL !== 'trace',
     }),
@@ -82,7 +82,7 @@ export async function buildServer(app: App, options: ServerOptions = {}): Promis
   server.addHook('preValidation', async (request) => {
     if (request.body === undefined && request.method !== 'GET' && request.method !== 'HEAD')
       request.body = {};
-    // PostgreSQL text and jsonb cannot hold U+0000 or an unpaired surrogate: refuse them here, not as a 500.
+    // PostgreSQL text and jsonb cannot hold U+0000 or an unpaired surrogate: a 400 here, not a failed statement.
     const field = findUnstorableText(request.body, 'body');
     if (field !== null) {
       throw new AppError('validation_failed', `${field} contains U+0000 or an unpaired surrogate`, {

@@ -2,7 +2,6 @@
 import { Readable } from 'node:stream';
 import { type StaticDecode, Type } from 'typebox';
 import type { App } from '../../app.js';
-import { AppError } from '../../errors.js';
 import { codesCsv, parseCodeCsv } from '../../formats/code-csv.js';
 import type { CodeRecord } from '../../store/rows.js';
 import {
@@ -247,7 +246,7 @@ export const codeRoutes =
         const campaign = await app.campaigns.get(request.params.id);
         if (request.query.format === 'csv') {
           reply.header('content-disposition', `attachment; filename="${campaign.id}-codes.csv"`);
-          // Streamed page by page: a million codes never sit in memory. (The typed reply knows only JSON.)
+          // Streamed page by page: a campaign's codes never all sit in memory. (The typed reply knows only JSON.)
           const csv = Readable.from(codesCsv(app.codes.iterate(campaign.id)));
           return reply.type('text/csv; charset=utf-8').send(csv as unknown as string);
         }
@@ -269,11 +268,7 @@ export const codeRoutes =
           response: { 200: Code, ...ErrorResponses },
         },
       },
-      async (request) => {
-        if (request.params.code.length === 0) throw new AppError('code_not_found');
-        return codeJson(
-          await app.codes.revoke(request.params.code, actorOf(request), request.body.reason ?? null),
-        );
-      },
+      async (request) =>
+        codeJson(await app.codes.revoke(request.params.code, actorOf(request), request.body.reason ?? null)),
     );
   };
