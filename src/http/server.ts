@@ -1,3 +1,7 @@
+/**
+ * The HTTP server: authentication and a customer token's ownership, request ids, problem answers,
+ * the served OpenAPI document, and every resource module of src/http/routes under /v1.
+ */
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyInstance, type FastifyRequest, LogController } from 'fastify';
@@ -130,8 +134,8 @@ export async function buildServer(app: App, options: ServerOptions = {}): Promis
     if (!claims) return;
     const named =
       request.routeOptions.config.customer === 'path'
-        ? (request.params as { id: string }).id
-        : (request.body as { customer: { id: string } }).customer.id;
+        ? (request.params as { id?: unknown }).id
+        : (request.body as { customer?: { id?: unknown } }).customer?.id;
     if (named !== claims.customerId) throw new AppError('forbidden', NOT_YOURS);
   });
 

@@ -54,14 +54,19 @@ function decoderOf(schema: TSchema): Decoder | null {
     if (fields.length === 0) return null;
     return (value) => {
       const object = value as Record<string, unknown>;
-      for (const [key, decode] of fields) if (Object.hasOwn(object, key)) object[key] = decode(object[key]);
+      for (const [key, decode] of fields) {
+        if (Object.hasOwn(object, key) && object[key] !== undefined) object[key] = decode(object[key]);
+      }
       return object;
     };
   }
   if (IsUnion(schema)) {
     const variants = schema.anyOf.map((variant) => ({ check: Compile(variant), decode: decoderOf(variant) }));
     if (variants.every((variant) => variant.decode === null)) return null;
-    return (value) => variants.find((variant) => variant.check.Check(value))?.decode?.(value) ?? value;
+    return (value) => {
+      const match = variants.find((variant) => variant.check.Check(value));
+      return match?.decode ? match.decode(value) : value;
+    };
   }
   if (IsArray(schema)) {
     const decode = decoderOf(schema.items);
