@@ -85,21 +85,6 @@ export function findUnstorableText(value: unknown, at: string): string | null {
   return null;
 }
 
-/**
- * `format: date-time` admits leap seconds, RFC 9557 `[zone]` suffixes and year 0000; neither `Date`
- * nor PostgreSQL does. Every timestamp from a request goes through here.
- */
-export function parseTimestamp(value: string, field: string): Date {
-  const d = new Date(value);
-  const year = d.getUTCFullYear();
-  if (Number.isNaN(d.getTime()) || year < 1 || year > 9999) {
-    throw new AppError('validation_failed', `${field} must be an RFC 3339 date-time from year 1 to 9999`, {
-      errors: [{ field, message: 'must be an RFC 3339 date-time from year 1 to 9999' }],
-    });
-  }
-  return d;
-}
-
 export function errorHandler(
   error: FastifyError,
   request: FastifyRequest,

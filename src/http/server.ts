@@ -1,6 +1,9 @@
+/**
+ * The HTTP server: authentication and a customer token's ownership, request ids, problem answers,
+ * the served OpenAPI document, and every resource module of src/http/routes under /v1.
+ */
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyInstance, type FastifyRequest, LogController } from 'fastify';
 import type { App } from '../app.js';
 import { trustProxySetting } from '../config.js';
@@ -13,11 +16,15 @@ import { errorHandler, findUnstorableText, sendProblem } from './problem.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
 import { campaignRoutes } from './routes/campaigns.js';
 import { codeRoutes } from './routes/codes.js';
-import { customerRoutes } from './routes/customers.js';
-import { defenseRoutes } from './routes/defenses.js';
+import { controlRoutes } from './routes/controls.js';
+import { decisionRoutes } from './routes/decisions.js';
 import { healthRoutes } from './routes/health.js';
+import { listRoutes } from './routes/lists.js';
+import { loyaltyRoutes } from './routes/loyalty.js';
 import { redemptionRoutes } from './routes/redemptions.js';
-import { riskRoutes } from './routes/risk.js';
+import { reviewRoutes } from './routes/reviews.js';
+import { ruleRoutes } from './routes/rules.js';
+import { validatorCompiler } from './shared.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -29,14 +36,15 @@ declare module 'fastify' {
     /** The route needs a key holding any one of these scopes (admin holds all). */
     scopes?: Scope[];
     /**
-     * `own`: a customer token may call the route for its own customer (the `:id` path parameter);
-     * `body`: it may call it, and the handler checks the customer in the body.
+     * A customer token may call the route too, for its own customer only: the one the `:id` path
+     * parameter (`path`) or `customer.id` in the body (`body`) names.
      */
-    customer?: 'own' | 'body';
+    customer?: 'path' | 'body';
   }
 }
 
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+const NOT_YOURS = 'a customer token acts only on its own customer';
 
 export interface ServerOptions {
   logger?: boolean | object;
@@ -62,12 +70,12 @@ export async function buildServer(app: App, options: ServerOptions = {}): Promis
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && SAFE_REQUEST_ID.test(given) ? given : newId('request');
     },
-    // Per-request lines only at debug: at thousands of redemptions a second they would be the load.
+    // Per-request lines only at debug: on a busy checkout path they would outweigh the work they log.
     logController: new LogController({
       disableRequestLogging: app.config.LOG_LEVEL !== 'debug' && app.config.LOG_LEVEL !== 'trace',
     }),
   });
-  server.setValidatorCompiler(TypeBoxValidatorCompiler);
+  server.setValidatorCompiler(validatorCompiler);
   server.decorateRequest('apiKey', null);
   server.decorateRequest('customer', null);
   server.removeContentTypeParser(['text/plain']);
@@ -78,7 +86,7 @@ export async function buildServer(app: App, options: ServerOptions = {}): Promis
   server.addHook('preValidation', async (request) => {
     if (request.body === undefined && request.method !== 'GET' && request.method !== 'HEAD')
       request.body = {};
-    // PostgreSQL text and jsonb cannot hold U+0000 or an unpaired surrogate: refuse them here, not as a 500.
+    // PostgreSQL text and jsonb cannot hold U+0000 or an unpaired surrogate: a 400 here, not a failed statement.
     const field = findUnstorableText(request.body, 'body');
     if (field !== null) {
       throw new AppError('validation_failed', `${field} contains U+0000 or an unpaired surrogate`, {
@@ -104,10 +112,7 @@ export async function buildServer(app: App, options: ServerOptions = {}): Promis
         reply.header('www-authenticate', 'Bearer');
         throw new AppError('unauthorized');
       }
-      const own =
-        customer === 'body' ||
-        (customer === 'own' && (request.params as { id?: string }).id === claims.customerId);
-      if (!own) throw new AppError('forbidden', 'a customer token acts only on its own customer');
+      if (!customer) throw new AppError('forbidden', NOT_YOURS);
       request.customer = claims;
       return;
     }
@@ -120,6 +125,18 @@ export async function buildServer(app: App, options: ServerOptions = {}): Promis
       throw new AppError('forbidden', `this route needs one of the scopes: ${scopes.join(', ')}`);
     }
     request.apiKey = key;
+  });
+
+  // A token acts only for its own customer: judged here alone, after validation, on the very path or
+  // body the handler will act on.
+  server.addHook('preHandler', async (request: FastifyRequest) => {
+    const claims = request.customer;
+    if (!claims) return;
+    const named =
+      request.routeOptions.config.customer === 'path'
+        ? (request.params as { id?: unknown }).id
+        : (request.body as { customer?: { id?: unknown } }).customer?.id;
+    if (named !== claims.customerId) throw new AppError('forbidden', NOT_YOURS);
   });
 
   await server.register(swagger, {
@@ -167,12 +184,19 @@ export async function buildServer(app: App, options: ServerOptions = {}): Promis
   server.get('/openapi.json', { schema: { hide: true } }, async () => server.swagger());
 
   await server.register(healthRoutes(app));
-  await server.register(campaignRoutes(app), { prefix: '/v1' });
-  await server.register(codeRoutes(app), { prefix: '/v1' });
-  await server.register(redemptionRoutes(app), { prefix: '/v1' });
-  await server.register(customerRoutes(app), { prefix: '/v1' });
-  await server.register(apiKeyRoutes(app), { prefix: '/v1' });
-  await server.register(defenseRoutes(app), { prefix: '/v1' });
-  await server.register(riskRoutes(app), { prefix: '/v1' });
+  for (const routes of [
+    campaignRoutes,
+    codeRoutes,
+    redemptionRoutes,
+    loyaltyRoutes,
+    apiKeyRoutes,
+    listRoutes,
+    controlRoutes,
+    ruleRoutes,
+    reviewRoutes,
+    decisionRoutes,
+  ]) {
+    await server.register(routes(app), { prefix: '/v1' });
+  }
   return server;
 }

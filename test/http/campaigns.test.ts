@@ -5,6 +5,8 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
+  type CampaignCreateBody,
+  type CheckoutOverrides,
   campaignBody,
   campaignWithCode,
   checkoutBody,
@@ -34,7 +36,7 @@ describe.each(backends.map((b) => [b.name, b] as const))('campaigns API on %s', 
   afterAll(async () => t?.close());
   beforeEach(() => clock.set(START));
 
-  async function create(overrides: Record<string, unknown> = {}) {
+  async function create(overrides: Partial<CampaignCreateBody> = {}) {
     const res = await t.call('POST', '/v1/campaigns', {
       key: t.keys.marketing,
       body: campaignBody(overrides),
@@ -43,11 +45,11 @@ describe.each(backends.map((b) => [b.name, b] as const))('campaigns API on %s', 
     return res.json();
   }
 
-  function validate(code: string, overrides: Record<string, unknown> = {}) {
+  function validate(code: string, overrides: CheckoutOverrides = {}) {
     return t.call('POST', '/v1/validations', { key: t.keys.checkout, body: checkoutBody(code, overrides) });
   }
 
-  function redeem(code: string, overrides: Record<string, unknown> = {}) {
+  function redeem(code: string, overrides: CheckoutOverrides = {}) {
     return t.call('POST', '/v1/redemptions', {
       key: t.keys.checkout,
       body: checkoutBody(code, overrides),
@@ -169,9 +171,9 @@ describe.each(backends.map((b) => [b.name, b] as const))('campaigns API on %s', 
     });
 
     it('an unknown field', async () => {
-      await expectInvalid(campaignBody({ colour: 'red' }), 'colour');
+      await expectInvalid({ ...campaignBody(), colour: 'red' }, 'colour');
       await expectInvalid(
-        campaignBody({ discount: { type: 'fixed_amount', amount_minor: 500, percent: 5 } }),
+        { ...campaignBody(), discount: { type: 'fixed_amount', amount_minor: 500, percent: 5 } },
         'percent',
       );
     });
@@ -185,6 +187,24 @@ describe.each(backends.map((b) => [b.name, b] as const))('campaigns API on %s', 
         campaignBody({ starts_at: '2026-07-01T00:00:00Z', ends_at: '2026-06-30T23:59:59Z' }),
         'ends_at',
       );
+    });
+
+    it('a timestamp no database holds: a leap second, a zone suffix, or outside years 1 to 9999', async () => {
+      for (const [field, value] of [
+        ['starts_at', '2026-06-30T23:59:60Z'],
+        ['starts_at', '2026-01-01T00:00:00Z[Europe/Paris]'],
+        ['starts_at', '0000-01-01T00:00:00Z'],
+        ['ends_at', '9999-12-31T23:59:59-23:59'],
+      ] as const) {
+        const res = await t.call('POST', '/v1/campaigns', { body: campaignBody({ [field]: value }) });
+        expect(res.statusCode, res.body).toBe(400);
+        expect(res.json().detail).toBe(`body/${field} must be an RFC 3339 date-time from year 1 to 9999`);
+      }
+    });
+
+    it('reads a timestamp with an offset as the UTC instant it names', async () => {
+      const created = await create({ starts_at: '2026-07-01T09:00:00+09:00', ends_at: null });
+      expect(created.starts_at).toBe('2026-07-01T00:00:00.000Z');
     });
 
     it('negative amounts', async () => {

@@ -5,6 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  type CampaignCreateBody,
+  type CheckoutOverrides,
   campaignBody,
   campaignWithCode,
   checkoutBody,
@@ -56,7 +58,7 @@ describe.each(backends.map((b) => [b.name, b] as const))('codes API on %s', (_na
   });
   afterAll(async () => t?.close());
 
-  async function newCampaign(overrides: Record<string, unknown> = {}): Promise<string> {
+  async function newCampaign(overrides: Partial<CampaignCreateBody> = {}): Promise<string> {
     const res = await t.call('POST', '/v1/campaigns', {
       key: t.keys.marketing,
       body: campaignBody(overrides),
@@ -75,11 +77,11 @@ describe.each(backends.map((b) => [b.name, b] as const))('codes API on %s', (_na
     return res.json().data;
   }
 
-  function validate(code: string, overrides: Record<string, unknown> = {}) {
+  function validate(code: string, overrides: CheckoutOverrides = {}) {
     return t.call('POST', '/v1/validations', { key: t.keys.checkout, body: checkoutBody(code, overrides) });
   }
 
-  function redeem(code: string, overrides: Record<string, unknown> = {}) {
+  function redeem(code: string, overrides: CheckoutOverrides = {}) {
     return t.call('POST', '/v1/redemptions', {
       key: t.keys.checkout,
       body: checkoutBody(code, overrides),

@@ -12,7 +12,15 @@ import type { LightMyRequestResponse } from 'fastify';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { reconcileCampaign } from '../../src/store/redemptions.js';
-import { campaignWithCode, checkoutBody, startTestApp, type TestApp, tally, unique } from '../support/app.js';
+import {
+  type CheckoutOverrides,
+  campaignWithCode,
+  checkoutBody,
+  startTestApp,
+  type TestApp,
+  tally,
+  unique,
+} from '../support/app.js';
 import { backends } from '../support/backends.js';
 
 const DISCOUNT = 500;
@@ -22,7 +30,7 @@ function redeem(
   code: string,
   customerId: string,
   idempotencyKey: string,
-  overrides: Record<string, unknown> = {},
+  overrides: CheckoutOverrides = {},
 ): Promise<LightMyRequestResponse> {
   return t.call('POST', '/v1/redemptions', {
     key: t.keys.checkout,
@@ -201,7 +209,7 @@ describe.each(backends.map((b) => [b.name, b] as const))('concurrent redemptions
   });
   afterAll(async () => t?.close());
 
-  it('campaign redemption_cap 50: 200 concurrent distinct customers -> exactly 50 redeemed', async () => {
+  it('redemption_cap 50 holds against 200 concurrent distinct customers: exactly 50 redeemed', async () => {
     const { campaignId, code } = await campaignWithCode(t, { redemption_cap: 50 });
     const responses = await Promise.all(
       Array.from({ length: 200 }, (_, i) => redeem(t, code, `cus_cap_${i}`, unique('key-cap-'))),
@@ -215,7 +223,7 @@ describe.each(backends.map((b) => [b.name, b] as const))('concurrent redemptions
     expect(inForce.map((r) => r.id).sort()).toEqual(ok.map((r) => r.json().id as string).sort());
   });
 
-  it('budget for exactly 7 discounts: 40 concurrent -> exactly 7 redeemed, rest budget_exhausted', async () => {
+  it('a budget for exactly 7 discounts holds against 40 concurrent redemptions: 7 redeemed, the rest budget_exhausted', async () => {
     const { campaignId, code } = await campaignWithCode(t, { budget_minor: 7 * DISCOUNT });
     const responses = await Promise.all(
       Array.from({ length: 40 }, (_, i) => redeem(t, code, `cus_budget_${i}`, unique('key-budget-'))),
@@ -227,7 +235,7 @@ describe.each(backends.map((b) => [b.name, b] as const))('concurrent redemptions
     expect(n(campaign.redemptions_used)).toBe(7);
   });
 
-  it('per_customer_cap 2: 30 concurrent requests of one customer -> exactly 2 redeemed', async () => {
+  it('per_customer_cap 2 holds against 30 concurrent requests of one customer: exactly 2 redeemed', async () => {
     const { campaignId, code } = await campaignWithCode(t, { per_customer_cap: 2 });
     const responses = await Promise.all(
       Array.from({ length: 30 }, (_, i) =>
@@ -281,7 +289,7 @@ describe.each(backends.map((b) => [b.name, b] as const))('concurrent redemptions
       oneCustomer: true,
     },
   ])('$cap across 8 public codes', ({ campaign: settings, requests, ok, reason, oneCustomer }) => {
-    it(`${requests} concurrent requests -> exactly ${ok} redeemed, rest ${reason}`, async () => {
+    it(`${requests} concurrent requests redeem exactly ${ok}, the rest refused with ${reason}`, async () => {
       const { campaignId, code } = await campaignWithCode(t, settings);
       const codes = [code, ...(await addPublicCodes(t, campaignId, 7))];
       const responses = await Promise.all(
@@ -305,7 +313,7 @@ describe.each(backends.map((b) => [b.name, b] as const))('concurrent redemptions
     });
   });
 
-  it('one Idempotency-Key, 30 concurrent identical requests -> one redemption, 30 identical 201s', async () => {
+  it('30 concurrent identical requests with one Idempotency-Key make one redemption and 30 identical 201s', async () => {
     const { campaignId, code } = await campaignWithCode(t, { redemption_cap: 10 });
     const key = unique('key-same-');
     const responses = await Promise.all(
@@ -334,7 +342,7 @@ describe.each(backends.map((b) => [b.name, b] as const))('concurrent redemptions
     expect(n(codeRow.uses)).toBe(1);
   });
 
-  it('single-use generated code: 50 concurrent customers -> exactly 1 redeemed, rest code_used_up', async () => {
+  it('a single-use generated code redeemed by 50 concurrent customers: exactly 1 redeemed, the rest code_used_up', async () => {
     const created = await t.call('POST', '/v1/campaigns', {
       body: {
         name: 'One-off',

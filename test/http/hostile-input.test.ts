@@ -12,7 +12,8 @@
  *
  * Real state is seeded first (active, sandbox, paused, draft and ended campaigns; public, generated,
  * revoked codes; live and rolled-back redemptions) so plausible mutations hit real rows.
- * The regressions at the end pin the shrunk counterexamples of the bugs these properties found.
+ * The pinned cases at the end send, on every run whatever the seed, inputs at the edges of what
+ * PostgreSQL text and jsonb, dates and the router hold; each must be refused as a problem.
  */
 import * as fc from 'fast-check';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
@@ -1691,63 +1692,72 @@ describe.each(backends.map((b) => [b.name, b] as const))('hostile input on %s', 
   });
 
   // -------------------------------------------------------------------------------------------------
-  // Regressions: the shrunk counterexamples the properties above found, pinned as plain cases. Each
-  // goes through check(): no 5xx, problem+json with a closed-list code and X-Request-Id, no state change.
+  // Pinned cases, sent on every run. Each goes through check() (no 5xx, problem+json with a closed-list
+  // code and X-Request-Id, no state change) and states the status it is refused with.
   // -------------------------------------------------------------------------------------------------
 
-  describe('regressions (pinned counterexamples)', () => {
+  describe('pinned cases', () => {
+    const refused = async (status: number, req: Req) => {
+      const res = await check(req);
+      expect(res.statusCode, describeRes(req, res)).toBe(status);
+    };
     const campaignWith = (patch: Record<string, unknown>): Req => {
       const req = baseReq(route('create campaign'));
       Object.assign(req.body as Record<string, unknown>, patch);
       return req;
     };
 
-    it('metadata with a NUL key on create -> was 500 (jsonb cannot hold U+0000)', async () => {
-      await check(campaignWith({ metadata: { source: 'fuzz', '\u0000': 'v' } }));
+    it('a NUL key in metadata is refused with 400 on create', async () => {
+      await refused(400, campaignWith({ metadata: { source: 'fuzz', '\u0000': 'v' } }));
     });
 
-    it('metadata with a NUL key on PATCH -> was 500', async () => {
+    it('a NUL key in metadata is refused with 400 on PATCH', async () => {
       const req = baseReq(route('patch campaign'));
       (req.body as Record<string, unknown>).metadata = { k: 'v', '\u0000': 'v' };
-      await check(req);
+      await refused(400, req);
     });
 
-    it('metadata value with a NUL -> was 500', async () => {
-      await check(campaignWith({ metadata: { a: '\u0000' } }));
+    it('a NUL in a metadata value is refused with 400', async () => {
+      await refused(400, campaignWith({ metadata: { a: '\u0000' } }));
     });
 
-    it('eligibility segment that is a lone surrogate -> was 500 (invalid jsonb)', async () => {
-      await check(campaignWith({ eligibility: { segments: ['\uDFFF'] } }));
+    it('an eligibility segment that is a lone surrogate is refused with 400', async () => {
+      await refused(400, campaignWith({ eligibility: { segments: ['\uDFFF'] } }));
     });
 
-    it('starts_at with an RFC 9557 suffix (passes format date-time, Invalid Date) -> was 500', async () => {
-      await check(campaignWith({ starts_at: '2026-01-01T00:00:00Z[Europe/Paris]' }));
+    it('a starts_at with an RFC 9557 zone suffix is refused with 400', async () => {
+      await refused(400, campaignWith({ starts_at: '2026-01-01T00:00:00Z[Europe/Paris]' }));
     });
 
-    it('starts_at on a leap second 23:59:60 (passes format date-time, Invalid Date) -> was 500', async () => {
-      await check(campaignWith({ starts_at: '2026-06-30T23:59:60Z' }));
+    it('a starts_at on a leap second (23:59:60) is refused with 400', async () => {
+      await refused(400, campaignWith({ starts_at: '2026-06-30T23:59:60Z' }));
     });
 
-    it('starts_at in year 0000 -> was 500 on PGlite (PostgreSQL has no year 0)', async () => {
-      await check(campaignWith({ starts_at: '0000-01-01T00:00:00Z' }));
+    it('a starts_at in year 0000 is refused with 400 (PostgreSQL has no year 0)', async () => {
+      await refused(400, campaignWith({ starts_at: '0000-01-01T00:00:00Z' }));
     });
 
-    it('dates whose UTC instant leaves years 1-9999 (offsets at the edges) -> were 500', async () => {
-      // 1 BC once the offset is applied: 500 on PGlite.
-      await check(campaignWith({ starts_at: '0001-01-01T00:00:00+01:00', ends_at: null }));
-      // Year 10000 once the offset is applied: 500 on PGlite as starts_at, on both as ends_at.
-      await check(campaignWith({ starts_at: '9999-12-31T23:59:59-23:59', ends_at: null }));
-      await check(campaignWith({ starts_at: '0001-01-01T00:00:00Z', ends_at: '9999-12-31T23:59:59-23:59' }));
+    it('a date whose UTC instant leaves years 1 to 9999 once its offset applies is refused with 400', async () => {
+      // 1 BC once the offset is applied.
+      await refused(400, campaignWith({ starts_at: '0001-01-01T00:00:00+01:00', ends_at: null }));
+      // Year 10000 once the offset is applied, as starts_at and as ends_at.
+      await refused(400, campaignWith({ starts_at: '9999-12-31T23:59:59-23:59', ends_at: null }));
+      await refused(
+        400,
+        campaignWith({ starts_at: '0001-01-01T00:00:00Z', ends_at: '9999-12-31T23:59:59-23:59' }),
+      );
     });
 
-    it('a chosen code bound to a customer id that is a lone surrogate -> was 500', async () => {
-      await check(
+    it('a chosen code bound to a lone-surrogate customer id is refused with 400', async () => {
+      await refused(
+        400,
         baseReq(route('add one code'), { body: { code: 'PIN-ONE-1', max_uses: 3, customer_id: 'x\udfff' } }),
       );
     });
 
-    it('generated codes bound to a customer id with a lone surrogate -> was 500', async () => {
-      await check(
+    it('generated codes bound to a customer id with a lone surrogate are refused with 400', async () => {
+      await refused(
+        400,
         baseReq(route('generate codes'), {
           body: {
             generate: { count: 2, prefix: 'FZ', random_length: 10, max_uses: 1, customer_id: 'x\ud800y' },
@@ -1756,8 +1766,9 @@ describe.each(backends.map((b) => [b.name, b] as const))('hostile input on %s', 
       );
     });
 
-    it('imported codes (JSON) with a lone-surrogate customer id -> was 500', async () => {
-      await check(
+    it('a JSON import with a lone-surrogate customer id is refused with 400', async () => {
+      await refused(
+        400,
         baseReq(route('import codes (json)'), {
           body: {
             codes: [
@@ -1769,54 +1780,68 @@ describe.each(backends.map((b) => [b.name, b] as const))('hostile input on %s', 
       );
     });
 
-    it('imported codes (CSV) with a NUL customer_id cell -> was 500', async () => {
-      await check(
+    it('a CSV import with a NUL customer_id cell is refused with 400', async () => {
+      await refused(
+        400,
         baseReq(route('import codes (csv)'), {
           body: { csv: 'code,customer_id,max_uses\n"CSV0",\u0000,""\n' },
         }),
       );
-      await check(
+      await refused(
+        400,
         baseReq(route('import codes (csv)'), {
           body: { csv: 'code,customer_id,max_uses\n"CSV0","\u0000",""\n' },
         }),
       );
     });
 
-    it('validate and redeem for a customer id that is a lone surrogate -> 500 on the working tree', async () => {
+    it('a validation or redemption for a lone-surrogate customer id is refused with 400', async () => {
       const body = fullCheckout(s.mainCode, '\ud800');
-      await check({ method: 'POST', url: '/v1/validations', auth: 'checkout', body });
-      await check({ ...baseReq(route('redeem')), headers: { 'idempotency-key': 'pin-surrogate-0' }, body });
+      await refused(400, { method: 'POST', url: '/v1/validations', auth: 'checkout', body });
+      await refused(400, {
+        ...baseReq(route('redeem')),
+        headers: { 'idempotency-key': 'pin-surrogate-0' },
+        body,
+      });
     });
 
-    it('pause with a lone-surrogate reason -> was 500 (the outbox payload is jsonb)', async () => {
-      await check(await arm(baseReq(route('pause'), { body: { reason: 'x\ud800y' } })));
+    it('a pause with a lone-surrogate reason is refused with 400', async () => {
+      await refused(400, await arm(baseReq(route('pause'), { body: { reason: 'x\ud800y' } })));
     });
 
-    it('resume with a lone-surrogate reason -> was 500', async () => {
-      await check(await arm(baseReq(route('resume'), { body: { reason: '\ud800' } })));
+    it('a resume with a lone-surrogate reason is refused with 400', async () => {
+      await refused(400, await arm(baseReq(route('resume'), { body: { reason: '\ud800' } })));
     });
 
-    it('revoke with a lone-surrogate reason -> was 500', async () => {
-      await check(
+    it('a revoke with a lone-surrogate reason is refused with 400', async () => {
+      await refused(
+        400,
         await arm(
           baseReq(route('revoke code'), { url: '/v1/codes/RV424242/revoke', body: { reason: 'x\uD800y' } }),
         ),
       );
     });
 
-    it('a malformed percent-encoding in the path -> was a bare Fastify 400 without X-Request-Id', async () => {
-      await check({ method: 'GET', url: '/v1/campaigns/%E0%A4%A', auth: 'marketing' });
-      await check(baseReq(route('revoke code'), { url: '/v1/codes/%/revoke' }));
+    it('a malformed percent-encoding in the path is a 404 problem with X-Request-Id', async () => {
+      await refused(404, { method: 'GET', url: '/v1/campaigns/%E0%A4%A', auth: 'marketing' });
+      await refused(404, baseReq(route('revoke code'), { url: '/v1/codes/%/revoke' }));
     });
 
-    it('a path parameter above 100 characters -> was a bare 414 FST_ERR_MAX_PARAM_LENGTH', async () => {
-      await check({ method: 'GET', url: ['/v1/campaigns/', new Huge('A', 10_000)], auth: 'marketing' });
-      await check(baseReq(route('revoke code'), { url: ['/v1/codes/', new Huge('9', 300), '/revoke'] }));
+    it("an over-long path parameter is a problem: 404 past the router's limit, 400 past the route's", async () => {
+      await refused(404, {
+        method: 'GET',
+        url: ['/v1/campaigns/', new Huge('A', 10_000)],
+        auth: 'marketing',
+      });
+      await refused(
+        400,
+        baseReq(route('revoke code'), { url: ['/v1/codes/', new Huge('9', 300), '/revoke'] }),
+      );
     });
 
-    it('a code of 101-256 characters, which the revoke route itself allows, -> was a bare 414', async () => {
+    it('a code of 101 to 256 characters reaches the revoke route (404 code_not_found)', async () => {
       // Codes match ignoring separators; the route accepts up to 256 characters of text.
-      await check(baseReq(route('revoke code'), { url: `/v1/codes/${'A-'.repeat(60)}B/revoke` }));
+      await refused(404, baseReq(route('revoke code'), { url: `/v1/codes/${'A-'.repeat(60)}B/revoke` }));
     });
   });
 });

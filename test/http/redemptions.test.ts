@@ -6,6 +6,9 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { DomainEvent } from '../../src/domain/events.js';
 import {
+  type CampaignCreateBody,
+  type CheckoutOverrides,
+  type CodeBody,
   campaignBody,
   campaignWithCode,
   checkoutBody,
@@ -49,11 +52,11 @@ describe.each(backends.map((b) => [b.name, b] as const))('redemptions API on %s'
   afterAll(async () => t?.close());
   beforeEach(() => clock.set(NOW));
 
-  function validate(code: string, overrides: Record<string, unknown> = {}) {
+  function validate(code: string, overrides: CheckoutOverrides = {}) {
     return t.call('POST', '/v1/validations', { key: t.keys.checkout, body: checkoutBody(code, overrides) });
   }
 
-  function redeem(code: string, overrides: Record<string, unknown> = {}, key: string = unique('idem-')) {
+  function redeem(code: string, overrides: CheckoutOverrides = {}, key: string = unique('idem-')) {
     return t.call('POST', '/v1/redemptions', {
       key: t.keys.checkout,
       body: checkoutBody(code, overrides),
@@ -61,7 +64,7 @@ describe.each(backends.map((b) => [b.name, b] as const))('redemptions API on %s'
     });
   }
 
-  async function redeemOk(code: string, overrides: Record<string, unknown> = {}): Promise<RedemptionJson> {
+  async function redeemOk(code: string, overrides: CheckoutOverrides = {}): Promise<RedemptionJson> {
     const res = await redeem(code, overrides);
     expect(res.statusCode, res.body).toBe(201);
     return res.json();
@@ -109,13 +112,9 @@ describe.each(backends.map((b) => [b.name, b] as const))('redemptions API on %s'
   }
 
   describe('refusals', () => {
-    type Setup = () => Promise<{ code: string; body?: Record<string, unknown> }>;
+    type Setup = () => Promise<{ code: string; body?: CheckoutOverrides }>;
     const withCode =
-      (
-        campaign: Record<string, unknown>,
-        body?: Record<string, unknown>,
-        code: Record<string, unknown> = {},
-      ) =>
+      (campaign: Partial<CampaignCreateBody>, body?: CheckoutOverrides, code: Partial<CodeBody> = {}) =>
       async () => ({ ...(await campaignWithCode(t, campaign, code)), ...(body ? { body } : {}) });
 
     const cases: [string, Setup][] = [

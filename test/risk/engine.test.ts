@@ -443,7 +443,7 @@ describe.each(backends.map((b) => [b.name, b] as const))('risk rules and reviews
     // A proof is valid until its expires_at, not at it.
     const late = unique('CUS_STEP_');
     const lateChallenge = expectChallenged(await redeem(t, code, late));
-    const lateProof = { challenge: lateChallenge.token, method: 'otp' };
+    const lateProof = { challenge: lateChallenge.token, method: 'otp' as const };
     clock.set(new Date(Date.parse(lateChallenge.expires_at) - 1).toISOString());
     expectRedeemed(await redeem(t, code, late, { stepUp: lateProof }));
     clock.set(lateChallenge.expires_at);

@@ -7,7 +7,7 @@ import type { LightMyRequestResponse } from 'fastify';
 import { sql } from 'kysely';
 import { expect } from 'vitest';
 import { openDatabase } from '../../src/store/connect.js';
-import { checkoutBody, type TestApp, unique } from '../support/app.js';
+import { type CheckoutBody, checkoutBody, type TestApp, unique } from '../support/app.js';
 import type { TestBackend } from '../support/backends.js';
 
 export const n = (v: unknown): number => Number(v ?? 0) + 0;
@@ -40,7 +40,7 @@ export async function fraudKey(t: TestApp): Promise<string> {
 export interface AttemptOptions {
   context?: Record<string, unknown>;
   subtotal?: number;
-  stepUp?: { challenge: string; method: string };
+  stepUp?: CheckoutBody['step_up'];
   idempotencyKey?: string;
   orderId?: string;
 }

@@ -3,8 +3,12 @@
  * Requests go through Fastify's inject: the whole stack (auth, validation, services, SQL) runs.
  */
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
+import type { Static } from 'typebox';
 import { type App, createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
+import type { CampaignCreate } from '../../src/http/routes/campaigns.js';
+import type { CodeSpec } from '../../src/http/routes/codes.js';
+import type { CheckoutBody as CheckoutBodySchema } from '../../src/http/routes/redemptions.js';
 import { buildServer } from '../../src/http/server.js';
 import type { Clock } from '../../src/lib/clock.js';
 import type { Database } from '../../src/store/schema.js';
@@ -94,7 +98,19 @@ export function unique(prefix: string): string {
   return `${prefix}${sequence}${Math.random().toString(36).slice(2, 8)}`.toUpperCase();
 }
 
-export function campaignBody(overrides: Record<string, unknown> = {}) {
+/** A campaign as POST /v1/campaigns takes it: the JSON a client sends (timestamps as text). */
+export type CampaignCreateBody = Static<typeof CampaignCreate>;
+/** A validation or redemption request as the checkout routes take it. */
+export type CheckoutBody = Static<typeof CheckoutBodySchema>;
+/** Overrides of a checkout body: the customer and the cart are merged field by field. */
+export type CheckoutOverrides = Partial<Omit<CheckoutBody, 'code' | 'customer' | 'cart'>> & {
+  customer?: Partial<CheckoutBody['customer']>;
+  cart?: Partial<CheckoutBody['cart']>;
+};
+/** One chosen code as POST /v1/campaigns/{id}/codes takes it. */
+export type CodeBody = Static<typeof CodeSpec>;
+
+export function campaignBody(overrides: Partial<CampaignCreateBody> = {}): CampaignCreateBody {
   return {
     name: 'Summer sale',
     currency: 'USD',
@@ -105,8 +121,8 @@ export function campaignBody(overrides: Record<string, unknown> = {}) {
   };
 }
 
-export function checkoutBody(code: string, overrides: Record<string, unknown> = {}) {
-  const { customer, cart, ...rest } = overrides as { customer?: object; cart?: object };
+export function checkoutBody(code: string, overrides: CheckoutOverrides = {}): CheckoutBody {
+  const { customer, cart, ...rest } = overrides;
   return {
     code,
     customer: { id: 'cus_1', ...customer },
@@ -118,13 +134,13 @@ export function checkoutBody(code: string, overrides: Record<string, unknown> = 
 /** Create an active campaign with one public code; returns the campaign id and the code. */
 export async function campaignWithCode(
   t: TestApp,
-  campaign: Record<string, unknown> = {},
-  code: Record<string, unknown> = {},
+  campaign: Partial<CampaignCreateBody> = {},
+  code: Partial<CodeBody> = {},
 ): Promise<{ campaignId: string; code: string }> {
   const created = await t.call('POST', '/v1/campaigns', { body: campaignBody(campaign) });
   if (created.statusCode !== 201) throw new Error(`campaign: ${created.statusCode} ${created.body}`);
   const campaignId = created.json().id as string;
-  const text = (code.code as string | undefined) ?? unique('PUB');
+  const text = code.code ?? unique('PUB');
   const made = await t.call('POST', `/v1/campaigns/${campaignId}/codes`, { body: { ...code, code: text } });
   if (made.statusCode !== 201) throw new Error(`code: ${made.statusCode} ${made.body}`);
   return { campaignId, code: text };

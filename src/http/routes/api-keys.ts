@@ -1,10 +1,10 @@
-import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+/** API keys: created with their scopes, listed without their secrets, revoked. */
 import { Type } from 'typebox';
 import type { App } from '../../app.js';
 import { AppError } from '../../errors.js';
 import { SCOPES } from '../../services/api-keys.js';
 import type { ApiKeyRecord } from '../../store/api-keys.js';
-import { ErrorResponses, Nullable, StringEnum, Timestamp } from '../schemas.js';
+import { ErrorResponses, Id, iso, Nullable, type Routes, StringEnum, strict, Timestamp } from '../shared.js';
 
 const ApiKey = Type.Object({
   id: Type.String(),
@@ -21,11 +21,11 @@ const keyJson = (k: ApiKeyRecord) => ({
   hint: `…${k.keyHint}`,
   scopes: k.scopes,
   created_at: k.createdAt.toISOString(),
-  revoked_at: k.revokedAt ? k.revokedAt.toISOString() : null,
+  revoked_at: iso(k.revokedAt),
 });
 
 export const apiKeyRoutes =
-  (app: App): FastifyPluginAsyncTypebox =>
+  (app: App): Routes =>
   async (server) => {
     const admin = { scopes: ['admin' as const] };
     server.post(
@@ -44,7 +44,7 @@ export const apiKeyRoutes =
                 uniqueItems: true,
               }),
             },
-            { additionalProperties: false },
+            strict,
           ),
           response: { 201: Type.Object({ ...ApiKey.properties, secret: Type.String() }), ...ErrorResponses },
         },
@@ -73,7 +73,7 @@ export const apiKeyRoutes =
         schema: {
           tags: ['admin'],
           summary: 'Revoke an API key (every node refuses it within 5 seconds)',
-          params: Type.Object({ id: Type.String({ pattern: '^key_[0-9A-HJKMNP-TV-Z]{26}$' }) }),
+          params: Type.Object({ id: Id('key') }),
           response: { 200: ApiKey, ...ErrorResponses },
         },
       },

@@ -1,27 +1,157 @@
-import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Type } from 'typebox';
+/** Campaigns: their terms, their lifecycle and the kill switch. */
+import { type StaticDecode, Type } from 'typebox';
 import type { App } from '../../app.js';
-import type { Eligibility } from '../../domain/campaign.js';
-import type { DiscountRule } from '../../domain/money.js';
-import type { CampaignPatch as ServicePatch } from '../../services/campaigns.js';
-import { actorOf, campaignJson, page } from '../present.js';
-import { parseTimestamp } from '../problem.js';
+import { CAMPAIGN_STATUSES, type Eligibility } from '../../domain/campaign.js';
+import { type DiscountRule, MAX_BASIS_POINTS } from '../../domain/money.js';
+import type { CampaignInput, CampaignPatch as ServicePatch } from '../../services/campaigns.js';
+import type { CampaignRecord } from '../../store/rows.js';
 import {
-  Campaign,
-  CampaignCreate,
+  AmountMinor,
+  actorOf,
   CampaignId,
-  CampaignPatch,
-  CampaignStatus,
+  Currency,
   ErrorResponses,
+  iso,
+  Nullable,
   Page,
   PageQuery,
+  page,
   Reason,
-} from '../schemas.js';
+  type Routes,
+  StringEnum,
+  strict,
+  Text,
+  Timestamp,
+} from '../shared.js';
 
-type DiscountBody = CampaignCreate['discount'];
-type EligibilityBody = NonNullable<CampaignCreate['eligibility']>;
+// ---------------------------------------------------------------------------------------------------
+// Schemas
+// ---------------------------------------------------------------------------------------------------
 
-export function discountFromBody(d: DiscountBody): DiscountRule {
+export const Discount = Type.Union(
+  [
+    Type.Object({ type: Type.Literal('fixed_amount'), amount_minor: AmountMinor }, strict),
+    Type.Object(
+      {
+        type: Type.Literal('percentage'),
+        basis_points: Type.Integer({ minimum: 1, maximum: MAX_BASIS_POINTS, description: '1500 = 15 %' }),
+        max_discount_minor: Type.Optional(Nullable(AmountMinor)),
+      },
+      strict,
+    ),
+    Type.Object({ type: Type.Literal('free_shipping') }, strict),
+  ],
+  {
+    description:
+      'Percentages are rounded half to even to a whole minor unit; no discount exceeds the subtotal ' +
+      '(free shipping discounts exactly cart.shipping_minor).',
+  },
+);
+
+const IdList = Type.Array(Text(128), { maxItems: 10_000, uniqueItems: true });
+const EligibilityBody = Type.Object(
+  {
+    customer_ids: Type.Optional(Nullable(IdList)),
+    segments: Type.Optional(Nullable(Type.Array(Text(64), { maxItems: 100 }))),
+    regions: Type.Optional(Nullable(Type.Array(Text(64), { maxItems: 300 }))),
+    first_order_only: Type.Optional(Type.Boolean()),
+  },
+  { ...strict, description: 'null (or absent) means no restriction' },
+);
+
+const Metadata = Type.Record(Type.String({ maxLength: 64 }), Type.String({ maxLength: 512 }), {
+  maxProperties: 50,
+  description: 'Free-form string pairs for your own use',
+});
+
+const limitFields = {
+  starts_at: Type.Optional(Timestamp),
+  ends_at: Type.Optional(Nullable(Timestamp)),
+  redemption_cap: Type.Optional(Nullable(Type.Integer({ minimum: 0, maximum: 2_000_000_000 }))),
+  budget_minor: Type.Optional(Nullable(AmountMinor)),
+  per_customer_cap: Type.Optional(Nullable(Type.Integer({ minimum: 1, maximum: 1_000_000 }))),
+  per_person_cap: Type.Optional(
+    Nullable(
+      Type.Integer({
+        minimum: 1,
+        maximum: 1_000_000,
+        description:
+          'Redemptions per person: customers sharing an email, phone, device, card or address count as one',
+      }),
+    ),
+  ),
+  throttle_per_minute: Type.Optional(
+    Nullable(
+      Type.Integer({
+        minimum: 1,
+        maximum: 10_000_000,
+        description: 'At most this many redemptions per UTC minute',
+      }),
+    ),
+  ),
+  min_order_minor: Type.Optional(Nullable(AmountMinor)),
+  eligibility: Type.Optional(EligibilityBody),
+  metadata: Type.Optional(Metadata),
+};
+
+export const CampaignCreate = Type.Object(
+  {
+    name: Text(200),
+    currency: Currency,
+    discount: Discount,
+    status: Type.Optional(StringEnum(['draft', 'active'] as const, { description: 'default draft' })),
+    ...limitFields,
+  },
+  strict,
+);
+
+const CampaignStatus = StringEnum(CAMPAIGN_STATUSES);
+
+const CampaignPatch = Type.Object(
+  {
+    name: Type.Optional(Text(200)),
+    discount: Type.Optional(Discount),
+    status: Type.Optional(CampaignStatus),
+    ...limitFields,
+  },
+  { ...strict, minProperties: 1 },
+);
+
+export const Campaign = Type.Object({
+  id: CampaignId,
+  name: Type.String(),
+  status: CampaignStatus,
+  currency: Currency,
+  discount: Discount,
+  starts_at: Timestamp,
+  ends_at: Nullable(Timestamp),
+  redemption_cap: Nullable(Type.Integer()),
+  budget_minor: Nullable(Type.Integer()),
+  per_customer_cap: Nullable(Type.Integer()),
+  per_person_cap: Nullable(Type.Integer()),
+  throttle_per_minute: Nullable(Type.Integer()),
+  min_order_minor: Nullable(Type.Integer()),
+  eligibility: Type.Object({
+    customer_ids: Nullable(Type.Array(Type.String())),
+    segments: Nullable(Type.Array(Type.String())),
+    regions: Nullable(Type.Array(Type.String())),
+    first_order_only: Type.Boolean(),
+  }),
+  redemptions_used: Type.Integer({ description: 'Redemptions in force (rolled-back ones excluded)' }),
+  spent_minor: Type.Integer({ description: 'Discount given by redemptions in force' }),
+  metadata: Type.Record(Type.String(), Type.String()),
+  version: Type.Integer({ description: 'Bumped by every change of the terms' }),
+  created_at: Timestamp,
+  updated_at: Timestamp,
+});
+
+const Params = Type.Object({ id: CampaignId });
+
+// ---------------------------------------------------------------------------------------------------
+// Mapping
+// ---------------------------------------------------------------------------------------------------
+
+function discountFromBody(d: StaticDecode<typeof Discount>): DiscountRule {
   switch (d.type) {
     case 'fixed_amount':
       return { type: 'fixed_amount', amountMinor: d.amount_minor };
@@ -36,7 +166,9 @@ export function discountFromBody(d: DiscountBody): DiscountRule {
   }
 }
 
-function eligibilityFromBody(e: EligibilityBody | undefined): Partial<Eligibility> | undefined {
+function eligibilityFromBody(
+  e: StaticDecode<typeof EligibilityBody> | undefined,
+): Partial<Eligibility> | undefined {
   if (!e) return undefined;
   const out: Partial<Eligibility> = {};
   if (e.customer_ids !== undefined) out.customerIds = e.customer_ids;
@@ -46,14 +178,74 @@ function eligibilityFromBody(e: EligibilityBody | undefined): Partial<Eligibilit
   return out;
 }
 
-const date = (s: string | undefined) => (s === undefined ? undefined : parseTimestamp(s, 'body/starts_at'));
-const dateOrNull = (s: string | null | undefined) =>
-  s === undefined ? undefined : s === null ? null : parseTimestamp(s, 'body/ends_at');
+/** The terms of a create or a patch body as the service takes them (absent fields stay undefined). */
+function termsFromBody(b: StaticDecode<typeof CampaignCreate>): Omit<CampaignInput, 'currency'>;
+function termsFromBody(b: StaticDecode<typeof CampaignPatch>): ServicePatch;
+function termsFromBody(b: StaticDecode<typeof CampaignPatch>): ServicePatch {
+  return {
+    name: b.name,
+    discount: b.discount === undefined ? undefined : discountFromBody(b.discount),
+    status: b.status,
+    startsAt: b.starts_at,
+    endsAt: b.ends_at,
+    redemptionCap: b.redemption_cap,
+    budgetMinor: b.budget_minor,
+    perCustomerCap: b.per_customer_cap,
+    perPersonCap: b.per_person_cap,
+    throttlePerMinute: b.throttle_per_minute,
+    minOrderMinor: b.min_order_minor,
+    eligibility: eligibilityFromBody(b.eligibility),
+    metadata: b.metadata,
+  };
+}
 
-const Params = Type.Object({ id: CampaignId });
+function discountJson(d: DiscountRule) {
+  switch (d.type) {
+    case 'fixed_amount':
+      return { type: d.type, amount_minor: d.amountMinor };
+    case 'percentage':
+      return { type: d.type, basis_points: d.basisPoints, max_discount_minor: d.maxDiscountMinor };
+    case 'free_shipping':
+      return { type: d.type };
+  }
+}
+
+export function campaignJson(c: CampaignRecord) {
+  return {
+    id: c.id,
+    name: c.name,
+    status: c.status,
+    currency: c.currency,
+    discount: discountJson(c.discount),
+    starts_at: c.startsAt.toISOString(),
+    ends_at: iso(c.endsAt),
+    redemption_cap: c.redemptionCap,
+    budget_minor: c.budgetMinor,
+    per_customer_cap: c.perCustomerCap,
+    per_person_cap: c.perPersonCap,
+    throttle_per_minute: c.throttlePerMinute,
+    min_order_minor: c.minOrderMinor,
+    eligibility: {
+      customer_ids: c.eligibility.customerIds,
+      segments: c.eligibility.segments,
+      regions: c.eligibility.regions,
+      first_order_only: c.eligibility.firstOrderOnly,
+    },
+    redemptions_used: c.redemptionsUsed,
+    spent_minor: c.spentMinor,
+    metadata: c.metadata,
+    version: c.version,
+    created_at: c.createdAt.toISOString(),
+    updated_at: c.updatedAt.toISOString(),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Routes
+// ---------------------------------------------------------------------------------------------------
 
 export const campaignRoutes =
-  (app: App): FastifyPluginAsyncTypebox =>
+  (app: App): Routes =>
   async (server) => {
     const config = { scopes: ['marketing' as const] };
     // On-call fraud analysts may pull the kill switch too.
@@ -73,22 +265,7 @@ export const campaignRoutes =
       async (request, reply) => {
         const b = request.body;
         const campaign = await app.campaigns.create(
-          {
-            name: b.name,
-            currency: b.currency,
-            discount: discountFromBody(b.discount),
-            status: b.status,
-            startsAt: date(b.starts_at),
-            endsAt: dateOrNull(b.ends_at),
-            redemptionCap: b.redemption_cap,
-            budgetMinor: b.budget_minor,
-            perCustomerCap: b.per_customer_cap,
-            perPersonCap: b.per_person_cap,
-            throttlePerMinute: b.throttle_per_minute,
-            minOrderMinor: b.min_order_minor,
-            eligibility: eligibilityFromBody(b.eligibility),
-            metadata: b.metadata,
-          },
+          { ...termsFromBody(b), currency: b.currency },
           actorOf(request),
         );
         return reply.status(201).send(campaignJson(campaign));
@@ -102,10 +279,7 @@ export const campaignRoutes =
         schema: {
           tags: ['campaigns'],
           summary: 'List campaigns, newest first',
-          querystring: Type.Object(
-            { ...PageQuery, status: Type.Optional(CampaignStatus) },
-            { additionalProperties: false },
-          ),
+          querystring: Type.Object({ ...PageQuery, status: Type.Optional(CampaignStatus) }, strict),
           response: { 200: Page(Campaign), ...ErrorResponses },
         },
       },
@@ -149,25 +323,10 @@ export const campaignRoutes =
           response: { 200: Campaign, ...ErrorResponses },
         },
       },
-      async (request) => {
-        const b = request.body;
-        const patch: ServicePatch = {
-          name: b.name,
-          discount: b.discount ? discountFromBody(b.discount) : undefined,
-          status: b.status,
-          startsAt: date(b.starts_at),
-          endsAt: dateOrNull(b.ends_at),
-          redemptionCap: b.redemption_cap,
-          budgetMinor: b.budget_minor,
-          perCustomerCap: b.per_customer_cap,
-          perPersonCap: b.per_person_cap,
-          throttlePerMinute: b.throttle_per_minute,
-          minOrderMinor: b.min_order_minor,
-          eligibility: eligibilityFromBody(b.eligibility),
-          metadata: b.metadata,
-        };
-        return campaignJson(await app.campaigns.update(request.params.id, patch, actorOf(request)));
-      },
+      async (request) =>
+        campaignJson(
+          await app.campaigns.update(request.params.id, termsFromBody(request.body), actorOf(request)),
+        ),
     );
 
     for (const [action, to, from] of [

@@ -1,27 +1,170 @@
+/** Codes of a campaign: one chosen code, generated batches, imports, the CSV export, revocation. */
 import { Readable } from 'node:stream';
-import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Type } from 'typebox';
+import { type StaticDecode, Type } from 'typebox';
 import type { App } from '../../app.js';
-import { AppError } from '../../errors.js';
 import { codesCsv, parseCodeCsv } from '../../formats/code-csv.js';
-import { actorOf, codeJson, page } from '../present.js';
+import type { CodeRecord } from '../../store/rows.js';
 import {
+  actorOf,
   CampaignId,
-  Code,
-  CodesCreate,
-  CodesCreated,
+  CustomerId,
   ErrorResponses,
-  MAX_HTTP_IMPORT,
+  iso,
+  Nullable,
   Page,
   PageQuery,
+  page,
   Reason,
-} from '../schemas.js';
+  type Routes,
+  strict,
+  Text,
+  Timestamp,
+} from '../shared.js';
+
+// ---------------------------------------------------------------------------------------------------
+// Schemas
+// ---------------------------------------------------------------------------------------------------
+
+const Code = Type.Object({
+  id: Type.String(),
+  campaign_id: CampaignId,
+  batch_id: Nullable(Type.String()),
+  code: Type.String({ description: 'As shown to customers' }),
+  normalized: Type.String({ description: 'Upper case, separators removed: how codes are matched' }),
+  kind: Type.Union([Type.Literal('public'), Type.Literal('unique')]),
+  max_uses: Nullable(Type.Integer()),
+  uses: Type.Integer(),
+  customer_id: Nullable(Type.String()),
+  status: Type.Union([Type.Literal('active'), Type.Literal('revoked')]),
+  partner: Nullable(Type.String()),
+  amount_minor: Nullable(
+    Type.Integer({
+      description: 'A fixed amount of this code (loyalty coupons); null = the campaign discount',
+    }),
+  ),
+  expires_at: Nullable(
+    Type.String({ format: 'date-time', description: "End of this code's own validity, if any" }),
+  ),
+  created_at: Timestamp,
+  revoked_at: Nullable(Timestamp),
+});
+
+export const Partner = Type.String({
+  minLength: 1,
+  maxLength: 64,
+  pattern: '^[A-Za-z0-9_.-]+$',
+  description: 'The partner channel the code is issued to: revocable and cappable on its own',
+});
+
+export const CodeSpec = Type.Object(
+  {
+    code: Text(256, 'Letters and digits; case, spaces and - _ . / are ignored when matching'),
+    max_uses: Type.Optional(Nullable(Type.Integer({ minimum: 1, maximum: 2_000_000_000 }))),
+    customer_id: Type.Optional(Nullable(CustomerId)),
+    partner: Type.Optional(Nullable(Partner)),
+  },
+  strict,
+);
+
+const MAX_HTTP_GENERATE = 100_000;
+const MAX_HTTP_IMPORT = 10_000;
+
+const CodesCreate = Type.Union([
+  Type.Object(
+    { ...CodeSpec.properties },
+    { ...strict, description: 'One chosen code (no max_uses = public multi-use)' },
+  ),
+  Type.Object(
+    {
+      generate: Type.Object(
+        {
+          count: Type.Integer({
+            minimum: 1,
+            maximum: MAX_HTTP_GENERATE,
+            description: 'Use the CLI for larger batches',
+          }),
+          prefix: Type.Optional(Type.String({ maxLength: 16, pattern: '^[A-Za-z0-9]*$' })),
+          random_length: Type.Optional(
+            Type.Integer({ minimum: 8, maximum: 32, default: 12, description: '5 bits each' }),
+          ),
+          max_uses: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1 })),
+          customer_id: Type.Optional(Nullable(CustomerId)),
+          partner: Type.Optional(Nullable(Partner)),
+        },
+        strict,
+      ),
+    },
+    { ...strict, description: 'Generate unique codes with a check symbol' },
+  ),
+  Type.Object(
+    { codes: Type.Array(CodeSpec, { minItems: 1, maxItems: MAX_HTTP_IMPORT }) },
+    { ...strict, description: 'Import chosen codes, all or nothing' },
+  ),
+  Type.Object(
+    {
+      csv: Type.String({
+        minLength: 1,
+        maxLength: 2_000_000,
+        description:
+          'CSV with a header: code[,customer_id][,max_uses][,partner][,status] (status revoked stays revoked)',
+      }),
+    },
+    { ...strict, description: 'Import chosen codes from CSV, all or nothing' },
+  ),
+]);
+
+const CodesCreated = Type.Union([
+  Code,
+  Type.Object({
+    batch_id: Type.String(),
+    count: Type.Integer(),
+    prefix: Type.String(),
+    random_length: Type.Integer(),
+  }),
+  Type.Object({ imported: Type.Integer() }),
+]);
+
+const Params = Type.Object({ id: CampaignId });
+
+// ---------------------------------------------------------------------------------------------------
+// Mapping
+// ---------------------------------------------------------------------------------------------------
+
+const specFromBody = (c: StaticDecode<typeof CodeSpec>) => ({
+  code: c.code,
+  maxUses: c.max_uses,
+  customerId: c.customer_id,
+  partner: c.partner,
+});
+
+function codeJson(c: CodeRecord) {
+  return {
+    id: c.id,
+    campaign_id: c.campaignId,
+    batch_id: c.batchId,
+    code: c.code,
+    normalized: c.normalized,
+    kind: c.kind,
+    max_uses: c.maxUses,
+    uses: c.uses,
+    customer_id: c.customerId,
+    status: c.status,
+    partner: c.partner,
+    amount_minor: c.amountMinor,
+    expires_at: iso(c.expiresAt),
+    created_at: c.createdAt.toISOString(),
+    revoked_at: iso(c.revokedAt),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Routes
+// ---------------------------------------------------------------------------------------------------
 
 export const codeRoutes =
-  (app: App): FastifyPluginAsyncTypebox =>
+  (app: App): Routes =>
   async (server) => {
     const config = { scopes: ['marketing' as const] };
-    const Params = Type.Object({ id: CampaignId });
 
     server.post(
       '/campaigns/:id/codes',
@@ -66,22 +209,11 @@ export const codeRoutes =
         }
         if ('codes' in body || 'csv' in body) {
           const specs =
-            'codes' in body
-              ? body.codes.map((c) => ({
-                  code: c.code,
-                  maxUses: c.max_uses,
-                  customerId: c.customer_id,
-                  partner: c.partner,
-                }))
-              : parseCodeCsv(body.csv, MAX_HTTP_IMPORT);
+            'codes' in body ? body.codes.map(specFromBody) : parseCodeCsv(body.csv, MAX_HTTP_IMPORT);
           const imported = await app.codes.importCodes(campaignId, specs, actor);
           return reply.status(201).send({ imported });
         }
-        const code = await app.codes.createCode(
-          campaignId,
-          { code: body.code, maxUses: body.max_uses, customerId: body.customer_id, partner: body.partner },
-          actor,
-        );
+        const code = await app.codes.createCode(campaignId, specFromBody(body), actor);
         return reply.status(201).send(codeJson(code));
       },
     );
@@ -96,7 +228,7 @@ export const codeRoutes =
           params: Params,
           querystring: Type.Object(
             { ...PageQuery, format: Type.Optional(Type.Union([Type.Literal('json'), Type.Literal('csv')])) },
-            { additionalProperties: false },
+            strict,
           ),
           response: {
             200: {
@@ -114,7 +246,7 @@ export const codeRoutes =
         const campaign = await app.campaigns.get(request.params.id);
         if (request.query.format === 'csv') {
           reply.header('content-disposition', `attachment; filename="${campaign.id}-codes.csv"`);
-          // Streamed page by page: a million codes never sit in memory. (The typed reply knows only JSON.)
+          // Streamed page by page: a campaign's codes never all sit in memory. (The typed reply knows only JSON.)
           const csv = Readable.from(codesCsv(app.codes.iterate(campaign.id)));
           return reply.type('text/csv; charset=utf-8').send(csv as unknown as string);
         }
@@ -136,11 +268,7 @@ export const codeRoutes =
           response: { 200: Code, ...ErrorResponses },
         },
       },
-      async (request) => {
-        if (request.params.code.length === 0) throw new AppError('code_not_found');
-        return codeJson(
-          await app.codes.revoke(request.params.code, actorOf(request), request.body.reason ?? null),
-        );
-      },
+      async (request) =>
+        codeJson(await app.codes.revoke(request.params.code, actorOf(request), request.body.reason ?? null)),
     );
   };

@@ -1,12 +1,12 @@
-import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+/** Liveness and readiness, open to anyone (no key). */
 import { Type } from 'typebox';
 import type { App } from '../../app.js';
 import { AppError } from '../../errors.js';
 import { ping } from '../../store/connect.js';
-import { Problem } from '../schemas.js';
+import { Problem, type Routes } from '../shared.js';
 
 export const healthRoutes =
-  (app: App): FastifyPluginAsyncTypebox =>
+  (app: App): Routes =>
   async (server) => {
     const Status = Type.Object({ status: Type.String() });
     server.get(

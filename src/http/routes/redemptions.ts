@@ -1,31 +1,190 @@
-import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Type } from 'typebox';
+/** Checkout: validations (no side effect), redemptions and their rollback. */
+import { type StaticDecode, Type } from 'typebox';
 import type { App } from '../../app.js';
+import { REFUSAL_REASONS } from '../../domain/campaign.js';
+import { STEP_UP_METHODS } from '../../domain/risk.js';
 import { AppError } from '../../errors.js';
 import { decisionRecord } from '../../risk/engine.js';
 import type { CheckoutRequest } from '../../services/redemptions.js';
 import type { Redemption as RedemptionRecord } from '../../store/rows.js';
-import { decisionJson, page, redemptionJson } from '../present.js';
-import { parseTimestamp } from '../problem.js';
 import {
+  AmountMinor,
   CampaignId,
-  CheckoutBody,
+  Currency,
   CustomerId,
   ErrorResponses,
   IdempotencyHeaders,
+  iso,
+  Nullable,
   Page,
   PageQuery,
+  page,
   Reason,
-  Redemption,
   RedemptionId,
+  type Routes,
   requireIdempotencyKey,
-  ValidationResult,
-} from '../schemas.js';
+  StringEnum,
+  strict,
+  Text,
+  Timestamp,
+} from '../shared.js';
+import { Decision, decisionJson } from './decisions.js';
 
 /** What untrusted eyes may read; trusted checkout keys also get the `reason` code. */
 export const REFUSAL_MESSAGE = 'This code cannot be used';
 
-function checkoutRequest(body: CheckoutBody, clientIp?: string): CheckoutRequest {
+// ---------------------------------------------------------------------------------------------------
+// Schemas
+// ---------------------------------------------------------------------------------------------------
+
+const Customer = Type.Object(
+  {
+    id: CustomerId,
+    segment: Type.Optional(Text(64)),
+    region: Type.Optional(Text(64)),
+    first_order: Type.Optional(Type.Boolean({ description: 'Asserted by your backend' })),
+  },
+  strict,
+);
+
+const LineItem = Type.Object(
+  { sku: Text(128), quantity: Type.Integer({ minimum: 1, maximum: 100_000 }), unit_price_minor: AmountMinor },
+  strict,
+);
+
+const Cart = Type.Object(
+  {
+    currency: Currency,
+    subtotal_minor: AmountMinor,
+    shipping_minor: Type.Optional(AmountMinor),
+    items: Type.Optional(Type.Array(LineItem, { maxItems: 500 })),
+  },
+  strict,
+);
+
+const RequestContext = Type.Object(
+  {
+    ip: Type.Optional(
+      Type.String({ minLength: 2, maxLength: 64, description: "The shopper's IP address (IPv4 or IPv6)" }),
+    ),
+    device_id: Type.Optional(Text(200, 'Your device fingerprint or install id')),
+    user_agent: Type.Optional(Type.String({ maxLength: 1024 })),
+    email: Type.Optional(Type.String({ minLength: 3, maxLength: 320 })),
+    phone: Type.Optional(Type.String({ minLength: 4, maxLength: 40 })),
+    shipping_address: Type.Optional(
+      Type.Object(
+        {
+          line1: Text(200),
+          line2: Type.Optional(Type.String({ maxLength: 200 })),
+          city: Type.Optional(Type.String({ maxLength: 100 })),
+          region: Type.Optional(Type.String({ maxLength: 100 })),
+          postal_code: Type.Optional(Type.String({ maxLength: 20 })),
+          country: Type.Optional(Type.String({ maxLength: 2, description: 'ISO 3166-1 alpha-2' })),
+        },
+        strict,
+      ),
+    ),
+    payment_fingerprint: Type.Optional(
+      Text(200, 'A stable fingerprint of the payment instrument (e.g. card fingerprint)'),
+    ),
+    account_created_at: Type.Optional(Timestamp),
+  },
+  {
+    ...strict,
+    description:
+      'Who is asking. Identifiers are normalized and kept only as keyed hashes; customers sharing an email, ' +
+      'phone, device, payment fingerprint or shipping address are linked into one person. For storefront ' +
+      '(customer token) callers the client address is taken from the connection, not from here.',
+  },
+);
+
+export const CheckoutBody = Type.Object(
+  {
+    code: Type.String({ minLength: 1, maxLength: 256 }),
+    customer: Customer,
+    cart: Cart,
+    order_id: Type.Optional(Text(128)),
+    context: Type.Optional(RequestContext),
+    step_up: Type.Optional(
+      Type.Object(
+        {
+          challenge: Type.String({
+            minLength: 1,
+            maxLength: 2048,
+            description: 'The `challenge.token` of the 428 `challenge_required` answer',
+          }),
+          method: StringEnum(STEP_UP_METHODS, { description: 'How you verified the shopper' }),
+        },
+        {
+          ...strict,
+          description:
+            'Send after a 428 `challenge_required`, once you verified the shopper (one-time code, 3-D Secure, …): ' +
+            'the proof satisfies the challenge rules for this customer and code (never a block).',
+        },
+      ),
+    ),
+  },
+  strict,
+);
+
+const ValidationResult = Type.Union([
+  Type.Object({
+    valid: Type.Literal(true),
+    discount_minor: Type.Integer(),
+    currency: Currency,
+    campaign_id: CampaignId,
+    decision: Type.Optional(
+      Type.Union([Decision], {
+        description:
+          'Trusted callers only. `review`: a redemption would be held for review; `challenge`: it would need a step-up',
+      }),
+    ),
+  }),
+  Type.Object({
+    valid: Type.Literal(false),
+    reason: Type.Optional(
+      Type.Union([StringEnum(REFUSAL_REASONS)], { description: 'Given to trusted (API key) callers only' }),
+    ),
+    message: Type.String(),
+  }),
+]);
+
+export const Redemption = Type.Object({
+  id: RedemptionId,
+  status: Type.Union([Type.Literal('redeemed'), Type.Literal('rolled_back')]),
+  campaign_id: CampaignId,
+  code_id: Type.String(),
+  customer_id: Type.String(),
+  order_id: Nullable(Type.String()),
+  currency: Currency,
+  subtotal_minor: Type.Integer(),
+  discount_minor: Type.Integer(),
+  created_at: Timestamp,
+  rolled_back_at: Nullable(Timestamp),
+  rollback_reason: Nullable(Type.String()),
+  review_status: Nullable(
+    StringEnum(['pending', 'approved', 'rejected'] as const, {
+      description:
+        '`pending`: held for review — the discount is granted, flag the order; a rejection rolls the redemption back',
+    }),
+  ),
+  decision: Type.Optional(
+    Nullable(
+      Type.Union([Decision], {
+        description:
+          'On a single redemption (not in lists); null when no rules ran (made before the risk engine)',
+      }),
+    ),
+  ),
+});
+
+const Params = Type.Object({ id: RedemptionId });
+
+// ---------------------------------------------------------------------------------------------------
+// Mapping
+// ---------------------------------------------------------------------------------------------------
+
+function checkoutRequest(body: StaticDecode<typeof CheckoutBody>, clientIp?: string): CheckoutRequest {
   const c = body.context;
   return {
     code: body.code,
@@ -51,15 +210,37 @@ function checkoutRequest(body: CheckoutBody, clientIp?: string): CheckoutRequest
       phone: c?.phone,
       shippingAddress: c?.shipping_address,
       paymentFingerprint: c?.payment_fingerprint,
-      accountCreatedAt: c?.account_created_at
-        ? parseTimestamp(c.account_created_at, 'body/context/account_created_at')
-        : undefined,
+      accountCreatedAt: c?.account_created_at,
     },
   };
 }
 
+/** `decision`: given for a single redemption (undefined in lists, where it is left out). */
+export function redemptionJson(r: RedemptionRecord, decision?: Record<string, unknown> | null) {
+  return {
+    ...(decision !== undefined ? { decision: decision === null ? null : decisionJson(decision) } : {}),
+    review_status: r.reviewStatus,
+    id: r.id,
+    status: r.status,
+    campaign_id: r.campaignId,
+    code_id: r.codeId,
+    customer_id: r.customerId,
+    order_id: r.orderId,
+    currency: r.currency,
+    subtotal_minor: r.subtotalMinor,
+    discount_minor: r.discountMinor,
+    created_at: r.createdAt.toISOString(),
+    rolled_back_at: iso(r.rolledBackAt),
+    rollback_reason: r.rollbackReason,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Routes
+// ---------------------------------------------------------------------------------------------------
+
 export const redemptionRoutes =
-  (app: App): FastifyPluginAsyncTypebox =>
+  (app: App): Routes =>
   async (server) => {
     /** A single redemption with its stored risk decision. */
     const withDecision = async (r: RedemptionRecord) =>
@@ -87,9 +268,6 @@ export const redemptionRoutes =
       },
       async (request) => {
         const storefront = request.customer;
-        if (storefront && storefront.customerId !== request.body.customer.id) {
-          throw new AppError('forbidden', 'a customer token acts only on its own customer');
-        }
         const result = await app.redemptions.validate(
           checkoutRequest(request.body, storefront ? request.ip : undefined),
           { untrusted: storefront !== null },
@@ -172,7 +350,7 @@ export const redemptionRoutes =
           summary: 'List redemptions, newest first, of a campaign and/or a customer',
           querystring: Type.Object(
             { ...PageQuery, campaign_id: Type.Optional(CampaignId), customer_id: Type.Optional(CustomerId) },
-            { additionalProperties: false },
+            strict,
           ),
           response: { 200: Page(Redemption), ...ErrorResponses },
         },
@@ -188,8 +366,6 @@ export const redemptionRoutes =
         return page(items, limit, (r) => redemptionJson(r));
       },
     );
-
-    const Params = Type.Object({ id: RedemptionId });
 
     server.get(
       '/redemptions/:id',

@@ -1,22 +1,35 @@
-import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { type Static, Type } from 'typebox';
+/**
+ * Loyalty: points programs (how points become coupons), customer tokens for storefronts, points
+ * balances, conversions into customer-bound coupons and the coupon wallet.
+ */
+import { type Static, type StaticDecode, Type } from 'typebox';
 import type { App } from '../../app.js';
 import { MAX_TOKEN_TTL_SECONDS } from '../../security/customer-tokens.js';
-import type { WalletCoupon } from '../../services/points.js';
+import type { ProgramInput, WalletCoupon } from '../../services/points.js';
 import type { Conversion, PointsMovement, PointsProgram } from '../../store/points.js';
 import type { CodeRecord } from '../../store/rows.js';
-import { actorOf, page } from '../present.js';
 import {
+  actorOf,
   Currency,
   CustomerId,
   ErrorResponses,
+  Id,
   IdempotencyHeaders,
+  iso,
   Nullable,
+  NumericCursor,
+  PageQuery,
+  page,
+  type Routes,
   requireIdempotencyKey,
   StringEnum,
   strict,
   Timestamp,
-} from '../schemas.js';
+} from '../shared.js';
+
+// ---------------------------------------------------------------------------------------------------
+// Schemas
+// ---------------------------------------------------------------------------------------------------
 
 const Points = Type.Integer({ minimum: 1, maximum: 1_000_000_000 });
 const Bp = (description: string) => Type.Integer({ minimum: 1, maximum: 1_000_000, description });
@@ -86,6 +99,73 @@ const Program = Type.Object({
   created_at: Timestamp,
 });
 
+const Movement = Type.Object({
+  id: Type.Integer(),
+  kind: StringEnum(['credit', 'debit', 'conversion', 'expiry_refund'] as const),
+  points: Type.Integer({ description: 'Signed: positive adds to the balance' }),
+  balance_after: Type.Integer(),
+  reason: Nullable(Type.String()),
+  conversion_id: Nullable(Type.String()),
+  created_at: Timestamp,
+});
+
+const Coupon = Type.Object({
+  code: Type.String(),
+  amount_minor: Nullable(Type.Integer()),
+  currency: Currency,
+  expires_at: Nullable(Timestamp),
+  status: StringEnum(['unused', 'used', 'expired', 'revoked'] as const),
+  used_at: Nullable(Timestamp),
+  campaign_id: Type.String(),
+  created_at: Timestamp,
+});
+
+const ConversionResult = Type.Object({
+  id: Type.String(),
+  customer_id: Type.String(),
+  program_id: Type.String(),
+  points: Type.Integer(),
+  amount_minor: Type.Integer(),
+  currency: Currency,
+  utc_day: Type.String(),
+  created_at: Timestamp,
+  coupon: Type.Object({
+    code: Type.String(),
+    amount_minor: Type.Integer(),
+    currency: Currency,
+    expires_at: Timestamp,
+  }),
+});
+
+const ProgramId = Id('prg');
+const CustomerParams = Type.Object({ id: CustomerId });
+
+// ---------------------------------------------------------------------------------------------------
+// Mapping
+// ---------------------------------------------------------------------------------------------------
+
+/** Policy fields the body leaves out stay out: the service spreads the policy over its defaults. */
+function programFromBody(b: StaticDecode<typeof ProgramCreate>): ProgramInput {
+  return {
+    name: b.name,
+    currency: b.currency,
+    policy: {
+      ...(b.minor_per_point === undefined ? {} : { minorPerPoint: b.minor_per_point }),
+      ...(b.min_points === undefined ? {} : { minPoints: b.min_points }),
+      ...(b.step_points === undefined ? {} : { stepPoints: b.step_points }),
+      ...(b.max_points_per_conversion === undefined
+        ? {}
+        : { maxPointsPerConversion: b.max_points_per_conversion }),
+      ...(b.daily_limit_points === undefined ? {} : { dailyLimitPoints: b.daily_limit_points }),
+      ...(b.validity_months === undefined ? {} : { validityMonths: b.validity_months }),
+      ...(b.multiplier_bp === undefined ? {} : { multiplierBp: b.multiplier_bp }),
+      ...(b.tier_multipliers_bp === undefined ? {} : { tierMultipliersBp: b.tier_multipliers_bp }),
+    },
+    codeFormat: b.code_format,
+    refundOnExpiry: b.refund_on_expiry,
+  };
+}
+
 function programJson(p: PointsProgram): Static<typeof Program> {
   return {
     id: p.id,
@@ -106,16 +186,6 @@ function programJson(p: PointsProgram): Static<typeof Program> {
   };
 }
 
-const Movement = Type.Object({
-  id: Type.Integer(),
-  kind: StringEnum(['credit', 'debit', 'conversion', 'expiry_refund'] as const),
-  points: Type.Integer({ description: 'Signed: positive adds to the balance' }),
-  balance_after: Type.Integer(),
-  reason: Nullable(Type.String()),
-  conversion_id: Nullable(Type.String()),
-  created_at: Timestamp,
-});
-
 const movementJson = (m: PointsMovement): Static<typeof Movement> => ({
   id: m.id,
   kind: m.kind,
@@ -126,43 +196,15 @@ const movementJson = (m: PointsMovement): Static<typeof Movement> => ({
   created_at: m.createdAt.toISOString(),
 });
 
-const Coupon = Type.Object({
-  code: Type.String(),
-  amount_minor: Nullable(Type.Integer()),
-  currency: Currency,
-  expires_at: Nullable(Timestamp),
-  status: StringEnum(['unused', 'used', 'expired', 'revoked'] as const),
-  used_at: Nullable(Timestamp),
-  campaign_id: Type.String(),
-  created_at: Timestamp,
-});
-
 const couponJson = (c: WalletCoupon): Static<typeof Coupon> => ({
   code: c.code.code,
   amount_minor: c.amountMinor,
   currency: c.currency,
-  expires_at: c.expiresAt ? c.expiresAt.toISOString() : null,
+  expires_at: iso(c.expiresAt),
   status: c.status,
-  used_at: c.usedAt ? c.usedAt.toISOString() : null,
+  used_at: iso(c.usedAt),
   campaign_id: c.code.campaignId,
   created_at: c.code.createdAt.toISOString(),
-});
-
-const ConversionResult = Type.Object({
-  id: Type.String(),
-  customer_id: Type.String(),
-  program_id: Type.String(),
-  points: Type.Integer(),
-  amount_minor: Type.Integer(),
-  currency: Currency,
-  utc_day: Type.String(),
-  created_at: Timestamp,
-  coupon: Type.Object({
-    code: Type.String(),
-    amount_minor: Type.Integer(),
-    currency: Currency,
-    expires_at: Timestamp,
-  }),
 });
 
 const conversionJson = (c: Conversion, code: CodeRecord): Static<typeof ConversionResult> => ({
@@ -182,15 +224,16 @@ const conversionJson = (c: Conversion, code: CodeRecord): Static<typeof Conversi
   },
 });
 
-const CustomerParams = Type.Object({ id: CustomerId });
-const PageLimit = Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 }));
+// ---------------------------------------------------------------------------------------------------
+// Routes
+// ---------------------------------------------------------------------------------------------------
 
-export const customerRoutes =
-  (app: App): FastifyPluginAsyncTypebox =>
+export const loyaltyRoutes =
+  (app: App): Routes =>
   async (server) => {
     const marketing = { scopes: ['marketing' as const] };
-    const checkoutOrOwn = { scopes: ['checkout' as const], customer: 'own' as const };
-    const readersOrOwn = { scopes: ['checkout' as const, 'marketing' as const], customer: 'own' as const };
+    const checkoutOrOwn = { scopes: ['checkout' as const], customer: 'path' as const };
+    const readersOrOwn = { scopes: ['checkout' as const, 'marketing' as const], customer: 'path' as const };
 
     server.post(
       '/points-programs',
@@ -204,28 +247,7 @@ export const customerRoutes =
         },
       },
       async (request, reply) => {
-        const b = request.body;
-        const program = await app.points.createProgram(
-          {
-            name: b.name,
-            currency: b.currency,
-            policy: {
-              ...(b.minor_per_point === undefined ? {} : { minorPerPoint: b.minor_per_point }),
-              ...(b.min_points === undefined ? {} : { minPoints: b.min_points }),
-              ...(b.step_points === undefined ? {} : { stepPoints: b.step_points }),
-              ...(b.max_points_per_conversion === undefined
-                ? {}
-                : { maxPointsPerConversion: b.max_points_per_conversion }),
-              ...(b.daily_limit_points === undefined ? {} : { dailyLimitPoints: b.daily_limit_points }),
-              ...(b.validity_months === undefined ? {} : { validityMonths: b.validity_months }),
-              ...(b.multiplier_bp === undefined ? {} : { multiplierBp: b.multiplier_bp }),
-              ...(b.tier_multipliers_bp === undefined ? {} : { tierMultipliersBp: b.tier_multipliers_bp }),
-            },
-            codeFormat: b.code_format,
-            refundOnExpiry: b.refund_on_expiry,
-          },
-          actorOf(request),
-        );
+        const program = await app.points.createProgram(programFromBody(request.body), actorOf(request));
         return reply.status(201).send(programJson(program));
       },
     );
@@ -250,7 +272,7 @@ export const customerRoutes =
         schema: {
           tags: ['loyalty'],
           summary: 'Read a conversion program',
-          params: Type.Object({ id: Type.String({ pattern: '^prg_[0-9A-HJKMNP-TV-Z]{26}$' }) }),
+          params: Type.Object({ id: ProgramId }),
           response: { 200: Program, ...ErrorResponses },
         },
       },
@@ -340,8 +362,8 @@ export const customerRoutes =
           params: CustomerParams,
           querystring: Type.Object(
             {
-              limit: PageLimit,
-              cursor: Type.Optional(Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER })),
+              limit: PageQuery.limit,
+              cursor: NumericCursor,
             },
             strict,
           ),
@@ -389,7 +411,7 @@ export const customerRoutes =
           headers: IdempotencyHeaders,
           body: Type.Object(
             {
-              program_id: Type.String({ pattern: '^prg_[0-9A-HJKMNP-TV-Z]{26}$' }),
+              program_id: ProgramId,
               points: Points,
               tier: Type.Optional(
                 Type.Union([Tier], { description: 'Ignored for customer tokens (theirs counts)' }),
@@ -424,7 +446,7 @@ export const customerRoutes =
           params: CustomerParams,
           querystring: Type.Object(
             {
-              limit: PageLimit,
+              limit: PageQuery.limit,
               cursor: Type.Optional(Type.String({ maxLength: 64, pattern: '^code_[0-9A-Z]{26}$' })),
             },
             strict,
