@@ -140,4 +140,3 @@ describe("the README's Layout section", () => {
     expect([...new Set(listed)].sort()).toEqual(units);
   });
 });
-
