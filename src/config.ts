@@ -101,6 +101,50 @@ const EnvSchema = Type.Object({
     description:
       'Keys the in-memory risk feature counters keep (~270 bytes each); past it the least recently written is dropped. Ignored with REDIS_URL',
   }),
+  JSON_MAX_DEPTH: Type.Integer({
+    minimum: 8,
+    maximum: 512,
+    default: 32,
+    description:
+      'Deepest nesting of objects and arrays a JSON body may have (the deepest request needs 4); deeper is a 400 before it is parsed',
+  }),
+  HTTP_MAX_HEADER_BYTES: Type.Integer({
+    minimum: 4096,
+    maximum: 65_536,
+    default: 16_384,
+    description: 'Largest request line plus headers in bytes; larger is a 431',
+  }),
+  HTTP_HEADERS_TIMEOUT_MS: Type.Integer({
+    minimum: 100,
+    maximum: 120_000,
+    default: 5000,
+    description:
+      'Time a connection has to send a request line and headers (also a connection that sends nothing); then 408 and closed',
+  }),
+  HTTP_REQUEST_TIMEOUT_MS: Type.Integer({
+    minimum: 100,
+    maximum: 600_000,
+    default: 10_000,
+    description: 'Time a request has to arrive whole, headers and body; then 408 and closed',
+  }),
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: Type.Integer({
+    minimum: 100,
+    maximum: 600_000,
+    default: 5000,
+    description: 'How long an idle keep-alive connection is kept open for its next request',
+  }),
+  HTTP_IDLE_TIMEOUT_MS: Type.Integer({
+    minimum: 1000,
+    maximum: 3_600_000,
+    default: 60_000,
+    description:
+      'A connection on which nothing moves for this long, while a request is handled or an answer sent, is closed (a client that stops reading)',
+  }),
+  CORS_ORIGINS: Type.String({
+    default: '',
+    description:
+      'Origins (e.g. https://shop.example) whose pages may call the storefront routes, comma-separated; empty = no CORS headers',
+  }),
 });
 
 const SECRET_VARIABLES = new Set(['PROMOGUARD_SECRET', 'DATABASE_URL', 'REDIS_URL']);
@@ -118,6 +162,32 @@ export function trustProxySetting(
     .split(',')
     .map((part) => part.trim())
     .filter(Boolean);
+}
+
+/**
+ * CORS_ORIGINS as exact origins (`scheme://host[:port]`, as a browser sends them in `Origin`). A
+ * wildcard or a path is refused: an allow-list that matched more than it names would let any page
+ * drive a customer's token.
+ */
+export function corsOrigins(value: string): string[] {
+  const origins = value
+    .split(',')
+    .map((part) => part.trim())
+    .filter(Boolean);
+  for (const origin of origins) {
+    let parsed: URL | null = null;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      parsed = null;
+    }
+    if (!parsed || !/^https?:$/.test(parsed.protocol) || parsed.origin !== origin || origin.includes('*')) {
+      throw new ConfigError(
+        `invalid configuration:\n  CORS_ORIGINS=${JSON.stringify(value)}: ${JSON.stringify(origin)} is not an exact origin such as https://shop.example (scheme, host and port only; no wildcard, path or trailing slash)`,
+      );
+    }
+  }
+  return origins;
 }
 
 export type Config = Readonly<Static<typeof EnvSchema>>;
@@ -152,6 +222,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       `invalid configuration:\n  LOCKOUT_BASE_SECONDS=${config.LOCKOUT_BASE_SECONDS}: must not exceed LOCKOUT_MAX_SECONDS=${config.LOCKOUT_MAX_SECONDS}`,
     );
   }
+  if (config.HTTP_HEADERS_TIMEOUT_MS > config.HTTP_REQUEST_TIMEOUT_MS) {
+    throw new ConfigError(
+      `invalid configuration:\n  HTTP_HEADERS_TIMEOUT_MS=${config.HTTP_HEADERS_TIMEOUT_MS}: must not exceed HTTP_REQUEST_TIMEOUT_MS=${config.HTTP_REQUEST_TIMEOUT_MS}`,
+    );
+  }
+  corsOrigins(config.CORS_ORIGINS);
   return Object.freeze(config);
 }
 

@@ -7,6 +7,7 @@ export const ERROR_CODES = {
   validation_failed: { status: 400, title: 'The request is not valid' },
   rule_invalid: { status: 400, title: 'The rule expression does not type-check' },
   idempotency_key_required: { status: 400, title: 'An Idempotency-Key header is required' },
+  malformed_request: { status: 400, title: 'The request is not well-formed HTTP' },
   unauthorized: { status: 401, title: 'A valid API key is required' },
   forbidden: { status: 403, title: 'The API key lacks the scope this route needs' },
   not_found: { status: 404, title: 'No such route' },
@@ -18,6 +19,7 @@ export const ERROR_CODES = {
   list_entry_not_found: { status: 404, title: 'No such list entry' },
   rule_not_found: { status: 404, title: 'No such rule' },
   decision_not_found: { status: 404, title: 'No such decision' },
+  request_timeout: { status: 408, title: 'The request did not arrive in time' },
   invalid_status_transition: { status: 409, title: 'The campaign cannot move to that status' },
   code_already_exists: { status: 409, title: 'A code with that text already exists' },
   code_conflicts_with_pattern: { status: 409, title: 'The code has the shape of a generated batch' },
@@ -39,6 +41,7 @@ export const ERROR_CODES = {
   },
   challenge_required: { status: 428, title: 'A step-up verification is required' },
   too_many_requests: { status: 429, title: 'Too many requests' },
+  request_header_too_large: { status: 431, title: 'The request line or headers are too large' },
   internal_error: { status: 500, title: 'Internal error' },
   not_ready: { status: 503, title: 'The service is not ready' },
 } as const;

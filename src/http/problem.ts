@@ -12,19 +12,29 @@ export function sendProblem(
   detail?: string,
   extensions: Record<string, unknown> = {},
 ): FastifyReply {
-  const { status, title } = ERROR_CODES[code];
   return reply
-    .status(status)
+    .status(ERROR_CODES[code].status)
     .type('application/problem+json')
-    .send({
-      type: `urn:promoguard:problem:${code}`,
-      title,
-      status,
-      code,
-      ...(detail === undefined ? {} : { detail }),
-      ...extensions,
-      request_id: request.id,
-    });
+    .send(problemDocument(code, request.id, detail, extensions));
+}
+
+/** The problem document of `code`: also written raw on a connection no request reached. */
+export function problemDocument(
+  code: ErrorCode,
+  requestId: string,
+  detail?: string,
+  extensions: Record<string, unknown> = {},
+): Record<string, unknown> {
+  const { status, title } = ERROR_CODES[code];
+  return {
+    type: `urn:promoguard:problem:${code}`,
+    title,
+    status,
+    code,
+    ...(detail === undefined ? {} : { detail }),
+    ...extensions,
+    request_id: requestId,
+  };
 }
 
 interface ValidationIssue {
@@ -73,14 +83,26 @@ const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF
 /**
  * The JSON pointer of the first string (value or key) PostgreSQL cannot store — U+0000, or an
  * unpaired surrogate — or null. Such text is refused at the edge instead of failing in the database.
+ * Walked with an explicit stack in document order: the input is untrusted, so its depth must never
+ * become the call stack's.
  */
 export function findUnstorableText(value: unknown, at: string): string | null {
-  if (typeof value === 'string') return UNSTORABLE.test(value) ? at : null;
-  if (value === null || typeof value !== 'object') return null;
-  for (const [key, item] of Object.entries(value)) {
-    if (UNSTORABLE.test(key)) return `${at} (a key)`;
-    const found = findUnstorableText(item, `${at}/${key}`);
-    if (found !== null) return found;
+  // Each entry: a value, its pointer, and the object holding it, whose key is checked as it is reached.
+  const pending: [item: unknown, where: string, holder: string | null, key: string][] = [
+    [value, at, null, ''],
+  ];
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    const [item, where, holder, key] = next;
+    if (holder !== null && UNSTORABLE.test(key)) return `${holder} (a key)`;
+    if (typeof item === 'string') {
+      if (UNSTORABLE.test(item)) return where;
+    } else if (item !== null && typeof item === 'object') {
+      const entries = Object.entries(item);
+      for (let i = entries.length - 1; i >= 0; i--) {
+        const [childKey, child] = entries[i] as [string, unknown];
+        pending.push([child, `${where}/${childKey}`, where, childKey]);
+      }
+    }
   }
   return null;
 }

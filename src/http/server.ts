@@ -6,12 +6,15 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyInstance, type FastifyRequest, LogController } from 'fastify';
 import type { App } from '../app.js';
-import { trustProxySetting } from '../config.js';
+import { corsOrigins, trustProxySetting } from '../config.js';
 import { AppError } from '../errors.js';
 import { newId } from '../lib/ids.js';
 import { type CustomerClaims, CustomerTokens } from '../security/customer-tokens.js';
 import { hasScope, type Scope } from '../services/api-keys.js';
 import type { ApiKeyRecord } from '../store/api-keys.js';
+import { answerNodeLevelRequests, clientErrorHandler } from './connection-errors.js';
+import { registerStorefrontCors } from './cors.js';
+import { useBoundedJsonParser } from './json-body.js';
 import { errorHandler, findUnstorableText, sendProblem } from './problem.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
 import { campaignRoutes } from './routes/campaigns.js';
@@ -53,9 +56,28 @@ export interface ServerOptions {
 export const API_VERSION = '0.1.0';
 
 export async function buildServer(app: App, options: ServerOptions = {}): Promise<FastifyInstance> {
-  const server = Fastify({
+  const { config } = app;
+  const server: FastifyInstance = Fastify({
     logger: options.logger ?? { level: app.config.LOG_LEVEL, redact: ['req.headers.authorization'] },
     bodyLimit: app.config.BODY_LIMIT_BYTES,
+    // A slow client holds a connection only so long: its request line and headers, then the whole
+    // request, must arrive in time; an idle keep-alive connection or one nothing moves on is closed.
+    http: {
+      maxHeaderSize: config.HTTP_MAX_HEADER_BYTES,
+      headersTimeout: config.HTTP_HEADERS_TIMEOUT_MS,
+      requestTimeout: config.HTTP_REQUEST_TIMEOUT_MS,
+      // Node looks for expired requests this often (30 s by default, longer than the timeouts themselves).
+      connectionsCheckingInterval: Math.min(1000, Math.ceil(config.HTTP_HEADERS_TIMEOUT_MS / 4)),
+      // A missing Host is refused below as a problem document, not with Node's bare 400.
+      requireHostHeader: false,
+    },
+    requestTimeout: config.HTTP_REQUEST_TIMEOUT_MS,
+    keepAliveTimeout: config.HTTP_KEEP_ALIVE_TIMEOUT_MS,
+    connectionTimeout: config.HTTP_IDLE_TIMEOUT_MS,
+    clientErrorHandler: clientErrorHandler(
+      { maxHeaderBytes: config.HTTP_MAX_HEADER_BYTES, requestTimeoutMs: config.HTTP_REQUEST_TIMEOUT_MS },
+      () => server.log,
+    ),
     // A code may be sent with separators: up to 256 characters, percent-encoded up to 3 bytes each.
     routerOptions: { maxParamLength: 1024 },
     // Router errors (bad URL, too-long parameter) reach neither setErrorHandler nor onSend hooks.
@@ -75,10 +97,12 @@ export async function buildServer(app: App, options: ServerOptions = {}): Promis
       disableRequestLogging: app.config.LOG_LEVEL !== 'debug' && app.config.LOG_LEVEL !== 'trace',
     }),
   });
+  answerNodeLevelRequests(server.server);
   server.setValidatorCompiler(validatorCompiler);
   server.decorateRequest('apiKey', null);
   server.decorateRequest('customer', null);
   server.removeContentTypeParser(['text/plain']);
+  useBoundedJsonParser(server, config.JSON_MAX_DEPTH);
   server.setErrorHandler(errorHandler);
   server.setNotFoundHandler((request, reply) => sendProblem(reply, request, 'not_found'));
   // No body at all reads as `{}`: optional-body routes (pause, rollback) then need none, and
@@ -98,7 +122,17 @@ export async function buildServer(app: App, options: ServerOptions = {}): Promis
     reply.header('x-request-id', request.id);
   });
 
-  // Authentication runs first (onRequest), before the body is even parsed: an anonymous caller
+  // RFC 9112 3.2: an HTTP/1.1 request without Host is refused (here, so that it is a problem document).
+  server.addHook('onRequest', async (request, reply) => {
+    if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
+      reply.header('connection', 'close');
+      throw new AppError('malformed_request', 'an HTTP/1.1 request needs a Host header');
+    }
+  });
+  // Before authentication, so that a browser can read a storefront route's 401 too.
+  await registerStorefrontCors(server, corsOrigins(config.CORS_ORIGINS));
+
+  // Authentication runs in onRequest, before the body is even parsed: an anonymous caller
   // learns nothing from validation errors.
   server.addHook('onRequest', async (request: FastifyRequest, reply) => {
     const { scopes, customer } = request.routeOptions.config;
