@@ -34,4 +34,10 @@ describe('configuration', () => {
       /LOCKOUT_BASE_SECONDS=600: must not exceed LOCKOUT_MAX_SECONDS=60/,
     );
   });
+
+  it('names both variables when the headers may take longer than the whole request', () => {
+    expect(() => loadConfig({ HTTP_HEADERS_TIMEOUT_MS: '20000', HTTP_REQUEST_TIMEOUT_MS: '10000' })).toThrow(
+      /HTTP_HEADERS_TIMEOUT_MS=20000: must not exceed HTTP_REQUEST_TIMEOUT_MS=10000/,
+    );
+  });
 });
