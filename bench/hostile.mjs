@@ -27,6 +27,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { sql } from 'kysely';
 import pg from 'pg';
+import { loadConfig } from '../dist/config.js';
 import { ERROR_CODES } from '../dist/errors.js';
 import { openDatabase } from '../dist/store/connect.js';
 import { Api } from './lib/api.mjs';
@@ -951,6 +952,7 @@ async function main() {
     cleanups.pop();
   }
   const before = await readState();
+  say(`seeded; the state before: ${Object.keys(before.tables).length} tables`);
   if (args.backend === 'pglite') {
     server = await startServer(env);
     cleanups.push(() => server.stop());
@@ -1023,7 +1025,11 @@ async function main() {
 
   const byKind = new Map();
   for (const t of slowTimes) byKind.set(t.category, [...(byKind.get(t.category) ?? []), t]);
-  say('\nslow clients (headers timeout 5 s, request timeout 10 s by default):');
+  const defaults = loadConfig({});
+  say(
+    `\nslow clients (the shipped timeouts: headers ${defaults.HTTP_HEADERS_TIMEOUT_MS} ms, ` +
+      `whole request ${defaults.HTTP_REQUEST_TIMEOUT_MS} ms):`,
+  );
   for (const [kind, list] of byKind) {
     const ms = list.map((t) => t.ms).sort((a, b) => a - b);
     const statuses = [...new Set(list.map((t) => t.status))].join(',');

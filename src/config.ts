@@ -124,7 +124,7 @@ const EnvSchema = Type.Object({
   HTTP_REQUEST_TIMEOUT_MS: Type.Integer({
     minimum: 100,
     maximum: 600_000,
-    default: 10_000,
+    default: 8000,
     description: 'Time a request has to arrive whole, headers and body; then 408 and closed',
   }),
   HTTP_KEEP_ALIVE_TIMEOUT_MS: Type.Integer({

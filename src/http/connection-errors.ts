@@ -75,7 +75,8 @@ export function clientErrorHandler(limits: ConnectionLimits, log: () => FastifyB
     // A reset connection has nobody left to answer.
     if (error.code === 'ECONNRESET' || socket.destroyed) return;
     const { code, detail } = connectionProblem(error, limits);
-    log().debug({ err: error, code }, 'refused on the connection');
+    // Not the error itself: Node attaches the raw bytes received (rawPacket), Authorization included.
+    log().debug({ code, reason: error.code }, 'refused on the connection');
     answerOnSocket(socket, code, detail);
   };
 }

@@ -67,7 +67,7 @@ export async function buildServer(app: App, options: ServerOptions = {}): Promis
       headersTimeout: config.HTTP_HEADERS_TIMEOUT_MS,
       requestTimeout: config.HTTP_REQUEST_TIMEOUT_MS,
       // Node looks for expired requests this often (30 s by default, longer than the timeouts themselves).
-      connectionsCheckingInterval: Math.min(1000, Math.ceil(config.HTTP_HEADERS_TIMEOUT_MS / 4)),
+      connectionsCheckingInterval: Math.min(500, Math.ceil(config.HTTP_HEADERS_TIMEOUT_MS / 4)),
       // A missing Host is refused below as a problem document, not with Node's bare 400.
       requireHostHeader: false,
     },

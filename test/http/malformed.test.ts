@@ -6,8 +6,10 @@
  * these never reach Fastify's inject.
  */
 import net from 'node:net';
+import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_CODES } from '../../src/errors.js';
+import { buildServer } from '../../src/http/server.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { backends } from '../support/backends.js';
 
@@ -149,6 +151,35 @@ describe.each(backends)('malformed HTTP and hostile bodies over a raw socket ($n
   ];
   it.each(malformed)('%s is 400 malformed_request', async (_name, request) => {
     expectProblem(await exchange(port, { send: request }), 'malformed_request');
+  });
+
+  it('a refused connection is logged without the bytes it sent (its Authorization stays out of the log)', async () => {
+    const lines: string[] = [];
+    const stream = new Writable({
+      write(chunk, _encoding, done) {
+        lines.push(String(chunk));
+        done();
+      },
+    });
+    const logged = await buildServer(t.app, { logger: { level: 'debug', stream } });
+    try {
+      await logged.listen({ port: 0, host: '127.0.0.1' });
+      const own = (logged.server.address() as net.AddressInfo).port;
+      const secret = 'pgk_thisMustNeverBeLogged';
+      expectProblem(
+        await exchange(own, {
+          send: `GET /healthz HTTP/9.9\r\nHost: x\r\nAuthorization: Bearer ${secret}\r\n\r\n`,
+        }),
+        'malformed_request',
+      );
+      const log = lines.join('');
+      expect(log).toContain('refused on the connection');
+      // Neither as text nor as the byte list a logged Buffer becomes.
+      expect(log).not.toContain(secret);
+      expect(log).not.toContain(Buffer.from(secret).join(','));
+    } finally {
+      await logged.close();
+    }
   });
 
   it('CONNECT is 404 not_found, not a dropped connection', async () => {
