@@ -41,6 +41,7 @@ export const ERROR_CODES = {
   too_many_requests: { status: 429, title: 'Too many requests' },
   internal_error: { status: 500, title: 'Internal error' },
   not_ready: { status: 503, title: 'The service is not ready' },
+  database_unavailable: { status: 503, title: 'The database is unavailable; retry shortly' },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
