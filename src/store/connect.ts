@@ -304,12 +304,19 @@ function guarded(pool: pg.Pool, availability: AvailabilityReporter): pg.Pool {
   const wrapped = new WeakSet<pg.PoolClient>();
   const broken = new WeakMap<pg.PoolClient, Error>();
   const originalConnect = pool.connect.bind(pool) as () => Promise<pg.PoolClient>;
+  const breaker = new Breaker();
+  pool.on('connect', () => breaker.close());
   const connect = async () => {
+    const probe = breaker.admit();
     let client: pg.PoolClient;
     try {
       client = await originalConnect();
     } catch (err) {
-      if (isConnectionLost(err)) availability.failed(err);
+      if (probe) breaker.probed();
+      if (isConnectionLost(err)) {
+        breaker.trip(err);
+        availability.failed(err);
+      }
       throw err;
     }
     if (!wrapped.has(client)) {
@@ -317,6 +324,8 @@ function guarded(pool: pg.Pool, availability: AvailabilityReporter): pg.Pool {
       const lost = (err: unknown) => {
         if (!isConnectionLost(err)) return;
         if (!broken.has(client)) broken.set(client, err instanceof Error ? err : new Error(String(err)));
+        // A server that closed the connection is alive and is asked again; one that never answered is not.
+        if ((err as Error).message === QUERY_READ_TIMEOUT) breaker.trip(err);
         availability.failed(err);
       };
       // A checked-out client has no listener of the pool's: the 'error' of a connection that drops
@@ -333,21 +342,23 @@ function guarded(pool: pg.Pool, availability: AvailabilityReporter): pg.Pool {
         if (failure)
           throw new DatabaseUnavailableError(`the database connection was lost: ${failure.message}`);
         const mark = availability.started();
+        const succeeded = () => {
+          availability.succeeded(mark);
+          breaker.close();
+        };
         // Parameterless text may hold several statements (migrations), which cannot be prepared.
         if (typeof text === 'string' && Array.isArray(values) && values.length > 0 && rest.length === 0) {
           const name = statementName(text);
           if (names.has(name) || names.size < MAX_PREPARED_PER_CONNECTION) {
             names.add(name);
-            return submitPrepared(query, name, text, values, (err) =>
-              err ? lost(err) : availability.succeeded(mark),
-            );
+            return submitPrepared(query, name, text, values, (err) => (err ? lost(err) : succeeded()));
           }
         }
         const result = query(text, values, ...rest);
         if (result instanceof Promise) {
           return result.then(
             (value) => {
-              availability.succeeded(mark);
+              succeeded();
               return value;
             },
             (err: unknown) => {
@@ -362,7 +373,10 @@ function guarded(pool: pg.Pool, availability: AvailabilityReporter): pg.Pool {
     // pg-pool sets `release` anew on every checkout. Kysely releases without an error, so the pool
     // would take a connection back that only the wrapper knows to be broken.
     const release = client.release;
-    client.release = (err?: Error | boolean) => release(err || broken.get(client));
+    client.release = (err?: Error | boolean) => {
+      if (probe) breaker.probed();
+      release(err || broken.get(client));
+    };
     return client;
   };
   return new Proxy(pool, {
@@ -372,6 +386,44 @@ function guarded(pool: pg.Pool, availability: AvailabilityReporter): pg.Pool {
       return typeof value === 'function' ? value.bind(target) : value;
     },
   });
+}
+
+/** pg's own text for a query the client stopped waiting for (query_timeout). */
+const QUERY_READ_TIMEOUT = 'Query read timeout';
+
+/**
+ * Trips when the database cannot be reached: a connection could not be opened, or a query went
+ * unanswered for the whole query timeout. While tripped, one checkout at a time (the probe) tries the
+ * database and every other is answered at once: a hung server would otherwise collect a half-open
+ * connection per request in its accept queue, to be worked through before it serves anyone again, and
+ * each request would wait out the timeouts. Any answer from the server (a new connection, a query's
+ * result) closes it.
+ */
+class Breaker {
+  private tripped: Error | null = null;
+  private probing = false;
+
+  trip(err: unknown): void {
+    this.tripped = err instanceof Error ? err : new Error(String(err));
+  }
+
+  close(): void {
+    this.tripped = null;
+  }
+
+  /** Whether this checkout is the probe; throws when another probe is under way. */
+  admit(): boolean {
+    if (this.tripped === null) return false;
+    if (this.probing) {
+      throw new DatabaseUnavailableError(`the database does not answer: ${this.tripped.message}`);
+    }
+    this.probing = true;
+    return true;
+  }
+
+  probed(): void {
+    this.probing = false;
+  }
 }
 
 /**

@@ -52,9 +52,11 @@ const LOST_CONNECTION_MESSAGES = [
   'Query read timeout',
   'Client has encountered a connection error and is not queryable',
   'timeout expired',
-  'timeout exceeded when trying to connect',
   'Cannot use a pool after calling end on the pool',
 ];
+
+/** Every pooled connection stayed busy for the whole connect timeout: the database is alive but slow. */
+const POOL_WAIT_TIMEOUT = 'timeout exceeded when trying to connect';
 
 function fields(err: unknown): { code: unknown; message: unknown } | null {
   if (typeof err !== 'object' || err === null) return null;
@@ -88,8 +90,8 @@ export function isConnectionLost(err: unknown): boolean {
 /** The database is unreachable or too slow for now: answered 503 with Retry-After, never 500. */
 export function isDatabaseUnavailable(err: unknown): boolean {
   if (isConnectionLost(err)) return true;
-  const code = fields(err)?.code;
-  return typeof code === 'string' && BUSY_STATES.has(code);
+  const f = fields(err);
+  return (typeof f?.code === 'string' && BUSY_STATES.has(f.code)) || f?.message === POOL_WAIT_TIMEOUT;
 }
 
 /** Another live process has the PGlite data folder open: two writers would lose each other's writes. */
