@@ -34,4 +34,13 @@ describe('configuration', () => {
       /LOCKOUT_BASE_SECONDS=600: must not exceed LOCKOUT_MAX_SECONDS=60/,
     );
   });
+
+  it('refuses a client query timeout that would fire before the server cancels the statement', () => {
+    expect(() =>
+      loadConfig({ DATABASE_STATEMENT_TIMEOUT_MS: '5000', DATABASE_QUERY_TIMEOUT_MS: '5000' }),
+    ).toThrow(/DATABASE_QUERY_TIMEOUT_MS=5000: must exceed DATABASE_STATEMENT_TIMEOUT_MS=5000/);
+    expect(loadConfig({}).DATABASE_QUERY_TIMEOUT_MS).toBeGreaterThan(
+      loadConfig({}).DATABASE_STATEMENT_TIMEOUT_MS,
+    );
+  });
 });
