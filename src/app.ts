@@ -12,6 +12,7 @@ import { OutboxRelay, type RelayLogger } from './events/outbox-relay.js';
 import { type Clock, systemClock } from './lib/clock.js';
 import { AttemptGuard } from './limits/attempt-guard.js';
 import { MemoryWindowCounters, RedisWindowCounters } from './limits/window-counters.js';
+import { DependencyHealth, type DependencyLogger } from './metrics/dependency-health.js';
 import { RiskEngine } from './risk/engine.js';
 import { CustomerTokens } from './security/customer-tokens.js';
 import { IdentifierHasher } from './security/identifier-hasher.js';
@@ -29,7 +30,8 @@ import { PointsService } from './services/points.js';
 import { RedemptionService } from './services/redemptions.js';
 import { ReviewService } from './services/reviews.js';
 import { RuleService } from './services/rules.js';
-import { type Backend, openDatabase } from './store/connect.js';
+import { type Backend, type OpenedDatabase, openDatabase } from './store/connect.js';
+import { isDatabaseUnavailable } from './store/errors.js';
 import { migrateToLatest } from './store/migrate.js';
 import type { Database } from './store/schema.js';
 import { secretStore } from './store/secrets.js';
@@ -52,15 +54,18 @@ export interface App {
   risk: RiskEngine;
   rules: RuleService;
   reviews: ReviewService;
+  /** Whether the database and Redis answer, as this node sees them (the dependency gauge). */
+  dependencies: DependencyHealth;
   close(): Promise<void>;
 }
 
 export interface AppOptions {
   config: Config;
-  logger: RelayLogger;
+  /** Errors; `info`, when given, gets a dependency's recovery. */
+  logger: RelayLogger & Pick<DependencyLogger, 'info'>;
   clock?: Clock;
   /** Use this database instead of opening one from the config (tests). */
-  database?: { db: Kysely<Database>; backend: Backend; close(): Promise<void> };
+  database?: OpenedDatabase<Database>;
   /** Start the outbox relay and background jobs (off for one-shot CLI commands). */
   relay?: boolean;
   /** How often the expired-coupon refund job runs (ms). */
@@ -81,6 +86,17 @@ async function waitUntilReady(redis: Redis, ms: number, logger: RelayLogger): Pr
 
 export async function createApp(options: AppOptions): Promise<App> {
   const { config } = options;
+  // Outages are logged when they start, while they last (every 30 s) and when they end; the requests
+  // and background jobs that fail meanwhile report to it instead of logging a line each.
+  const dependencies = new DependencyHealth({ logger: options.logger, clock: systemClock });
+  dependencies.register('database');
+  const logger: RelayLogger = {
+    error(obj, msg) {
+      const err = (obj as { err?: unknown }).err;
+      if (isDatabaseUnavailable(err)) dependencies.down('database', err);
+      else options.logger.error(obj, msg);
+    },
+  };
   const database =
     options.database ??
     (await openDatabase<Database>({
@@ -88,15 +104,21 @@ export async function createApp(options: AppOptions): Promise<App> {
       dataDir: config.DATABASE_URL ? undefined : config.PROMOGUARD_DATA_DIR,
       poolSize: config.DATABASE_POOL_SIZE,
       pgliteSharedBuffersMb: config.PGLITE_SHARED_BUFFERS_MB,
+      statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT_MS,
+      queryTimeoutMs: config.DATABASE_QUERY_TIMEOUT_MS,
+      connectTimeoutMs: config.DATABASE_CONNECT_TIMEOUT_MS,
+      onAvailability: (up, err) =>
+        up ? dependencies.up('database') : dependencies.down('database', err, 'requests answer 503'),
     }));
   try {
-    await migrateToLatest(database.db as Kysely<unknown>);
+    const migrate = (db: Kysely<Database>) => migrateToLatest(db as Kysely<unknown>);
+    await (database.withoutTimeouts ? database.withoutTimeouts(migrate) : migrate(database.db));
   } catch (err) {
     await database.close();
     throw err;
   }
   const bus = new InProcessBus();
-  const relay = new OutboxRelay(database.db, bus, { pollMs: config.OUTBOX_POLL_MS, logger: options.logger });
+  const relay = new OutboxRelay(database.db, bus, { pollMs: config.OUTBOX_POLL_MS, logger });
   const ctx: ServiceContext = {
     db: database.db,
     clock: options.clock ?? systemClock,
@@ -117,22 +139,36 @@ export async function createApp(options: AppOptions): Promise<App> {
   const points = new PointsService(ctx, patterns);
   const hasher = new IdentifierHasher(secret);
   const lists = new ListService(ctx, hasher, (err) =>
-    options.logger.error({ err }, 'list refresh failed; judging with the copy in memory'),
+    logger.error({ err }, 'list refresh failed; judging with the copy in memory'),
   );
   const redis = config.REDIS_URL
     ? new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1, enableOfflineQueue: false })
     : null;
-  redis?.on('error', (err) => options.logger.error({ err }, 'redis error'));
+  const REDIS_DOWN = 'attempt limits fail open; rules reading feature counters send redemptions to review';
+  const redisDown = (err: unknown) => dependencies.down('redis', err, REDIS_DOWN);
+  redis?.on('error', redisDown);
+  redis?.on('ready', () => dependencies.up('redis'));
   // Serve only once Redis answers (or 5 s passed): until then the limits would fail open.
   if (redis) await waitUntilReady(redis, 5_000, options.logger);
+  if (redis) dependencies.register('redis', redis.status === 'ready');
+  let redisProbe: NodeJS.Timeout | undefined;
+  if (redis) {
+    // Commands can fail while the connection stays up (timeouts, a Redis out of memory): no 'ready'
+    // follows, so a ping tells when it answers again.
+    redisProbe = setInterval(() => {
+      if (!dependencies.isUp('redis') && redis.status === 'ready')
+        redis.ping().then(() => dependencies.up('redis'), redisDown);
+    }, 5_000);
+    redisProbe.unref();
+  }
   const guardOptions = {
     attemptsPerMinute: config.RATE_LIMIT_PER_MINUTE,
     failuresBeforeLock: config.LOCKOUT_AFTER_FAILURES,
     baseLockSeconds: config.LOCKOUT_BASE_SECONDS,
     maxLockSeconds: config.LOCKOUT_MAX_SECONDS,
     keyPrefix: config.REDIS_KEY_PREFIX,
-    // Rate limits fail open (with a log line) when Redis is away; caps never depend on Redis.
-    onError: (err: unknown) => options.logger.error({ err }, 'rate limiter store unavailable; failing open'),
+    // Rate limits fail open when Redis is away (logged once per outage); caps never depend on Redis.
+    onError: redisDown,
   };
   const guard = redis ? AttemptGuard.redis(redis, guardOptions) : AttemptGuard.memory(guardOptions);
   // Client addresses get limits of their own: one address is often many people (NAT, offices).
@@ -151,7 +187,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     ? new RedisWindowCounters(redis, `${config.REDIS_KEY_PREFIX}:risk:`)
     : memoryCounters;
   const risk = new RiskEngine(ctx.db, counters as NonNullable<typeof counters>, (err, what) =>
-    options.logger.error({ err }, what),
+    redis && what.startsWith('risk feature counters') ? redisDown(err) : logger.error({ err }, what),
   );
   const rules = new RuleService(ctx, risk);
   if (config.RISK_DEFAULT_PACK === 'on') await rules.seedDefaultPack();
@@ -166,11 +202,11 @@ export async function createApp(options: AppOptions): Promise<App> {
   if (options.relay !== false) {
     relay.start();
     patternRefresh = setInterval(() => {
-      patterns.refresh().catch((err: unknown) => options.logger.error({ err }, 'pattern refresh failed'));
+      patterns.refresh().catch((err: unknown) => logger.error({ err }, 'pattern refresh failed'));
     }, config.OUTBOX_POLL_MS);
     patternRefresh.unref();
     jobs = setInterval(() => {
-      points.refundExpired().catch((err: unknown) => options.logger.error({ err }, 'refund job failed'));
+      points.refundExpired().catch((err: unknown) => logger.error({ err }, 'refund job failed'));
     }, options.jobIntervalMs ?? 60_000);
     jobs.unref();
   }
@@ -194,10 +230,12 @@ export async function createApp(options: AppOptions): Promise<App> {
     risk,
     rules,
     reviews: new ReviewService(ctx),
+    dependencies,
     async close() {
       if (closed) return;
       closed = true;
       if (counterSweep) clearInterval(counterSweep);
+      if (redisProbe) clearInterval(redisProbe);
       await risk.settled();
       if (jobs) clearInterval(jobs);
       if (patternRefresh) clearInterval(patternRefresh);

@@ -68,11 +68,16 @@ function progressBar(label: string) {
 }
 
 async function serve(config: Config): Promise<void> {
+  // Until the server (and its logger) exists, start-up errors (Redis away, a relay pass) go to stderr.
+  let server: Awaited<ReturnType<typeof buildServer>> | undefined;
   const app = await createApp({
     config,
-    logger: { error: (obj, msg) => server.log.error(obj, msg) },
+    logger: {
+      error: (obj, msg) => (server ? server.log.error(obj, msg) : stderrLogger.error(obj, msg)),
+      info: (obj, msg) => (server ? server.log.info(obj, msg) : stderrLogger.error(obj, msg)),
+    },
   });
-  const server = await buildServer(app);
+  server = await buildServer(app);
   const adminKey = await app.apiKeys.bootstrapAdminKey();
   if (adminKey) {
     // Printed once, never logged: the database keeps only its hash.

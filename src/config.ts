@@ -145,6 +145,27 @@ const EnvSchema = Type.Object({
     description:
       'Origins (e.g. https://shop.example) whose pages may call the storefront routes, comma-separated; empty = no CORS headers',
   }),
+  DATABASE_STATEMENT_TIMEOUT_MS: Type.Integer({
+    minimum: 0,
+    maximum: 3_600_000,
+    default: 5_000,
+    description:
+      'PostgreSQL cancels a statement running longer (statement_timeout), and the request answers 503; 0 = no limit. Migrations run without it. Ignored by PGlite',
+  }),
+  DATABASE_QUERY_TIMEOUT_MS: Type.Integer({
+    minimum: 0,
+    maximum: 3_600_000,
+    default: 6_000,
+    description:
+      'The client gives up waiting for any answer from PostgreSQL and drops the connection (a frozen server or a cut network cannot cancel anything); 0 = no limit. Must exceed DATABASE_STATEMENT_TIMEOUT_MS. Ignored by PGlite',
+  }),
+  DATABASE_CONNECT_TIMEOUT_MS: Type.Integer({
+    minimum: 100,
+    maximum: 600_000,
+    default: 3_000,
+    description:
+      'Opening a PostgreSQL connection, or waiting for a free one of the pool, before the request answers 503. Ignored by PGlite',
+  }),
 });
 
 const SECRET_VARIABLES = new Set(['PROMOGUARD_SECRET', 'DATABASE_URL', 'REDIS_URL']);
@@ -228,6 +249,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     );
   }
   corsOrigins(config.CORS_ORIGINS);
+  const statement = config.DATABASE_STATEMENT_TIMEOUT_MS;
+  const query = config.DATABASE_QUERY_TIMEOUT_MS;
+  // The server's cancel must come first: a client timeout drops the connection, a cancel keeps it.
+  if (query > 0 && (statement === 0 || query <= statement)) {
+    throw new ConfigError(
+      `invalid configuration:\n  DATABASE_QUERY_TIMEOUT_MS=${query}: must exceed DATABASE_STATEMENT_TIMEOUT_MS=${statement} (or be 0)`,
+    );
+  }
   return Object.freeze(config);
 }
 

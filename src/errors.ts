@@ -44,6 +44,7 @@ export const ERROR_CODES = {
   request_header_too_large: { status: 431, title: 'The request line or headers are too large' },
   internal_error: { status: 500, title: 'Internal error' },
   not_ready: { status: 503, title: 'The service is not ready' },
+  database_unavailable: { status: 503, title: 'The database is unavailable; retry shortly' },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

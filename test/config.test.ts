@@ -40,4 +40,13 @@ describe('configuration', () => {
       /HTTP_HEADERS_TIMEOUT_MS=20000: must not exceed HTTP_REQUEST_TIMEOUT_MS=10000/,
     );
   });
+
+  it('refuses a client query timeout that would fire before the server cancels the statement', () => {
+    expect(() =>
+      loadConfig({ DATABASE_STATEMENT_TIMEOUT_MS: '5000', DATABASE_QUERY_TIMEOUT_MS: '5000' }),
+    ).toThrow(/DATABASE_QUERY_TIMEOUT_MS=5000: must exceed DATABASE_STATEMENT_TIMEOUT_MS=5000/);
+    expect(loadConfig({}).DATABASE_QUERY_TIMEOUT_MS).toBeGreaterThan(
+      loadConfig({}).DATABASE_STATEMENT_TIMEOUT_MS,
+    );
+  });
 });

@@ -4,6 +4,13 @@
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, ERROR_CODES, type ErrorCode } from '../errors.js';
+import { isDatabaseUnavailable } from '../store/errors.js';
+
+/**
+ * Seconds a caller is asked to wait when the database is unavailable: a restarted or failed-over
+ * database serves again within about a second, and a longer wait would only delay checkouts.
+ */
+export const DATABASE_RETRY_AFTER_SECONDS = 1;
 
 export function sendProblem(
   reply: FastifyReply,
@@ -117,6 +124,14 @@ export function errorHandler(
     if (error.code === 'too_many_requests' && typeof wait === 'number')
       reply.header('retry-after', String(wait));
     return sendProblem(reply, request, error.code, error.detail, error.extensions);
+  }
+  if (isDatabaseUnavailable(error)) {
+    // Logged once per outage by the dependency tracker, not once per request.
+    request.log.debug({ err: error }, 'database unavailable');
+    reply.header('retry-after', String(DATABASE_RETRY_AFTER_SECONDS));
+    return sendProblem(reply, request, 'database_unavailable', undefined, {
+      retry_after_seconds: DATABASE_RETRY_AFTER_SECONDS,
+    });
   }
   if (error.validation) {
     const { detail, errors } = describeValidation(error);

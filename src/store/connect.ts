@@ -20,6 +20,8 @@ import { promisify } from 'node:util';
 import { PGlite, types as pgliteTypes } from '@electric-sql/pglite';
 import { Kysely, PostgresDialect, type QueryExecutorProvider, sql } from 'kysely';
 import pg from 'pg';
+import { type DataFolderLock, lockDataFolder } from './data-folder-lock.js';
+import { DatabaseUnavailableError, isConnectionLost } from './errors.js';
 import { PGliteDialect } from './pglite-dialect.js';
 
 export type Backend = 'pglite' | 'postgres';
@@ -29,6 +31,11 @@ export interface OpenedDatabase<DB> {
   backend: Backend;
   /** Closes the pool or the PGlite instance. Safe to call more than once. */
   close(): Promise<void>;
+  /**
+   * Runs `run` on a connection of its own without the statement and query timeouts (migrations, which
+   * may rewrite a large table or wait for another node's migration lock), closed afterwards.
+   */
+  withoutTimeouts?<T>(run: (db: Kysely<DB>) => Promise<T>): Promise<T>;
 }
 
 export interface ConnectOptions {
@@ -40,6 +47,26 @@ export interface ConnectOptions {
   poolSize?: number;
   /** PGlite's buffer pool (shared_buffers) in MB (default 16). Ignored for PostgreSQL. */
   pgliteSharedBuffersMb?: number;
+  /**
+   * The timeouts below bound how long a request can wait on PostgreSQL (absent or 0: unbounded). PGlite
+   * runs inside the process, one statement at a time: there is no server to lose, and none apply.
+   *
+   * `statementTimeoutMs`: PostgreSQL's statement_timeout; the server cancels a statement running
+   * longer and the connection stays usable.
+   */
+  statementTimeoutMs?: number;
+  /**
+   * How long the client waits for the answer to one query. This is what catches a frozen server or a
+   * cut network, where the server cannot cancel anything: the connection is then discarded.
+   */
+  queryTimeoutMs?: number;
+  /** Opening a connection, and waiting for a free one when all are in use. */
+  connectTimeoutMs?: number;
+  /**
+   * Told when a query or a connection fails because the database went away (`up` false, with the
+   * error), and when a query started after the last such failure succeeds again (`up` true).
+   */
+  onAvailability?: (up: boolean, err?: unknown) => void;
 }
 
 const DEFAULT_POOL_SIZE = 20;
@@ -156,31 +183,97 @@ const PGLITE_SERIALIZERS: Record<number, Serializer> = {
 
 export async function openDatabase<DB>(opts: ConnectOptions): Promise<OpenedDatabase<DB>> {
   return opts.databaseUrl
-    ? openPostgres<DB>(opts.databaseUrl, opts.poolSize)
+    ? openPostgres<DB>(opts.databaseUrl, opts)
     : openPGlite<DB>(opts.dataDir, opts.pgliteSharedBuffersMb ?? DEFAULT_PGLITE_SHARED_BUFFERS_MB);
 }
 
-async function openPostgres<DB>(
-  databaseUrl: string,
-  poolSize = DEFAULT_POOL_SIZE,
-): Promise<OpenedDatabase<DB>> {
-  const pool = new pg.Pool({
+function positive(ms: number | undefined): number | undefined {
+  return ms !== undefined && ms > 0 ? ms : undefined;
+}
+
+function newPool(databaseUrl: string, config: pg.PoolConfig): pg.Pool {
+  return new pg.Pool({
     connectionString: databaseUrl,
-    max: poolSize,
     application_name: 'promoguard',
     types: postgresTypes,
+    // A peer that vanished without a reset (a cut network) is noticed on idle connections too.
+    keepAlive: true,
+    ...config,
   });
+}
+
+async function openPostgres<DB>(databaseUrl: string, opts: ConnectOptions): Promise<OpenedDatabase<DB>> {
+  const statementTimeout = positive(opts.statementTimeoutMs);
+  const queryTimeout = positive(opts.queryTimeoutMs);
+  const connectTimeout = positive(opts.connectTimeoutMs);
+  const pool = newPool(databaseUrl, {
+    max: opts.poolSize ?? DEFAULT_POOL_SIZE,
+    ...(statementTimeout ? { statement_timeout: statementTimeout } : {}),
+    ...(queryTimeout ? { query_timeout: queryTimeout } : {}),
+    ...(connectTimeout ? { connectionTimeoutMillis: connectTimeout } : {}),
+  });
+  const availability = availabilityReporter(opts.onAvailability);
   // An idle client whose server connection drops (restart, failover, pg_terminate_backend) emits
   // 'error' on the pool; unhandled, that event would crash the process. The pool already discards
-  // the client, so reporting is all that is left to do.
+  // the client, and the client's own listener (see `guarded`) has reported it.
   pool.on('error', (err) => {
-    process.stderr.write(`promoguard: idle PostgreSQL connection failed: ${err.message}\n`);
+    if (!opts.onAvailability)
+      process.stderr.write(`promoguard: idle PostgreSQL connection failed: ${err.message}\n`);
   });
-  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool: preparing(pool) }) });
-  const opened = withIdempotentClose(db, 'postgres');
+  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool: guarded(pool, availability) }) });
+  const opened: OpenedDatabase<DB> = {
+    ...withIdempotentClose(db, 'postgres'),
+    async withoutTimeouts(run) {
+      const own = newPool(databaseUrl, {
+        max: 1,
+        ...(connectTimeout ? { connectionTimeoutMillis: connectTimeout } : {}),
+      });
+      own.on('error', () => {});
+      const unbounded = new Kysely<DB>({
+        dialect: new PostgresDialect({ pool: guarded(own, availabilityReporter(undefined)) }),
+      });
+      try {
+        return await run(unbounded);
+      } finally {
+        await unbounded.destroy();
+      }
+    },
+  };
   // Fail at start-up on a wrong URL or credentials, not on the first request.
   await pingOrClose(opened);
   return opened;
+}
+
+interface AvailabilityReporter {
+  /** A mark to hand back to `succeeded`. */
+  started(): number;
+  failed(err: unknown): void;
+  succeeded(mark: number): void;
+}
+
+/**
+ * Turns query outcomes into availability changes. Only a query that started after the last failure
+ * proves the database is back: one that was already under way when it went down may still succeed.
+ */
+function availabilityReporter(
+  report: ((up: boolean, err?: unknown) => void) | undefined,
+): AvailabilityReporter {
+  let failures = 0;
+  let failing = false;
+  return {
+    started: () => failures,
+    failed(err) {
+      failures++;
+      failing = true;
+      report?.(false, err);
+    },
+    succeeded(mark) {
+      if (failing && mark === failures) {
+        failing = false;
+        report?.(true);
+      }
+    },
+  };
 }
 
 /** Distinct statements a connection prepares; past this, further texts run unprepared. */
@@ -202,14 +295,42 @@ function statementName(text: string): string {
  * thousands of times a second with the same text). Our SQL text is static with $n parameters, so the
  * set of texts is bounded; a connection still stops preparing new ones past a limit. Statements
  * without parameters run as simple queries.
+ *
+ * A connection that failed (lost, refused, or stuck behind a query the client gave up on) is never used
+ * again: later statements on it (the transaction's ROLLBACK) fail at once instead of waiting out their
+ * own timeout, and releasing it destroys it instead of returning it to the pool.
  */
-function preparing(pool: pg.Pool): pg.Pool {
+function guarded(pool: pg.Pool, availability: AvailabilityReporter): pg.Pool {
   const wrapped = new WeakSet<pg.PoolClient>();
+  const broken = new WeakMap<pg.PoolClient, Error>();
   const originalConnect = pool.connect.bind(pool) as () => Promise<pg.PoolClient>;
+  const breaker = new Breaker();
+  pool.on('connect', () => breaker.close());
   const connect = async () => {
-    const client = await originalConnect();
+    const probe = breaker.admit();
+    let client: pg.PoolClient;
+    try {
+      client = await originalConnect();
+    } catch (err) {
+      if (probe) breaker.probed();
+      if (isConnectionLost(err)) {
+        breaker.trip(err);
+        availability.failed(err);
+      }
+      throw err;
+    }
     if (!wrapped.has(client)) {
       wrapped.add(client);
+      const lost = (err: unknown) => {
+        if (!isConnectionLost(err)) return;
+        if (!broken.has(client)) broken.set(client, err instanceof Error ? err : new Error(String(err)));
+        // A server that closed the connection is alive and is asked again; one that never answered is not.
+        if ((err as Error).message === QUERY_READ_TIMEOUT) breaker.trip(err);
+        availability.failed(err);
+      };
+      // A checked-out client has no listener of the pool's: the 'error' of a connection that drops
+      // between two statements (a server shutting down mid-transaction) would otherwise end the process.
+      client.on('error', lost);
       const query = client.query.bind(client) as (...args: unknown[]) => unknown;
       const names = new Set<string>();
       (client as unknown as { query: unknown }).query = (
@@ -217,17 +338,45 @@ function preparing(pool: pg.Pool): pg.Pool {
         values?: unknown,
         ...rest: unknown[]
       ) => {
+        const failure = broken.get(client);
+        if (failure)
+          throw new DatabaseUnavailableError(`the database connection was lost: ${failure.message}`);
+        const mark = availability.started();
+        const succeeded = () => {
+          availability.succeeded(mark);
+          breaker.close();
+        };
         // Parameterless text may hold several statements (migrations), which cannot be prepared.
         if (typeof text === 'string' && Array.isArray(values) && values.length > 0 && rest.length === 0) {
           const name = statementName(text);
           if (names.has(name) || names.size < MAX_PREPARED_PER_CONNECTION) {
             names.add(name);
-            return submitPrepared(query, name, text, values);
+            return submitPrepared(query, name, text, values, (err) => (err ? lost(err) : succeeded()));
           }
         }
-        return query(text, values, ...rest);
+        const result = query(text, values, ...rest);
+        if (result instanceof Promise) {
+          return result.then(
+            (value) => {
+              succeeded();
+              return value;
+            },
+            (err: unknown) => {
+              lost(err);
+              throw err;
+            },
+          );
+        }
+        return result;
       };
     }
+    // pg-pool sets `release` anew on every checkout. Kysely releases without an error, so the pool
+    // would take a connection back that only the wrapper knows to be broken.
+    const release = client.release;
+    client.release = (err?: Error | boolean) => {
+      if (probe) breaker.probed();
+      release(err || broken.get(client));
+    };
     return client;
   };
   return new Proxy(pool, {
@@ -237,6 +386,44 @@ function preparing(pool: pg.Pool): pg.Pool {
       return typeof value === 'function' ? value.bind(target) : value;
     },
   });
+}
+
+/** pg's own text for a query the client stopped waiting for (query_timeout). */
+const QUERY_READ_TIMEOUT = 'Query read timeout';
+
+/**
+ * Trips when the database cannot be reached: a connection could not be opened, or a query went
+ * unanswered for the whole query timeout. While tripped, one checkout at a time (the probe) tries the
+ * database and every other is answered at once: a hung server would otherwise collect a half-open
+ * connection per request in its accept queue, to be worked through before it serves anyone again, and
+ * each request would wait out the timeouts. Any answer from the server (a new connection, a query's
+ * result) closes it.
+ */
+class Breaker {
+  private tripped: Error | null = null;
+  private probing = false;
+
+  trip(err: unknown): void {
+    this.tripped = err instanceof Error ? err : new Error(String(err));
+  }
+
+  close(): void {
+    this.tripped = null;
+  }
+
+  /** Whether this checkout is the probe; throws when another probe is under way. */
+  admit(): boolean {
+    if (this.tripped === null) return false;
+    if (this.probing) {
+      throw new DatabaseUnavailableError(`the database does not answer: ${this.tripped.message}`);
+    }
+    this.probing = true;
+    return true;
+  }
+
+  probed(): void {
+    this.probing = false;
+  }
 }
 
 /**
@@ -250,12 +437,15 @@ function submitPrepared(
   name: string,
   text: string,
   values: unknown[],
+  settled: (err: Error | undefined) => void,
 ): Promise<pg.QueryResult> {
   return new Promise((resolve, reject) => {
-    const query = new pg.Query(text, values, (err, result) =>
+    const query = new pg.Query(text, values, (err, result) => {
+      settled(err);
       // Kysely appends its caller's stack to a failed query's error, so none is captured here.
-      err ? reject(err) : resolve(result as unknown as pg.QueryResult),
-    );
+      if (err) reject(err);
+      else resolve(result as unknown as pg.QueryResult);
+    });
     (query as unknown as { name: string }).name = name;
     submit(query);
   });
@@ -269,21 +459,33 @@ async function openPGlite<DB>(
     throw new RangeError(`PGlite shared_buffers must be a whole number of MB >= 1, got ${sharedBuffersMb}`);
   }
   let location: string | undefined;
+  let lock: DataFolderLock | undefined;
   if (dataDir !== undefined) {
     location = path.resolve(dataDir);
     await createDataDirApart(location);
+    lock = lockDataFolder(location, dataDir);
   }
-  const pglite = await PGlite.create({
-    ...(location !== undefined ? { dataDir: location } : {}),
-    parsers: PGLITE_PARSERS,
-    serializers: PGLITE_SERIALIZERS,
-    // PGlite touches its whole buffer pool when it starts, and WebAssembly memory never shrinks: the
-    // pool is resident for the process's life, so it is kept small; pages outside it are read from the
-    // data folder through the OS page cache.
-    startParams: [...PGlite.defaultStartParams, '-c', `shared_buffers=${sharedBuffersMb}MB`],
-  });
+  let pglite: PGlite;
+  try {
+    pglite = await PGlite.create({
+      ...(location !== undefined ? { dataDir: location } : {}),
+      parsers: PGLITE_PARSERS,
+      serializers: PGLITE_SERIALIZERS,
+      // PGlite touches its whole buffer pool when it starts, and WebAssembly memory never shrinks: the
+      // pool is resident for the process's life, so it is kept small; pages outside it are read from the
+      // data folder through the OS page cache.
+      startParams: [...PGlite.defaultStartParams, '-c', `shared_buffers=${sharedBuffersMb}MB`],
+    });
+  } catch (err) {
+    lock?.release();
+    throw err;
+  }
   const db = new Kysely<DB>({ dialect: new PGliteDialect({ pglite }) });
-  const opened = withIdempotentClose(db, 'pglite');
+  const opened: OpenedDatabase<DB> = {
+    ...withIdempotentClose(db, 'pglite', () => lock?.release()),
+    // In-process: a statement cannot outlive the process that runs it, so there is nothing to lift.
+    withoutTimeouts: (run) => run(db),
+  };
   await pingOrClose(opened);
   return opened;
 }
@@ -354,13 +556,17 @@ async function pingOrClose<DB>(opened: OpenedDatabase<DB>): Promise<void> {
   }
 }
 
-function withIdempotentClose<DB>(db: Kysely<DB>, backend: Backend): OpenedDatabase<DB> {
+function withIdempotentClose<DB>(
+  db: Kysely<DB>,
+  backend: Backend,
+  afterClose: () => void = () => {},
+): OpenedDatabase<DB> {
   let closing: Promise<void> | undefined;
   return {
     db,
     backend,
     close() {
-      closing ??= db.destroy();
+      closing ??= db.destroy().finally(afterClose);
       return closing;
     },
   };
