@@ -17,11 +17,14 @@ import { backends } from '../support/backends.js';
 const START = '2026-06-01T12:00:00Z';
 const HOUR = 3_600_000;
 
-/** A campaign that trips no rule: the README tour's terms. */
+/** A campaign that trips no rule: the README tour's, which its single admin key makes live alone. */
 const SAFE: Partial<CampaignCreateBody> = {
+  name: 'Summer 25',
   discount: { type: 'percentage', basis_points: 1500, max_discount_minor: 2000 },
   redemption_cap: 50,
   budget_minor: 50_000,
+  per_customer_cap: 2,
+  min_order_minor: 3000,
 };
 
 describe.each(backends.map((b) => [b.name, b] as const))('two-person approval on %s', (_name, backend) => {
@@ -156,6 +159,12 @@ describe.each(backends.map((b) => [b.name, b] as const))('two-person approval on
     });
 
     it('a change that trips nothing applies at once: the README tour, a throttle, pause and resume', async () => {
+      const tour = await t.call('POST', '/v1/campaigns', {
+        key: t.keys.admin,
+        body: { ...SAFE, currency: 'USD', status: 'active' },
+      });
+      expect(tour.statusCode, tour.body).toBe(201);
+      expect(tour.json().status).toBe('active');
       const c = await safeCampaign();
       expect(c.status).toBe('active');
       const throttled = await t.call('POST', `/v1/campaigns/${c.id}/throttle`, {
