@@ -256,6 +256,7 @@ try {
     status: 'active',
     starts_at: '2020-01-01T00:00:00Z',
     discount: { type: 'fixed_amount', amount_minor: 500 },
+    redemption_cap: 10_000_000,
   });
   const code = 'OUTAGEBENCH';
   await admin.must(201, 'POST', `/v1/campaigns/${campaign.id}/codes`, { code });

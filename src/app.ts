@@ -5,7 +5,7 @@
 
 import { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
-import type { Config } from './config.js';
+import { approvalPolicy, type Config } from './config.js';
 import type { EventBus } from './events/bus.js';
 import { InProcessBus } from './events/in-process-bus.js';
 import { OutboxRelay, type RelayLogger } from './events/outbox-relay.js';
@@ -19,6 +19,8 @@ import { IdentifierHasher } from './security/identifier-hasher.js';
 import { loadServerSecret } from './security/server-secret.js';
 import { StepUpChallenges } from './security/step-up.js';
 import { ApiKeyService } from './services/api-keys.js';
+import { ApprovalService } from './services/approvals.js';
+import { AuditService } from './services/audit.js';
 import { CampaignService } from './services/campaigns.js';
 import { PatternIndex } from './services/code-patterns.js';
 import { CodeService } from './services/codes.js';
@@ -56,6 +58,8 @@ export interface App {
   reviews: ReviewService;
   /** Whether the database and Redis answer, as this node sees them (the dependency gauge). */
   dependencies: DependencyHealth;
+  approvals: ApprovalService;
+  audit: AuditService;
   close(): Promise<void>;
 }
 
@@ -211,7 +215,10 @@ export async function createApp(options: AppOptions): Promise<App> {
     jobs.unref();
   }
   let closed = false;
-  const campaigns = new CampaignService(ctx);
+  const campaigns = new CampaignService(ctx, {
+    policy: approvalPolicy(config),
+    expiresAfterMs: config.APPROVAL_EXPIRES_AFTER_HOURS * 3_600_000,
+  });
   return {
     db: database.db,
     backend: database.backend,
@@ -231,6 +238,8 @@ export async function createApp(options: AppOptions): Promise<App> {
     rules,
     reviews: new ReviewService(ctx),
     dependencies,
+    approvals: new ApprovalService(ctx, campaigns),
+    audit: new AuditService(ctx),
     async close() {
       if (closed) return;
       closed = true;

@@ -136,7 +136,7 @@ export function buildCli(getConfig: () => Config): Command {
     .addOption(new Option('--scope <scope...>', 'scopes to grant').choices([...SCOPES]).makeOptionMandatory())
     .action((opts: { name: string; scope: Scope[] }) =>
       withApp(getConfig(), async (app) => {
-        const { key, secret } = await app.apiKeys.create(opts.name, opts.scope);
+        const { key, secret } = await app.apiKeys.create(opts.name, opts.scope, 'cli');
         process.stderr.write(`created ${key.id} (${key.scopes.join(', ')}); the secret is shown only now:\n`);
         process.stdout.write(`${secret}\n`);
       }),
@@ -157,7 +157,7 @@ export function buildCli(getConfig: () => Config): Command {
     .description('Revoke an API key')
     .action((id: string) =>
       withApp(getConfig(), async (app) => {
-        if (!(await app.apiKeys.revoke(id))) throw new Error(`no active key ${id}`);
+        if (!(await app.apiKeys.revoke(id, 'cli', null))) throw new Error(`no active key ${id}`);
         process.stderr.write(`revoked ${id}\n`);
       }),
     );

@@ -4,6 +4,8 @@
  */
 import { type Static, Type } from 'typebox';
 import { Value } from 'typebox/value';
+import type { ApprovalPolicy } from './domain/approvals.js';
+import { MAX_AMOUNT_MINOR } from './domain/money.js';
 import { DEFAULT_MAX_KEYS } from './limits/window-counters.js';
 import { DEFAULT_PGLITE_SHARED_BUFFERS_MB } from './store/connect.js';
 
@@ -166,6 +168,48 @@ const EnvSchema = Type.Object({
     description:
       'Opening a PostgreSQL connection, or waiting for a free one of the pool, before the request answers 503. Ignored by PGlite',
   }),
+  APPROVALS: Type.Union([Type.Literal('on'), Type.Literal('off')], {
+    default: 'on',
+    description:
+      'Two-person approval of risky campaign changes (the APPROVAL_* rules): such a change waits until a second key approves it',
+  }),
+  APPROVAL_PERCENT_BP_AT_LEAST: Type.Integer({
+    minimum: 1,
+    maximum: 10_000,
+    default: 5_000,
+    description: 'A live campaign with a percentage discount at or above this (basis points) needs approval',
+  }),
+  APPROVAL_FIXED_AMOUNT_AT_LEAST_MINOR: Type.Optional(
+    Type.Integer({
+      minimum: 1,
+      maximum: MAX_AMOUNT_MINOR,
+      description:
+        'A live campaign with a fixed amount off at or above this needs approval; unset = no such rule',
+    }),
+  ),
+  APPROVAL_UNCAPPED: Type.Union([Type.Literal('on'), Type.Literal('off')], {
+    default: 'on',
+    description: 'A live campaign with neither a redemption cap nor a budget needs approval',
+  }),
+  APPROVAL_BUDGET_ABOVE_MINOR: Type.Integer({
+    minimum: 0,
+    maximum: MAX_AMOUNT_MINOR,
+    default: 10_000_000,
+    description: 'A live campaign with a budget above this (minor units, any currency) needs approval',
+  }),
+  APPROVAL_RAISE_FACTOR: Type.Number({
+    minimum: 1,
+    maximum: 1_000_000,
+    default: 10,
+    description:
+      'Raising the redemption cap or budget of a live campaign to more than this many times its value (or removing it) needs approval',
+  }),
+  APPROVAL_EXPIRES_AFTER_HOURS: Type.Integer({
+    minimum: 1,
+    maximum: 24 * 90,
+    default: 72,
+    description: 'A pending approval not decided within this many hours expires',
+  }),
 });
 
 const SECRET_VARIABLES = new Set(['PROMOGUARD_SECRET', 'DATABASE_URL', 'REDIS_URL']);
@@ -265,3 +309,15 @@ export const CONFIG_DOCS = Object.entries(EnvSchema.properties).map(([name, sche
   default: (schema as { default?: unknown }).default,
   description: (schema as { description?: string }).description ?? '',
 }));
+
+/** The two-person approval policy the configuration describes. */
+export function approvalPolicy(config: Config): ApprovalPolicy {
+  return {
+    enabled: config.APPROVALS === 'on',
+    percentBpAtLeast: config.APPROVAL_PERCENT_BP_AT_LEAST,
+    fixedAmountAtLeastMinor: config.APPROVAL_FIXED_AMOUNT_AT_LEAST_MINOR ?? null,
+    uncapped: config.APPROVAL_UNCAPPED === 'on',
+    budgetAboveMinor: config.APPROVAL_BUDGET_ABOVE_MINOR,
+    raiseFactor: config.APPROVAL_RAISE_FACTOR,
+  };
+}

@@ -32,7 +32,8 @@ const PASS_THROUGH = ['PATH', 'HOME', 'TMPDIR', 'LANG', 'TZ'];
  * Returns { pid, url, adminKey (first start only), log, stop() }.
  */
 export async function startServer(env, { nodeArgs = [] } = {}) {
-  const childEnv = { HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info' };
+  // Approvals gate campaign changes, never a redemption: the bench's uncapped setup campaigns skip them.
+  const childEnv = { HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', APPROVALS: 'off' };
   for (const name of PASS_THROUGH) if (process.env[name] !== undefined) childEnv[name] = process.env[name];
   Object.assign(childEnv, env);
   const args = [...START_NODE_FLAGS, ...nodeArgs, path.join(ROOT, 'bin', 'promoguard.js'), 'serve'];

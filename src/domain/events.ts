@@ -19,6 +19,10 @@ export const EVENT_TYPES = [
   'points.debited',
   'points.converted',
   'points.refunded',
+  'approval.requested',
+  'approval.approved',
+  'approval.rejected',
+  'approval.expired',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 

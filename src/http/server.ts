@@ -17,6 +17,8 @@ import { registerStorefrontCors } from './cors.js';
 import { useBoundedJsonParser } from './json-body.js';
 import { errorHandler, findUnstorableText, sendProblem } from './problem.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
+import { approvalRoutes } from './routes/approvals.js';
+import { auditRoutes } from './routes/audit.js';
 import { campaignRoutes } from './routes/campaigns.js';
 import { codeRoutes } from './routes/codes.js';
 import { controlRoutes } from './routes/controls.js';
@@ -209,7 +211,12 @@ export async function buildServer(app: App, options: ServerOptions = {}): Promis
             'Block and allow lists, linked accounts, bulk revocation, throttles, partner caps (scope fraud; some marketing)',
         },
         { name: 'risk', description: 'Rules, backtests, reviews and decisions (scope fraud)' },
-        { name: 'admin', description: 'API keys (scope admin)' },
+        { name: 'admin', description: 'API keys (scope admin) and the audit trail (scope fraud)' },
+        {
+          name: 'approvals',
+          description:
+            'Two-person approval of risky campaign changes (scope marketing; never the requesting key)',
+        },
         { name: 'health', description: 'Liveness and readiness' },
       ],
     },
@@ -229,6 +236,8 @@ export async function buildServer(app: App, options: ServerOptions = {}): Promis
     ruleRoutes,
     reviewRoutes,
     decisionRoutes,
+    approvalRoutes,
+    auditRoutes,
   ]) {
     await server.register(routes(app), { prefix: '/v1' });
   }

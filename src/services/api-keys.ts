@@ -12,7 +12,8 @@ import {
   listApiKeys,
   revokeApiKey,
 } from '../store/api-keys.js';
-import type { ServiceContext } from './context.js';
+import { insertAudit } from '../store/audit.js';
+import type { Actor, ServiceContext } from './context.js';
 
 export const SCOPES = ['admin', 'marketing', 'checkout', 'fraud'] as const;
 export type Scope = (typeof SCOPES)[number];
@@ -30,19 +31,35 @@ export class ApiKeyService {
     private readonly cacheTtlMs = 5_000,
   ) {}
 
-  async create(name: string, scopes: Scope[]): Promise<{ key: ApiKeyRecord; secret: string }> {
+  /** Audited with its name and scopes (never its secret or hash). */
+  async create(name: string, scopes: Scope[], actor: Actor): Promise<{ key: ApiKeyRecord; secret: string }> {
     const secret = newApiKeySecret();
-    const key = await insertApiKey(
-      this.ctx.db,
-      {
-        id: newId('apiKey'),
-        name,
-        keyHash: hashApiKey(secret),
-        keyHint: secret.slice(-4),
-        scopes: [...new Set(scopes)],
-      },
-      this.ctx.clock.now(),
-    );
+    const now = this.ctx.clock.now();
+    const key = await this.ctx.db.transaction().execute(async (trx) => {
+      const created = await insertApiKey(
+        trx,
+        {
+          id: newId('apiKey'),
+          name,
+          keyHash: hashApiKey(secret),
+          keyHint: secret.slice(-4),
+          scopes: [...new Set(scopes)],
+        },
+        now,
+      );
+      await insertAudit(
+        trx,
+        {
+          actor,
+          action: 'api_key.created',
+          targetId: created.id,
+          reason: null,
+          details: { name: created.name, scopes: created.scopes, hint: created.keyHint },
+        },
+        now,
+      );
+      return created;
+    });
     return { key, secret };
   }
 
@@ -79,8 +96,14 @@ export class ApiKeyService {
     return listApiKeys(this.ctx.db);
   }
 
-  async revoke(id: string): Promise<boolean> {
-    const revoked = await revokeApiKey(this.ctx.db, id, this.ctx.clock.now());
+  /** True when this call revoked it; a repeat changes nothing and writes no audit entry. */
+  async revoke(id: string, actor: Actor, reason: string | null): Promise<boolean> {
+    const now = this.ctx.clock.now();
+    const revoked = await this.ctx.db.transaction().execute(async (trx) => {
+      if (!(await revokeApiKey(trx, id, now))) return false;
+      await insertAudit(trx, { actor, action: 'api_key.revoked', targetId: id, reason, details: {} }, now);
+      return true;
+    });
     this.cache.clear();
     return revoked;
   }

@@ -1,8 +1,10 @@
 import type { Kysely } from 'kysely';
+import { type ApprovalPolicy, type ApprovalRule, approvalRulesTripped } from '../domain/approvals.js';
 import { type CampaignStatus, canTransition, type Eligibility } from '../domain/campaign.js';
 import type { DiscountRule } from '../domain/money.js';
 import { AppError } from '../errors.js';
 import { newId } from '../lib/ids.js';
+import { type ApprovalKind, type ApprovalRecord, insertApproval } from '../store/approvals.js';
 import { insertAudit } from '../store/audit.js';
 import {
   type CampaignFields,
@@ -49,6 +51,68 @@ const NO_ELIGIBILITY: Eligibility = {
   firstOrderOnly: false,
 };
 
+/** The terms a change may set (everything but the currency, which is fixed at creation). */
+const TERMS = [
+  'name',
+  'discount',
+  'startsAt',
+  'endsAt',
+  'redemptionCap',
+  'budgetMinor',
+  'perCustomerCap',
+  'perPersonCap',
+  'throttlePerMinute',
+  'minOrderMinor',
+  'eligibility',
+  'metadata',
+] as const satisfies readonly (keyof CampaignFields)[];
+
+/** What a change did: each term it changed, from and to, for the audit trail. */
+function changedTerms(before: CampaignRecord, after: CampaignRecord) {
+  const changes: Record<string, { from: unknown; to: unknown }> = {};
+  for (const term of TERMS) {
+    if (JSON.stringify(before[term]) !== JSON.stringify(after[term])) {
+      changes[term] = { from: before[term], to: after[term] };
+    }
+  }
+  return changes;
+}
+
+/** A patch as an approval stores it (jsonb): instants as ISO text, absent fields left out. */
+function encodePatch(patch: CampaignPatch): Record<string, unknown> {
+  return JSON.parse(JSON.stringify(patch)) as Record<string, unknown>;
+}
+
+function decodePatch(stored: Record<string, unknown>): CampaignPatch {
+  const patch = { ...stored } as CampaignPatch & Record<string, unknown>;
+  if (typeof stored.startsAt === 'string') patch.startsAt = new Date(stored.startsAt);
+  if (typeof stored.endsAt === 'string') patch.endsAt = new Date(stored.endsAt);
+  return patch;
+}
+
+/** The outcome of a change: applied, or waiting for a second key's approval. */
+export interface CampaignChange {
+  /** The campaign as it now stands: unchanged while the change waits (a risky new one is a draft). */
+  campaign: CampaignRecord;
+  /** The approval the change waits for; null when it was applied. */
+  approval: ApprovalRecord | null;
+}
+
+export interface ApprovalSettings {
+  policy: ApprovalPolicy;
+  /** How long a pending approval waits for its decision. */
+  expiresAfterMs: number;
+}
+
+/** Set on a change applied by an approval: who asked for it, recorded beside the approver. */
+interface ApprovedBy {
+  approvalId: string;
+  requestedBy: string;
+}
+
+const approvedDetails = (via: ApprovedBy | undefined) =>
+  via ? { approval_id: via.approvalId, requested_by: via.requestedBy } : {};
+
 function checkFields(f: CampaignFields): void {
   if (f.endsAt !== null && f.endsAt.getTime() <= f.startsAt.getTime()) {
     throw new AppError('validation_failed', 'ends_at must be later than starts_at', {
@@ -58,9 +122,16 @@ function checkFields(f: CampaignFields): void {
 }
 
 export class CampaignService {
-  constructor(private readonly ctx: ServiceContext) {}
+  constructor(
+    private readonly ctx: ServiceContext,
+    private readonly approvals: ApprovalSettings,
+  ) {}
 
-  async create(input: CampaignInput, actor: Actor): Promise<CampaignRecord> {
+  /**
+   * Create a campaign. If it would go live under terms the approval policy flags, it is created as a
+   * draft and its activation waits for a second key.
+   */
+  async create(input: CampaignInput, actor: Actor): Promise<CampaignChange> {
     const now = this.ctx.clock.now();
     const fields: CampaignFields = {
       name: input.name,
@@ -78,11 +149,13 @@ export class CampaignService {
       metadata: input.metadata ?? {},
     };
     checkFields(fields);
-    const campaign = await this.ctx.db.transaction().execute(async (trx) => {
+    const status = input.status ?? 'draft';
+    const rules = approvalRulesTripped(this.approvals.policy, null, { ...fields, status });
+    const change = await this.ctx.db.transaction().execute(async (trx) => {
       const created = await insertCampaign(
         trx,
         newId('campaign', now.getTime()),
-        input.status ?? 'draft',
+        rules.length > 0 ? 'draft' : status,
         fields,
         now,
       );
@@ -91,10 +164,25 @@ export class CampaignService {
         [{ type: 'campaign.created', aggregateId: created.id, payload: { campaign: created, actor } }],
         now,
       );
-      return created;
+      await insertAudit(
+        trx,
+        {
+          actor,
+          action: 'campaign.created',
+          targetId: created.id,
+          reason: null,
+          details: { campaign: created },
+        },
+        now,
+      );
+      const approval =
+        rules.length > 0
+          ? await this.requestApproval(trx, 'campaign.create', created, { status }, rules, actor, null, now)
+          : null;
+      return { campaign: created, approval };
     });
     this.ctx.afterCommit();
-    return campaign;
+    return change;
   }
 
   async get(id: string): Promise<CampaignRecord> {
@@ -111,50 +199,39 @@ export class CampaignService {
     return listCampaigns(this.ctx.db, page);
   }
 
-  async update(id: string, patch: CampaignPatch, actor: Actor): Promise<CampaignRecord> {
+  /** Change terms and/or status; a change the approval policy flags waits for a second key instead. */
+  async update(id: string, patch: CampaignPatch, actor: Actor): Promise<CampaignChange> {
     const now = this.ctx.clock.now();
-    const { status, ...config } = patch;
-    const campaign = await this.ctx.db.transaction().execute(async (trx) => {
+    const change = await this.ctx.db.transaction().execute(async (trx) => {
       // The row lock orders this edit against concurrent edits and status changes.
-      let current = await findCampaign(trx, id, { forUpdate: true });
+      const current = await findCampaign(trx, id, { forUpdate: true });
       if (!current) throw new AppError('campaign_not_found');
-      if (current.status === 'ended') throw new AppError('campaign_not_editable');
-      if (Object.values(config).some((v) => v !== undefined)) {
-        const fields: CampaignFields = {
-          name: keep(config.name, current.name),
-          currency: current.currency,
-          discount: keep(config.discount, current.discount),
-          startsAt: keep(config.startsAt, current.startsAt),
-          endsAt: keep(config.endsAt, current.endsAt),
-          redemptionCap: keep(config.redemptionCap, current.redemptionCap),
-          budgetMinor: keep(config.budgetMinor, current.budgetMinor),
-          perCustomerCap: keep(config.perCustomerCap, current.perCustomerCap),
-          perPersonCap: keep(config.perPersonCap, current.perPersonCap),
-          throttlePerMinute: keep(config.throttlePerMinute, current.throttlePerMinute),
-          minOrderMinor: keep(config.minOrderMinor, current.minOrderMinor),
-          eligibility: { ...current.eligibility, ...config.eligibility },
-          metadata: keep(config.metadata, current.metadata),
-        };
-        checkFields(fields);
-        current = await updateCampaignFields(trx, id, fields, now);
-        await appendEvents(
+      const next = this.preview(current, patch);
+      const rules = approvalRulesTripped(this.approvals.policy, current, next);
+      if (rules.length > 0) {
+        const approval = await this.requestApproval(
           trx,
-          [{ type: 'campaign.updated', aggregateId: id, payload: { campaign: current, actor } }],
+          'campaign.update',
+          current,
+          encodePatch(patch),
+          rules,
+          actor,
+          null,
           now,
         );
+        return { campaign: current, approval };
       }
-      if (status !== undefined && status !== current.status) {
-        current = await this.transition(trx, current, status, actor, null, now);
-      }
-      return current;
+      return { campaign: await this.apply(trx, current, patch, actor, null, now), approval: null };
     });
     this.ctx.afterCommit();
-    return campaign;
+    return change;
   }
 
   /**
    * Pause, resume or end. The redemption path reads the status inside its atomic statement, so the
-   * change holds for the very next redemption on every node; nothing is cached across it.
+   * change holds for the very next redemption on every node; nothing is cached across it. Pausing and
+   * ending never need approval; resuming does only if the terms were made riskier while paused, which
+   * was judged when they were changed, so in practice the kill switch works alone.
    */
   async changeStatus(
     id: string,
@@ -163,12 +240,12 @@ export class CampaignService {
     reason: string | null,
     /** Only from these statuses (resume leaves only `paused`; it never activates a draft). */
     from?: readonly CampaignStatus[],
-  ): Promise<CampaignRecord> {
+  ): Promise<CampaignChange> {
     const now = this.ctx.clock.now();
-    const campaign = await this.ctx.db.transaction().execute(async (trx) => {
+    const change = await this.ctx.db.transaction().execute(async (trx) => {
       const current = await findCampaign(trx, id, { forUpdate: true });
       if (!current) throw new AppError('campaign_not_found');
-      if (current.status === to) return current;
+      if (current.status === to) return { campaign: current, approval: null };
       if (from && !from.includes(current.status)) {
         throw new AppError(
           'invalid_status_transition',
@@ -179,10 +256,193 @@ export class CampaignService {
           },
         );
       }
-      return this.transition(trx, current, to, actor, reason, now);
+      assertTransition(current.status, to);
+      const rules = approvalRulesTripped(this.approvals.policy, current, { ...current, status: to });
+      if (rules.length > 0) {
+        const approval = await this.requestApproval(
+          trx,
+          'campaign.update',
+          current,
+          { status: to },
+          rules,
+          actor,
+          reason,
+          now,
+        );
+        return { campaign: current, approval };
+      }
+      return { campaign: await this.transition(trx, current, to, actor, reason, now), approval: null };
+    });
+    this.ctx.afterCommit();
+    return change;
+  }
+
+  /**
+   * Throttle (or lift the throttle on) a campaign. The throttle is a term (it bumps the version, so
+   * redemptions in flight re-read it) that the approval policy does not judge: a throttle only slows
+   * spending, so on-call sets it alone.
+   */
+  async setThrottle(
+    id: string,
+    perMinute: number | null,
+    actor: Actor,
+    reason: string,
+  ): Promise<CampaignRecord> {
+    const now = this.ctx.clock.now();
+    const campaign = await this.ctx.db.transaction().execute(async (trx) => {
+      const current = await findCampaign(trx, id, { forUpdate: true });
+      if (!current) throw new AppError('campaign_not_found');
+      if (current.status === 'ended') throw new AppError('campaign_not_editable');
+      const updated = await updateCampaignFields(trx, id, { ...current, throttlePerMinute: perMinute }, now);
+      await appendEvents(
+        trx,
+        [{ type: 'campaign.updated', aggregateId: id, payload: { campaign: updated, actor } }],
+        now,
+      );
+      await insertAudit(
+        trx,
+        { actor, action: 'campaign.throttled', targetId: id, reason, details: { per_minute: perMinute } },
+        now,
+      );
+      return updated;
     });
     this.ctx.afterCommit();
     return campaign;
+  }
+
+  /**
+   * Apply an approved change inside the approval's transaction, through the same path as a direct
+   * change, as `approver` with the requester recorded. Null when the campaign changed since the request
+   * (another version or status): the approver judged terms that no longer stand.
+   */
+  async applyApproved(
+    trx: Kysely<Database>,
+    approval: ApprovalRecord,
+    approver: Actor,
+    now: Date,
+  ): Promise<CampaignRecord | null> {
+    const current = await findCampaign(trx, approval.targetId, { forUpdate: true });
+    if (!current) throw new AppError('campaign_not_found');
+    if (current.version !== approval.targetVersion || current.status !== approval.targetStatus) return null;
+    return this.apply(trx, current, decodePatch(approval.change), approver, approval.reason, now, {
+      approvalId: approval.id,
+      requestedBy: approval.requestedBy,
+    });
+  }
+
+  /** The campaign's guarded terms as `patch` would leave them; refuses a patch that cannot apply. */
+  private preview(current: CampaignRecord, patch: CampaignPatch) {
+    if (current.status === 'ended') throw new AppError('campaign_not_editable');
+    const status = patch.status ?? current.status;
+    if (status !== current.status) assertTransition(current.status, status);
+    const fields = this.merged(current, patch);
+    checkFields(fields);
+    return { ...fields, status };
+  }
+
+  private merged(current: CampaignRecord, config: CampaignPatch): CampaignFields {
+    return {
+      name: keep(config.name, current.name),
+      currency: current.currency,
+      discount: keep(config.discount, current.discount),
+      startsAt: keep(config.startsAt, current.startsAt),
+      endsAt: keep(config.endsAt, current.endsAt),
+      redemptionCap: keep(config.redemptionCap, current.redemptionCap),
+      budgetMinor: keep(config.budgetMinor, current.budgetMinor),
+      perCustomerCap: keep(config.perCustomerCap, current.perCustomerCap),
+      perPersonCap: keep(config.perPersonCap, current.perPersonCap),
+      throttlePerMinute: keep(config.throttlePerMinute, current.throttlePerMinute),
+      minOrderMinor: keep(config.minOrderMinor, current.minOrderMinor),
+      eligibility: { ...current.eligibility, ...config.eligibility },
+      metadata: keep(config.metadata, current.metadata),
+    };
+  }
+
+  /** Apply a patch to the locked campaign: terms first (one version bump), then the status. */
+  private async apply(
+    trx: Kysely<Database>,
+    current: CampaignRecord,
+    patch: CampaignPatch,
+    actor: Actor,
+    reason: string | null,
+    now: Date,
+    via?: ApprovedBy,
+  ): Promise<CampaignRecord> {
+    if (current.status === 'ended') throw new AppError('campaign_not_editable');
+    const { status, ...config } = patch;
+    let campaign = current;
+    if (Object.values(config).some((v) => v !== undefined)) {
+      const fields = this.merged(current, config);
+      checkFields(fields);
+      campaign = await updateCampaignFields(trx, current.id, fields, now);
+      await appendEvents(
+        trx,
+        [{ type: 'campaign.updated', aggregateId: current.id, payload: { campaign, actor } }],
+        now,
+      );
+      await insertAudit(
+        trx,
+        {
+          actor,
+          action: 'campaign.updated',
+          targetId: current.id,
+          reason,
+          details: {
+            changes: changedTerms(current, campaign),
+            version: { from: current.version, to: campaign.version },
+            ...approvedDetails(via),
+          },
+        },
+        now,
+      );
+    }
+    if (status !== undefined && status !== campaign.status) {
+      campaign = await this.transition(trx, campaign, status, actor, reason, now, via);
+    }
+    return campaign;
+  }
+
+  /** Record a change that waits for a second key: the approval row, its event and its audit entry. */
+  private async requestApproval(
+    trx: Kysely<Database>,
+    kind: ApprovalKind,
+    campaign: CampaignRecord,
+    change: Record<string, unknown>,
+    rules: ApprovalRule[],
+    actor: Actor,
+    reason: string | null,
+    now: Date,
+  ): Promise<ApprovalRecord> {
+    const approval = await insertApproval(trx, {
+      id: newId('approval', now.getTime()),
+      kind,
+      targetId: campaign.id,
+      targetVersion: campaign.version,
+      targetStatus: campaign.status,
+      change,
+      rules,
+      reason,
+      requestedBy: actor,
+      createdAt: now,
+      expiresAt: new Date(now.getTime() + this.approvals.expiresAfterMs),
+    });
+    await appendEvents(
+      trx,
+      [{ type: 'approval.requested', aggregateId: approval.id, payload: { approval, actor } }],
+      now,
+    );
+    await insertAudit(
+      trx,
+      {
+        actor,
+        action: 'approval.requested',
+        targetId: approval.id,
+        reason,
+        details: { kind, campaign_id: campaign.id, change, rules },
+      },
+      now,
+    );
+    return approval;
   }
 
   private async transition(
@@ -192,17 +452,9 @@ export class CampaignService {
     actor: Actor,
     reason: string | null,
     now: Date,
+    via?: ApprovedBy,
   ): Promise<CampaignRecord> {
-    if (!canTransition(current.status, to)) {
-      throw new AppError(
-        'invalid_status_transition',
-        `a campaign cannot go from ${current.status} to ${to}`,
-        {
-          from: current.status,
-          to,
-        },
-      );
-    }
+    assertTransition(current.status, to);
     const updated = await setCampaignStatus(trx, current.id, current.status, to, now);
     if (!updated) throw new AppError('invalid_status_transition', 'the campaign changed status concurrently');
     const type =
@@ -218,9 +470,24 @@ export class CampaignService {
     );
     await insertAudit(
       trx,
-      { actor, action: `campaign.${to}`, targetId: current.id, reason, details: { from: current.status } },
+      {
+        actor,
+        action: `campaign.${to}`,
+        targetId: current.id,
+        reason,
+        details: { from: current.status, ...approvedDetails(via) },
+      },
       now,
     );
     return updated;
+  }
+}
+
+function assertTransition(from: CampaignStatus, to: CampaignStatus): void {
+  if (!canTransition(from, to)) {
+    throw new AppError('invalid_status_transition', `a campaign cannot go from ${from} to ${to}`, {
+      from,
+      to,
+    });
   }
 }

@@ -48,6 +48,12 @@ export interface GenerateSpec {
 export type Progress = (done: number, total: number) => void;
 
 const CHUNK = 5_000;
+
+/**
+ * A public code's text goes into the audit trail (it is published anyway); a unique code's does not:
+ * it is a bearer secret, and the trail is read by more keys than may see codes.
+ */
+const shownText = (kind: 'public' | 'unique', code: string) => (kind === 'public' ? { code } : {});
 export const DEFAULT_RANDOM_LENGTH = 12;
 
 export class CodeService {
@@ -156,6 +162,33 @@ export class CodeService {
           ],
           now,
         );
+        await insertAudit(
+          trx,
+          single
+            ? {
+                actor,
+                action: 'code.created',
+                targetId: single.id,
+                reason: null,
+                details: {
+                  campaign_id: campaignId,
+                  ...shownText(single.kind, single.code),
+                  kind: single.kind,
+                  max_uses: single.max_uses,
+                  customer_id: single.customer_id,
+                  partner: single.partner,
+                  status: single.status,
+                },
+              }
+            : {
+                actor,
+                action: 'code.imported',
+                targetId: campaignId,
+                reason: null,
+                details: { campaign_id: campaignId, count: rows.length },
+              },
+          now,
+        );
       })
       .catch((err: unknown) => {
         if (err instanceof CodeShapeConflictError) {
@@ -223,6 +256,27 @@ export class CodeService {
         });
       }
       await insertBatch(trx, { id: batchId, campaignId, pattern, requested: spec.count }, now);
+      // With the batch row: the CLI fills a batch outside this transaction, but who asked for it and
+      // for how many is on record either way.
+      await insertAudit(
+        trx,
+        {
+          actor,
+          action: 'code.batch_generated',
+          targetId: batchId,
+          reason: null,
+          details: {
+            campaign_id: campaignId,
+            count: spec.count,
+            prefix,
+            random_length: pattern.randomLength,
+            max_uses: maxUses,
+            customer_id: spec.customerId ?? null,
+            partner: spec.partner ?? null,
+          },
+        },
+        now,
+      );
     };
     const fill = async (db: ServiceContext['db']) => {
       let made = 0;
@@ -318,7 +372,17 @@ export class CodeService {
         ],
         now,
       );
-      await insertAudit(trx, { actor, action: 'code.revoked', targetId: revoked.id, reason }, now);
+      await insertAudit(
+        trx,
+        {
+          actor,
+          action: 'code.revoked',
+          targetId: revoked.id,
+          reason,
+          details: { campaign_id: revoked.campaignId, ...shownText(revoked.kind, revoked.code) },
+        },
+        now,
+      );
       return revoked;
     });
     if (code) {

@@ -69,26 +69,13 @@ export class ControlService {
   }
 
   /** Throttling changes the campaign's terms (version), so redemptions in flight re-read it. */
-  async throttle(
+  throttle(
     campaignId: string,
     perMinute: number | null,
     actor: Actor,
     reason: string,
   ): Promise<CampaignRecord> {
-    const campaign = await this.campaigns.update(campaignId, { throttlePerMinute: perMinute }, actor);
-    const now = this.ctx.clock.now();
-    await insertAudit(
-      this.ctx.db,
-      {
-        actor,
-        action: 'campaign.throttled',
-        targetId: campaignId,
-        reason,
-        details: { per_minute: perMinute },
-      },
-      now,
-    );
-    return campaign;
+    return this.campaigns.setThrottle(campaignId, perMinute, actor, reason);
   }
 
   async capPartner(

@@ -100,7 +100,13 @@ export class ListService {
       );
       await insertAudit(
         trx,
-        { actor, action: `list.${entry.list}.add`, targetId: String(saved.id), reason: entry.reason },
+        {
+          actor,
+          action: `list.${entry.list}.add`,
+          targetId: String(saved.id),
+          reason: entry.reason,
+          details: { type: entry.type, identifier_hash: hash, expires_at: entry.expiresAt },
+        },
         now,
       );
       await bumpStamp(trx, 'lists');
@@ -115,7 +121,17 @@ export class ListService {
     const removed = await this.ctx.db.transaction().execute(async (trx) => {
       const r = await removeEntry(trx, id, actor, now);
       if (r) {
-        await insertAudit(trx, { actor, action: `list.${r.list}.remove`, targetId: String(id), reason }, now);
+        await insertAudit(
+          trx,
+          {
+            actor,
+            action: `list.${r.list}.remove`,
+            targetId: String(id),
+            reason,
+            details: { type: r.identifierType, identifier_hash: r.identifierHash },
+          },
+          now,
+        );
         await bumpStamp(trx, 'lists');
       }
       return r;

@@ -171,8 +171,13 @@ export class RuleService {
   async remove(id: string, actor: Actor): Promise<void> {
     const now = this.ctx.clock.now();
     await this.ctx.db.transaction().execute(async (trx) => {
-      if (!(await deleteRule(trx, id, now))) throw new AppError('rule_not_found');
-      await insertAudit(trx, { actor, action: 'rule.deleted', targetId: id, reason: null, details: {} }, now);
+      const before = await findRule(trx, id);
+      if (!before || !(await deleteRule(trx, id, now))) throw new AppError('rule_not_found');
+      await insertAudit(
+        trx,
+        { actor, action: 'rule.deleted', targetId: id, reason: null, details: { before } },
+        now,
+      );
       await bumpStamp(trx, 'rules');
     });
     this.engine.invalidateRules();

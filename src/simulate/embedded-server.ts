@@ -1,7 +1,7 @@
 /**
  * `simulate --embedded`: the real app and HTTP server in this process, on a fresh PGlite in a temporary
- * folder (deleted afterwards), with the in-memory attempt limits, listening on a free loopback port, and
- * an admin key made for the run. Everything else (rate limits, lockouts, …) comes from the given config,
+ * folder (deleted afterwards), with the in-memory attempt limits, listening on a free loopback port, an
+ * admin key made for the run and two-person approval off. Everything else (rate limits, lockouts, …) comes from the given config,
  * i.e. the server's defaults unless the environment sets them.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -28,6 +28,9 @@ export async function startEmbeddedServer(base: Config): Promise<EmbeddedServer>
     PROMOGUARD_DATA_DIR: dataDir,
     HOST: '127.0.0.1',
     PORT: 0,
+    // One admin key drives the whole run, and its made-up campaigns are uncapped: a second approver
+    // would only stand in the way.
+    APPROVALS: 'off',
   });
   const app = await createApp({
     config,
@@ -35,7 +38,8 @@ export async function startEmbeddedServer(base: Config): Promise<EmbeddedServer>
   });
   try {
     const server = await buildServer(app, { logger: false });
-    const apiKey = (await app.apiKeys.create('promoguard simulate (embedded)', ['admin'])).secret;
+    const apiKey = (await app.apiKeys.create('promoguard simulate (embedded)', ['admin'], 'promoguard'))
+      .secret;
     const url = await server.listen({ port: 0, host: '127.0.0.1' });
     return {
       url,

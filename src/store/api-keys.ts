@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { insertAudit } from './audit.js';
 import { lockUntilCommit } from './locks.js';
 import type { Database } from './schema.js';
 
@@ -100,6 +101,17 @@ export async function insertFirstKey(
     await lockUntilCommit(trx, 'bootstrapAdminKey');
     if ((await countApiKeys(trx)) > 0) return false;
     await insertApiKey(trx, key, now);
+    await insertAudit(
+      trx,
+      {
+        actor: 'promoguard',
+        action: 'api_key.created',
+        targetId: key.id,
+        reason: 'first start on an empty database',
+        details: { name: key.name, scopes: key.scopes, hint: key.keyHint },
+      },
+      now,
+    );
     return true;
   });
 }

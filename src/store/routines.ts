@@ -19,6 +19,7 @@ export const ROUTINES = [
   'functions/immutable',
   'triggers/ledger-entries-immutable',
   'triggers/points-movements-immutable',
+  'triggers/audit-log-immutable',
   'functions/luhn32-valid',
   'functions/codes-shape-guard',
   'triggers/codes-shape-guard',

@@ -297,6 +297,27 @@ export interface RiskLabelsTable {
   created_at: Date;
 }
 
+export type ApprovalKind = 'campaign.create' | 'campaign.update';
+export type ApprovalStatus = 'pending' | 'approved' | 'rejected' | 'expired';
+
+export interface ApprovalsTable {
+  id: string;
+  kind: ApprovalKind;
+  target_id: string;
+  target_version: number;
+  target_status: CampaignStatus;
+  change: Json<Record<string, unknown>>;
+  rules: string[];
+  reason: string | null;
+  requested_by: string;
+  status: ApprovalStatus;
+  decided_by: string | null;
+  decided_at: Date | null;
+  note: string | null;
+  created_at: Date;
+  expires_at: Date;
+}
+
 export interface ChangeStampsTable {
   name: string;
   version: number;
@@ -328,6 +349,7 @@ export interface Database {
   risk_decisions: RiskDecisionsTable;
   risk_labels: RiskLabelsTable;
   change_stamps: ChangeStampsTable;
+  approvals: ApprovalsTable;
 }
 
 /**

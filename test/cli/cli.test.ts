@@ -82,7 +82,7 @@ async function ok(env: Env, args: string[]): Promise<CliRun> {
 /** Open the app on the same database the CLI uses (closed again before the CLI runs: PGlite is one process). */
 async function withApp<T>(env: Env, fn: (app: App) => Promise<T>): Promise<T> {
   const app = await createApp({
-    config: loadConfig({ LOG_LEVEL: 'silent', DATABASE_POOL_SIZE: '4', ...env }),
+    config: loadConfig({ LOG_LEVEL: 'silent', DATABASE_POOL_SIZE: '4', APPROVALS: 'off', ...env }),
     logger: silentLogger,
     relay: false,
   });
@@ -167,7 +167,8 @@ describe.each(backends.map((b) => [b.name, b] as const))('promoguard CLI on %s',
   beforeAll(async () => {
     env = await dbs.fresh();
     campaigns = await withApp(env, async (app) => {
-      const make = async (name: string) => (await app.campaigns.create(campaignInput(name), 'test')).id;
+      const make = async (name: string) =>
+        (await app.campaigns.create(campaignInput(name), 'test')).campaign.id;
       const made = {
         generate: await make('generate'),
         progress: await make('progress'),
@@ -511,7 +512,7 @@ describe.each(backends.map((b) => [b.name, b] as const))('promoguard CLI on %s',
       const other = await dbs.fresh();
       const target = await withApp(
         other,
-        async (app) => (await app.campaigns.create(campaignInput('imported'), 'test')).id,
+        async (app) => (await app.campaigns.create(campaignInput('imported'), 'test')).campaign.id,
       );
       const imported = await ok(other, ['codes', 'import', target, file]);
       expect(imported.stderr).toMatch(/imported 33 codes\n$/);

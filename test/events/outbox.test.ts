@@ -115,7 +115,7 @@ describe.each(backends.map((b) => [b.name, b] as const))('outbox on %s', (_name,
     opened = await backend.open<Database>();
     // The app's own relay stays off: each test starts the relays it observes.
     app = await createApp({
-      config: loadConfig({ LOG_LEVEL: 'silent', OUTBOX_POLL_MS: '50' }),
+      config: loadConfig({ LOG_LEVEL: 'silent', OUTBOX_POLL_MS: '50', APPROVALS: 'off' }),
       logger: silentLogger,
       database: opened,
       relay: false,
@@ -145,8 +145,8 @@ describe.each(backends.map((b) => [b.name, b] as const))('outbox on %s', (_name,
     });
     app.relay.start();
     try {
-      const a = await app.campaigns.create(campaignInput(), 'test');
-      const b = await app.campaigns.create(campaignInput(), 'test');
+      const { campaign: a } = await app.campaigns.create(campaignInput(), 'test');
+      const { campaign: b } = await app.campaigns.create(campaignInput(), 'test');
       await app.campaigns.changeStatus(a.id, 'paused', 'test', 'stock check');
       await app.campaigns.changeStatus(a.id, 'active', 'test', null);
       const code = await app.codes.createCode(b.id, { code: unique('OBX') }, 'test');
@@ -249,7 +249,7 @@ describe.each(backends.map((b) => [b.name, b] as const))('outbox on %s', (_name,
     ).rejects.toThrow('boom');
 
     // An edit whose status change is refused after its campaign.updated event was written.
-    const draft = await app.campaigns.create(campaignInput({ status: 'draft' }), 'test');
+    const { campaign: draft } = await app.campaigns.create(campaignInput({ status: 'draft' }), 'test');
     await expect(
       app.campaigns.update(draft.id, { name: 'renamed', status: 'paused' }, 'test'),
     ).rejects.toMatchObject({ code: 'invalid_status_transition' });
@@ -267,7 +267,7 @@ describe.each(backends.map((b) => [b.name, b] as const))('outbox on %s', (_name,
     );
 
     // Two redemptions racing for a cap of one: the loser's event is undone with it.
-    const capped = await app.campaigns.create(campaignInput({ redemptionCap: 1 }), 'test');
+    const { campaign: capped } = await app.campaigns.create(campaignInput({ redemptionCap: 1 }), 'test');
     const shared = unique('CAP');
     await app.codes.createCode(capped.id, { code: shared }, 'test');
     const outcomes = await Promise.all(
@@ -529,7 +529,7 @@ describe.each(backends.map((b) => [b.name, b] as const))('outbox on %s', (_name,
     });
     app.relay.start();
     try {
-      const campaign = await app.campaigns.create(campaignInput(), 'test');
+      const { campaign } = await app.campaigns.create(campaignInput(), 'test');
       const prefix = unique('N').slice(0, 8);
       const batch = await app.codes.generate(campaign.id, { count: 3, prefix }, 'test', { atomic: true });
       await vi.waitFor(
@@ -562,6 +562,7 @@ describe.each(backends.map((b) => [b.name, b] as const))('outbox on %s', (_name,
         LOG_LEVEL: 'silent',
         OUTBOX_POLL_MS: '50',
         DATABASE_POOL_SIZE: '4',
+        APPROVALS: 'off',
         ...env,
       });
       // The first process commits changes but never gets to deliver them.
@@ -569,7 +570,7 @@ describe.each(backends.map((b) => [b.name, b] as const))('outbox on %s', (_name,
       const firstRec = recorder(first.bus as InProcessBus);
       let committed: string[];
       try {
-        const campaign = await first.campaigns.create(campaignInput(), 'test');
+        const { campaign } = await first.campaigns.create(campaignInput(), 'test');
         await first.campaigns.changeStatus(campaign.id, 'paused', 'test', null);
         await first.codes.createCode(campaign.id, { code: unique('CRASH') }, 'test');
         await first.codes.generate(campaign.id, { count: 5, prefix: 'CR' }, 'test', { atomic: true });

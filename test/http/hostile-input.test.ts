@@ -821,8 +821,8 @@ describe.each(backends.map((b) => [b.name, b] as const))('hostile input on %s', 
   beforeAll(async () => {
     t = await startTestApp(backend);
     tables = await tableNames(t);
-    const revoked = await t.app.apiKeys.create('revoked', ['admin']);
-    await t.app.apiKeys.revoke(revoked.key.id);
+    const revoked = await t.app.apiKeys.create('revoked', ['admin'], 'test');
+    await t.app.apiKeys.revoke(revoked.key.id, 'test', null);
     revokedKey = revoked.secret;
 
     const main = await campaignWithCode(t, { name: 'Main' }, { code: 'MAIN-CODE-25' });

@@ -43,6 +43,7 @@ export async function startOutageApp(
   const config = loadConfig({
     LOG_LEVEL: 'info',
     OUTBOX_POLL_MS: '200',
+    APPROVALS: 'off',
     RISK_DEFAULT_PACK: 'off',
     RATE_LIMIT_PER_MINUTE: '100000',
     RATE_LIMIT_PER_MINUTE_PER_ADDRESS: '1000000',
@@ -70,7 +71,7 @@ export async function startOutageApp(
   });
   const server = await buildServer(app, { logger: { level: 'info', stream } });
   const url = await server.listen({ port: 0, host: '127.0.0.1' });
-  const adminKey = (await app.apiKeys.create('outage test', ['admin'])).secret;
+  const adminKey = (await app.apiKeys.create('outage test', ['admin'], 'test')).secret;
   return {
     app,
     url,

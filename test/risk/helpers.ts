@@ -34,7 +34,7 @@ export interface DecisionJson {
 }
 
 export async function fraudKey(t: TestApp): Promise<string> {
-  return (await t.app.apiKeys.create('fraud analyst', ['fraud'])).secret;
+  return (await t.app.apiKeys.create('fraud analyst', ['fraud'], 'test')).secret;
 }
 
 export interface AttemptOptions {

@@ -50,9 +50,11 @@ export async function startTestApp(
 ): Promise<TestApp> {
   const database = await backend.open<Database>();
   // Rate limits and lockouts are off by default here (huge limits) so that suites about other things
-  // can send many requests; the defense suites set them explicitly.
+  // can send many requests; the defense suites set them explicitly. So is two-person approval (most
+  // suites make uncapped active campaigns with one key); the approval suites turn it on.
   const config = loadConfig({
     LOG_LEVEL: 'silent',
+    APPROVALS: 'off',
     OUTBOX_POLL_MS: '50',
     RATE_LIMIT_PER_MINUTE: '100000',
     LOCKOUT_AFTER_FAILURES: '10000',
@@ -68,9 +70,9 @@ export async function startTestApp(
   });
   const server = await buildServer(app, { logger: false });
   const keys = {
-    admin: (await app.apiKeys.create('test admin', ['admin'])).secret,
-    marketing: (await app.apiKeys.create('test marketing', ['marketing'])).secret,
-    checkout: (await app.apiKeys.create('test checkout', ['checkout'])).secret,
+    admin: (await app.apiKeys.create('test admin', ['admin'], 'test')).secret,
+    marketing: (await app.apiKeys.create('test marketing', ['marketing'], 'test')).secret,
+    checkout: (await app.apiKeys.create('test checkout', ['checkout'], 'test')).secret,
   };
   return {
     app,

@@ -1,10 +1,21 @@
-/** API keys: created with their scopes, listed without their secrets, revoked. */
+/** API keys: created with their scopes, listed without their secrets, revoked; both changes audited. */
 import { Type } from 'typebox';
 import type { App } from '../../app.js';
 import { AppError } from '../../errors.js';
 import { SCOPES } from '../../services/api-keys.js';
 import type { ApiKeyRecord } from '../../store/api-keys.js';
-import { ErrorResponses, Id, iso, Nullable, type Routes, StringEnum, strict, Timestamp } from '../shared.js';
+import {
+  actorOf,
+  ErrorResponses,
+  Id,
+  iso,
+  Nullable,
+  Reason,
+  type Routes,
+  StringEnum,
+  strict,
+  Timestamp,
+} from '../shared.js';
 
 const ApiKey = Type.Object({
   id: Type.String(),
@@ -50,7 +61,11 @@ export const apiKeyRoutes =
         },
       },
       async (request, reply) => {
-        const { key, secret } = await app.apiKeys.create(request.body.name, request.body.scopes);
+        const { key, secret } = await app.apiKeys.create(
+          request.body.name,
+          request.body.scopes,
+          actorOf(request),
+        );
         return reply.status(201).send({ ...keyJson(key), secret });
       },
     );
@@ -74,12 +89,13 @@ export const apiKeyRoutes =
           tags: ['admin'],
           summary: 'Revoke an API key (every node refuses it within 5 seconds)',
           params: Type.Object({ id: Id('key') }),
+          body: Reason,
           response: { 200: ApiKey, ...ErrorResponses },
         },
       },
       async (request) => {
         // Revoking twice is harmless: the second call finds it revoked and answers the same.
-        await app.apiKeys.revoke(request.params.id);
+        await app.apiKeys.revoke(request.params.id, actorOf(request), request.body.reason ?? null);
         const key = (await app.apiKeys.list()).find((k) => k.id === request.params.id);
         if (!key) throw new AppError('api_key_not_found');
         return keyJson(key);

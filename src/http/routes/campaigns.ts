@@ -1,9 +1,14 @@
 /** Campaigns: their terms, their lifecycle and the kill switch. */
+import type { FastifyReply } from 'fastify';
 import { type StaticDecode, Type } from 'typebox';
 import type { App } from '../../app.js';
 import { CAMPAIGN_STATUSES, type Eligibility } from '../../domain/campaign.js';
 import { type DiscountRule, MAX_BASIS_POINTS } from '../../domain/money.js';
-import type { CampaignInput, CampaignPatch as ServicePatch } from '../../services/campaigns.js';
+import type {
+  CampaignChange,
+  CampaignInput,
+  CampaignPatch as ServicePatch,
+} from '../../services/campaigns.js';
 import type { CampaignRecord } from '../../store/rows.js';
 import {
   AmountMinor,
@@ -23,6 +28,7 @@ import {
   Text,
   Timestamp,
 } from '../shared.js';
+import { Approval, approvalJson } from './approvals.js';
 
 // ---------------------------------------------------------------------------------------------------
 // Schemas
@@ -240,6 +246,22 @@ export function campaignJson(c: CampaignRecord) {
   };
 }
 
+/**
+ * A change that waits for a second key is answered 202 with the approval (and where to follow it);
+ * an applied one with the campaign.
+ */
+function sendChange(reply: FastifyReply, change: CampaignChange, appliedStatus: 200 | 201): FastifyReply {
+  if (change.approval) {
+    reply.header('location', `/v1/approvals/${change.approval.id}`);
+    return reply.status(202).send(approvalJson(change.approval));
+  }
+  return reply.status(appliedStatus).send(campaignJson(change.campaign));
+}
+
+const WAITS =
+  'A change the two-person approval policy flags (see docs/operations.md) is not applied: the answer is ' +
+  '`202` with the pending approval, which another key approves or rejects under /v1/approvals.';
+
 // ---------------------------------------------------------------------------------------------------
 // Routes
 // ---------------------------------------------------------------------------------------------------
@@ -258,17 +280,18 @@ export const campaignRoutes =
         schema: {
           tags: ['campaigns'],
           summary: 'Create a campaign',
+          description: `${WAITS} A new campaign that would go live under such terms is created as a draft (its id is the approval's \`target_id\`) and its activation waits.`,
           body: CampaignCreate,
-          response: { 201: Campaign, ...ErrorResponses },
+          response: { 201: Campaign, 202: Approval, ...ErrorResponses },
         },
       },
       async (request, reply) => {
         const b = request.body;
-        const campaign = await app.campaigns.create(
+        const change = await app.campaigns.create(
           { ...termsFromBody(b), currency: b.currency },
           actorOf(request),
         );
-        return reply.status(201).send(campaignJson(campaign));
+        return sendChange(reply, change, 201);
       },
     );
 
@@ -317,15 +340,17 @@ export const campaignRoutes =
           summary: 'Change a campaign',
           description:
             'Changes the given fields. Changing the terms bumps `version`; a redemption decided under ' +
-            'the old terms is re-decided. `status` follows draft → active ⇄ paused → ended.',
+            `the old terms is re-decided. \`status\` follows draft → active ⇄ paused → ended. ${WAITS}`,
           params: Params,
           body: CampaignPatch,
-          response: { 200: Campaign, ...ErrorResponses },
+          response: { 200: Campaign, 202: Approval, ...ErrorResponses },
         },
       },
-      async (request) =>
-        campaignJson(
+      async (request, reply) =>
+        sendChange(
+          reply,
           await app.campaigns.update(request.params.id, termsFromBody(request.body), actorOf(request)),
+          200,
         ),
     );
 
@@ -345,11 +370,12 @@ export const campaignRoutes =
                 : 'Resume a paused campaign',
             params: Params,
             body: Reason,
-            response: { 200: Campaign, ...ErrorResponses },
+            response: { 200: Campaign, 202: Approval, ...ErrorResponses },
           },
         },
-        async (request) =>
-          campaignJson(
+        async (request, reply) =>
+          sendChange(
+            reply,
             await app.campaigns.changeStatus(
               request.params.id,
               to,
@@ -357,6 +383,7 @@ export const campaignRoutes =
               request.body.reason ?? null,
               from,
             ),
+            200,
           ),
       );
     }
