@@ -937,6 +937,8 @@ async function main() {
     };
   }
 
+  // The shipped defaults, approvals included.
+  env = { ...env, APPROVALS: 'on' };
   let server = await startServer(env);
   cleanups.push(() => server.stop());
   const adminKey = server.adminKey;
