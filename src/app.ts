@@ -26,6 +26,7 @@ import { ControlService } from './services/controls.js';
 import { Defenses } from './services/defenses.js';
 import { ListService } from './services/lists.js';
 import { PointsService } from './services/points.js';
+import { ReconciliationService } from './services/reconciliation.js';
 import { RedemptionService } from './services/redemptions.js';
 import { ReviewService } from './services/reviews.js';
 import { RuleService } from './services/rules.js';
@@ -52,6 +53,7 @@ export interface App {
   risk: RiskEngine;
   rules: RuleService;
   reviews: ReviewService;
+  reconciliation: ReconciliationService;
   close(): Promise<void>;
 }
 
@@ -65,6 +67,8 @@ export interface AppOptions {
   relay?: boolean;
   /** How often the expired-coupon refund job runs (ms). */
   jobIntervalMs?: number;
+  /** How often each node asks whether a scheduled reconciliation is due (ms). */
+  reconciliationTickMs?: number;
 }
 
 async function waitUntilReady(redis: Redis, ms: number, logger: RelayLogger): Promise<void> {
@@ -174,6 +178,11 @@ export async function createApp(options: AppOptions): Promise<App> {
     }, options.jobIntervalMs ?? 60_000);
     jobs.unref();
   }
+  const reconciliation = new ReconciliationService(ctx, {
+    intervalMinutes: config.RECONCILIATION_INTERVAL_MINUTES,
+    logger: options.logger,
+  });
+  if (options.relay !== false) reconciliation.startSchedule(options.reconciliationTickMs);
   let closed = false;
   const campaigns = new CampaignService(ctx);
   return {
@@ -194,9 +203,12 @@ export async function createApp(options: AppOptions): Promise<App> {
     risk,
     rules,
     reviews: new ReviewService(ctx),
+    reconciliation,
     async close() {
       if (closed) return;
       closed = true;
+      // A run in progress closes its report (interrupted) while the database is still open.
+      await reconciliation.stop();
       if (counterSweep) clearInterval(counterSweep);
       await risk.settled();
       if (jobs) clearInterval(jobs);

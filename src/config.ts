@@ -101,6 +101,13 @@ const EnvSchema = Type.Object({
     description:
       'Keys the in-memory risk feature counters keep (~270 bytes each); past it the least recently written is dropped. Ignored with REDIS_URL',
   }),
+  RECONCILIATION_INTERVAL_MINUTES: Type.Integer({
+    minimum: 0,
+    maximum: 525_600,
+    default: 1440,
+    description:
+      'Minutes between scheduled reconciliations (one node runs each); 0 = no schedule (run on demand only)',
+  }),
 });
 
 const SECRET_VARIABLES = new Set(['PROMOGUARD_SECRET', 'DATABASE_URL', 'REDIS_URL']);

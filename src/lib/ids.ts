@@ -20,6 +20,7 @@ export const ID_PREFIXES = {
   request: 'req',
   rule: 'rule',
   decision: 'dec',
+  reconciliation: 'rcn',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIXES;

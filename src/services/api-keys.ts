@@ -14,7 +14,7 @@ import {
 } from '../store/api-keys.js';
 import type { ServiceContext } from './context.js';
 
-export const SCOPES = ['admin', 'marketing', 'checkout', 'fraud'] as const;
+export const SCOPES = ['admin', 'marketing', 'checkout', 'fraud', 'finance'] as const;
 export type Scope = (typeof SCOPES)[number];
 
 /** `admin` may do everything; every other scope grants exactly itself. */
