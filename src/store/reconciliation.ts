@@ -722,13 +722,15 @@ export interface LastReconciliation {
 }
 
 /**
- * For the M10 gauges: the last finished reconciliation (ok or mismatch; a failed run measured nothing)
- * with, per kind, its mismatched rows and, for money kinds, the sum of |difference| in minor units
- * (summed over currencies; `minorUnitsByCurrency` keeps them apart). Null before the first run.
- * Runs never overlap, so the newest finished one by id is the last to finish. Cheap enough to read on
- * each scrape (the primary key, newest first), e.g. for
- *   promoguard_reconciliation_mismatch_rows{kind}, promoguard_reconciliation_mismatch_minor_units{kind},
- *   promoguard_reconciliation_last_finished_timestamp_seconds.
+ * For the M10 gauges (src/metrics/catalogue.ts): the last finished reconciliation (ok or mismatch; a
+ * failed run measured nothing) with, per kind, its mismatched rows and, for money kinds, the sum of
+ * |difference| in minor units (over every currency; `minorUnitsByCurrency` keeps them apart; 0 for
+ * kinds counted in rows or points). Null before the first run. Feed
+ *   promoguard_reconciliation_mismatch_rows{kind}          <- kinds[kind].rows
+ *   promoguard_reconciliation_mismatch_minor{kind}         <- kinds[kind].minorUnits
+ *   promoguard_reconciliation_last_run_timestamp_seconds   <- finishedAt (0 when null)
+ * Runs never overlap, so the newest finished one by id is the last to finish: one short read of the
+ * primary key, cheap enough for every scrape or a short cache.
  */
 export async function lastFinishedReconciliation(db: Kysely<Database>): Promise<LastReconciliation | null> {
   const row = await tables(db)
