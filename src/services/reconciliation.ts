@@ -45,8 +45,10 @@ export interface ReconciliationSettings {
   /** Minutes between scheduled runs; 0 = no schedule. */
   intervalMinutes: number;
   logger: { error(obj: object, msg: string): void };
-  /** Campaigns checked per statement. */
+  /** Campaigns checked per statement, at most. */
   campaignBatchSize?: number;
+  /** Redemptions in force (by the campaigns' counters) checked per statement, at most. */
+  campaignBatchRedemptions?: number;
   /** Points accounts checked per statement. */
   pointsBatchSize?: number;
   /** An event unpublished for longer than this is reported as undelivered. */
@@ -237,10 +239,11 @@ export class ReconciliationService {
       };
       onProgress?.({ phase: 'campaigns', done, total });
 
-      const campaignBatchSize = this.settings.campaignBatchSize ?? 100;
+      const campaignBatchSize = this.settings.campaignBatchSize ?? 1_000;
+      const campaignBatchRedemptions = this.settings.campaignBatchRedemptions ?? 500_000;
       let afterCampaign: string | null = null;
       for (;;) {
-        const ids = await campaignBatch(db, afterCampaign, campaignBatchSize);
+        const ids = await campaignBatch(db, afterCampaign, campaignBatchSize, campaignBatchRedemptions);
         if (ids.length === 0) break;
         await step({ kind: 'campaigns', campaignIds: ids }, ids.length, 'campaigns');
         checked.campaigns += ids.length;

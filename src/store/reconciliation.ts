@@ -273,15 +273,28 @@ export async function countPointsAccounts(db: Kysely<Database>): Promise<number>
   return Number(row.n);
 }
 
-/** The next `limit` campaign ids after `after`, in id order. */
+/**
+ * The next campaigns after `after`, in id order: at most `maxCampaigns`, and no more than
+ * `maxRedemptions` redemptions in force between them (a larger campaign makes a batch of its own).
+ * Its counter sizes the batch: a check statement then reads a bounded share of the tables, either a
+ * large one in a few sequential passes or a small one through the indexes.
+ */
 export async function campaignBatch(
   db: Kysely<Database>,
   after: string | null,
-  limit: number,
+  maxCampaigns: number,
+  maxRedemptions: number,
 ): Promise<string[]> {
-  let query = db.selectFrom('campaigns').select('id').orderBy('id').limit(limit);
+  let query = db.selectFrom('campaigns').select(['id', 'redemptions_used']).orderBy('id').limit(maxCampaigns);
   if (after !== null) query = query.where('id', '>', after);
-  return (await query.execute()).map((r) => r.id);
+  const ids: string[] = [];
+  let redemptions = 0;
+  for (const row of await query.execute()) {
+    if (ids.length > 0 && redemptions + row.redemptions_used > maxRedemptions) break;
+    ids.push(row.id);
+    redemptions += row.redemptions_used;
+  }
+  return ids;
 }
 
 /**

@@ -9,8 +9,17 @@ import { parse } from 'csv-parse/sync';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { reconciliationCsv } from '../../src/formats/reconciliation.js';
+import { systemClock } from '../../src/lib/clock.js';
+import { type ReconciliationProgress, ReconciliationService } from '../../src/services/reconciliation.js';
 import { lastFinishedReconciliation } from '../../src/store/reconciliation.js';
-import { campaignBody, checkoutBody, startTestApp, type TestApp, unique } from '../support/app.js';
+import {
+  campaignBody,
+  checkoutBody,
+  silentLogger,
+  startTestApp,
+  type TestApp,
+  unique,
+} from '../support/app.js';
 import { backends } from '../support/backends.js';
 
 interface Item {
@@ -566,6 +575,51 @@ describe.each(backends.map((b) => [b.name, b] as const))('reconciliation on %s',
     expect(all).toHaveLength(7);
     expect(all.every((r) => r.triggered_by.startsWith('key_'))).toBe(true);
     expect(all.at(-1)?.status).toBe('ok');
+  });
+
+  it('finds the same mismatches whatever the batch sizes, reporting progress batch by batch', async () => {
+    // One campaign and one points account per statement: every batch edge is crossed.
+    const service = new ReconciliationService(
+      { db: t.app.db, clock: systemClock, afterCommit: () => {} },
+      {
+        intervalMinutes: 0,
+        logger: silentLogger,
+        campaignBatchSize: 1,
+        campaignBatchRedemptions: 1,
+        pointsBatchSize: 1,
+      },
+    );
+    const progress: ReconciliationProgress[] = [];
+    const result = await service.run('test', (p) => progress.push(p));
+    if (result.outcome !== 'finished') throw new Error(result.outcome);
+    expect(result.reconciliation.status).toBe('mismatch');
+    const items = await service.mismatches(result.reconciliation.id, { limit: 1000 });
+    const asJson = items.map((i) => ({
+      kind: i.kind,
+      campaign_id: i.campaignId,
+      entity: i.entity,
+      currency: i.currency,
+      unit: i.unit,
+      expected: i.expected,
+      actual: i.actual,
+      difference: i.difference,
+    }));
+    expect(asJson).toHaveLength(seen.size);
+    expect(new Map(asJson.map((i) => [keyOf(i), i]))).toEqual(seen);
+    // 3 campaigns, 2 points accounts, 3 whole-database checks; each batch reports once.
+    expect(progress.map((p) => [p.phase, p.done])).toEqual([
+      ['campaigns', 0],
+      ['campaigns', 1],
+      ['campaigns', 2],
+      ['campaigns', 3],
+      ['points', 4],
+      ['points', 5],
+      ['points', 5],
+      ['ledger', 6],
+      ['events', 7],
+      ['outbox', 8],
+    ]);
+    expect(progress.every((p) => p.total === 8)).toBe(true);
   });
 
   it('feeds the metrics: the last finished report, every kind with its rows and minor units', async () => {
