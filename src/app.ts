@@ -29,6 +29,7 @@ import { ControlService } from './services/controls.js';
 import { Defenses } from './services/defenses.js';
 import { ListService } from './services/lists.js';
 import { PointsService } from './services/points.js';
+import { ReconciliationService } from './services/reconciliation.js';
 import { RedemptionService } from './services/redemptions.js';
 import { ReviewService } from './services/reviews.js';
 import { RuleService } from './services/rules.js';
@@ -60,6 +61,7 @@ export interface App {
   dependencies: DependencyHealth;
   approvals: ApprovalService;
   audit: AuditService;
+  reconciliation: ReconciliationService;
   close(): Promise<void>;
 }
 
@@ -74,6 +76,8 @@ export interface AppOptions {
   relay?: boolean;
   /** How often the expired-coupon refund job runs (ms). */
   jobIntervalMs?: number;
+  /** How often each node asks whether a scheduled reconciliation is due (ms). */
+  reconciliationTickMs?: number;
 }
 
 async function waitUntilReady(redis: Redis, ms: number, logger: RelayLogger): Promise<void> {
@@ -214,6 +218,11 @@ export async function createApp(options: AppOptions): Promise<App> {
     }, options.jobIntervalMs ?? 60_000);
     jobs.unref();
   }
+  const reconciliation = new ReconciliationService(ctx, {
+    intervalMinutes: config.RECONCILIATION_INTERVAL_MINUTES,
+    logger: options.logger,
+  });
+  if (options.relay !== false) reconciliation.startSchedule(options.reconciliationTickMs);
   let closed = false;
   const campaigns = new CampaignService(ctx, {
     policy: approvalPolicy(config),
@@ -240,9 +249,12 @@ export async function createApp(options: AppOptions): Promise<App> {
     dependencies,
     approvals: new ApprovalService(ctx, campaigns),
     audit: new AuditService(ctx),
+    reconciliation,
     async close() {
       if (closed) return;
       closed = true;
+      // A run in progress closes its report (interrupted) while the database is still open.
+      await reconciliation.stop();
       if (counterSweep) clearInterval(counterSweep);
       if (redisProbe) clearInterval(redisProbe);
       await risk.settled();

@@ -11,6 +11,7 @@ import { type App, createApp } from './app.js';
 import { type Config, ConfigError, loadConfig } from './config.js';
 import { AppError } from './errors.js';
 import { codesCsv, parseCodeCsv } from './formats/code-csv.js';
+import { reconciliationCsv, reconciliationTable } from './formats/reconciliation.js';
 import { API_VERSION, buildServer } from './http/server.js';
 import { SCOPES, type Scope } from './services/api-keys.js';
 import { startEmbeddedServer } from './simulate/embedded-server.js';
@@ -106,6 +107,51 @@ async function serve(config: Config): Promise<void> {
     },
     `promoguard ${API_VERSION} listening; API docs at ${address}/docs`,
   );
+}
+
+/** Mismatches the terminal summary lists; the CSV (`--out`) and the API have all of them. */
+const MISMATCHES_SHOWN = 20;
+
+/**
+ * `promoguard reconcile`: the exit code is the verdict (0 clean, 1 a mismatch, 2 the run could not
+ * be made), so a cron job or CI step can act on it without reading the output.
+ */
+async function reconcile(getConfig: () => Config, opts: { out?: string; progress: boolean }): Promise<void> {
+  try {
+    await withApp(getConfig(), async (app) => {
+      const bar = opts.progress ? progressBar('reconciling') : null;
+      let result: Awaited<ReturnType<typeof app.reconciliation.run>>;
+      try {
+        result = await app.reconciliation.run('cli', (p) => bar?.update(p.done, p.total));
+      } finally {
+        bar?.stop();
+      }
+      if (result.outcome !== 'finished') {
+        const id = result.outcome === 'running' ? ` (${result.id})` : '';
+        process.stderr.write(
+          `promoguard: a reconciliation is already running${id}; try again when it ends\n`,
+        );
+        process.exitCode = 2;
+        return;
+      }
+      const report = result.reconciliation;
+      const first = await app.reconciliation.mismatches(report.id, { limit: MISMATCHES_SHOWN });
+      process.stdout.write(reconciliationTable(report, first));
+      if (opts.out) {
+        await pipeline(
+          reconciliationCsv(app.reconciliation.iterateMismatches(report.id)),
+          createWriteStream(opts.out),
+        );
+        process.stderr.write(`wrote ${opts.out}\n`);
+      }
+      process.exitCode = report.status === 'ok' ? 0 : report.status === 'mismatch' ? 1 : 2;
+    });
+  } catch (err) {
+    process.stderr.write(
+      `promoguard: reconcile failed: ${err instanceof Error ? err.message : String(err)}\n`,
+    );
+    process.exitCode = 2;
+  }
 }
 
 export function buildCli(getConfig: () => Config): Command {
@@ -222,6 +268,19 @@ export function buildCli(getConfig: () => Config): Command {
         await pipeline(codesCsv(app.codes.iterate(campaignId)), out);
       }),
     );
+
+  program
+    .command('reconcile')
+    .description(
+      'Check every campaign and the points ledger (counters, ledger sums, balances, events) and print the report; ' +
+        'exit 0 when clean, 1 on any mismatch, 2 when the run fails',
+    )
+    .option(
+      '--out <file>',
+      'also write every mismatch as CSV (kind, entity, currency, expected, actual, difference)',
+    )
+    .option('--no-progress', 'no progress bar')
+    .action((opts: { out?: string; progress: boolean }) => reconcile(getConfig, opts));
 
   program
     .command('simulate')

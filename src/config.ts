@@ -210,6 +210,13 @@ const EnvSchema = Type.Object({
     default: 72,
     description: 'A pending approval not decided within this many hours expires',
   }),
+  RECONCILIATION_INTERVAL_MINUTES: Type.Integer({
+    minimum: 0,
+    maximum: 525_600,
+    default: 1440,
+    description:
+      'Minutes between scheduled reconciliations (one node runs each); 0 = no schedule (run on demand only)',
+  }),
 });
 
 const SECRET_VARIABLES = new Set(['PROMOGUARD_SECRET', 'DATABASE_URL', 'REDIS_URL']);

@@ -26,6 +26,7 @@ import { decisionRoutes } from './routes/decisions.js';
 import { healthRoutes } from './routes/health.js';
 import { listRoutes } from './routes/lists.js';
 import { loyaltyRoutes } from './routes/loyalty.js';
+import { reconciliationRoutes } from './routes/reconciliations.js';
 import { redemptionRoutes } from './routes/redemptions.js';
 import { reviewRoutes } from './routes/reviews.js';
 import { ruleRoutes } from './routes/rules.js';
@@ -211,6 +212,7 @@ export async function buildServer(app: App, options: ServerOptions = {}): Promis
             'Block and allow lists, linked accounts, bulk revocation, throttles, partner caps (scope fraud; some marketing)',
         },
         { name: 'risk', description: 'Rules, backtests, reviews and decisions (scope fraud)' },
+        { name: 'finance', description: 'Reconciliation reports and their CSV export (scope finance)' },
         { name: 'admin', description: 'API keys (scope admin) and the audit trail (scope fraud)' },
         {
           name: 'approvals',
@@ -238,6 +240,7 @@ export async function buildServer(app: App, options: ServerOptions = {}): Promis
     decisionRoutes,
     approvalRoutes,
     auditRoutes,
+    reconciliationRoutes,
   ]) {
     await server.register(routes(app), { prefix: '/v1' });
   }

@@ -21,6 +21,7 @@ export const ID_PREFIXES = {
   rule: 'rule',
   decision: 'dec',
   approval: 'apr',
+  reconciliation: 'rcn',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIXES;

@@ -12,6 +12,8 @@ export const ADVISORY_LOCKS = {
   codeShapes: 'promoguard:code_shapes',
   /** Nodes starting together apply the database functions once. */
   routines: 'promoguard:routines',
+  /** Nodes whose reconciliation schedules fire together start one run, not one each. */
+  reconciliationStart: 'promoguard:reconciliation_start',
 } as const;
 
 export type AdvisoryLock = keyof typeof ADVISORY_LOCKS;

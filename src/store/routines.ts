@@ -31,6 +31,9 @@ export const ROUTINES = [
   'functions/points-apply',
   'functions/convert',
   'functions/refund-expired',
+  'functions/reconciliation-guard',
+  'triggers/reconciliations-final',
+  'triggers/reconciliation-items-append-only',
 ] as const;
 
 export const SQL_DIR = fileURLToPath(new URL('./sql/', import.meta.url));
