@@ -171,7 +171,8 @@ describe.each(backends.map((b) => [b.name, b] as const))('promoguard reconcile o
   it('exits 2 when the reconciliation cannot run', async () => {
     const run = await runCli({ DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' }, ['reconcile']);
     expect(run.exitCode).toBe(2);
-    expect(run.stderr).toMatch(/^promoguard: reconcile failed: /);
+    expect(run.stderr).toMatch(/^promoguard: reconcile failed: /m);
+    expect(run.stderr).not.toContain('nobody@');
     expect(run.stdout).toBe('');
   });
 
