@@ -13,6 +13,7 @@ import { type Clock, systemClock } from './lib/clock.js';
 import { AttemptGuard } from './limits/attempt-guard.js';
 import { MemoryWindowCounters, RedisWindowCounters } from './limits/window-counters.js';
 import { DependencyHealth, type DependencyLogger } from './metrics/dependency-health.js';
+import { type DatabaseReading, Metrics } from './metrics/registry.js';
 import { RiskEngine } from './risk/engine.js';
 import { CustomerTokens } from './security/customer-tokens.js';
 import { IdentifierHasher } from './security/identifier-hasher.js';
@@ -35,6 +36,7 @@ import { ReviewService } from './services/reviews.js';
 import { RuleService } from './services/rules.js';
 import { type Backend, type OpenedDatabase, openDatabase } from './store/connect.js';
 import { isDatabaseUnavailable } from './store/errors.js';
+import { type MetricReadings, readMetrics } from './store/metric-readings.js';
 import { migrateToLatest } from './store/migrate.js';
 import type { Database } from './store/schema.js';
 import { secretStore } from './store/secrets.js';
@@ -62,6 +64,8 @@ export interface App {
   approvals: ApprovalService;
   audit: AuditService;
   reconciliation: ReconciliationService;
+  /** The Prometheus registry: this node's counters and the database gauges, read on scrape. */
+  metrics: Metrics;
   close(): Promise<void>;
 }
 
@@ -125,6 +129,23 @@ export async function createApp(options: AppOptions): Promise<App> {
     await database.close();
     throw err;
   }
+  const metrics = new Metrics({
+    campaignLabelLimit: config.METRICS_CAMPAIGN_LABEL_LIMIT,
+    readDatabase: databaseGauges(database, config, options.clock ?? systemClock),
+    databaseReadingMs: config.METRICS_DATABASE_READING_MS,
+    beforeScrape: () => {
+      for (const d of dependencies.state()) {
+        metrics.set('promoguard_dependency_up', { dependency: d.dependency }, d.up ? 1 : 0);
+      }
+      const pool = database.poolStats?.();
+      if (pool) {
+        metrics.set('promoguard_db_pool_connections', { state: 'in_use' }, pool.inUse);
+        metrics.set('promoguard_db_pool_connections', { state: 'idle' }, pool.idle);
+        metrics.set('promoguard_db_pool_waiting_requests', {}, pool.waiting);
+      }
+    },
+    onReadError: (err) => logger.error({ err }, 'metrics: the database gauges could not be read'),
+  });
   const bus = new InProcessBus();
   const relay = new OutboxRelay(database.db, bus, { pollMs: config.OUTBOX_POLL_MS, logger });
   const ctx: ServiceContext = {
@@ -250,6 +271,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     approvals: new ApprovalService(ctx, campaigns),
     audit: new AuditService(ctx),
     reconciliation,
+    metrics,
     async close() {
       if (closed) return;
       closed = true;
@@ -265,5 +287,42 @@ export async function createApp(options: AppOptions): Promise<App> {
       await database.close();
       redis?.disconnect();
     },
+  };
+}
+
+/** How long the top-N payment-instrument gauges (M5), which scan 30 days of redemptions, are reused. */
+const TOP_N_READING_MS = 5 * 60_000;
+
+/** The database gauges, read on scrape; the M5 top lists on a slower cadence of their own. */
+function databaseGauges(
+  database: OpenedDatabase<Database>,
+  config: Config,
+  clock: Clock,
+): () => Promise<DatabaseReading> {
+  let topN: {
+    at: number;
+    readings: Pick<
+      MetricReadings,
+      'promoguard_code_payment_instruments' | 'promoguard_campaign_payment_instruments'
+    >;
+  } | null = null;
+  return async () => {
+    const now = clock.now();
+    const fresh = topN !== null && now.getTime() - topN.at < TOP_N_READING_MS;
+    const readings = await readMetrics(database.db, {
+      campaigns: config.METRICS_CAMPAIGN_LABEL_LIMIT,
+      topN: fresh ? 0 : config.METRICS_TOP_N,
+      now,
+    });
+    if (!fresh) {
+      topN = {
+        at: now.getTime(),
+        readings: {
+          promoguard_code_payment_instruments: readings.promoguard_code_payment_instruments,
+          promoguard_campaign_payment_instruments: readings.promoguard_campaign_payment_instruments,
+        },
+      };
+    }
+    return { ...readings, ...topN?.readings };
   };
 }

@@ -12,6 +12,7 @@ import { type Config, ConfigError, loadConfig } from './config.js';
 import { AppError } from './errors.js';
 import { codesCsv, parseCodeCsv } from './formats/code-csv.js';
 import { reconciliationCsv, reconciliationTable } from './formats/reconciliation.js';
+import { listenForMetrics } from './http/routes/metrics.js';
 import { API_VERSION, buildServer } from './http/server.js';
 import { SCOPES, type Scope } from './services/api-keys.js';
 import { startEmbeddedServer } from './simulate/embedded-server.js';
@@ -88,10 +89,12 @@ async function serve(config: Config): Promise<void> {
     );
   }
   let closing = false;
+  let metricsServer: Awaited<ReturnType<typeof listenForMetrics>> = null;
   const shutdown = async (signal: string) => {
     if (closing) return;
     closing = true;
     server.log.info({ signal }, 'shutting down');
+    metricsServer?.close();
     await server.close();
     await app.close();
     process.exit(0);
@@ -99,6 +102,7 @@ async function serve(config: Config): Promise<void> {
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   const address = await server.listen({ port: config.PORT, host: config.HOST });
+  metricsServer = await listenForMetrics(app);
   server.log.info(
     {
       address,

@@ -217,9 +217,46 @@ const EnvSchema = Type.Object({
     description:
       'Minutes between scheduled reconciliations (one node runs each); 0 = no schedule (run on demand only)',
   }),
+  METRICS_TOKEN: Type.Optional(
+    Type.String({
+      minLength: 32,
+      description:
+        'Bearer token GET /metrics requires; unset = /metrics answers only direct loopback connections (no proxy in between)',
+    }),
+  ),
+  METRICS_PORT: Type.Optional(
+    Type.Integer({
+      minimum: 0,
+      maximum: 65535,
+      description: 'Serve /metrics on this port of its own (on METRICS_HOST) instead of the API port',
+    }),
+  ),
+  METRICS_HOST: Type.String({
+    minLength: 1,
+    default: '127.0.0.1',
+    description: 'Interface of the METRICS_PORT listener',
+  }),
+  METRICS_CAMPAIGN_LABEL_LIMIT: Type.Integer({
+    minimum: 1,
+    maximum: 10_000,
+    default: 100,
+    description: 'Campaigns that get a campaign_id label of their own on this node; later ones share "other"',
+  }),
+  METRICS_DATABASE_READING_MS: Type.Integer({
+    minimum: 0,
+    maximum: 600_000,
+    default: 5000,
+    description: 'How long one reading of the database gauges serves scrapes (every node reads its own)',
+  }),
+  METRICS_TOP_N: Type.Integer({
+    minimum: 1,
+    maximum: 1000,
+    default: 10,
+    description: 'Codes and campaigns of the distinct-payment-instrument gauges (M5), the highest first',
+  }),
 });
 
-const SECRET_VARIABLES = new Set(['PROMOGUARD_SECRET', 'DATABASE_URL', 'REDIS_URL']);
+const SECRET_VARIABLES = new Set(['PROMOGUARD_SECRET', 'DATABASE_URL', 'REDIS_URL', 'METRICS_TOKEN']);
 
 /** Fastify's trustProxy: false, the nearest N hops, or the proxies' addresses. */
 export function trustProxySetting(

@@ -26,6 +26,7 @@ import { decisionRoutes } from './routes/decisions.js';
 import { healthRoutes } from './routes/health.js';
 import { listRoutes } from './routes/lists.js';
 import { loyaltyRoutes } from './routes/loyalty.js';
+import { metricsRoutes } from './routes/metrics.js';
 import { reconciliationRoutes } from './routes/reconciliations.js';
 import { redemptionRoutes } from './routes/redemptions.js';
 import { reviewRoutes } from './routes/reviews.js';
@@ -123,6 +124,18 @@ export async function buildServer(app: App, options: ServerOptions = {}): Promis
   });
   server.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
+  });
+  // RED per route: the route's template, never its parameters (a code or a customer id in a label
+  // would leak them and grow the series without bound); unmatched paths share one label.
+  server.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    const method = request.method;
+    app.metrics.inc('promoguard_http_requests_total', { method, route, status: String(reply.statusCode) });
+    app.metrics.observe(
+      'promoguard_http_request_duration_seconds',
+      { method, route },
+      reply.elapsedTime / 1000,
+    );
   });
 
   // RFC 9112 3.2: an HTTP/1.1 request without Host is refused (here, so that it is a problem document).
@@ -227,6 +240,7 @@ export async function buildServer(app: App, options: ServerOptions = {}): Promis
   server.get('/openapi.json', { schema: { hide: true } }, async () => server.swagger());
 
   await server.register(healthRoutes(app));
+  await server.register(metricsRoutes(app));
   for (const routes of [
     campaignRoutes,
     codeRoutes,

@@ -36,6 +36,8 @@ export interface OpenedDatabase<DB> {
    * may rewrite a large table or wait for another node's migration lock), closed afterwards.
    */
   withoutTimeouts?<T>(run: (db: Kysely<DB>) => Promise<T>): Promise<T>;
+  /** The PostgreSQL pool's connections now (absent on PGlite, which is one in-process session). */
+  poolStats?(): { inUse: number; idle: number; waiting: number };
 }
 
 export interface ConnectOptions {
@@ -223,6 +225,11 @@ async function openPostgres<DB>(databaseUrl: string, opts: ConnectOptions): Prom
   const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool: guarded(pool, availability) }) });
   const opened: OpenedDatabase<DB> = {
     ...withIdempotentClose(db, 'postgres'),
+    poolStats: () => ({
+      inUse: pool.totalCount - pool.idleCount,
+      idle: pool.idleCount,
+      waiting: pool.waitingCount,
+    }),
     async withoutTimeouts(run) {
       const own = newPool(databaseUrl, {
         max: 1,
