@@ -29,6 +29,7 @@ import type { ServiceContext } from './services/context.js';
 import { ControlService } from './services/controls.js';
 import { Defenses } from './services/defenses.js';
 import { ListService } from './services/lists.js';
+import { OutcomeService } from './services/outcomes.js';
 import { PointsService } from './services/points.js';
 import { ReconciliationService } from './services/reconciliation.js';
 import { RedemptionService } from './services/redemptions.js';
@@ -66,6 +67,7 @@ export interface App {
   reconciliation: ReconciliationService;
   /** The Prometheus registry: this node's counters and the database gauges, read on scrape. */
   metrics: Metrics;
+  outcomes: OutcomeService;
   close(): Promise<void>;
 }
 
@@ -152,6 +154,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     db: database.db,
     clock: options.clock ?? systemClock,
     afterCommit: () => relay.notify(),
+    metrics,
   };
   const patterns = new PatternIndex(CodeService.patternLoader(ctx));
   await patterns.refresh();
@@ -272,6 +275,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     audit: new AuditService(ctx),
     reconciliation,
     metrics,
+    outcomes: new OutcomeService(ctx),
     async close() {
       if (closed) return;
       closed = true;

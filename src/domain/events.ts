@@ -23,6 +23,7 @@ export const EVENT_TYPES = [
   'approval.approved',
   'approval.rejected',
   'approval.expired',
+  'redemption.outcome_recorded',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 

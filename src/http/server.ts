@@ -27,6 +27,7 @@ import { healthRoutes } from './routes/health.js';
 import { listRoutes } from './routes/lists.js';
 import { loyaltyRoutes } from './routes/loyalty.js';
 import { metricsRoutes } from './routes/metrics.js';
+import { outcomeRoutes } from './routes/outcomes.js';
 import { reconciliationRoutes } from './routes/reconciliations.js';
 import { redemptionRoutes } from './routes/redemptions.js';
 import { reviewRoutes } from './routes/reviews.js';
@@ -255,6 +256,7 @@ export async function buildServer(app: App, options: ServerOptions = {}): Promis
     approvalRoutes,
     auditRoutes,
     reconciliationRoutes,
+    outcomeRoutes,
   ]) {
     await server.register(routes(app), { prefix: '/v1' });
   }

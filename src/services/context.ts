@@ -1,6 +1,7 @@
 /** What every service receives: the store, the clock and the outbox relay to wake after a commit. */
 import type { Kysely } from 'kysely';
 import type { Clock } from '../lib/clock.js';
+import type { Metrics } from '../metrics/registry.js';
 import type { Database } from '../store/schema.js';
 
 export interface ServiceContext {
@@ -8,6 +9,8 @@ export interface ServiceContext {
   clock: Clock;
   /** Called after a transaction that wrote outbox rows commits, so they are delivered at once. */
   afterCommit(): void;
+  /** This node's Prometheus metrics (absent in tests that build a context by hand). */
+  metrics?: Metrics;
 }
 
 /** Who asked for a change, for the audit log: an API key id or `cli`. */

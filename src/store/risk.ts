@@ -249,9 +249,20 @@ export async function decisionsBetween(
   return (await query.execute()).map(decisionFromRow);
 }
 
+/**
+ * Label a decision (the latest label counts). With `ifUnlabeled`, an existing label is kept: a weaker
+ * signal (an order fulfilled) never overrides an analyst's verdict or a chargeback.
+ */
 export async function labelDecision(
   db: Kysely<Database>,
-  l: { decisionId: string; label: RuleLabel; note: string | null; actor: string; now: Date },
+  l: {
+    decisionId: string;
+    label: RuleLabel;
+    note: string | null;
+    actor: string;
+    now: Date;
+    ifUnlabeled?: boolean;
+  },
 ): Promise<boolean> {
   const row = await db
     .insertInto('risk_labels')
@@ -269,12 +280,14 @@ export async function labelDecision(
         .where('id', '=', l.decisionId),
     )
     .onConflict((oc) =>
-      oc.column('decision_id').doUpdateSet((eb) => ({
-        label: eb.ref('excluded.label'),
-        note: eb.ref('excluded.note'),
-        created_by: eb.ref('excluded.created_by'),
-        created_at: eb.ref('excluded.created_at'),
-      })),
+      l.ifUnlabeled
+        ? oc.column('decision_id').doNothing()
+        : oc.column('decision_id').doUpdateSet((eb) => ({
+            label: eb.ref('excluded.label'),
+            note: eb.ref('excluded.note'),
+            created_by: eb.ref('excluded.created_by'),
+            created_at: eb.ref('excluded.created_at'),
+          })),
     )
     .returning('decision_id')
     .executeTakeFirst();

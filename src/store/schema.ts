@@ -323,6 +323,20 @@ export interface ChangeStampsTable {
   version: number;
 }
 
+export type OutcomeKind = 'chargeback' | 'refund' | 'fulfilled' | 'confirmed_abuse';
+
+export interface RedemptionOutcomesTable {
+  id: Generated<number>;
+  redemption_id: string;
+  campaign_id: string;
+  outcome: OutcomeKind;
+  amount_minor: number | null;
+  note: string | null;
+  recorded_by: string;
+  occurred_at: Date;
+  recorded_at: Date;
+}
+
 export interface Database {
   api_keys: ApiKeysTable;
   campaigns: CampaignsTable;
@@ -349,6 +363,7 @@ export interface Database {
   risk_decisions: RiskDecisionsTable;
   risk_labels: RiskLabelsTable;
   change_stamps: ChangeStampsTable;
+  redemption_outcomes: RedemptionOutcomesTable;
   approvals: ApprovalsTable;
 }
 

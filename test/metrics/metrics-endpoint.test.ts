@@ -10,7 +10,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { METRICS } from '../../src/metrics/catalogue.js';
-import { campaignBody, campaignWithCode, checkoutBody, startTestApp, type TestApp } from '../support/app.js';
+import { campaignBody, campaignWithCode, startTestApp, type TestApp } from '../support/app.js';
 import { backends } from '../support/backends.js';
 
 const PROMTOOL = process.env['PROMTOOL'] || 'promtool';
