@@ -9,6 +9,7 @@ import { approvalPolicy, type Config } from './config.js';
 import type { EventBus } from './events/bus.js';
 import { InProcessBus } from './events/in-process-bus.js';
 import { OutboxRelay, type RelayLogger } from './events/outbox-relay.js';
+import { Telemetry } from './events/telemetry.js';
 import { type Clock, systemClock } from './lib/clock.js';
 import { AttemptGuard } from './limits/attempt-guard.js';
 import { MemoryWindowCounters, RedisWindowCounters } from './limits/window-counters.js';
@@ -68,6 +69,8 @@ export interface App {
   /** The Prometheus registry: this node's counters and the database gauges, read on scrape. */
   metrics: Metrics;
   outcomes: OutcomeService;
+  /** Every attempt this node serves (validations, redemptions, rollbacks, conversions), in process. */
+  telemetry: Telemetry;
   close(): Promise<void>;
 }
 
@@ -148,6 +151,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     },
     onReadError: (err) => logger.error({ err }, 'metrics: the database gauges could not be read'),
   });
+  const telemetry = new Telemetry((err) => logger.error({ err }, 'a telemetry listener failed'));
   const bus = new InProcessBus();
   const relay = new OutboxRelay(database.db, bus, { pollMs: config.OUTBOX_POLL_MS, logger });
   const ctx: ServiceContext = {
@@ -155,6 +159,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     clock: options.clock ?? systemClock,
     afterCommit: () => relay.notify(),
     metrics,
+    telemetry,
   };
   const patterns = new PatternIndex(CodeService.patternLoader(ctx));
   await patterns.refresh();
@@ -276,6 +281,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     reconciliation,
     metrics,
     outcomes: new OutcomeService(ctx),
+    telemetry,
     async close() {
       if (closed) return;
       closed = true;
