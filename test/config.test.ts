@@ -2,8 +2,10 @@
  * The configuration as an operator meets it: a bad value names its variable without echoing a secret,
  * TRUST_PROXY never trusts every hop, and settings that only make sense together are checked together.
  */
+
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, trustProxySetting } from '../src/config.js';
+import { CONFIG_DOCS, ConfigError, loadConfig, trustProxySetting } from '../src/config.js';
 
 describe('configuration', () => {
   it('never echoes a secret or a URL in its error', () => {
@@ -48,5 +50,12 @@ describe('configuration', () => {
     expect(loadConfig({}).DATABASE_QUERY_TIMEOUT_MS).toBeGreaterThan(
       loadConfig({}).DATABASE_STATEMENT_TIMEOUT_MS,
     );
+  });
+
+  it("lists every variable in the README's configuration table", () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const table = readme.slice(readme.indexOf('## Configuration'), readme.indexOf('## Layout'));
+    const missing = CONFIG_DOCS.map((d) => d.name).filter((name) => !table.includes(`| \`${name}\` |`));
+    expect(missing).toEqual([]);
   });
 });

@@ -52,6 +52,23 @@ export interface Campaign {
   version: number;
 }
 
+/**
+ * A period a campaign expects to redeem fast (a flash sale, a newsletter send), declared ahead so that
+ * spike alerts and detectors read its rate as planned, not as a leak: [startsAt, endsAt).
+ */
+export interface PlannedPeak {
+  startsAt: Date;
+  endsAt: Date;
+  /** The redemptions per minute the campaign expects at the peak. */
+  expectedPerMinute: number;
+}
+
+/** The planned peak in force at `now`, if any. */
+export function plannedPeakAt(peaks: readonly PlannedPeak[], now: Date): PlannedPeak | null {
+  const t = now.getTime();
+  return peaks.find((p) => p.startsAt.getTime() <= t && t < p.endsAt.getTime()) ?? null;
+}
+
 export type CodeKind = 'public' | 'unique';
 export type CodeStatus = 'active' | 'revoked';
 

@@ -1,6 +1,11 @@
 import type { Kysely } from 'kysely';
 import { type ApprovalPolicy, type ApprovalRule, approvalRulesTripped } from '../domain/approvals.js';
-import { type CampaignStatus, canTransition, type Eligibility } from '../domain/campaign.js';
+import {
+  type CampaignStatus,
+  canTransition,
+  type Eligibility,
+  type PlannedPeak,
+} from '../domain/campaign.js';
 import type { DiscountRule } from '../domain/money.js';
 import { AppError } from '../errors.js';
 import { newId } from '../lib/ids.js';
@@ -34,6 +39,7 @@ export interface CampaignInput {
   minOrderMinor?: number | null | undefined;
   eligibility?: Partial<Eligibility> | undefined;
   metadata?: Record<string, string> | undefined;
+  plannedPeaks?: PlannedPeak[] | undefined;
 }
 
 export type CampaignPatch = Partial<Omit<CampaignInput, 'currency' | 'status' | 'eligibility'>> & {
@@ -65,6 +71,7 @@ const TERMS = [
   'minOrderMinor',
   'eligibility',
   'metadata',
+  'plannedPeaks',
 ] as const satisfies readonly (keyof CampaignFields)[];
 
 /** What a change did: each term it changed, from and to, for the audit trail. */
@@ -119,6 +126,13 @@ function checkFields(f: CampaignFields): void {
       errors: [{ field: '/ends_at', message: 'must be later than starts_at' }],
     });
   }
+  f.plannedPeaks.forEach((p, i) => {
+    if (p.endsAt.getTime() <= p.startsAt.getTime()) {
+      throw new AppError('validation_failed', 'a planned peak must end after it starts', {
+        errors: [{ field: `/planned_peaks/${i}/ends_at`, message: 'must be later than starts_at' }],
+      });
+    }
+  });
 }
 
 export class CampaignService {
@@ -147,6 +161,7 @@ export class CampaignService {
       minOrderMinor: input.minOrderMinor ?? null,
       eligibility: { ...NO_ELIGIBILITY, ...input.eligibility },
       metadata: input.metadata ?? {},
+      plannedPeaks: input.plannedPeaks ?? [],
     };
     checkFields(fields);
     const status = input.status ?? 'draft';
@@ -355,6 +370,7 @@ export class CampaignService {
       minOrderMinor: keep(config.minOrderMinor, current.minOrderMinor),
       eligibility: { ...current.eligibility, ...config.eligibility },
       metadata: keep(config.metadata, current.metadata),
+      plannedPeaks: keep(config.plannedPeaks, current.plannedPeaks),
     };
   }
 

@@ -108,6 +108,7 @@ export class PointsService {
           minOrderMinor: null,
           eligibility: { customerIds: null, segments: null, regions: null, firstOrderOnly: false },
           metadata: { kind: 'points_program' },
+          plannedPeaks: [],
         },
         now,
       );

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
-import type { CampaignStatus, Eligibility } from '../domain/campaign.js';
+import type { CampaignStatus, Eligibility, PlannedPeak } from '../domain/campaign.js';
 import type { DiscountRule } from '../domain/money.js';
-import { type CampaignRecord, campaignFromRow, eligibilityToJson } from './rows.js';
+import { type CampaignRecord, campaignFromRow, eligibilityToJson, plannedPeaksToJson } from './rows.js';
 import type { Database } from './schema.js';
 
 export interface CampaignFields {
@@ -18,6 +18,7 @@ export interface CampaignFields {
   minOrderMinor: number | null;
   eligibility: Eligibility;
   metadata: Record<string, string>;
+  plannedPeaks: PlannedPeak[];
 }
 
 function discountColumns(d: DiscountRule) {
@@ -44,6 +45,7 @@ function columns(f: CampaignFields) {
     min_order_minor: f.minOrderMinor,
     eligibility: eligibilityToJson(f.eligibility),
     metadata: JSON.stringify(f.metadata),
+    planned_peaks: plannedPeaksToJson(f.plannedPeaks),
   };
 }
 

@@ -25,6 +25,7 @@ export interface MetricReadings {
   promoguard_campaign_budget_minor: Sample[];
   promoguard_campaign_spent_minor: Sample[];
   promoguard_active_controls: Sample[];
+  promoguard_campaign_planned_peak: Sample[];
   promoguard_code_payment_instruments: Sample[];
   promoguard_campaign_payment_instruments: Sample[];
 }
@@ -67,6 +68,13 @@ export async function readMetrics(db: Kysely<Database>, limits: ReadingLimits): 
     .orderBy('id')
     .limit(limits.campaigns)
     .execute();
+  // 1 while a live campaign is inside a peak it declared; the spike alert is silent for it meanwhile.
+  const peaks = await sql<{ id: string }>`
+    SELECT c.id FROM campaigns c
+     WHERE c.status IN ('active', 'paused') AND EXISTS (
+       SELECT 1 FROM jsonb_array_elements(c.planned_peaks) p
+        WHERE (p->>'starts_at')::timestamptz <= ${now} AND ${now} < (p->>'ends_at')::timestamptz)
+     ORDER BY c.id LIMIT ${limits.campaigns}`.execute(db);
   const controls = await sql<{ kind: string; n: number }>`
     SELECT 'paused_campaigns' AS kind, count(*) AS n FROM campaigns WHERE status = 'paused'
     UNION ALL SELECT 'throttled_campaigns', count(*) FROM campaigns
@@ -113,6 +121,7 @@ export async function readMetrics(db: Kysely<Database>, limits: ReadingLimits): 
       labels: { campaign_id: c.id, currency: c.currency },
       value: Number(c.spent_minor),
     })),
+    promoguard_campaign_planned_peak: peaks.rows.map((r) => ({ labels: { campaign_id: r.id }, value: 1 })),
     promoguard_active_controls: controls.rows.map((c) => ({ labels: { kind: c.kind }, value: Number(c.n) })),
     promoguard_code_payment_instruments: codes.rows.map((r) => ({
       labels: { campaign_id: r.campaign_id, code_id: r.code_id },

@@ -3,12 +3,13 @@
  * database functions (timestamps as ISO text); both are typed by schema.ts, and every mapper accepts
  * both forms.
  */
-import type { Campaign, Code, Eligibility } from '../domain/campaign.js';
+import type { Campaign, Code, Eligibility, PlannedPeak } from '../domain/campaign.js';
 import type { DiscountRule } from '../domain/money.js';
 import type {
   CampaignsTable,
   CodesTable,
   JsonRow,
+  PlannedPeakJson,
   RedemptionStatus,
   RedemptionsTable,
   ReviewStatus,
@@ -57,6 +58,16 @@ export function eligibilityFromJson(value: unknown): Eligibility {
   };
 }
 
+export function plannedPeaksToJson(peaks: readonly PlannedPeak[]): string {
+  return JSON.stringify(
+    peaks.map((p) => ({
+      starts_at: p.startsAt.toISOString(),
+      ends_at: p.endsAt.toISOString(),
+      expected_per_minute: p.expectedPerMinute,
+    })) satisfies PlannedPeakJson[],
+  );
+}
+
 export function eligibilityToJson(e: Eligibility): string {
   return JSON.stringify({
     customer_ids: e.customerIds,
@@ -68,6 +79,7 @@ export function eligibilityToJson(e: Eligibility): string {
 
 export interface CampaignRecord extends Campaign {
   metadata: Record<string, string>;
+  plannedPeaks: PlannedPeak[];
   createdAt: Date;
   updatedAt: Date;
 }
@@ -91,6 +103,11 @@ export function campaignFromRow(row: JsonRow<CampaignsTable>): CampaignRecord {
     minOrderMinor: row.min_order_minor,
     eligibility: eligibilityFromJson(row.eligibility),
     metadata: parseJsonResult<Record<string, string> | null>(row.metadata) ?? {},
+    plannedPeaks: (parseJsonResult<PlannedPeakJson[] | null>(row.planned_peaks) ?? []).map((p) => ({
+      startsAt: new Date(p.starts_at),
+      endsAt: new Date(p.ends_at),
+      expectedPerMinute: p.expected_per_minute,
+    })),
     version: row.version,
     createdAt: toDate(row.created_at),
     updatedAt: toDate(row.updated_at),

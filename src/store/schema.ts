@@ -31,6 +31,13 @@ export interface ApiKeysTable {
   revoked_at: Date | null;
 }
 
+/** A planned peak as stored (see PlannedPeak in the domain). */
+export interface PlannedPeakJson {
+  starts_at: string;
+  ends_at: string;
+  expected_per_minute: number;
+}
+
 export interface CampaignsTable {
   id: string;
   name: string;
@@ -52,6 +59,7 @@ export interface CampaignsTable {
   min_order_minor: number | null;
   eligibility: Json<unknown>;
   metadata: ColumnType<Record<string, string>, string | undefined, string>;
+  planned_peaks: ColumnType<PlannedPeakJson[], string | undefined, string>;
   version: Generated<number>;
   created_at: CreatedAt;
   updated_at: Date;

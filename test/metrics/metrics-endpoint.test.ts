@@ -113,3 +113,57 @@ describe('GET /metrics with METRICS_TOKEN', () => {
     expect(right.statusCode).toBe(200);
   });
 });
+
+describe.each(backends.map((b) => [b.name, b] as const))('planned peaks on %s', (_name, backend) => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp(backend, { env: { METRICS_DATABASE_READING_MS: '0' } });
+  });
+  afterAll(async () => t?.close());
+
+  const hour = 3_600_000;
+  const peak = (fromHours: number, toHours: number) => ({
+    starts_at: new Date(Date.now() + fromHours * hour).toISOString(),
+    ends_at: new Date(Date.now() + toHours * hour).toISOString(),
+    expected_per_minute: 500,
+  });
+
+  it('a campaign declares planned peaks; the gauge is 1 only while one is in force', async () => {
+    const now = await t.call('POST', '/v1/campaigns', {
+      body: campaignBody({ planned_peaks: [peak(-1, 1)] }),
+    });
+    expect(now.statusCode, now.body).toBe(201);
+    expect(now.json().planned_peaks).toEqual(
+      [peak(-1, 1)].map((p) => ({ ...p, starts_at: expect.any(String), ends_at: expect.any(String) })),
+    );
+    const later = await t.call('POST', '/v1/campaigns', {
+      body: campaignBody({ planned_peaks: [peak(2, 3)] }),
+    });
+    expect(later.statusCode, later.body).toBe(201);
+    const text = (await t.call('GET', '/metrics', { key: null })).body;
+    const series = samples(text, 'promoguard_campaign_planned_peak');
+    expect(series.find((s) => s.labels.includes(now.json().id))?.value).toBe(1);
+    expect(series.some((s) => s.labels.includes(later.json().id))).toBe(false);
+
+    // A patch replaces the list; an empty list clears it.
+    const cleared = await t.call('PATCH', `/v1/campaigns/${now.json().id}`, { body: { planned_peaks: [] } });
+    expect(cleared.statusCode, cleared.body).toBe(200);
+    expect(cleared.json().planned_peaks).toEqual([]);
+    const after = samples(
+      (await t.call('GET', '/metrics', { key: null })).body,
+      'promoguard_campaign_planned_peak',
+    );
+    expect(after.some((s) => s.labels.includes(now.json().id))).toBe(false);
+  });
+
+  it('refuses a planned peak that ends before it starts, naming the field', async () => {
+    const res = await t.call('POST', '/v1/campaigns', {
+      body: campaignBody({ planned_peaks: [peak(1, 0)] }),
+    });
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toMatchObject({
+      code: 'validation_failed',
+      errors: [{ field: '/planned_peaks/0/ends_at' }],
+    });
+  });
+});

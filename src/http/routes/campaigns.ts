@@ -70,6 +70,19 @@ const Metadata = Type.Record(Type.String({ maxLength: 64 }), Type.String({ maxLe
   description: 'Free-form string pairs for your own use',
 });
 
+const PlannedPeakBody = Type.Object(
+  {
+    starts_at: Timestamp,
+    ends_at: Timestamp,
+    expected_per_minute: Type.Integer({
+      minimum: 1,
+      maximum: 10_000_000,
+      description: 'Redemptions per minute the campaign expects at the peak',
+    }),
+  },
+  strict,
+);
+
 const limitFields = {
   starts_at: Type.Optional(Timestamp),
   ends_at: Type.Optional(Nullable(Timestamp)),
@@ -98,6 +111,13 @@ const limitFields = {
   min_order_minor: Type.Optional(Nullable(AmountMinor)),
   eligibility: Type.Optional(EligibilityBody),
   metadata: Type.Optional(Metadata),
+  planned_peaks: Type.Optional(
+    Type.Array(PlannedPeakBody, {
+      maxItems: 50,
+      description:
+        'Periods the campaign expects to redeem fast (a flash sale): spike alerts and detectors read them as planned',
+    }),
+  ),
 };
 
 export const CampaignCreate = Type.Object(
@@ -146,6 +166,7 @@ export const Campaign = Type.Object({
   redemptions_used: Type.Integer({ description: 'Redemptions in force (rolled-back ones excluded)' }),
   spent_minor: Type.Integer({ description: 'Discount given by redemptions in force' }),
   metadata: Type.Record(Type.String(), Type.String()),
+  planned_peaks: Type.Array(PlannedPeakBody),
   version: Type.Integer({ description: 'Bumped by every change of the terms' }),
   created_at: Timestamp,
   updated_at: Timestamp,
@@ -202,6 +223,11 @@ function termsFromBody(b: StaticDecode<typeof CampaignPatch>): ServicePatch {
     minOrderMinor: b.min_order_minor,
     eligibility: eligibilityFromBody(b.eligibility),
     metadata: b.metadata,
+    plannedPeaks: b.planned_peaks?.map((p) => ({
+      startsAt: p.starts_at,
+      endsAt: p.ends_at,
+      expectedPerMinute: p.expected_per_minute,
+    })),
   };
 }
 
@@ -240,6 +266,11 @@ export function campaignJson(c: CampaignRecord) {
     redemptions_used: c.redemptionsUsed,
     spent_minor: c.spentMinor,
     metadata: c.metadata,
+    planned_peaks: c.plannedPeaks.map((p) => ({
+      starts_at: p.startsAt.toISOString(),
+      ends_at: p.endsAt.toISOString(),
+      expected_per_minute: p.expectedPerMinute,
+    })),
     version: c.version,
     created_at: c.createdAt.toISOString(),
     updated_at: c.updatedAt.toISOString(),
