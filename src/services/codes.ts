@@ -11,6 +11,7 @@ import { AppError } from '../errors.js';
 import { newId } from '../lib/ids.js';
 import { insertAudit } from '../store/audit.js';
 import { findCampaign } from '../store/campaigns.js';
+import { type CodeStats, codeStats } from '../store/code-stats.js';
 import {
   codesWithShape,
   findCode,
@@ -393,5 +394,14 @@ export class CodeService {
     const existing = await findCode(this.ctx.db, normalized);
     if (!existing) throw new AppError('code_not_found');
     return existing;
+  }
+
+  /** M5 per code: who redeemed it over the last `days` days (distinct customers, cards, devices, addresses). */
+  async stats(text: string, days: number): Promise<{ code: CodeRecord; since: Date; stats: CodeStats }> {
+    const normalized = normalizeCode(text);
+    const code = normalized === null ? null : await findCode(this.ctx.db, normalized);
+    if (!code) throw new AppError('code_not_found');
+    const since = new Date(this.ctx.clock.now().getTime() - days * 86_400_000);
+    return { code, since, stats: await codeStats(this.ctx.db, code, since) };
   }
 }

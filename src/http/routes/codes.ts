@@ -157,6 +157,23 @@ function codeJson(c: CodeRecord) {
   };
 }
 
+const CodeStatsJson = Type.Object({
+  code_id: Type.String(),
+  campaign_id: CampaignId,
+  since: Timestamp,
+  redemptions: Type.Integer({ description: 'Redemptions in force in the window' }),
+  rolled_back: Type.Integer(),
+  discount_minor: Type.Integer({ description: 'Discount of the redemptions in force' }),
+  distinct_customers: Type.Integer(),
+  distinct_payment_instruments: Type.Integer({
+    description: 'Payment fingerprints given in the request context',
+  }),
+  distinct_devices: Type.Integer(),
+  distinct_addresses: Type.Integer({ description: 'Client addresses (IPv6 by /64)' }),
+  first_redeemed_at: Nullable(Timestamp),
+  last_redeemed_at: Nullable(Timestamp),
+});
+
 // ---------------------------------------------------------------------------------------------------
 // Routes
 // ---------------------------------------------------------------------------------------------------
@@ -270,5 +287,46 @@ export const codeRoutes =
       },
       async (request) =>
         codeJson(await app.codes.revoke(request.params.code, actorOf(request), request.body.reason ?? null)),
+    );
+    server.get(
+      '/codes/:code/stats',
+      {
+        config: { scopes: ['marketing' as const, 'fraud' as const] },
+        schema: {
+          tags: ['codes'],
+          summary: 'Who redeemed a code (M5): distinct customers, payment instruments, devices and addresses',
+          params: Type.Object({ code: Type.String({ minLength: 1, maxLength: 256 }) }),
+          querystring: Type.Object(
+            {
+              days: Type.Optional(
+                Type.Integer({
+                  minimum: 1,
+                  maximum: 90,
+                  description: 'the window, in days back from now (default 30)',
+                }),
+              ),
+            },
+            strict,
+          ),
+          response: { 200: CodeStatsJson, ...ErrorResponses },
+        },
+      },
+      async (request) => {
+        const { code, since, stats } = await app.codes.stats(request.params.code, request.query.days ?? 30);
+        return {
+          code_id: code.id,
+          campaign_id: code.campaignId,
+          since: since.toISOString(),
+          redemptions: stats.redemptions,
+          rolled_back: stats.rolledBack,
+          discount_minor: stats.discountMinor,
+          distinct_customers: stats.customers,
+          distinct_payment_instruments: stats.paymentInstruments,
+          distinct_devices: stats.devices,
+          distinct_addresses: stats.addresses,
+          first_redeemed_at: iso(stats.first),
+          last_redeemed_at: iso(stats.last),
+        };
+      },
     );
   };
