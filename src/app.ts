@@ -306,9 +306,6 @@ export async function createApp(options: AppOptions): Promise<App> {
   };
 }
 
-/** How long the top-N payment-instrument gauges (M5), which scan 30 days of redemptions, are reused. */
-const TOP_N_READING_MS = 5 * 60_000;
-
 /** The database gauges, read on scrape; the M5 top lists on a slower cadence of their own. */
 function databaseGauges(
   database: OpenedDatabase<Database>,
@@ -324,7 +321,8 @@ function databaseGauges(
   } | null = null;
   return async () => {
     const now = clock.now();
-    const fresh = topN !== null && now.getTime() - topN.at < TOP_N_READING_MS;
+    // The top-N payment-instrument gauges (M5) scan 30 days of redemptions: read on a slower cadence.
+    const fresh = topN !== null && now.getTime() - topN.at < config.METRICS_TOP_N_READING_MS;
     const readings = await readMetrics(database.db, {
       campaigns: config.METRICS_CAMPAIGN_LABEL_LIMIT,
       topN: fresh ? 0 : config.METRICS_TOP_N,

@@ -254,6 +254,12 @@ const EnvSchema = Type.Object({
     default: 10,
     description: 'Codes and campaigns of the distinct-payment-instrument gauges (M5), the highest first',
   }),
+  METRICS_TOP_N_READING_MS: Type.Integer({
+    minimum: 0,
+    maximum: 3_600_000,
+    default: 300_000,
+    description: 'How long one reading of the M5 top lists (a scan of 30 days of redemptions) serves scrapes',
+  }),
 });
 
 const SECRET_VARIABLES = new Set(['PROMOGUARD_SECRET', 'DATABASE_URL', 'REDIS_URL', 'METRICS_TOKEN']);

@@ -5,17 +5,23 @@
  * bounded by METRICS_CAMPAIGN_LABEL_LIMIT.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { METRICS } from '../../src/metrics/catalogue.js';
 import { createRule, expectRedeemed, fraudKey, redeem } from '../risk/helpers.js';
 import { campaignWithCode, checkoutBody, startTestApp, type TestApp, unique } from '../support/app.js';
 import { backends } from '../support/backends.js';
-import { total } from '../support/metrics.js';
+import { samples, total } from '../support/metrics.js';
 
 describe.each(backends.map((b) => [b.name, b] as const))('attempt metrics on %s', (_name, backend) => {
   let t: TestApp;
   let fraud: string;
   beforeAll(async () => {
     t = await startTestApp(backend, {
-      env: { METRICS_CAMPAIGN_LABEL_LIMIT: '3', LOCKOUT_AFTER_FAILURES: '3' },
+      env: {
+        METRICS_CAMPAIGN_LABEL_LIMIT: '3',
+        LOCKOUT_AFTER_FAILURES: '3',
+        METRICS_DATABASE_READING_MS: '0',
+        METRICS_TOP_N_READING_MS: '0',
+      },
     });
     fraud = await fraudKey(t);
   });
@@ -140,5 +146,45 @@ describe.each(backends.map((b) => [b.name, b] as const))('attempt metrics on %s'
     );
     expect(labels.has('other')).toBe(true);
     expect([...labels].filter((l) => l?.startsWith('cmp_')).length).toBeLessThanOrEqual(3);
+  });
+
+  it('after a mixed load every seed metric M1–M10 has a series', async () => {
+    const { campaignId, code } = await campaignWithCode(t);
+    const paid = await post(
+      '/v1/redemptions',
+      checkoutBody(code, {
+        customer: { id: unique('CUS_') },
+        context: { payment_fingerprint: 'tok_card_9' },
+      }),
+    );
+    expect(paid.statusCode, paid.body).toBe(201);
+    const outcome = await t.call('POST', `/v1/redemptions/${paid.json().id}/outcome`, {
+      key: fraud,
+      body: { outcome: 'chargeback' },
+    });
+    expect(outcome.statusCode, outcome.body).toBe(201);
+    await createRule(t, fraud, { expression: 'true', action: 'review', campaign_id: campaignId });
+    expectRedeemed(await redeem(t, code, unique('CUS_PENDING_')), 'review');
+    const finance = (await t.app.apiKeys.create('finance', ['finance'], 'test')).secret;
+    const run = await t.call('POST', '/v1/reconciliations', { key: finance, body: {} });
+    expect(run.statusCode, run.body).toBe(201);
+
+    const text = await scrape();
+    const seeded = METRICS.filter((m) => 'seed' in m);
+    expect(new Set(seeded.map((m) => m.seed))).toEqual(
+      new Set(['M1', 'M2', 'M3', 'M4', 'M5', 'M6', 'M7', 'M8', 'M9', 'M10']),
+    );
+    const silent = seeded
+      .filter(
+        (m) => (m.type === 'histogram' ? total(text, `${m.name}_count`) : samples(text, m.name).length) === 0,
+      )
+      .map((m) => `${m.seed} ${m.name}`);
+    expect(silent).toEqual([]);
+    expect(total(text, 'promoguard_review_queue_pending')).toBeGreaterThanOrEqual(1);
+    // The gauges read the database, so the campaign keeps its own id past the node's label limit.
+    expect(total(text, 'promoguard_code_payment_instruments', { campaign_id: campaignId })).toBe(1);
+    expect(
+      total(text, 'promoguard_redemption_outcomes_total', { outcome: 'chargeback' }),
+    ).toBeGreaterThanOrEqual(1);
   });
 });
