@@ -17,6 +17,7 @@ import {
   countCodes,
   exportCodesPage,
   findCode,
+  type GeneratedCodes,
   insertBatch,
   insertCodes,
   insertGeneratedCodes,
@@ -288,31 +289,35 @@ export class CodeService {
         now,
       );
     };
+    const draw = (want: number): GeneratedCodes => {
+      // A Set drops a code drawn twice in one chunk; the unique index skips one that exists already.
+      const normalized = [...new Set(generateCodes(pattern, want, this.random))];
+      return {
+        campaignId,
+        batchId,
+        maxUses,
+        customerId: spec.customerId ?? null,
+        partner: spec.partner ?? null,
+        ids: normalized.map(() => newId('code')),
+        codes: normalized.map((n) => displayGeneratedCode(n, pattern)),
+        normalized,
+      };
+    };
     const fill = async (db: ServiceContext['db']) => {
       let made = 0;
-      while (made < spec.count) {
-        // A Set drops a code drawn twice in one chunk; the unique index skips one that exists already.
-        const normalized = [
-          ...new Set(generateCodes(pattern, Math.min(GENERATE_CHUNK, spec.count - made), this.random)),
-        ];
-        made += await insertGeneratedCodes(
-          db,
-          {
-            campaignId,
-            batchId,
-            maxUses,
-            customerId: spec.customerId ?? null,
-            partner: spec.partner ?? null,
-            ids: normalized.map(() => newId('code')),
-            codes: normalized.map((n) => displayGeneratedCode(n, pattern)),
-            normalized,
-          },
-          now,
-        );
+      let chunk: GeneratedCodes | null = draw(Math.min(GENERATE_CHUNK, spec.count));
+      while (chunk) {
+        const inserting = insertGeneratedCodes(db, chunk, now);
+        // The next chunk is drawn while the database inserts this one, sized as if every code of this
+        // one goes in (so never more than asked); codes that collided are drawn again at the end.
+        const ahead: number = spec.count - made - chunk.ids.length;
+        const next: GeneratedCodes | null = ahead > 0 ? draw(Math.min(GENERATE_CHUNK, ahead)) : null;
+        made += await inserting;
         options.onProgress?.(made, spec.count);
         // PGlite runs every query synchronously: without a turn of the event loop here, timers (the
         // CLI's progress redraw, the relay, an HTTP server's other requests) wait for the whole batch.
         await new Promise<void>((resolve) => setImmediate(resolve));
+        chunk = next ?? (made < spec.count ? draw(Math.min(GENERATE_CHUNK, spec.count - made)) : null);
       }
       await appendEvents(
         db,
