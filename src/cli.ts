@@ -55,11 +55,16 @@ function progressBar(label: string) {
     notTTYSchedule: 2000,
   });
   let started = false;
+  let shownTotal = 0;
   return {
     update(done: number, total: number) {
       if (!started) {
         bar.start(total, 0);
         started = true;
+        shownTotal = total;
+      } else if (total !== shownTotal) {
+        bar.setTotal(total);
+        shownTotal = total;
       }
       bar.update(done);
     },
@@ -67,6 +72,14 @@ function progressBar(label: string) {
       if (started) bar.stop();
     },
   };
+}
+
+/** A byte count as a person reads it: 1,234 bytes, 12.3 KiB, 61.0 MiB. */
+export function formatSize(bytes: number): string {
+  if (bytes < 1024) return `${bytes.toLocaleString('en')} bytes`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
+  if (bytes < 1024 ** 3) return `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
+  return `${(bytes / 1024 ** 3).toFixed(2)} GiB`;
 }
 
 async function serve(config: Config): Promise<void> {
@@ -261,15 +274,44 @@ export function buildCli(getConfig: () => Config): Command {
     );
   codes
     .command('export <campaign-id>')
-    .description('Export every code of a campaign as CSV')
+    .description('Export every code of a campaign as CSV, then say how many codes and bytes were written')
     .option('--out <file>', 'write here instead of stdout')
-    .action((campaignId: string, opts: { out?: string }) =>
+    .option('--progress', 'show a progress bar even when stderr is not a terminal')
+    .option('--no-progress', 'no progress bar, even on a terminal')
+    .action((campaignId: string, opts: { out?: string; progress?: boolean }) =>
       withApp(getConfig(), async (app) => {
         await app.campaigns.get(campaignId);
+        // A bar's redraws would garble a log; a person at a terminal (or one who asks) gets it.
+        const bar = (opts.progress ?? process.stderr.isTTY === true) ? progressBar('exporting') : null;
+        const total = bar ? await app.codes.count(campaignId) : 0;
         const out = opts.out
           ? createWriteStream(opts.out)
           : new Writable({ write: (c, _e, cb) => process.stdout.write(c, cb) });
-        await pipeline(codesCsv(app.codes.iterate(campaignId)), out);
+        let rows = 0;
+        let bytes = 0;
+        const counted = async function* (chunks: AsyncIterable<string>) {
+          for await (const chunk of chunks) {
+            bytes += Buffer.byteLength(chunk);
+            yield chunk;
+          }
+        };
+        bar?.update(0, total);
+        try {
+          await pipeline(
+            counted(
+              codesCsv(app.codes.exportCsv(campaignId), (n) => {
+                rows += n;
+                bar?.update(rows, Math.max(rows, total));
+              }),
+            ),
+            out,
+          );
+        } finally {
+          bar?.stop();
+        }
+        process.stderr.write(
+          `exported ${rows.toLocaleString('en')} codes to ${opts.out ?? 'stdout'} (${formatSize(bytes)})\n`,
+        );
       }),
     );
 

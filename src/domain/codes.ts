@@ -109,11 +109,40 @@ export function generateCode(pattern: CodePattern, randomBytes: RandomBytes): st
   return pattern.prefix + body + checkCharacter(body);
 }
 
+/**
+ * `count` generated codes, normalized, from one draw of `count × randomLength` bytes: a million codes
+ * cost one call into the CSPRNG, not a million. Each symbol takes one byte's low 5 bits, as in
+ * generateCode, so the codes are as unguessable; duplicates are possible and left to the caller.
+ */
+export function generateCodes(pattern: CodePattern, count: number, randomBytes: RandomBytes): string[] {
+  const length = pattern.randomLength;
+  const bytes = randomBytes(count * length);
+  const codes = new Array<string>(count);
+  for (let c = 0; c < count; c++) {
+    const start = c * length;
+    let body = '';
+    // Luhn mod 32 over the symbol values, from the rightmost symbol (factor 2) leftwards.
+    let sum = 0;
+    let factor = length % 2 === 0 ? 1 : 2;
+    for (let i = 0; i < length; i++) {
+      const value = (bytes[start + i] as number) & 31;
+      body += CODE_ALPHABET[value];
+      const addend = factor * value;
+      sum += (addend >> 5) + (addend & 31);
+      factor = 3 - factor;
+    }
+    codes[c] = pattern.prefix + body + CODE_ALPHABET[(N - (sum % N)) % N];
+  }
+  return codes;
+}
+
 /** How a generated code is shown: the prefix set off by a hyphen, the rest in groups of four. */
 export function displayGeneratedCode(normalized: string, pattern: CodePattern): string {
-  const rest = normalized.slice(pattern.prefix.length);
-  const groups = rest.match(/.{1,4}/g) ?? [];
-  return [pattern.prefix, ...groups].filter((part) => part.length > 0).join('-');
+  let shown = pattern.prefix;
+  for (let i = pattern.prefix.length; i < normalized.length; i += 4) {
+    shown += (shown.length > 0 ? '-' : '') + normalized.slice(i, i + 4);
+  }
+  return shown;
 }
 
 export type PatternProblem = 'prefix_invalid' | 'random_length_out_of_range';

@@ -1,8 +1,7 @@
 /** CSV in and out for codes: the same columns for import and export, so an export re-imports. */
 import { parse } from 'csv-parse/sync';
-import { stringify } from 'csv-stringify/sync';
 import { AppError } from '../errors.js';
-import type { CodeRecord } from '../store/rows.js';
+import { CODE_EXPORT_COLUMNS } from '../store/codes.js';
 
 /** One imported row, as the code service takes it. */
 export interface CodeCsvRow {
@@ -13,15 +12,8 @@ export interface CodeCsvRow {
   status: 'active' | 'revoked';
 }
 
-export const EXPORT_COLUMNS = [
-  'code',
-  'customer_id',
-  'max_uses',
-  'partner',
-  'uses',
-  'status',
-  'created_at',
-] as const;
+/** The store builds each line; the columns and their order are its. */
+export const EXPORT_COLUMNS = CODE_EXPORT_COLUMNS;
 const IMPORT_COLUMNS = new Set<string>([...EXPORT_COLUMNS, 'normalized', 'id']);
 
 /**
@@ -73,19 +65,17 @@ export function parseCodeCsv(text: string, maxRows: number): CodeCsvRow[] {
   });
 }
 
-export async function* codesCsv(pages: AsyncIterable<CodeRecord[]>): AsyncGenerator<string> {
-  yield stringify([[...EXPORT_COLUMNS]]);
-  for await (const codes of pages) {
-    yield stringify(
-      codes.map((c) => [
-        c.code,
-        c.customerId ?? '',
-        c.maxUses ?? '',
-        c.partner ?? '',
-        c.uses,
-        c.status,
-        c.createdAt.toISOString(),
-      ]),
-    );
+/**
+ * The export: a header, then the pages of lines as they come (streamed, never all in memory).
+ * `onPage` hears how many codes each page held, for a progress bar.
+ */
+export async function* codesCsv(
+  pages: AsyncIterable<{ text: string; count: number }>,
+  onPage?: (count: number) => void,
+): AsyncGenerator<string> {
+  yield `${EXPORT_COLUMNS.join(',')}\n`;
+  for await (const page of pages) {
+    yield page.text;
+    onPage?.(page.count);
   }
 }

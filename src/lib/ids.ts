@@ -31,6 +31,8 @@ const pool = Buffer.allocUnsafe(4096);
 let poolOffset = pool.length;
 
 let lastTime = -1;
+/** The time part of the last id: ids made in one millisecond (a generated batch) share it. */
+let lastTimeText = '';
 /** The random part of the last id, one base32 symbol (0–31) per element. */
 const lastRandom = new Uint8Array(16);
 
@@ -51,13 +53,17 @@ export function ulid(nowMs: number = Date.now()): string {
     for (let i = 0; i < 16; i++) lastRandom[i] = (pool[poolOffset + i] as number) & 31;
     poolOffset += 16;
   }
-  lastTime = nowMs;
-  let time = '';
-  let t = nowMs;
-  for (let i = 0; i < 10; i++) {
-    time = CROCKFORD[t % 32] + time;
-    t = Math.floor(t / 32);
+  if (nowMs !== lastTime || lastTimeText === '') {
+    let time = '';
+    let t = nowMs;
+    for (let i = 0; i < 10; i++) {
+      time = CROCKFORD[t % 32] + time;
+      t = Math.floor(t / 32);
+    }
+    lastTimeText = time;
   }
+  lastTime = nowMs;
+  const time = lastTimeText;
   let random = '';
   for (let i = 0; i < 16; i++) random += CROCKFORD[lastRandom[i] as number];
   return time + random;

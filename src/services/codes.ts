@@ -3,9 +3,10 @@ import {
   type CodePattern,
   checkPattern,
   displayGeneratedCode,
-  generateCode,
+  generateCodes,
   isPlausibleForPattern,
   normalizeCode,
+  type RandomBytes,
 } from '../domain/codes.js';
 import { AppError } from '../errors.js';
 import { newId } from '../lib/ids.js';
@@ -14,9 +15,13 @@ import { findCampaign } from '../store/campaigns.js';
 import { type CodeStats, codeStats } from '../store/code-stats.js';
 import {
   codesWithShape,
+  countCodes,
+  exportCodesPage,
   findCode,
+  type GeneratedCodes,
   insertBatch,
   insertCodes,
+  insertGeneratedCodes,
   listCodes,
   listPatterns,
   lockCodeShapes,
@@ -49,6 +54,10 @@ export interface GenerateSpec {
 export type Progress = (done: number, total: number) => void;
 
 const CHUNK = 5_000;
+/** Generated codes per statement (and per commit in the CLI): few round trips, a bounded parameter. */
+const GENERATE_CHUNK = 25_000;
+/** Codes per page of an export: one page is one query and one text of a few MB. */
+const EXPORT_PAGE = 20_000;
 
 /**
  * A public code's text goes into the audit trail (it is published anyway); a unique code's does not:
@@ -61,6 +70,8 @@ export class CodeService {
   constructor(
     private readonly ctx: ServiceContext,
     readonly patterns: PatternIndex,
+    /** The CSPRNG codes are drawn from (a test may make it repeat itself, to force collisions). */
+    private readonly random: RandomBytes = randomBytes,
   ) {}
 
   static patternLoader(ctx: ServiceContext): () => Promise<CodePattern[]> {
@@ -279,32 +290,35 @@ export class CodeService {
         now,
       );
     };
+    const draw = (want: number): GeneratedCodes => {
+      // A Set drops a code drawn twice in one chunk; the unique index skips one that exists already.
+      const normalized = [...new Set(generateCodes(pattern, want, this.random))];
+      return {
+        campaignId,
+        batchId,
+        maxUses,
+        customerId: spec.customerId ?? null,
+        partner: spec.partner ?? null,
+        ids: normalized.map(() => newId('code')),
+        codes: normalized.map((n) => displayGeneratedCode(n, pattern)),
+        normalized,
+      };
+    };
     const fill = async (db: ServiceContext['db']) => {
       let made = 0;
-      while (made < spec.count) {
-        const want = Math.min(CHUNK, spec.count - made);
-        const chunk = new Map<string, NewCodeRow>();
-        while (chunk.size < want) {
-          const normalized = generateCode(pattern, randomBytes);
-          chunk.set(normalized, {
-            id: newId('code'),
-            campaign_id: campaignId,
-            batch_id: batchId,
-            code: displayGeneratedCode(normalized, pattern),
-            normalized,
-            kind: 'unique',
-            max_uses: maxUses,
-            customer_id: spec.customerId ?? null,
-            amount_minor: null,
-            partner: spec.partner ?? null,
-            status: 'active',
-          });
-        }
-        made += (await insertCodes(db, [...chunk.values()], now)).size;
+      let chunk: GeneratedCodes | null = draw(Math.min(GENERATE_CHUNK, spec.count));
+      while (chunk) {
+        const inserting = insertGeneratedCodes(db, chunk, now);
+        // The next chunk is drawn while the database inserts this one, sized as if every code of this
+        // one goes in (so never more than asked); codes that collided are drawn again at the end.
+        const ahead: number = spec.count - made - chunk.ids.length;
+        const next: GeneratedCodes | null = ahead > 0 ? draw(Math.min(GENERATE_CHUNK, ahead)) : null;
+        made += await inserting;
         options.onProgress?.(made, spec.count);
         // PGlite runs every query synchronously: without a turn of the event loop here, timers (the
         // CLI's progress redraw, the relay, an HTTP server's other requests) wait for the whole batch.
         await new Promise<void>((resolve) => setImmediate(resolve));
+        chunk = next ?? (made < spec.count ? draw(Math.min(GENERATE_CHUNK, spec.count - made)) : null);
       }
       await appendEvents(
         db,
@@ -343,15 +357,26 @@ export class CodeService {
     return listCodes(this.ctx.db, campaignId, page);
   }
 
-  /** Every code of a campaign, page by page, without holding them all in memory. */
-  async *iterate(campaignId: string, pageSize = 5_000): AsyncGenerator<CodeRecord[]> {
+  /** How many codes a campaign has (the total an export's progress counts towards). */
+  count(campaignId: string): Promise<number> {
+    return countCodes(this.ctx.db, campaignId);
+  }
+
+  /**
+   * Every code of a campaign as CSV lines (formats/code-csv.ts has the header), page by page in id
+   * order: memory holds one page, however many codes there are.
+   */
+  async *exportCsv(
+    campaignId: string,
+    pageSize = EXPORT_PAGE,
+  ): AsyncGenerator<{ text: string; count: number }> {
     let after: string | undefined;
     for (;;) {
-      const page = await listCodes(this.ctx.db, campaignId, { limit: pageSize, after });
-      if (page.length === 0) return;
-      yield page;
-      after = page[page.length - 1]?.id;
-      if (page.length < pageSize) return;
+      const page = await exportCodesPage(this.ctx.db, campaignId, { limit: pageSize, after });
+      if (page.count === 0 || page.last === null) return;
+      yield { text: page.text, count: page.count };
+      if (page.count < pageSize) return;
+      after = page.last;
     }
   }
 

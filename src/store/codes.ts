@@ -49,6 +49,94 @@ export async function insertCodes(db: Kysely<Database>, rows: NewCodeRow[], now:
   return new Set(result.rows.map((r) => r.normalized));
 }
 
+/** What every code of one generated batch shares; each code brings only its id, text and normal form. */
+export interface GeneratedCodes {
+  campaignId: string;
+  batchId: string;
+  maxUses: number;
+  customerId: string | null;
+  partner: string | null;
+  ids: string[];
+  codes: string[];
+  normalized: string[];
+}
+
+/**
+ * Insert a chunk of generated codes in one statement. Each column travels as one space-separated text
+ * (ids, generated codes and their display forms hold no space), split by the server: no per-row JSON
+ * or array quoting on either side. A code whose text already exists is skipped by the unique index;
+ * the caller learns how many went in and draws the rest again.
+ */
+export async function insertGeneratedCodes(
+  db: Kysely<Database>,
+  batch: GeneratedCodes,
+  now: Date,
+): Promise<number> {
+  if (batch.ids.length === 0) return 0;
+  const result = await sql`
+    INSERT INTO codes (id, campaign_id, batch_id, code, normalized, kind, max_uses, customer_id, partner, created_at)
+    SELECT g.id, ${batch.campaignId}, ${batch.batchId}, g.code, g.normalized, 'unique', ${batch.maxUses}::integer,
+           ${batch.customerId}::text, ${batch.partner}::text, ${now}::timestamptz
+      FROM unnest(string_to_array(${batch.ids.join(' ')}::text, ' '),
+                  string_to_array(${batch.codes.join(' ')}::text, ' '),
+                  string_to_array(${batch.normalized.join(' ')}::text, ' ')) AS g(id, code, normalized)
+    ON CONFLICT (normalized) DO NOTHING`.execute(db);
+  return Number(result.numAffectedRows ?? 0n);
+}
+
+/** The columns of a code export, in order; each line of exportCodesPage has exactly these. */
+export const CODE_EXPORT_COLUMNS = [
+  'code',
+  'customer_id',
+  'max_uses',
+  'partner',
+  'uses',
+  'status',
+  'created_at',
+] as const;
+
+/** A text field as CSV (RFC 4180): quoted, with quotes doubled, only when it holds a comma, quote or line break. */
+const csvField = (column: string) =>
+  sql.raw(
+    `CASE WHEN strpos(${column}, ',') > 0 OR strpos(${column}, '"') > 0 OR strpos(${column}, E'\n') > 0 ` +
+      `OR strpos(${column}, E'\r') > 0 THEN '"' || replace(${column}, '"', '""') || '"' ` +
+      `ELSE coalesce(${column}, '') END`,
+  );
+
+/**
+ * One page of a campaign's codes, in id order after `after`, as CSV lines built by the database: a
+ * page is one row holding one text, so an export of millions creates no object per code. The caller
+ * pages by `last` (keyset), so each page is an index range scan and memory stays one page.
+ */
+export async function exportCodesPage(
+  db: Kysely<Database>,
+  campaignId: string,
+  page: { limit: number; after?: string | undefined },
+): Promise<{ text: string; count: number; last: string | null }> {
+  const result = await sql<{ text: string | null; count: number; last: string | null }>`
+    SELECT string_agg(line, '' ORDER BY id) AS text, count(*)::integer AS count, max(id) AS last
+      FROM (SELECT id,
+                   ${csvField('code')} || ',' || ${csvField('customer_id')} || ',' ||
+                   coalesce(max_uses::text, '') || ',' || ${csvField('partner')} || ',' || uses::text || ',' ||
+                   status || ',' ||
+                   to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') || E'\n' AS line
+              FROM codes
+             WHERE campaign_id = ${campaignId} AND id > ${page.after ?? ''}
+             ORDER BY id
+             LIMIT ${page.limit}) page`.execute(db);
+  const row = result.rows[0];
+  return { text: row?.text ?? '', count: row?.count ?? 0, last: row?.last ?? null };
+}
+
+export async function countCodes(db: Kysely<Database>, campaignId: string): Promise<number> {
+  const row = await db
+    .selectFrom('codes')
+    .select((eb) => eb.fn.countAll<string | number>().as('n'))
+    .where('campaign_id', '=', campaignId)
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
 /**
  * Take the lock that orders new batches against codes inserted outside a batch (exclusive here,
  * shared in the shape-guard trigger). Held until the caller's transaction ends.

@@ -6,7 +6,7 @@
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -160,7 +160,7 @@ describe.each(backends.map((b) => [b.name, b] as const))('promoguard CLI on %s',
   let env: Env;
   // Campaigns the tests below work on, made in one go (every open of a PGlite folder costs time).
   let campaigns: Record<
-    'generate' | 'progress' | 'options' | 'bad' | 'source' | 'sameDb' | 'duplicates',
+    'generate' | 'progress' | 'options' | 'bad' | 'source' | 'sameDb' | 'duplicates' | 'exportProgress',
     string
   >;
 
@@ -177,6 +177,7 @@ describe.each(backends.map((b) => [b.name, b] as const))('promoguard CLI on %s',
         source: await make('export me'),
         sameDb: await make('same database'),
         duplicates: await make('duplicates'),
+        exportProgress: await make('export progress'),
       };
       await app.codes.createCode(made.source, { code: 'RT-PUBLIC' }, 'test');
       await app.codes.createCode(
@@ -530,6 +531,52 @@ describe.each(backends.map((b) => [b.name, b] as const))('promoguard CLI on %s',
         });
         expect(result).toMatchObject({ valid: true, discountMinor: 500, campaignId: target });
       });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('codes export shows a progress bar on a terminal or when asked, and ends with the count, file and size', async () => {
+    const campaignId = campaigns.exportProgress;
+    await ok(env, ['codes', 'generate', campaignId, '--count', '2500', '--prefix', 'PRG']);
+    const dir = await mkdtemp(path.join(tmpdir(), 'promoguard-csv-'));
+    try {
+      const file = path.join(dir, 'codes.csv');
+      const summary = async () => {
+        const size = (await stat(file)).size;
+        const shown =
+          size < 1024 * 1024 ? `${(size / 1024).toFixed(1)} KiB` : `${(size / 1024 ** 2).toFixed(1)} MiB`;
+        return `exported 2,500 codes to ${file} (${shown})\n`;
+      };
+
+      // Stderr is not a terminal here: no bar unless asked, only the summary.
+      const quiet = await ok(env, ['codes', 'export', campaignId, '--out', file]);
+      expect(quiet.stderr).toBe(await summary());
+      const rows = readCsv(await readFile(file, 'utf8'));
+      expect(rows).toHaveLength(2_500);
+      expect(new Set(rows.map((r) => r.code)).size).toBe(2_500);
+
+      const asked = await ok(env, ['codes', 'export', campaignId, '--out', file, '--progress']);
+      expect(asked.stderr).toContain('exporting [');
+      expect(asked.stderr).toMatch(/100% \| 2500\/2500/);
+      expect(asked.stderr.endsWith(await summary())).toBe(true);
+
+      const tty = Object.getOwnPropertyDescriptor(process.stderr, 'isTTY');
+      Object.defineProperty(process.stderr, 'isTTY', { value: true, configurable: true });
+      try {
+        const onTerminal = await ok(env, ['codes', 'export', campaignId, '--out', file]);
+        expect(onTerminal.stderr).toMatch(/exporting \[.*\] 100% \| 2500\/2500/);
+        const off = await ok(env, ['codes', 'export', campaignId, '--out', file, '--no-progress']);
+        expect(off.stderr).toBe(await summary());
+      } finally {
+        if (tty) Object.defineProperty(process.stderr, 'isTTY', tty);
+        else delete (process.stderr as { isTTY?: boolean }).isTTY;
+      }
+
+      // To stdout: the CSV alone there, the summary on stderr.
+      const piped = await ok(env, ['codes', 'export', campaignId]);
+      expect(readCsv(piped.stdout)).toHaveLength(2_500);
+      expect(piped.stderr).toMatch(/^exported 2,500 codes to stdout \(\d+\.\d KiB\)\n$/);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

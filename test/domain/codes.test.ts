@@ -8,6 +8,7 @@ import {
   checkPattern,
   displayGeneratedCode,
   generateCode,
+  generateCodes,
   hasValidCheckCharacter,
   isPlausibleForPattern,
   MAX_CODE_LENGTH,
@@ -333,6 +334,35 @@ describe('generateCode', () => {
     const p = pattern();
     const bytes = [...randomBytes(12)];
     expect(generateCode(p, fixedBytes(bytes))).toBe(generateCode(p, fixedBytes(bytes)));
+  });
+});
+
+describe('generateCodes', () => {
+  it('makes the same codes as generateCode called once per code on the same random stream (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 2 ** 31 }),
+        fc.integer({ min: 8, max: 32 }),
+        fc.stringMatching(/^[A-Z0-9]{0,16}$/),
+        fc.integer({ min: 1, max: 40 }),
+        (seed, randomLength, prefix, count) => {
+          const p = pattern({ prefix, randomLength });
+          const one = seededBytes(seed);
+          const singly = Array.from({ length: count }, () => generateCode(p, one));
+          expect(generateCodes(p, count, seededBytes(seed))).toEqual(singly);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it('draws all the randomness of a batch in one request', () => {
+    const p = pattern({ prefix: 'B', randomLength: 10 });
+    const source = fixedBytes([...randomBytes(10 * 1_000)]);
+    const codes = generateCodes(p, 1_000, source);
+    expect(source.requests).toEqual([10_000]);
+    expect(codes).toHaveLength(1_000);
+    for (const code of codes) expect(isPlausibleForPattern(code, p)).toBe(true);
   });
 });
 

@@ -264,7 +264,7 @@ export const codeRoutes =
         if (request.query.format === 'csv') {
           reply.header('content-disposition', `attachment; filename="${campaign.id}-codes.csv"`);
           // Streamed page by page: a campaign's codes never all sit in memory. (The typed reply knows only JSON.)
-          const csv = Readable.from(codesCsv(app.codes.iterate(campaign.id)));
+          const csv = Readable.from(codesCsv(app.codes.exportCsv(campaign.id)));
           return reply.type('text/csv; charset=utf-8').send(csv as unknown as string);
         }
         const limit = request.query.limit ?? 50;
