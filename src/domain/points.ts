@@ -58,6 +58,21 @@ export function checkConversion(
 }
 
 /**
+ * Whether the program defines `tier`, exactly as written: tier names are ids, so `Gold` is not `gold`.
+ * A tier the program does not name is refused rather than counted as x1, or a typo in a caller's tier
+ * would silently convert at the wrong rate.
+ */
+export function definesTier(policy: ConversionPolicy, tier: string): boolean {
+  // Own properties only: a tier named `constructor` or `__proto__` must not reach Object.prototype.
+  return Object.hasOwn(policy.tierMultipliersBp, tier);
+}
+
+/** The tiers a program defines, sorted, for the answer that refuses any other. */
+export function knownTiers(policy: ConversionPolicy): string[] {
+  return Object.keys(policy.tierMultipliersBp).sort();
+}
+
+/**
  * The coupon amount for `points`: points x minor-per-point x program multiplier x tier multiplier.
  * Multipliers multiply (x1.5 and gold x1.2 give x1.8) and are applied once, to the product, which is
  * then rounded down to a whole minor unit: a customer never receives a fraction the points did not
@@ -68,11 +83,10 @@ export function couponAmountMinor(
   points: number,
   tier?: string | undefined,
 ): number {
-  // Own properties only: a tier named `constructor` or `__proto__` must not reach Object.prototype.
+  // A replayed conversion whose tier was removed from the program since keeps its first answer; every
+  // new conversion has passed definesTier.
   const tierBp =
-    tier !== undefined && Object.hasOwn(policy.tierMultipliersBp, tier)
-      ? (policy.tierMultipliersBp[tier] as number)
-      : 10_000;
+    tier !== undefined && definesTier(policy, tier) ? (policy.tierMultipliersBp[tier] as number) : 10_000;
   const product =
     BigInt(points) * BigInt(policy.minorPerPoint) * BigInt(policy.multiplierBp) * BigInt(tierBp);
   const amount = product / 100_000_000n;

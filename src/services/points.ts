@@ -14,7 +14,9 @@ import {
   couponAmountMinor,
   DEFAULT_CODE_FORMAT,
   DEFAULT_POLICY,
+  definesTier,
   formatCouponCode,
+  knownTiers,
   utcDay,
 } from '../domain/points.js';
 import { AppError } from '../errors.js';
@@ -193,6 +195,14 @@ export class PointsService {
     const now = this.ctx.clock.now();
     const day = utcDay(now);
     if (!previous) {
+      if (request.tier !== undefined && !definesTier(program.policy, request.tier)) {
+        const known = knownTiers(program.policy);
+        throw new AppError(
+          'unknown_tier',
+          `the program defines no tier "${request.tier}"; its tiers are: ${known.length > 0 ? known.join(', ') : '(none)'}`,
+          { tier: request.tier, known_tiers: known },
+        );
+      }
       const { balance, convertedToday } = await pointsSummary(this.ctx.db, customerId, day);
       const refusal = checkConversion(program.policy, request.points, convertedToday);
       // A request with this key may have committed after the lookup above, spending this very balance

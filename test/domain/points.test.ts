@@ -15,7 +15,9 @@ import {
   customerTag,
   DEFAULT_CODE_FORMAT,
   DEFAULT_POLICY,
+  definesTier,
   formatCouponCode,
+  knownTiers,
   utcDay,
 } from '../../src/domain/points.js';
 
@@ -123,6 +125,23 @@ describe('utcDay', () => {
         },
       ),
     );
+  });
+});
+
+describe('definesTier', () => {
+  const p = policy({ tierMultipliersBp: { gold: 12_000, silver: 11_000 } });
+
+  it('knows exactly the tiers the program names, case included', () => {
+    expect(definesTier(p, 'gold')).toBe(true);
+    expect(definesTier(p, 'Gold')).toBe(false);
+    expect(definesTier(p, 'platinum')).toBe(false);
+    expect(knownTiers(p)).toEqual(['gold', 'silver']);
+  });
+
+  it('never takes an Object.prototype member for a tier', () => {
+    for (const name of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
+      expect(definesTier(p, name)).toBe(false);
+    }
   });
 });
 

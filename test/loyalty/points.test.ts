@@ -734,21 +734,35 @@ describe.each(backends.map((b) => [b.name, b] as const))('points and conversions
       expect(gold.coupon.code).toMatch(/-1000$/);
       const plain = await converted(customer, 1000, { programId: boosted.id });
       expect(plain.amount_minor).toBe(1500);
-      const unknown = await converted(customer, 100, { programId: boosted.id, tier: 'platinum' });
-      expect(unknown.amount_minor).toBe(150);
       // The points consumed are the points asked for, whatever the multiplier.
-      expect((await summary(customer)).balance).toBe(10_000 - 2100);
+      expect((await summary(customer)).balance).toBe(10_000 - 2000);
       // The discount is the coupon's amount.
       const r = await redeem(gold.coupon.code, customer);
       expect(r.json().discount_minor).toBe(1800);
     });
 
-    it('a tier named like an Object.prototype member counts as x1 (not a 500)', async () => {
-      const customer = 'cus_tier_proto';
+    it.each(['platinum', 'Gold', 'GOLD', 'constructor'])(
+      'a tier the program does not define (%s) is 422 unknown_tier naming the known tiers, and spends nothing',
+      async (tier) => {
+        const customer = unique('cus_tier_unknown_');
+        await credit(customer, 1000);
+        const before = await snapshot(t, customer);
+        const r = await convert(customer, 100, { programId: boosted.id, tier });
+        expect(r.statusCode, r.body).toBe(422);
+        expect(r.headers['content-type']).toMatch(/^application\/problem\+json/);
+        expect(r.json()).toMatchObject({ code: 'unknown_tier', tier, known_tiers: ['gold'] });
+        expect(r.json().detail).toContain('gold');
+        expect(await snapshot(t, customer)).toEqual(before);
+      },
+    );
+
+    it('a program without tiers refuses any tier (422 unknown_tier, no known tiers) and converts without one', async () => {
+      const customer = 'cus_tier_none';
       await credit(customer, 1000);
-      const r = await convert(customer, 100, { programId: boosted.id, tier: 'constructor' });
-      expect(r.statusCode, r.body).toBe(201);
-      expect(r.json().amount_minor).toBe(150);
+      const r = await convert(customer, 100, { tier: 'gold' });
+      expect(r.statusCode, r.body).toBe(422);
+      expect(r.json()).toMatchObject({ code: 'unknown_tier', known_tiers: [] });
+      expect((await converted(customer, 100)).amount_minor).toBe(100);
     });
 
     it("a customer token's tier counts; the body's tier is ignored", async () => {
@@ -762,6 +776,12 @@ describe.each(backends.map((b) => [b.name, b] as const))('points and conversions
       const plainToken = await token(customer);
       const c = await converted(customer, 1000, { programId: boosted.id, key: plainToken, tier: 'gold' });
       expect(c.amount_minor).toBe(1500);
+      expect((await summary(customer)).balance).toBe(7000);
+      // A token whose tier the program does not define is refused, whatever the body says.
+      const platinumToken = await token(customer, { tier: 'platinum' });
+      const d = await convert(customer, 1000, { programId: boosted.id, key: platinumToken, tier: 'gold' });
+      expect(d.statusCode, d.body).toBe(422);
+      expect(d.json()).toMatchObject({ code: 'unknown_tier', tier: 'platinum', known_tiers: ['gold'] });
       expect((await summary(customer)).balance).toBe(7000);
     });
   });

@@ -405,7 +405,8 @@ export const loyaltyRoutes =
           summary: 'Convert points into a single-use coupon bound to this customer',
           description:
             'Refusals (422, nothing changed): conversion_below_minimum, conversion_not_in_steps, ' +
-            'conversion_above_maximum, daily_conversion_limit_exceeded (per UTC day), insufficient_points, points_program_inactive. ' +
+            'conversion_above_maximum, daily_conversion_limit_exceeded (per UTC day), insufficient_points, points_program_inactive, ' +
+            'unknown_tier (a tier the program does not define, matched exactly: `Gold` is not `gold`; the answer lists `known_tiers`). ' +
             'The amount is points x minor_per_point x multiplier_bp x tier multiplier, rounded down.',
           params: CustomerParams,
           headers: IdempotencyHeaders,
@@ -414,7 +415,10 @@ export const loyaltyRoutes =
               program_id: ProgramId,
               points: Points,
               tier: Type.Optional(
-                Type.Union([Tier], { description: 'Ignored for customer tokens (theirs counts)' }),
+                Type.Union([Tier], {
+                  description:
+                    "One of the program's tiers, exactly as defined. Ignored for customer tokens (theirs counts)",
+                }),
               ),
             },
             strict,
