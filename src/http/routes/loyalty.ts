@@ -71,7 +71,9 @@ const ProgramCreate = Type.Object(
         minLength: 1,
         maxLength: 64,
         description:
-          'Placeholders {customer5}, {randomN} (N >= 6, required), {points}; default {customer5}-{random6}-{points}',
+          'Placeholders {customer5} (last five digits of the customer id), {randomN} (N >= 6 random symbols, required), ' +
+          "{amount} (the coupon's amount in minor units) and {points} (the points converted); " +
+          'default {customer5}-{random6}-{amount}',
       }),
     ),
     refund_on_expiry: Type.Optional(
