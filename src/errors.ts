@@ -42,6 +42,7 @@ export const ERROR_CODES = {
   conversion_not_in_steps: { status: 422, title: 'Points must be converted in whole steps' },
   conversion_above_maximum: { status: 422, title: 'More points than one conversion may take' },
   daily_conversion_limit_exceeded: { status: 422, title: 'This conversion would pass the daily limit' },
+  unknown_tier: { status: 422, title: 'The points program defines no such tier' },
   points_program_inactive: {
     status: 422,
     title: "The program's campaign is paused, ended or outside its window",

@@ -58,6 +58,21 @@ export function checkConversion(
 }
 
 /**
+ * Whether the program defines `tier`, exactly as written: tier names are ids, so `Gold` is not `gold`.
+ * A tier the program does not name is refused rather than counted as x1, or a typo in a caller's tier
+ * would silently convert at the wrong rate.
+ */
+export function definesTier(policy: ConversionPolicy, tier: string): boolean {
+  // Own properties only: a tier named `constructor` or `__proto__` must not reach Object.prototype.
+  return Object.hasOwn(policy.tierMultipliersBp, tier);
+}
+
+/** The tiers a program defines, sorted, for the answer that refuses any other. */
+export function knownTiers(policy: ConversionPolicy): string[] {
+  return Object.keys(policy.tierMultipliersBp).sort();
+}
+
+/**
  * The coupon amount for `points`: points x minor-per-point x program multiplier x tier multiplier.
  * Multipliers multiply (x1.5 and gold x1.2 give x1.8) and are applied once, to the product, which is
  * then rounded down to a whole minor unit: a customer never receives a fraction the points did not
@@ -68,11 +83,10 @@ export function couponAmountMinor(
   points: number,
   tier?: string | undefined,
 ): number {
-  // Own properties only: a tier named `constructor` or `__proto__` must not reach Object.prototype.
+  // A replayed conversion whose tier was removed from the program since keeps its first answer; every
+  // new conversion has passed definesTier.
   const tierBp =
-    tier !== undefined && Object.hasOwn(policy.tierMultipliersBp, tier)
-      ? (policy.tierMultipliersBp[tier] as number)
-      : 10_000;
+    tier !== undefined && definesTier(policy, tier) ? (policy.tierMultipliersBp[tier] as number) : 10_000;
   const product =
     BigInt(points) * BigInt(policy.minorPerPoint) * BigInt(policy.multiplierBp) * BigInt(tierBp);
   const amount = product / 100_000_000n;
@@ -99,8 +113,12 @@ export function addMonthsUtc(from: Date, months: number): Date {
   return target;
 }
 
-export const DEFAULT_CODE_FORMAT = '{customer5}-{random6}-{points}';
-const PLACEHOLDER = /\{(customer5|random(\d+)|points)\}/g;
+/**
+ * The last part shows the coupon's amount — what the customer gets off — not the points spent: with a
+ * program or tier multiplier the two differ, and a code reading 1000 that takes 1,500 off misleads.
+ */
+export const DEFAULT_CODE_FORMAT = '{customer5}-{random6}-{amount}';
+const PLACEHOLDER = /\{(customer5|random(\d+)|points|amount)\}/g;
 
 export type CodeFormatProblem =
   | 'no_random_part'
@@ -108,12 +126,21 @@ export type CodeFormatProblem =
   | 'invalid_characters'
   | 'too_long';
 
+/** The largest numbers a format's `{points}` and `{amount}` may have to show. */
+export interface CodeFormatLimits {
+  maxPoints: number;
+  maxAmountMinor: number;
+}
+
+const WIDEST: CodeFormatLimits = { maxPoints: 1_000_000_000, maxAmountMinor: MAX_AMOUNT_MINOR };
+
 /**
  * A format is literal letters, digits and separators with placeholders: `{customer5}` (the last five
- * digits of the customer id), `{randomN}` (N CSPRNG symbols, N >= 6) and `{points}`. The random part
- * is what makes a coupon unguessable, so it is required.
+ * digits of the customer id), `{randomN}` (N CSPRNG symbols, N >= 6), `{points}` (the points
+ * converted) and `{amount}` (the coupon's amount in minor units). The random part is what makes a
+ * coupon unguessable, so it is required.
  */
-export function checkCodeFormat(format: string, maxPoints = 1_000_000_000): CodeFormatProblem | null {
+export function checkCodeFormat(format: string, limits: CodeFormatLimits = WIDEST): CodeFormatProblem | null {
   if (format.length > 64) return 'too_long';
   const placeholders = [...format.matchAll(PLACEHOLDER)];
   const randoms = placeholders.filter((m) => m[1]?.startsWith('random'));
@@ -122,14 +149,28 @@ export function checkCodeFormat(format: string, maxPoints = 1_000_000_000): Code
   const literal = format.replace(PLACEHOLDER, '');
   if (!/^[A-Za-z0-9\-_ .]*$/.test(literal)) return 'invalid_characters';
   // The rendered code, separators removed, must fit a code's 64 symbols for the largest conversion.
+  const width = (name: string | undefined, length: string | undefined): number => {
+    if (name === 'customer5') return 5;
+    if (name === 'points') return String(limits.maxPoints).length;
+    if (name === 'amount') return String(limits.maxAmountMinor).length;
+    return Number(length);
+  };
   const expanded =
-    literal.replace(/[^A-Za-z0-9]/g, '').length +
-    placeholders.reduce(
-      (n, m) => n + (m[1] === 'customer5' ? 5 : m[1] === 'points' ? String(maxPoints).length : Number(m[2])),
-      0,
-    );
+    literal.replace(/[^A-Za-z0-9]/g, '').length + placeholders.reduce((n, m) => n + width(m[1], m[2]), 0);
   if (expanded > MAX_CODE_LENGTH) return 'too_long';
   return null;
+}
+
+/** The largest coupon a program can issue: its largest conversion at its highest tier (capped at the maximum amount). */
+export function maxCouponAmountMinor(policy: ConversionPolicy): number {
+  const tierBp = Math.max(10_000, ...Object.values(policy.tierMultipliersBp));
+  const product =
+    (BigInt(policy.maxPointsPerConversion) *
+      BigInt(policy.minorPerPoint) *
+      BigInt(policy.multiplierBp) *
+      BigInt(tierBp)) /
+    100_000_000n;
+  return product > BigInt(MAX_AMOUNT_MINOR) ? MAX_AMOUNT_MINOR : Number(product);
 }
 
 /** The last five digits of a customer id (left-padded with 0); ids without digits use their last five letters. */
@@ -147,12 +188,13 @@ export function customerTag(customerId: string): string {
 /** Render a coupon code; `randomBytes` must be a CSPRNG. */
 export function formatCouponCode(
   format: string,
-  values: { customerId: string; points: number },
+  values: { customerId: string; points: number; amountMinor: number },
   randomBytes: (size: number) => Uint8Array,
 ): string {
   return format.replace(PLACEHOLDER, (_whole, name: string, length?: string) => {
     if (name === 'customer5') return customerTag(values.customerId);
     if (name === 'points') return String(values.points);
+    if (name === 'amount') return String(values.amountMinor);
     const n = Number(length);
     const bytes = randomBytes(n);
     let out = '';

@@ -14,7 +14,10 @@ import {
   couponAmountMinor,
   DEFAULT_CODE_FORMAT,
   DEFAULT_POLICY,
+  definesTier,
   formatCouponCode,
+  knownTiers,
+  maxCouponAmountMinor,
   utcDay,
 } from '../domain/points.js';
 import { AppError } from '../errors.js';
@@ -73,7 +76,10 @@ export class PointsService {
   async createProgram(input: ProgramInput, actor: Actor): Promise<PointsProgram> {
     const policy: ConversionPolicy = { ...DEFAULT_POLICY, ...input.policy };
     const codeFormat = input.codeFormat ?? DEFAULT_CODE_FORMAT;
-    const problem = checkCodeFormat(codeFormat, policy.maxPointsPerConversion);
+    const problem = checkCodeFormat(codeFormat, {
+      maxPoints: policy.maxPointsPerConversion,
+      maxAmountMinor: maxCouponAmountMinor(policy),
+    });
     if (problem) throw new AppError('validation_failed', `code_format: ${problem.replaceAll('_', ' ')}`);
     if (policy.maxPointsPerConversion < policy.minPoints) {
       throw new AppError('validation_failed', 'max_points_per_conversion must be at least min_points');
@@ -194,6 +200,14 @@ export class PointsService {
     const now = this.ctx.clock.now();
     const day = utcDay(now);
     if (!previous) {
+      if (request.tier !== undefined && !definesTier(program.policy, request.tier)) {
+        const known = knownTiers(program.policy);
+        throw new AppError(
+          'unknown_tier',
+          `the program defines no tier "${request.tier}"; its tiers are: ${known.length > 0 ? known.join(', ') : '(none)'}`,
+          { tier: request.tier, known_tiers: known },
+        );
+      }
       const { balance, convertedToday } = await pointsSummary(this.ctx.db, customerId, day);
       const refusal = checkConversion(program.policy, request.points, convertedToday);
       // A request with this key may have committed after the lookup above, spending this very balance
@@ -210,7 +224,11 @@ export class PointsService {
     const amountMinor = couponAmountMinor(program.policy, request.points, request.tier);
     const expiresAt = addMonthsUtc(now, program.policy.validityMonths);
     for (let draw = 1; draw <= MAX_CODE_DRAWS; draw++) {
-      const code = formatCouponCode(program.codeFormat, { customerId, points: request.points }, randomBytes);
+      const code = formatCouponCode(
+        program.codeFormat,
+        { customerId, points: request.points, amountMinor },
+        randomBytes,
+      );
       const normalized = normalizeCode(code);
       if (normalized === null)
         throw new AppError('validation_failed', 'the program code format yields an invalid code');

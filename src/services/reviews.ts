@@ -20,6 +20,9 @@ import {
 import type { Redemption } from '../store/rows.js';
 import type { Actor, ServiceContext } from './context.js';
 
+/** The period `GET /v1/decisions` lists when the caller names no `from`: the last 24 hours. */
+export const DEFAULT_DECISIONS_WINDOW_MS = 24 * 60 * 60 * 1000;
+
 export type Verdict = 'approve' | 'reject';
 
 export class ReviewService {
@@ -94,8 +97,19 @@ export class ReviewService {
     m.inc('promoguard_review_rejected_discount_minor_total', money, r.discountMinor);
   }
 
-  decisions(filter: Parameters<typeof decisionsBetween>[1]): Promise<StoredDecision[]> {
-    return decisionsBetween(this.ctx.db, filter);
+  /**
+   * Decisions of `[from, to)`. Without `to` the period ends now; without `from` it starts
+   * DEFAULT_DECISIONS_WINDOW_MS before its end, so an unbounded request never scans the whole table.
+   */
+  decisions(
+    filter: Omit<Parameters<typeof decisionsBetween>[1], 'from' | 'to'> & {
+      from?: Date | undefined;
+      to?: Date | undefined;
+    },
+  ): Promise<StoredDecision[]> {
+    const to = filter.to ?? this.ctx.clock.now();
+    const from = filter.from ?? new Date(to.getTime() - DEFAULT_DECISIONS_WINDOW_MS);
+    return decisionsBetween(this.ctx.db, { ...filter, from, to });
   }
 
   async decision(id: string): Promise<StoredDecision> {

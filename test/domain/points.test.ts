@@ -15,7 +15,10 @@ import {
   customerTag,
   DEFAULT_CODE_FORMAT,
   DEFAULT_POLICY,
+  definesTier,
   formatCouponCode,
+  knownTiers,
+  maxCouponAmountMinor,
   utcDay,
 } from '../../src/domain/points.js';
 
@@ -123,6 +126,33 @@ describe('utcDay', () => {
         },
       ),
     );
+  });
+});
+
+describe('definesTier', () => {
+  const p = policy({ tierMultipliersBp: { gold: 12_000, silver: 11_000 } });
+
+  it('knows exactly the tiers the program names, case included', () => {
+    expect(definesTier(p, 'gold')).toBe(true);
+    expect(definesTier(p, 'Gold')).toBe(false);
+    expect(definesTier(p, 'platinum')).toBe(false);
+    expect(knownTiers(p)).toEqual(['gold', 'silver']);
+  });
+
+  it('never takes an Object.prototype member for a tier', () => {
+    for (const name of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
+      expect(definesTier(p, name)).toBe(false);
+    }
+  });
+});
+
+describe('maxCouponAmountMinor', () => {
+  it('is the largest conversion at the highest tier', () => {
+    expect(maxCouponAmountMinor(DEFAULT_POLICY)).toBe(10_000);
+    expect(
+      maxCouponAmountMinor(policy({ multiplierBp: 15_000, tierMultipliersBp: { gold: 12_000, low: 9_000 } })),
+    ).toBe(18_000);
+    expect(maxCouponAmountMinor(policy({ tierMultipliersBp: { low: 5_000 } }))).toBe(10_000);
   });
 });
 
@@ -264,20 +294,46 @@ describe('addMonthsUtc', () => {
 describe('coupon code format', () => {
   it('the default format renders like 70934-XXXXXX-500', () => {
     const { source, asked } = fixedBytes([0, 1, 2, 3, 4, 31]);
-    const code = formatCouponCode(DEFAULT_CODE_FORMAT, { customerId: 'cus_70934', points: 500 }, source);
+    const code = formatCouponCode(
+      DEFAULT_CODE_FORMAT,
+      { customerId: 'cus_70934', points: 500, amountMinor: 500 },
+      source,
+    );
     expect(code).toBe(
       `70934-${CODE_ALPHABET[0]}${CODE_ALPHABET[1]}${CODE_ALPHABET[2]}${CODE_ALPHABET[3]}${CODE_ALPHABET[4]}${CODE_ALPHABET[31]}-500`,
     );
     expect(code).toBe('70934-23456Z-500');
     expect(asked).toEqual([6]);
-    expect(DEFAULT_CODE_FORMAT).toBe('{customer5}-{random6}-{points}');
+    expect(DEFAULT_CODE_FORMAT).toBe('{customer5}-{random6}-{amount}');
+  });
+
+  it('the default format shows the discount amount, not the points: 1,000 points at x1.5 read -1500', () => {
+    const { source } = fixedBytes([0]);
+    expect(
+      formatCouponCode(
+        DEFAULT_CODE_FORMAT,
+        { customerId: 'cus_70934', points: 1000, amountMinor: 1500 },
+        source,
+      ),
+    ).toBe('70934-222222-1500');
+    expect(
+      formatCouponCode(
+        '{customer5}-{random6}-{points}',
+        { customerId: 'cus_70934', points: 1000, amountMinor: 1500 },
+        source,
+      ),
+    ).toBe('70934-222222-1000');
   });
 
   it('takes the last five digits of a long customer id', () => {
     const { source } = fixedBytes([9]);
-    expect(formatCouponCode(DEFAULT_CODE_FORMAT, { customerId: '1234570934', points: 10_000 }, source)).toBe(
-      '70934-BBBBBB-10000',
-    );
+    expect(
+      formatCouponCode(
+        DEFAULT_CODE_FORMAT,
+        { customerId: '1234570934', points: 10_000, amountMinor: 10_000 },
+        source,
+      ),
+    ).toBe('70934-BBBBBB-10000');
   });
 
   it('the random part uses only the code alphabet, for every byte value (property)', () => {
@@ -290,13 +346,13 @@ describe('coupon code format', () => {
         (bytes, n, pts) => {
           const code = formatCouponCode(
             `{customer5}-{random${n}}-{points}`,
-            { customerId: 'cus_70934', points: pts },
+            { customerId: 'cus_70934', points: pts, amountMinor: pts * 2 },
             (size) => bytes.slice(0, size),
           );
-          const [tag, random, amount, ...rest] = code.split('-');
+          const [tag, random, points, ...rest] = code.split('-');
           expect(rest).toEqual([]);
           expect(tag).toBe('70934');
-          expect(amount).toBe(String(pts));
+          expect(points).toBe(String(pts));
           expect(random).toHaveLength(n);
           for (const ch of random ?? '') expect(alphabet.has(ch)).toBe(true);
         },
@@ -306,7 +362,7 @@ describe('coupon code format', () => {
 
   it('never uses the look-alike characters 0, 1, O or I in the random part', () => {
     for (let b = 0; b < 256; b++) {
-      const code = formatCouponCode('{random6}', { customerId: 'x', points: 100 }, (size) =>
+      const code = formatCouponCode('{random6}', { customerId: 'x', points: 100, amountMinor: 100 }, (size) =>
         new Uint8Array(size).fill(b),
       );
       expect(code).toMatch(/^[2-9A-HJ-NP-Z]{6}$/);
@@ -316,8 +372,12 @@ describe('coupon code format', () => {
   it('renders every placeholder of a custom format, and literal text as is', () => {
     const { source, asked } = fixedBytes([0]);
     expect(
-      formatCouponCode('PT_{points}.{random8}.{customer5}', { customerId: 'cus_42', points: 300 }, source),
-    ).toBe('PT_300.22222222.00042');
+      formatCouponCode(
+        'PT_{points}.{random8}.{customer5}-{amount}',
+        { customerId: 'cus_42', points: 300, amountMinor: 450 },
+        source,
+      ),
+    ).toBe('PT_300.22222222.00042-450');
     expect(asked).toEqual([8]);
   });
 
@@ -360,6 +420,8 @@ describe('coupon code format', () => {
       '{random6}',
       '{random20}',
       'PT-{random8}-{points}',
+      '{customer5}-{random6}-{points}',
+      '{points}-{random6}-{amount}',
       'pt_{customer5}.{random10} {points}',
       '{random6}{random6}',
     ])('accepts %s', (format) => {
@@ -383,6 +445,15 @@ describe('coupon code format', () => {
       [`{random6}${'A'.repeat(58)}`, 'too_long'],
     ])('refuses %s: %s', (format, problem) => {
       expect(checkCodeFormat(format)).toBe(problem);
+    });
+
+    it('counts {points} and {amount} at the widest the program can issue', () => {
+      const format = `{random6}${'A'.repeat(40)}{amount}`;
+      expect(checkCodeFormat(format, { maxPoints: 10_000, maxAmountMinor: 18_000 })).toBeNull();
+      expect(checkCodeFormat(format, { maxPoints: 10_000, maxAmountMinor: 10 ** 18 })).toBe('too_long');
+      expect(
+        checkCodeFormat(`{random6}${'A'.repeat(40)}{points}`, { maxPoints: 10 ** 18, maxAmountMinor: 1 }),
+      ).toBe('too_long');
     });
 
     it('accepts a format of exactly 64 characters', () => {

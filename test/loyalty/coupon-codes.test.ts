@@ -1,6 +1,6 @@
 /**
  * Loyalty coupons beside generated batches. A batch with no prefix and 13 random symbols has the length
- * of a default-format coupon (`70934-XXXXXX-500`, 14 symbols); the coupon's points amount holds a 0,
+ * of a default-format coupon (`70934-XXXXXX-500`, 14 symbols); the coupon's amount (500) holds a 0,
  * which no generated code holds, so the shape guard must let every conversion through. An app of its
  * own: a batch changes which codes the shape guard refuses in the whole database.
  */

@@ -730,25 +730,74 @@ describe.each(backends.map((b) => [b.name, b] as const))('points and conversions
       await credit(customer, 10_000);
       const gold = await converted(customer, 1000, { programId: boosted.id, tier: 'gold' });
       expect(gold).toMatchObject({ points: 1000, amount_minor: 1800, coupon: { amount_minor: 1800 } });
-      // The code shows the points, not the amount.
-      expect(gold.coupon.code).toMatch(/-1000$/);
+      // The code's last part is the discount it gives, not the points it cost.
+      expect(gold.coupon.code).toMatch(/^[0-9]{5}-[2-9A-HJ-NP-Z]{6}-1800$/);
       const plain = await converted(customer, 1000, { programId: boosted.id });
       expect(plain.amount_minor).toBe(1500);
-      const unknown = await converted(customer, 100, { programId: boosted.id, tier: 'platinum' });
-      expect(unknown.amount_minor).toBe(150);
       // The points consumed are the points asked for, whatever the multiplier.
-      expect((await summary(customer)).balance).toBe(10_000 - 2100);
+      expect((await summary(customer)).balance).toBe(10_000 - 2000);
       // The discount is the coupon's amount.
       const r = await redeem(gold.coupon.code, customer);
       expect(r.json().discount_minor).toBe(1800);
     });
 
-    it('a tier named like an Object.prototype member counts as x1 (not a 500)', async () => {
-      const customer = 'cus_tier_proto';
+    it('a program may show the points instead, or both, with {points} and {amount} in its code_format', async () => {
+      const customer = 'cus_70934_formats';
+      await credit(customer, 2000);
+      const bothWays = await createProgram({
+        multiplier_bp: 15_000,
+        code_format: 'P{points}-{random6}-{amount}',
+      });
+      expect(bothWays).toMatchObject({ code_format: 'P{points}-{random6}-{amount}' });
+      const both = await converted(customer, 1000, { programId: bothWays.id });
+      expect(both.coupon.code).toMatch(/^P1000-[2-9A-HJ-NP-Z]{6}-1500$/);
+      const byPoints = await createProgram({
+        multiplier_bp: 15_000,
+        code_format: '{customer5}-{random6}-{points}',
+      });
+      const shown = await converted(customer, 1000, { programId: byPoints.id });
+      expect(shown.coupon.code).toMatch(/^70934-[2-9A-HJ-NP-Z]{6}-1000$/);
+      expect(shown.amount_minor).toBe(1500);
+      // Either way the coupon redeems for its amount.
+      expect((await redeem(both.coupon.code, customer)).json().discount_minor).toBe(1500);
+    });
+
+    it('a program refuses a code_format whose {amount} could not fit a code at its largest conversion', async () => {
+      // 20 random + 36 literal symbols + 11 digits for 10,000 points x 1,000,000 minor units > 64 symbols.
+      const format = `{random20}${'A'.repeat(36)}{amount}`;
+      const r = await t.call('POST', '/v1/points-programs', {
+        key: t.keys.marketing,
+        body: { name: unique('Too wide '), currency: 'JPY', minor_per_point: 1_000_000, code_format: format },
+      });
+      expect(r.statusCode, r.body).toBe(400);
+      expect(r.json()).toMatchObject({ code: 'validation_failed' });
+      expect(r.json().detail).toContain('code_format');
+      // At 1 minor unit per point the largest amount has 5 digits and the same format fits.
+      await createProgram({ code_format: format });
+    });
+
+    it.each(['platinum', 'Gold', 'GOLD', 'constructor'])(
+      'a tier the program does not define (%s) is 422 unknown_tier naming the known tiers, and spends nothing',
+      async (tier) => {
+        const customer = unique('cus_tier_unknown_');
+        await credit(customer, 1000);
+        const before = await snapshot(t, customer);
+        const r = await convert(customer, 100, { programId: boosted.id, tier });
+        expect(r.statusCode, r.body).toBe(422);
+        expect(r.headers['content-type']).toMatch(/^application\/problem\+json/);
+        expect(r.json()).toMatchObject({ code: 'unknown_tier', tier, known_tiers: ['gold'] });
+        expect(r.json().detail).toContain('gold');
+        expect(await snapshot(t, customer)).toEqual(before);
+      },
+    );
+
+    it('a program without tiers refuses any tier (422 unknown_tier, no known tiers) and converts without one', async () => {
+      const customer = 'cus_tier_none';
       await credit(customer, 1000);
-      const r = await convert(customer, 100, { programId: boosted.id, tier: 'constructor' });
-      expect(r.statusCode, r.body).toBe(201);
-      expect(r.json().amount_minor).toBe(150);
+      const r = await convert(customer, 100, { tier: 'gold' });
+      expect(r.statusCode, r.body).toBe(422);
+      expect(r.json()).toMatchObject({ code: 'unknown_tier', known_tiers: [] });
+      expect((await converted(customer, 100)).amount_minor).toBe(100);
     });
 
     it("a customer token's tier counts; the body's tier is ignored", async () => {
@@ -762,6 +811,12 @@ describe.each(backends.map((b) => [b.name, b] as const))('points and conversions
       const plainToken = await token(customer);
       const c = await converted(customer, 1000, { programId: boosted.id, key: plainToken, tier: 'gold' });
       expect(c.amount_minor).toBe(1500);
+      expect((await summary(customer)).balance).toBe(7000);
+      // A token whose tier the program does not define is refused, whatever the body says.
+      const platinumToken = await token(customer, { tier: 'platinum' });
+      const d = await convert(customer, 1000, { programId: boosted.id, key: platinumToken, tier: 'gold' });
+      expect(d.statusCode, d.body).toBe(422);
+      expect(d.json()).toMatchObject({ code: 'unknown_tier', tier: 'platinum', known_tiers: ['gold'] });
       expect((await summary(customer)).balance).toBe(7000);
     });
   });

@@ -129,11 +129,15 @@ export const decisionRoutes =
         schema: {
           tags: ['risk'],
           summary: 'Stored decisions of a period, oldest first (redemptions made, blocked or challenged)',
+          description:
+            'The period is `[from, to)`. Without `to` it ends now; without `from` it starts 24 hours before ' +
+            'its end, so a request with neither lists the last 24 hours. To page through a fixed period, send ' +
+            'both: a default window is taken afresh at each request.',
           querystring: Type.Object(
             {
               ...PageQuery,
-              from: Timestamp,
-              to: Timestamp,
+              from: Type.Optional(Timestamp),
+              to: Type.Optional(Timestamp),
               campaign_id: Type.Optional(CampaignId),
               action: Type.Optional(RiskAction),
             },

@@ -71,7 +71,9 @@ const ProgramCreate = Type.Object(
         minLength: 1,
         maxLength: 64,
         description:
-          'Placeholders {customer5}, {randomN} (N >= 6, required), {points}; default {customer5}-{random6}-{points}',
+          'Placeholders {customer5} (last five digits of the customer id), {randomN} (N >= 6 random symbols, required), ' +
+          "{amount} (the coupon's amount in minor units) and {points} (the points converted); " +
+          'default {customer5}-{random6}-{amount}',
       }),
     ),
     refund_on_expiry: Type.Optional(
@@ -405,7 +407,8 @@ export const loyaltyRoutes =
           summary: 'Convert points into a single-use coupon bound to this customer',
           description:
             'Refusals (422, nothing changed): conversion_below_minimum, conversion_not_in_steps, ' +
-            'conversion_above_maximum, daily_conversion_limit_exceeded (per UTC day), insufficient_points, points_program_inactive. ' +
+            'conversion_above_maximum, daily_conversion_limit_exceeded (per UTC day), insufficient_points, points_program_inactive, ' +
+            'unknown_tier (a tier the program does not define, matched exactly: `Gold` is not `gold`; the answer lists `known_tiers`). ' +
             'The amount is points x minor_per_point x multiplier_bp x tier multiplier, rounded down.',
           params: CustomerParams,
           headers: IdempotencyHeaders,
@@ -414,7 +417,10 @@ export const loyaltyRoutes =
               program_id: ProgramId,
               points: Points,
               tier: Type.Optional(
-                Type.Union([Tier], { description: 'Ignored for customer tokens (theirs counts)' }),
+                Type.Union([Tier], {
+                  description:
+                    "One of the program's tiers, exactly as defined. Ignored for customer tokens (theirs counts)",
+                }),
               ),
             },
             strict,
