@@ -9,6 +9,7 @@ import { approvalPolicy, type Config } from './config.js';
 import type { EventBus } from './events/bus.js';
 import { InProcessBus } from './events/in-process-bus.js';
 import { OutboxRelay, type RelayLogger } from './events/outbox-relay.js';
+import { countAttempts } from './events/attempt-metrics.js';
 import { Telemetry } from './events/telemetry.js';
 import { type Clock, systemClock } from './lib/clock.js';
 import { AttemptGuard } from './limits/attempt-guard.js';
@@ -152,6 +153,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     onReadError: (err) => logger.error({ err }, 'metrics: the database gauges could not be read'),
   });
   const telemetry = new Telemetry((err) => logger.error({ err }, 'a telemetry listener failed'));
+  countAttempts(telemetry, metrics);
   const bus = new InProcessBus();
   const relay = new OutboxRelay(database.db, bus, { pollMs: config.OUTBOX_POLL_MS, logger });
   const ctx: ServiceContext = {
@@ -218,7 +220,11 @@ export async function createApp(options: AppOptions): Promise<App> {
   const addressGuard = redis
     ? AttemptGuard.redis(redis, addressOptions)
     : AttemptGuard.memory(addressOptions);
-  const defenses = new Defenses(hasher, lists, guard, addressGuard);
+  const defenses = new Defenses(hasher, lists, guard, addressGuard, (e) =>
+    e.kind === 'refused'
+      ? metrics.inc('promoguard_attempt_guard_refusals_total', { key_kind: e.keyKind, reason: e.reason })
+      : metrics.inc('promoguard_attempt_guard_locks_total', { key_kind: e.keyKind }),
+  );
   const memoryCounters = redis ? null : new MemoryWindowCounters({ maxKeys: config.RISK_COUNTERS_MAX_KEYS });
   const counters = redis
     ? new RedisWindowCounters(redis, `${config.REDIS_KEY_PREFIX}:risk:`)

@@ -7,7 +7,7 @@
  */
 import type { RefusalReason } from '../domain/campaign.js';
 import { AppError } from '../errors.js';
-import { type AttemptGuard, type GuardKey, strictest } from '../limits/attempt-guard.js';
+import { type AttemptGuard, type GuardKey, type GuardKind, strictest } from '../limits/attempt-guard.js';
 import type { IdentifierHasher } from '../security/identifier-hasher.js';
 import {
   type RequestContextInput,
@@ -15,6 +15,10 @@ import {
   resolveContext,
 } from '../security/request-context.js';
 import type { ListService } from './lists.js';
+
+export type GuardEvent =
+  | { kind: 'refused'; keyKind: GuardKind; reason: 'rate_limited' | 'locked' }
+  | { kind: 'locked'; keyKind: GuardKind };
 
 export interface Admission {
   context: ResolvedContext;
@@ -46,6 +50,8 @@ export class Defenses {
     private readonly guard: AttemptGuard,
     /** Client addresses: a looser limit and lockout, since one address is often many shoppers. */
     private readonly addressGuard: AttemptGuard = guard,
+    /** Told of each refusal and each new lock, by the kind of key (for the metrics). */
+    private readonly onGuard: (event: GuardEvent) => void = () => {},
   ) {}
 
   /** Each key to the guard that limits its kind. */
@@ -70,6 +76,7 @@ export class Defenses {
       await Promise.all(this.split(guardKeys).map(([guard, keys]) => guard.check(keys))),
     );
     if (!check.allowed) {
+      this.onGuard({ kind: 'refused', keyKind: check.key.kind, reason: check.reason });
       throw new AppError('too_many_requests', 'too many attempts; retry later', {
         retry_after_seconds: check.retryAfterSeconds,
         // `locked` (consecutive failures) or `rate_limited` (too many attempts this minute).
@@ -94,7 +101,8 @@ export class Defenses {
     if (outcome.ok) {
       if (resets) await Promise.all(parts.map(([guard, keys]) => guard.recordSuccess(keys)));
     } else if (isFailedAttempt(outcome.reason)) {
-      await Promise.all(parts.map(([guard, keys]) => guard.recordFailure(keys)));
+      const verdicts = await Promise.all(parts.map(([guard, keys]) => guard.recordFailure(keys)));
+      for (const v of verdicts) if (!v.allowed) this.onGuard({ kind: 'locked', keyKind: v.key.kind });
     }
   }
 }

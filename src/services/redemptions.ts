@@ -9,10 +9,11 @@
 import { type Cart, type CustomerFacts, decide, type RefusalReason } from '../domain/campaign.js';
 import { normalizeCode } from '../domain/codes.js';
 import { AppError } from '../errors.js';
+import type { Attempt, AttemptKind, AttemptOutcome } from '../events/telemetry.js';
 import { requestFingerprint } from '../lib/fingerprint.js';
 import { newId } from '../lib/ids.js';
 import { decisionRecord, type RiskDecision, type RiskEngine, type RiskSubject } from '../risk/engine.js';
-import { identityKeys, type RequestContextInput } from '../security/request-context.js';
+import { identityKeys, type RequestContextInput, type ResolvedContext } from '../security/request-context.js';
 import type { StepUpChallenges } from '../security/step-up.js';
 import { ContextReader, type RedemptionContext } from '../store/redemption-context.js';
 import {
@@ -68,6 +69,38 @@ export type RedeemResult =
       decision: RiskDecision;
     };
 
+/** What an attempt read about its code, for its telemetry record (refusals included). */
+interface Seen {
+  campaignId: string | null;
+  codeId: string | null;
+  batchId: string | null;
+  partner: string | null;
+  currency: string | null;
+}
+
+function unseen(): Seen {
+  return { campaignId: null, codeId: null, batchId: null, partner: null, currency: null };
+}
+
+function see(seen: Seen, context: RedemptionContext): void {
+  seen.campaignId = context.campaign.id;
+  seen.codeId = context.code.id;
+  seen.batchId = context.code.batchId;
+  seen.partner = context.code.partner;
+  seen.currency = context.campaign.currency;
+}
+
+/** The fired rules of a decision, as telemetry carries them. */
+function decisionSummary(d: RiskDecision | null | undefined): Attempt['decision'] {
+  if (!d) return null;
+  return {
+    action: d.action,
+    rules: d.rules
+      .filter((r) => r.result === 'fired')
+      .map((r) => ({ id: r.id, mode: r.mode, action: r.action })),
+  };
+}
+
 /** A campaign edited between our read and our write is re-read and re-decided this many times. */
 const MAX_ATTEMPTS = 3;
 
@@ -81,6 +114,26 @@ export function fingerprint(normalizedCode: string, req: CheckoutRequest): strin
     req.cart.shippingMinor,
     req.orderId ?? null,
   ]);
+}
+
+/** How a redemption's answer reads as telemetry. */
+function redemptionTelemetry(
+  result: RedeemResult,
+): Pick<Attempt, 'outcome' | 'reason' | 'amountMinor' | 'decision'> {
+  if (result.ok) {
+    return {
+      outcome: (result.replayed ? 'replayed' : 'redeemed') satisfies AttemptOutcome,
+      reason: null,
+      amountMinor: result.replayed ? 0 : result.redemption.discountMinor,
+      decision: decisionSummary(result.decision),
+    };
+  }
+  return {
+    outcome: result.reason === 'challenge_required' ? 'challenged' : 'refused',
+    reason: result.reason === 'challenge_required' ? null : result.reason,
+    amountMinor: 0,
+    decision: decisionSummary(result.decision),
+  };
 }
 
 export class RedemptionService {
@@ -159,14 +212,28 @@ export class RedemptionService {
   }
 
   async validate(req: CheckoutRequest, options: CallerOptions = {}): Promise<ValidationResult> {
-    const admission = await this.defenses.admit(req.customer.id, req.context);
-    const result = await this.decideValidation(req, admission, options);
+    const started = performance.now();
+    const seen = unseen();
+    let admission: Admission;
+    try {
+      admission = await this.defenses.admit(req.customer.id, req.context);
+    } catch (err) {
+      this.emitLimited('validation', req, seen, started, options, err);
+      throw err;
+    }
+    const result = await this.decideValidation(req, admission, options, seen);
     this.record(admission, req.customer.id, result);
     await this.defenses.settle(
       admission,
       result.valid ? { ok: true } : { ok: false, reason: result.reason },
       false,
     );
+    this.emit('validation', req, admission.context, seen, started, options, {
+      outcome: result.valid ? 'valid' : 'invalid',
+      reason: result.valid ? null : result.reason,
+      amountMinor: result.valid ? result.discountMinor : 0,
+      decision: decisionSummary(result.decision),
+    });
     return result;
   }
 
@@ -174,6 +241,7 @@ export class RedemptionService {
     req: CheckoutRequest,
     admission: Admission,
     options: CallerOptions,
+    seen: Seen,
   ): Promise<ValidationResult> {
     if (admission.blocked) return { valid: false, reason: 'blocked' };
     const normalized = this.screen(req.code, options);
@@ -189,6 +257,7 @@ export class RedemptionService {
       now,
     });
     if (!context) return { valid: false, reason: 'code_not_found' };
+    see(seen, context);
     const decision = decide({ ...context, customer: req.customer, cart: req.cart, now });
     if (!decision.eligible) return { valid: false, reason: decision.reason };
     const risk = await this.decideRisk(req, admission, context, normalized, decision.discountMinor, now, {
@@ -207,6 +276,8 @@ export class RedemptionService {
   }
 
   async redeem(req: CheckoutRequest, idempotencyKey: string): Promise<RedeemResult> {
+    const started = performance.now();
+    const seen = unseen();
     let admission: Admission;
     try {
       admission = await this.defenses.admit(req.customer.id, req.context);
@@ -215,10 +286,13 @@ export class RedemptionService {
       // retry is the checkout backend's, and its answer must not change.
       const existing =
         err instanceof AppError ? await findRedemptionByKey(this.ctx.db, idempotencyKey) : null;
-      if (!existing) throw err;
+      if (!existing) {
+        this.emitLimited('redemption', req, seen, started, {}, err);
+        throw err;
+      }
       return this.replay(existing, fingerprint(normalizeCode(req.code) ?? req.code, req));
     }
-    const result = await this.redeemAdmitted(req, idempotencyKey, admission);
+    const result = await this.redeemAdmitted(req, idempotencyKey, admission, seen);
     if (!(result.ok && result.replayed)) {
       this.record(admission, req.customer.id, result);
       // A challenge is neither a success nor a failure of the caller's: it does not move the lockout.
@@ -230,13 +304,73 @@ export class RedemptionService {
         );
       }
     }
+    if (result.ok && seen.campaignId === null) {
+      // A replay answers from the stored redemption without reading its code.
+      seen.campaignId = result.redemption.campaignId;
+      seen.codeId = result.redemption.codeId;
+      seen.currency = result.redemption.currency;
+    }
+    this.emit('redemption', req, admission.context, seen, started, {}, redemptionTelemetry(result));
     return result;
+  }
+
+  /** Hands the attempt to the telemetry listeners (metrics, statistics, detectors). */
+  private emit(
+    kind: AttemptKind,
+    req: CheckoutRequest,
+    context: ResolvedContext | null,
+    seen: Seen,
+    started: number,
+    options: CallerOptions,
+    answer: Pick<Attempt, 'outcome' | 'reason' | 'amountMinor' | 'decision'>,
+  ): void {
+    const telemetry = this.ctx.telemetry;
+    if (!telemetry) return;
+    const at = this.ctx.clock.now();
+    const created = context?.accountCreatedAt ?? null;
+    telemetry.emit({
+      kind,
+      at,
+      ...answer,
+      campaignId: seen.campaignId,
+      codeId: seen.codeId,
+      batchId: seen.batchId,
+      partner: seen.partner,
+      customerId: req.customer.id,
+      currency: seen.currency ?? req.cart.currency,
+      accountAgeHours: created ? (at.getTime() - created.getTime()) / 3_600_000 : null,
+      ipKey: context?.ipKey ?? null,
+      deviceKey: context?.deviceKey ?? null,
+      paymentKey: context?.all.find((i) => i.type === 'payment')?.hash ?? null,
+      storefront: options.untrusted === true,
+      durationMs: performance.now() - started,
+    });
+  }
+
+  /** An attempt refused by the attempt guard before anything was read. */
+  private emitLimited(
+    kind: AttemptKind,
+    req: CheckoutRequest,
+    seen: Seen,
+    started: number,
+    options: CallerOptions,
+    err: unknown,
+  ): void {
+    if (!(err instanceof AppError) || err.code !== 'too_many_requests') return;
+    const reason = typeof err.extensions.reason === 'string' ? err.extensions.reason : 'limited';
+    this.emit(kind, req, null, seen, started, options, {
+      outcome: 'limited',
+      reason,
+      amountMinor: 0,
+      decision: null,
+    });
   }
 
   private async redeemAdmitted(
     req: CheckoutRequest,
     idempotencyKey: string,
     admission: Admission,
+    seen: Seen,
   ): Promise<RedeemResult> {
     const normalized = this.screen(req.code, {});
     const print = fingerprint(normalized ?? req.code, req);
@@ -260,6 +394,7 @@ export class RedemptionService {
       // A repeat returns the first answer even if the caller has been blocked since.
       if (existing) return this.replay(existing, print);
       if (normalized === null || !context) return { ok: false, reason: 'code_not_found' };
+      see(seen, context);
 
       const decision = decide({ ...context, customer: req.customer, cart: req.cart, now });
       if (!decision.eligible) return { ok: false, reason: decision.reason };
@@ -345,7 +480,30 @@ export class RedemptionService {
     const now = this.ctx.clock.now();
     const outcome = await rollback(this.ctx.db, { id, eventId: newId('event', now.getTime()), reason, now });
     if (outcome.outcome === 'not_found') throw new AppError('redemption_not_found');
-    if (outcome.outcome === 'rolled_back') this.ctx.afterCommit();
+    if (outcome.outcome === 'rolled_back') {
+      this.ctx.afterCommit();
+      const r = outcome.redemption;
+      this.ctx.telemetry?.emit({
+        kind: 'rollback',
+        at: now,
+        outcome: 'rolled_back',
+        reason: null,
+        campaignId: r.campaignId,
+        codeId: r.codeId,
+        batchId: null,
+        partner: null,
+        customerId: r.customerId,
+        amountMinor: r.discountMinor,
+        currency: r.currency,
+        accountAgeHours: null,
+        ipKey: null,
+        deviceKey: null,
+        paymentKey: null,
+        decision: null,
+        storefront: false,
+        durationMs: 0,
+      });
+    }
     return outcome.redemption;
   }
 

@@ -76,8 +76,22 @@ export class ReviewService {
       }
       case 'reviewed':
         this.ctx.afterCommit();
+        this.count(outcome.redemption, verdict, label ?? (verdict === 'approve' ? 'legitimate' : 'abuse'));
         return outcome.redemption;
     }
+  }
+
+  /** M2 labels and M4 value: a rejection rolls the redemption back, so its discount comes back. */
+  private count(r: Redemption, verdict: Verdict, label: RuleLabel): void {
+    const m = this.ctx.metrics;
+    if (!m) return;
+    m.inc('promoguard_labels_total', { label, source: 'review' });
+    if (verdict !== 'reject') return;
+    const campaign = m.campaignLabel(r.campaignId);
+    const money = { campaign_id: campaign, currency: r.currency };
+    m.inc('promoguard_rollbacks_total', { campaign_id: campaign, source: 'review' });
+    m.inc('promoguard_rolled_back_discount_minor_total', money, r.discountMinor);
+    m.inc('promoguard_review_rejected_discount_minor_total', money, r.discountMinor);
   }
 
   decisions(filter: Parameters<typeof decisionsBetween>[1]): Promise<StoredDecision[]> {
@@ -95,6 +109,7 @@ export class ReviewService {
     if (!(await labelDecision(this.ctx.db, { decisionId: id, label, note, actor, now }))) {
       throw new AppError('decision_not_found');
     }
+    this.ctx.metrics?.inc('promoguard_labels_total', { label, source: 'decision' });
     return this.decision(id);
   }
 }

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { METRICS } from '../../src/metrics/catalogue.js';
 import { campaignBody, campaignWithCode, startTestApp, type TestApp } from '../support/app.js';
 import { backends } from '../support/backends.js';
+import { samples } from '../support/metrics.js';
 
 const PROMTOOL = process.env['PROMTOOL'] || 'promtool';
 const inCi = ['true', '1'].includes((process.env['CI'] ?? '').toLowerCase());
@@ -20,17 +21,6 @@ const hasPromtool = await promisify(execFile)(PROMTOOL, ['--version']).then(
   () => false,
 );
 if (!hasPromtool && inCi) throw new Error(`promtool is required under CI (${PROMTOOL} not found)`);
-
-/** The samples of one metric in an exposition: label text and value. */
-function samples(text: string, name: string): { labels: string; value: number }[] {
-  return text
-    .split('\n')
-    .filter((line) => line.startsWith(`${name}{`) || line.startsWith(`${name} `))
-    .map((line) => {
-      const m = /^[a-z_:]+(\{.*\})? (\S+)$/.exec(line);
-      return { labels: m?.[1] ?? '', value: Number(m?.[2]) };
-    });
-}
 
 describe.each(backends.map((b) => [b.name, b] as const))('GET /metrics on %s', (_name, backend) => {
   let t: TestApp;
