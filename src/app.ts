@@ -11,6 +11,7 @@ import type { EventBus } from './events/bus.js';
 import { InProcessBus } from './events/in-process-bus.js';
 import { OutboxRelay, type RelayLogger } from './events/outbox-relay.js';
 import { Telemetry } from './events/telemetry.js';
+import { webhookFanout } from './events/webhook-fanout.js';
 import { type Clock, systemClock } from './lib/clock.js';
 import { AttemptGuard } from './limits/attempt-guard.js';
 import { MemoryWindowCounters, RedisWindowCounters } from './limits/window-counters.js';
@@ -20,7 +21,9 @@ import { RiskEngine } from './risk/engine.js';
 import { CustomerTokens } from './security/customer-tokens.js';
 import { IdentifierHasher } from './security/identifier-hasher.js';
 import { loadServerSecret } from './security/server-secret.js';
+import { parseAllowList, type Resolver } from './security/ssrf-guard.js';
 import { StepUpChallenges } from './security/step-up.js';
+import { WebhookSecretBox } from './security/webhook-secrets.js';
 import { ApiKeyService } from './services/api-keys.js';
 import { ApprovalService } from './services/approvals.js';
 import { AuditService } from './services/audit.js';
@@ -37,12 +40,16 @@ import { ReconciliationService } from './services/reconciliation.js';
 import { RedemptionService } from './services/redemptions.js';
 import { ReviewService } from './services/reviews.js';
 import { RuleService } from './services/rules.js';
+import { WebhookSender } from './services/webhook-sender.js';
+import { WebhookService } from './services/webhooks.js';
 import { type Backend, type OpenedDatabase, openDatabase } from './store/connect.js';
 import { isDatabaseUnavailable } from './store/errors.js';
 import { type MetricReadings, readMetrics } from './store/metric-readings.js';
 import { migrateToLatest } from './store/migrate.js';
 import type { Database } from './store/schema.js';
 import { secretStore } from './store/secrets.js';
+import { StampedCache } from './store/stamped-cache.js';
+import { listReceivingEndpoints } from './store/webhooks.js';
 
 export interface App {
   db: Kysely<Database>;
@@ -72,6 +79,9 @@ export interface App {
   outcomes: OutcomeService;
   /** Every attempt this node serves (validations, redemptions, rollbacks, conversions), in process. */
   telemetry: Telemetry;
+  webhooks: WebhookService;
+  /** Sends this node's share of the due webhook deliveries. */
+  webhookSender: WebhookSender;
   close(): Promise<void>;
 }
 
@@ -88,6 +98,13 @@ export interface AppOptions {
   jobIntervalMs?: number;
   /** How often each node asks whether a scheduled reconciliation is due (ms). */
   reconciliationTickMs?: number;
+  /** Webhook timing and name resolution (tests: a short retry schedule, fixed jitter). */
+  webhooks?: {
+    schedule?: readonly number[];
+    random?: () => number;
+    resolve?: Resolver;
+    leaseMs?: number;
+  };
 }
 
 async function waitUntilReady(redis: Redis, ms: number, logger: RelayLogger): Promise<void> {
@@ -175,6 +192,38 @@ export async function createApp(options: AppOptions): Promise<App> {
   });
   const { clock } = ctx;
   const secret = await loadServerSecret(secretStore(database.db), config.PROMOGUARD_SECRET);
+  const webhookBox = new WebhookSecretBox(secret);
+  const webhookAllow = parseAllowList(config.WEBHOOKS_ALLOW_HOSTS);
+  const webhookEndpoints = new StampedCache(
+    database.db,
+    'webhooks',
+    () => listReceivingEndpoints(database.db),
+    config.OUTBOX_POLL_MS,
+    (err) => logger.error({ err }, 'webhook endpoint refresh failed; using the copy in memory'),
+  );
+  const webhookSender = new WebhookSender(ctx, webhookBox, {
+    allow: webhookAllow,
+    timeoutMs: config.WEBHOOKS_TIMEOUT_MS,
+    maxResponseBytes: config.WEBHOOKS_MAX_RESPONSE_BYTES,
+    pollMs: config.WEBHOOKS_POLL_MS,
+    logger,
+    onEndpointsChanged: () => webhookEndpoints.invalidate(),
+    ...options.webhooks,
+  });
+  bus.subscribe(
+    webhookFanout({
+      db: database.db,
+      endpoints: webhookEndpoints,
+      now: () => clock.now(),
+      onDeliveries: () => webhookSender.notify(),
+    }),
+  );
+  const webhooks = new WebhookService(ctx, webhookBox, {
+    allow: webhookAllow,
+    ...(options.webhooks?.resolve ? { resolve: options.webhooks.resolve } : {}),
+    onEndpointsChanged: () => webhookEndpoints.invalidate(),
+    onDeliveryDue: () => webhookSender.notify(),
+  });
   const points = new PointsService(ctx, patterns);
   const hasher = new IdentifierHasher(secret);
   const lists = new ListService(ctx, hasher, (err) =>
@@ -244,6 +293,7 @@ export async function createApp(options: AppOptions): Promise<App> {
   let patternRefresh: NodeJS.Timeout | undefined;
   if (options.relay !== false) {
     relay.start();
+    webhookSender.start();
     patternRefresh = setInterval(() => {
       patterns.refresh().catch((err: unknown) => logger.error({ err }, 'pattern refresh failed'));
     }, config.OUTBOX_POLL_MS);
@@ -288,6 +338,8 @@ export async function createApp(options: AppOptions): Promise<App> {
     metrics,
     outcomes: new OutcomeService(ctx),
     telemetry,
+    webhooks,
+    webhookSender,
     async close() {
       if (closed) return;
       closed = true;
@@ -299,6 +351,7 @@ export async function createApp(options: AppOptions): Promise<App> {
       if (jobs) clearInterval(jobs);
       if (patternRefresh) clearInterval(patternRefresh);
       await relay.stop();
+      await webhookSender.stop();
       await bus.close();
       await database.close();
       redis?.disconnect();

@@ -7,6 +7,7 @@ import { Value } from 'typebox/value';
 import type { ApprovalPolicy } from './domain/approvals.js';
 import { MAX_AMOUNT_MINOR } from './domain/money.js';
 import { DEFAULT_MAX_KEYS } from './limits/window-counters.js';
+import { parseAllowList } from './security/ssrf-guard.js';
 import { DEFAULT_PGLITE_SHARED_BUFFERS_MB } from './store/connect.js';
 
 const EnvSchema = Type.Object({
@@ -260,6 +261,30 @@ const EnvSchema = Type.Object({
     default: 300_000,
     description: 'How long one reading of the M5 top lists (a scan of 30 days of redemptions) serves scrapes',
   }),
+  WEBHOOKS_ALLOW_HOSTS: Type.String({
+    default: '',
+    maxLength: 4096,
+    description:
+      'Webhook targets allowed although private, loopback or link-local: host names, addresses or CIDRs, comma-separated; unset = none',
+  }),
+  WEBHOOKS_TIMEOUT_MS: Type.Integer({
+    minimum: 100,
+    maximum: 60_000,
+    default: 10_000,
+    description: 'A webhook attempt (connect, send, answer) that takes longer is abandoned and retried',
+  }),
+  WEBHOOKS_MAX_RESPONSE_BYTES: Type.Integer({
+    minimum: 0,
+    maximum: 1_048_576,
+    default: 65_536,
+    description: "Bytes of a webhook receiver's answer read before the connection is closed",
+  }),
+  WEBHOOKS_POLL_MS: Type.Integer({
+    minimum: 10,
+    maximum: 60_000,
+    default: 1000,
+    description: 'How often each node looks for webhook deliveries that are due',
+  }),
 });
 
 const SECRET_VARIABLES = new Set(['PROMOGUARD_SECRET', 'DATABASE_URL', 'REDIS_URL', 'METRICS_TOKEN']);
@@ -343,6 +368,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     );
   }
   corsOrigins(config.CORS_ORIGINS);
+  try {
+    parseAllowList(config.WEBHOOKS_ALLOW_HOSTS);
+  } catch (err) {
+    throw new ConfigError(
+      `invalid configuration:\n  WEBHOOKS_ALLOW_HOSTS=${JSON.stringify(config.WEBHOOKS_ALLOW_HOSTS)}: ${(err as Error).message}`,
+    );
+  }
   const statement = config.DATABASE_STATEMENT_TIMEOUT_MS;
   const query = config.DATABASE_QUERY_TIMEOUT_MS;
   // The server's cancel must come first: a client timeout drops the connection, a cancel keeps it.

@@ -24,6 +24,11 @@ export const EVENT_TYPES = [
   'approval.rejected',
   'approval.expired',
   'redemption.outcome_recorded',
+  'webhook.created',
+  'webhook.updated',
+  'webhook.deleted',
+  'webhook.secret_rotated',
+  'webhook.disabled',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 

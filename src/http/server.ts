@@ -32,6 +32,7 @@ import { reconciliationRoutes } from './routes/reconciliations.js';
 import { redemptionRoutes } from './routes/redemptions.js';
 import { reviewRoutes } from './routes/reviews.js';
 import { ruleRoutes } from './routes/rules.js';
+import { webhookRoutes } from './routes/webhooks.js';
 import { validatorCompiler } from './shared.js';
 
 declare module 'fastify' {
@@ -233,6 +234,10 @@ export async function buildServer(app: App, options: ServerOptions = {}): Promis
           description:
             'Two-person approval of risky campaign changes (scope marketing; never the requesting key)',
         },
+        {
+          name: 'webhooks',
+          description: 'Webhook endpoints, their delivery log and redelivery (scope webhooks)',
+        },
         { name: 'health', description: 'Liveness and readiness' },
       ],
     },
@@ -257,6 +262,7 @@ export async function buildServer(app: App, options: ServerOptions = {}): Promis
     auditRoutes,
     reconciliationRoutes,
     outcomeRoutes,
+    webhookRoutes,
   ]) {
     await server.register(routes(app), { prefix: '/v1' });
   }

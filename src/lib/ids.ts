@@ -22,6 +22,8 @@ export const ID_PREFIXES = {
   decision: 'dec',
   approval: 'apr',
   reconciliation: 'rcn',
+  webhook: 'whk',
+  webhookDelivery: 'whd',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIXES;

@@ -15,7 +15,7 @@ import {
 import { insertAudit } from '../store/audit.js';
 import type { Actor, ServiceContext } from './context.js';
 
-export const SCOPES = ['admin', 'marketing', 'checkout', 'fraud', 'finance'] as const;
+export const SCOPES = ['admin', 'marketing', 'checkout', 'fraud', 'finance', 'webhooks'] as const;
 export type Scope = (typeof SCOPES)[number];
 
 /** `admin` may do everything; every other scope grants exactly itself. */

@@ -4,7 +4,7 @@
  */
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import type { Static } from 'typebox';
-import { type App, createApp } from '../../src/app.js';
+import { type App, type AppOptions, createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import type { CampaignCreate } from '../../src/http/routes/campaigns.js';
 import type { CodeSpec } from '../../src/http/routes/codes.js';
@@ -46,7 +46,7 @@ export class TestClock implements Clock {
 
 export async function startTestApp(
   backend: TestBackend,
-  options: { clock?: Clock; env?: Record<string, string> } = {},
+  options: { clock?: Clock; env?: Record<string, string>; webhooks?: AppOptions['webhooks'] } = {},
 ): Promise<TestApp> {
   const database = await backend.open<Database>();
   // Rate limits and lockouts are off by default here (huge limits) so that suites about other things
@@ -67,6 +67,7 @@ export async function startTestApp(
     logger: silentLogger,
     database,
     ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.webhooks ? { webhooks: options.webhooks } : {}),
   });
   const server = await buildServer(app, { logger: false });
   const keys = {
