@@ -9,6 +9,7 @@ import { approvalPolicy, type Config } from './config.js';
 import { countAttempts } from './events/attempt-metrics.js';
 import type { EventBus } from './events/bus.js';
 import { InProcessBus } from './events/in-process-bus.js';
+import { EventStreamUnavailable, JetStreamBus } from './events/jetstream-bus.js';
 import { OutboxRelay, type RelayLogger } from './events/outbox-relay.js';
 import { Telemetry } from './events/telemetry.js';
 import { webhookFanout } from './events/webhook-fanout.js';
@@ -129,6 +130,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     error(obj, msg) {
       const err = (obj as { err?: unknown }).err;
       if (isDatabaseUnavailable(err)) dependencies.down('database', err);
+      else if (err instanceof EventStreamUnavailable) dependencies.down('nats', err, NATS_DOWN);
       else options.logger.error(obj, msg);
     },
   };
@@ -171,24 +173,45 @@ export async function createApp(options: AppOptions): Promise<App> {
   });
   const telemetry = new Telemetry((err) => logger.error({ err }, 'a telemetry listener failed'));
   countAttempts(telemetry, metrics);
-  const bus = new InProcessBus();
-  const relay = new OutboxRelay(database.db, bus, { pollMs: config.OUTBOX_POLL_MS, logger });
+  let relay: OutboxRelay | undefined;
+  const bus = config.NATS_URL
+    ? jetStreamBus(config, {
+        onAvailability: (up, err) => {
+          if (!up) return dependencies.down('nats', err, NATS_DOWN);
+          dependencies.up('nats');
+          // What piled up in the outbox goes out now rather than on the next poll.
+          relay?.notify();
+        },
+        onError: (err, what) => logger.error({ err }, what),
+      })
+    : new InProcessBus();
+  relay = new OutboxRelay(database.db, bus, { pollMs: config.OUTBOX_POLL_MS, logger });
+  if (bus instanceof JetStreamBus) {
+    dependencies.register('nats', false);
+    bus.start();
+    // Serve only once NATS answers (or 5 s passed), as with Redis: events wait in the outbox meanwhile.
+    if (!(await bus.whenReady(5_000))) options.logger.error({}, `nats not ready after 5 s; ${NATS_DOWN}`);
+  }
   const ctx: ServiceContext = {
     db: database.db,
     clock: options.clock ?? systemClock,
-    afterCommit: () => relay.notify(),
+    afterCommit: () => relay?.notify(),
     metrics,
     telemetry,
   };
   const patterns = new PatternIndex(CodeService.patternLoader(ctx));
   await patterns.refresh();
-  // The node whose relay delivers the event learns of a new batch at once. Relays compete for events,
-  // so every other node learns from the database: the shapes are re-read on the relay's cadence.
-  bus.subscribe((event) => {
-    if (event.type === 'code.batch_generated') {
+  // Every node keeps the shapes in memory, so every node must learn of a new batch (broadcast); adding
+  // a shape twice changes nothing, so redeliveries need no deduplication. The shapes are also re-read
+  // from the database on the relay's cadence, for a node that was away when the event went by.
+  bus.subscribe({
+    name: 'pattern-index',
+    mode: 'broadcast',
+    types: ['code.batch_generated'],
+    handler: (event) => {
       const p = event.payload as { prefix: string; random_length: number };
       patterns.add({ prefix: p.prefix, randomLength: p.random_length });
-    }
+    },
   });
   const { clock } = ctx;
   const secret = await loadServerSecret(secretStore(database.db), config.PROMOGUARD_SECRET);
@@ -357,6 +380,25 @@ export async function createApp(options: AppOptions): Promise<App> {
       redis?.disconnect();
     },
   };
+}
+
+const NATS_DOWN = 'events stay in the outbox and are published when NATS is back; requests are unaffected';
+
+function jetStreamBus(
+  config: Config,
+  hooks: Pick<ConstructorParameters<typeof JetStreamBus>[0], 'onAvailability' | 'onError'>,
+): JetStreamBus {
+  return new JetStreamBus({
+    servers: config.NATS_URL as string,
+    stream: config.NATS_STREAM,
+    subjectPrefix: config.NATS_SUBJECT_PREFIX,
+    retention: config.NATS_STREAM_RETENTION,
+    maxAgeMs: config.NATS_STREAM_MAX_AGE_HOURS * 3_600_000,
+    duplicateWindowMs: config.NATS_DUPLICATE_WINDOW_MS,
+    publishTimeoutMs: config.NATS_PUBLISH_TIMEOUT_MS,
+    ackWaitMs: config.NATS_ACK_WAIT_MS,
+    ...hooks,
+  });
 }
 
 /** The database gauges, read on scrape; the M5 top lists on a slower cadence of their own. */

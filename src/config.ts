@@ -48,6 +48,55 @@ const EnvSchema = Type.Object({
       description: 'Redis for rate limits, lockouts and risk feature counters; unset = in memory',
     }),
   ),
+  NATS_URL: Type.Optional(
+    Type.String({
+      pattern: '^(nats|tls)://',
+      description:
+        'NATS server(s) with JetStream, comma-separated: the outbox relay publishes every event to a stream and consumers subscribe there; unset = in-process bus',
+    }),
+  ),
+  NATS_STREAM: Type.String({
+    pattern: '^[A-Za-z0-9_-]{1,64}$',
+    default: 'PROMOGUARD',
+    description: 'JetStream stream that holds the events (created or updated at start)',
+  }),
+  NATS_SUBJECT_PREFIX: Type.String({
+    pattern: '^[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*$',
+    default: 'promoguard',
+    description: 'Events are published on <prefix>.<event type>, e.g. promoguard.redemption.created',
+  }),
+  NATS_STREAM_RETENTION: Type.Union([Type.Literal('limits'), Type.Literal('interest')], {
+    default: 'limits',
+    description:
+      'limits = kept until NATS_STREAM_MAX_AGE_HOURS; interest = dropped once every consumer acked',
+  }),
+  NATS_STREAM_MAX_AGE_HOURS: Type.Integer({
+    minimum: 0,
+    maximum: 87_600,
+    default: 168,
+    description: 'How long the stream keeps an event (0 = no limit)',
+  }),
+  NATS_DUPLICATE_WINDOW_MS: Type.Integer({
+    minimum: 60_000,
+    maximum: 86_400_000,
+    default: 120_000,
+    description:
+      "JetStream's duplicate window: a repeat of an event id within it is dropped; longer than the relay's 30 s lease so a redelivery after a crash is caught",
+  }),
+  NATS_PUBLISH_TIMEOUT_MS: Type.Integer({
+    minimum: 100,
+    maximum: 60_000,
+    default: 2000,
+    description:
+      "How long the relay waits for JetStream's acknowledgement before leaving the event for a later pass",
+  }),
+  NATS_ACK_WAIT_MS: Type.Integer({
+    minimum: 1000,
+    maximum: 3_600_000,
+    default: 30_000,
+    description:
+      'How long a consumer inside Promoguard may take over an event before JetStream redelivers it',
+  }),
   REDIS_KEY_PREFIX: Type.String({
     minLength: 1,
     maxLength: 64,
@@ -287,7 +336,13 @@ const EnvSchema = Type.Object({
   }),
 });
 
-const SECRET_VARIABLES = new Set(['PROMOGUARD_SECRET', 'DATABASE_URL', 'REDIS_URL', 'METRICS_TOKEN']);
+const SECRET_VARIABLES = new Set([
+  'PROMOGUARD_SECRET',
+  'DATABASE_URL',
+  'REDIS_URL',
+  'NATS_URL',
+  'METRICS_TOKEN',
+]);
 
 /** Fastify's trustProxy: false, the nearest N hops, or the proxies' addresses. */
 export function trustProxySetting(

@@ -39,3 +39,9 @@ export interface DomainEvent {
   payload: unknown;
   createdAt: Date;
 }
+
+/**
+ * The version of the event envelope and payloads as published (NATS, webhooks). Adding an optional
+ * field keeps it; removing or changing a field raises it.
+ */
+export const EVENT_SCHEMA_VERSION = 1;

@@ -95,6 +95,12 @@ export class OutboxRelay {
     let delivered = 0;
     let published = this.unmarked;
     this.unmarked = [];
+    if (!this.bus.isAvailable()) {
+      // Nothing is claimed while the bus is away: a claim would hold the events for a lease after it
+      // returns. They stay in the outbox (the API keeps answering) and go out on the pass it triggers.
+      await this.mark(published);
+      return 0;
+    }
     for (;;) {
       let events: DomainEvent[];
       try {
@@ -112,6 +118,8 @@ export class OutboxRelay {
         } catch (err) {
           // Left claimed: the lease is the back-off before the next attempt.
           this.options.logger.error({ err, eventId: event.id, type: event.type }, 'event delivery failed');
+          // The bus went away: the rest of the batch would fail too (and keep its order for later).
+          if (!this.bus.isAvailable()) break;
         }
       }
       delivered += published.length;

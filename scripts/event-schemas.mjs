@@ -1,0 +1,175 @@
+// Writes schemas/events/<type>.json: the JSON Schema of each event as published on NATS (the envelope
+// of src/events/wire.ts and the payload's top-level fields as the services and SQL functions write
+// them). Nested records (a campaign, a redemption row) are described by their identifying fields and
+// may carry more. test/events/event-schemas.test.ts checks the files match this script and validates
+// real emitted events against them. Run: node scripts/event-schemas.mjs
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+const VERSION = 1;
+const str = { type: 'string' };
+const nullableStr = { type: ['string', 'null'] };
+const int = { type: 'integer' };
+const actor = { type: ['string', 'null'], description: 'who made the change (an API key id), when known' };
+const record = (description, required = ['id']) => ({
+  type: 'object',
+  description,
+  required,
+  properties: Object.fromEntries(required.map((k) => [k, str])),
+  additionalProperties: true,
+});
+const redemptionRow = record('the redemption row (snake_case columns, without the stored request context)', [
+  'id',
+  'campaign_id',
+  'status',
+]);
+const statusChange = { from: str, to: str, actor, reason: nullableStr };
+
+/** type -> [description, payload properties, required] */
+export const PAYLOADS = {
+  'campaign.created': [
+    'a campaign was created',
+    { campaign: record('the campaign (camelCase fields)'), actor },
+    ['campaign'],
+  ],
+  'campaign.updated': [
+    "a campaign's terms changed",
+    { campaign: record('the campaign after the change'), actor },
+    ['campaign'],
+  ],
+  'campaign.paused': ['a campaign was paused', statusChange, ['from', 'to']],
+  'campaign.resumed': ['a paused campaign was resumed', statusChange, ['from', 'to']],
+  'campaign.status_changed': [
+    'a campaign changed status otherwise (e.g. ended)',
+    statusChange,
+    ['from', 'to'],
+  ],
+  'code.created': [
+    'one code was added to a campaign',
+    { campaign_id: str, code_id: str, actor },
+    ['campaign_id', 'code_id'],
+  ],
+  'code.batch_generated': [
+    'a batch of random codes was generated',
+    { campaign_id: str, batch_id: str, count: int, prefix: str, random_length: int, actor },
+    ['campaign_id', 'batch_id', 'count', 'prefix', 'random_length'],
+  ],
+  'code.imported': ['codes were imported', { campaign_id: str, count: int, actor }, ['campaign_id', 'count']],
+  'code.revoked': [
+    'a code was revoked',
+    { campaign_id: str, code_id: str, actor, reason: nullableStr },
+    ['campaign_id', 'code_id'],
+  ],
+  'code.bulk_revoked': [
+    "a campaign's codes (or one partner's) were revoked at once",
+    { campaign_id: str, partner: nullableStr, revoked: int, actor, reason: nullableStr },
+    ['campaign_id', 'revoked'],
+  ],
+  'redemption.created': ['a code was redeemed', { redemption: redemptionRow }, ['redemption']],
+  'redemption.rolled_back': ['a redemption was rolled back', { redemption: redemptionRow }, ['redemption']],
+  'redemption.outcome_recorded': [
+    'an order outcome (chargeback, refund, fulfilment, abuse) was recorded',
+    {
+      redemption_id: str,
+      campaign_id: str,
+      outcome: str,
+      amount_minor: { type: ['integer', 'null'] },
+      occurred_at: str,
+      label: { type: ['string', 'null'] },
+      actor,
+    },
+    ['redemption_id', 'campaign_id', 'outcome'],
+  ],
+  'review.approved': [
+    'a redemption held for review was approved',
+    { redemption: redemptionRow, label: { type: ['string', 'null'] }, note: nullableStr, actor },
+    ['redemption'],
+  ],
+  'review.rejected': [
+    'a redemption held for review was rejected',
+    { redemption: redemptionRow, label: { type: ['string', 'null'] }, note: nullableStr, actor },
+    ['redemption'],
+  ],
+  'points.program_created': [
+    'a loyalty points program was created',
+    { program: record('the points program'), actor },
+    ['program'],
+  ],
+  'points.credited': [
+    'points were credited to a customer',
+    { movement: record('the points movement row') },
+    ['movement'],
+  ],
+  'points.debited': [
+    'points were debited from a customer',
+    { movement: record('the points movement row') },
+    ['movement'],
+  ],
+  'points.converted': [
+    'points were converted into a customer-bound coupon',
+    { conversion: record('the conversion row'), code_id: str },
+    ['conversion', 'code_id'],
+  ],
+  'points.refunded': [
+    'the points of an unused, expired coupon were refunded',
+    { conversion: record('the conversion row') },
+    ['conversion'],
+  ],
+  'approval.requested': [
+    "a change awaits a second person's approval",
+    { approval: record('the approval request'), actor },
+    ['approval'],
+  ],
+  'approval.approved': [
+    'a pending change was approved and applied',
+    { approval: record('the approval request'), actor },
+    ['approval'],
+  ],
+  'approval.rejected': [
+    'a pending change was rejected',
+    { approval: record('the approval request'), actor },
+    ['approval'],
+  ],
+  'approval.expired': [
+    'a pending change expired unapproved',
+    { approval: record('the approval request'), actor },
+    ['approval'],
+  ],
+};
+
+export function schemaOf(type) {
+  const [description, properties, required] = PAYLOADS[type];
+  return {
+    $schema: 'https://json-schema.org/draft/2020-12/schema',
+    $id: `https://promoguard.dev/schemas/events/${type}.json`,
+    title: type,
+    description: `${description}. Published on <NATS_SUBJECT_PREFIX>.${type} with the event id as Nats-Msg-Id.`,
+    type: 'object',
+    required: ['id', 'type', 'version', 'aggregateId', 'createdAt', 'payload'],
+    properties: {
+      id: {
+        type: 'string',
+        pattern: '^evt_',
+        description: 'unique; deduplicate by it (delivery is at least once)',
+      },
+      type: { const: type },
+      version: { const: VERSION },
+      aggregateId: {
+        type: 'string',
+        description: 'the id of the thing that changed; order is kept per aggregate within one relay',
+      },
+      createdAt: { type: 'string', format: 'date-time', description: 'the commit, UTC' },
+      payload: { type: 'object', required, properties, additionalProperties: true },
+    },
+    additionalProperties: false,
+  };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const dir = path.resolve(import.meta.dirname, '../schemas/events');
+  mkdirSync(dir, { recursive: true });
+  for (const type of Object.keys(PAYLOADS)) {
+    writeFileSync(path.join(dir, `${type}.json`), `${JSON.stringify(schemaOf(type), null, 2)}\n`);
+  }
+  console.log(`wrote ${Object.keys(PAYLOADS).length} schemas to ${dir}`);
+}
