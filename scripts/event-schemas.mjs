@@ -67,6 +67,31 @@ export const PAYLOADS = {
   ],
   'redemption.created': ['a code was redeemed', { redemption: redemptionRow }, ['redemption']],
   'redemption.rolled_back': ['a redemption was rolled back', { redemption: redemptionRow }, ['redemption']],
+  'webhook.created': [
+    'a webhook endpoint was created (never with its secret)',
+    { webhook: record('the endpoint: id, url, event types, enabled'), actor },
+    ['webhook', 'actor'],
+  ],
+  'webhook.updated': [
+    "a webhook endpoint's url, event types, description or enabled flag changed",
+    { webhook: record('the endpoint after the change'), changes: { type: 'object' }, actor },
+    ['webhook', 'actor'],
+  ],
+  'webhook.deleted': [
+    'a webhook endpoint was deleted (its delivery log stays readable)',
+    { webhook: record('the endpoint as it was'), actor },
+    ['webhook', 'actor'],
+  ],
+  'webhook.secret_rotated': [
+    "a webhook endpoint's signing secret was replaced (the old one signs for a while longer)",
+    { webhook_id: str, actor },
+    ['webhook_id', 'actor'],
+  ],
+  'webhook.disabled': [
+    'a webhook endpoint was disabled because it answered 410 Gone',
+    { webhook_id: str, reason: str, actor },
+    ['webhook_id', 'reason', 'actor'],
+  ],
   'redemption.outcome_recorded': [
     'an order outcome (chargeback, refund, fulfilment, abuse) was recorded',
     {

@@ -233,14 +233,18 @@ export async function createApp(options: AppOptions): Promise<App> {
     onEndpointsChanged: () => webhookEndpoints.invalidate(),
     ...options.webhooks,
   });
-  bus.subscribe(
-    webhookFanout({
+  // Once per cluster: the fan-out writes delivery rows (idempotent by endpoint and event, so a
+  // redelivered event adds nothing).
+  bus.subscribe({
+    name: 'webhook-fanout',
+    mode: 'work-queue',
+    handler: webhookFanout({
       db: database.db,
       endpoints: webhookEndpoints,
       now: () => clock.now(),
       onDeliveries: () => webhookSender.notify(),
     }),
-  );
+  });
   const webhooks = new WebhookService(ctx, webhookBox, {
     allow: webhookAllow,
     ...(options.webhooks?.resolve ? { resolve: options.webhooks.resolve } : {}),
