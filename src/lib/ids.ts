@@ -22,6 +22,7 @@ export const ID_PREFIXES = {
   decision: 'dec',
   approval: 'apr',
   reconciliation: 'rcn',
+  consoleUser: 'usr',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIXES;
