@@ -182,7 +182,10 @@ describe.each(backends.map((b) => [b.name, b] as const))('console sessions on %s
     });
 
     it('is refused from another site (login CSRF)', async () => {
-      for (const headers of [{ origin: 'https://evil.example' }, { 'sec-fetch-site': 'cross-site' }]) {
+      for (const headers of [
+        { origin: 'https://evil.example' },
+        { 'sec-fetch-site': 'cross-site' },
+      ] as Record<string, string>[]) {
         const res = await signIn(emails['fraud'] as string, PASSWORD, headers);
         expect(res.statusCode).toBe(403);
         expect(res.json().code).toBe('csrf_failed');
