@@ -38,7 +38,7 @@ describe.skipIf(!existsSync(path.join(ROOT, 'dist/cli.js')))('promoguard users c
       'the first admin passphrase\n',
     );
     expect(res.status, res.stderr).toBe(0);
-    expect(res.stderr).toMatch(/created usr_[0-9A-Z]{26} \(first@example\.com, admin\)/);
+    expect(res.stderr).toMatch(/created usr_[0-9A-Z]{26} \(owner@example\.com, admin\)/);
     expect(res.stdout + res.stderr).not.toContain('passphrase');
   });
 
