@@ -19,8 +19,10 @@ import { MemoryWindowCounters, RedisWindowCounters } from './limits/window-count
 import { DependencyHealth, type DependencyLogger } from './metrics/dependency-health.js';
 import { type DatabaseReading, Metrics } from './metrics/registry.js';
 import { RiskEngine } from './risk/engine.js';
+import { CsrfTokens } from './security/console-sessions.js';
 import { CustomerTokens } from './security/customer-tokens.js';
 import { IdentifierHasher } from './security/identifier-hasher.js';
+import { PasswordHasher } from './security/passwords.js';
 import { loadServerSecret } from './security/server-secret.js';
 import { parseAllowList, type Resolver } from './security/ssrf-guard.js';
 import { StepUpChallenges } from './security/step-up.js';
@@ -31,6 +33,7 @@ import { AuditService } from './services/audit.js';
 import { CampaignService } from './services/campaigns.js';
 import { PatternIndex } from './services/code-patterns.js';
 import { CodeService } from './services/codes.js';
+import { ConsoleUserService } from './services/console-users.js';
 import type { ServiceContext } from './services/context.js';
 import { ControlService } from './services/controls.js';
 import { Defenses } from './services/defenses.js';
@@ -83,6 +86,8 @@ export interface App {
   webhooks: WebhookService;
   /** Sends this node's share of the due webhook deliveries. */
   webhookSender: WebhookSender;
+  /** Console users, their sign-in and sessions. */
+  consoleUsers: ConsoleUserService;
   close(): Promise<void>;
 }
 
@@ -367,6 +372,15 @@ export async function createApp(options: AppOptions): Promise<App> {
     telemetry,
     webhooks,
     webhookSender,
+    consoleUsers: new ConsoleUserService(ctx, {
+      hasher: new PasswordHasher({ ln: config.CONSOLE_PASSWORD_SCRYPT_LOG_N, r: 8, p: 1 }),
+      csrf: new CsrfTokens(secret),
+      passwordRules: { minLength: config.CONSOLE_PASSWORD_MIN_LENGTH },
+      idleMs: config.CONSOLE_SESSION_IDLE_MINUTES * 60_000,
+      maxAgeMs: config.CONSOLE_SESSION_MAX_HOURS * 3_600_000,
+      lockoutAfterFailures: config.CONSOLE_LOCKOUT_AFTER_FAILURES,
+      lockoutMs: config.CONSOLE_LOCKOUT_MINUTES * 60_000,
+    }),
     async close() {
       if (closed) return;
       closed = true;

@@ -15,10 +15,12 @@ import { reconciliationCsv, reconciliationTable } from './formats/reconciliation
 import { listenForMetrics } from './http/routes/metrics.js';
 import { API_VERSION, buildServer } from './http/server.js';
 import { SCOPES, type Scope } from './services/api-keys.js';
+import { ROLES } from './services/console-users.js';
 import { startEmbeddedServer } from './simulate/embedded-server.js';
 import { formatScorecard, writeResult } from './simulate/report.js';
 import { runSimulation } from './simulate/runner.js';
 import { SCENARIOS, selectScenarios } from './simulate/scenarios.js';
+import type { ConsoleRole } from './store/schema.js';
 
 const stderrLogger = {
   error: (obj: object, msg: string) => process.stderr.write(`${msg} ${JSON.stringify(obj)}\n`),
@@ -171,6 +173,45 @@ async function reconcile(getConfig: () => Config, opts: { out?: string; progress
   }
 }
 
+/**
+ * A password read from stdin: piped (its first line), or typed at a terminal without echo. Never an
+ * argument: argv is visible to every user of the machine and kept in shell history.
+ */
+async function readPassword(prompt: string): Promise<string> {
+  const stdin = process.stdin;
+  if (!stdin.isTTY) {
+    const chunks: Buffer[] = [];
+    for await (const chunk of stdin) chunks.push(Buffer.from(chunk as Uint8Array));
+    return (Buffer.concat(chunks).toString('utf8').split(/\r?\n/)[0] ?? '').trim();
+  }
+  process.stderr.write(prompt);
+  stdin.setRawMode(true);
+  stdin.resume();
+  let typed = '';
+  return new Promise((resolve, reject) => {
+    const onData = (data: Buffer) => {
+      for (const ch of data.toString('utf8')) {
+        if (ch === '\r' || ch === '\n') {
+          stdin.setRawMode(false);
+          stdin.pause();
+          stdin.off('data', onData);
+          process.stderr.write('\n');
+          resolve(typed);
+          return;
+        }
+        if (ch === '\u0003') {
+          stdin.setRawMode(false);
+          reject(new Error('cancelled'));
+          return;
+        }
+        if (ch === '\u007f') typed = typed.slice(0, -1);
+        else typed += ch;
+      }
+    };
+    stdin.on('data', onData);
+  });
+}
+
 export function buildCli(getConfig: () => Config): Command {
   const program = new Command('promoguard')
     .description('Promotion engine: coupons, validation, redemption, abuse defenses')
@@ -188,6 +229,28 @@ export function buildCli(getConfig: () => Config): Command {
     .action(() =>
       withApp(getConfig(), async () => {
         process.stderr.write('database is at the latest migration\n');
+      }),
+    );
+
+  const users = program.command('users').description('Manage console users');
+  users
+    .command('create')
+    .description('Create a console user (e.g. the first admin); the password is read from stdin or prompted')
+    .requiredOption('--email <email>', 'the address the person signs in with')
+    .addOption(
+      new Option('--role <role>', 'what the person may do').choices([...ROLES]).makeOptionMandatory(),
+    )
+    .action((opts: { email: string; role: ConsoleRole }) =>
+      withApp(getConfig(), async (app) => {
+        const password = await readPassword('password: ');
+        try {
+          const user = await app.consoleUsers.create({ email: opts.email, role: opts.role, password }, 'cli');
+          process.stderr.write(`created ${user.id} (${user.email}, ${user.role}); sign in at /console\n`);
+        } catch (err) {
+          if (!(err instanceof AppError)) throw err;
+          process.stderr.write(`promoguard: ${err.detail ?? err.message}\n`);
+          process.exitCode = 1;
+        }
       }),
     );
 

@@ -267,6 +267,54 @@ const EnvSchema = Type.Object({
     description:
       'Minutes between scheduled reconciliations (one node runs each); 0 = no schedule (run on demand only)',
   }),
+  CONSOLE_SESSION_IDLE_MINUTES: Type.Integer({
+    minimum: 1,
+    maximum: 1440,
+    default: 30,
+    description: 'A console session unused this long is over; the person signs in again',
+  }),
+  CONSOLE_SESSION_MAX_HOURS: Type.Integer({
+    minimum: 1,
+    maximum: 720,
+    default: 12,
+    description: 'A console session is over this long after sign-in, however busy',
+  }),
+  CONSOLE_LOCKOUT_AFTER_FAILURES: Type.Integer({
+    minimum: 1,
+    maximum: 100,
+    default: 5,
+    description: 'Failed console sign-ins in a row that lock the user for CONSOLE_LOCKOUT_MINUTES',
+  }),
+  CONSOLE_LOCKOUT_MINUTES: Type.Integer({
+    minimum: 1,
+    maximum: 1440,
+    default: 15,
+    description: 'How long a locked console user is refused, even with the right password',
+  }),
+  CONSOLE_PASSWORD_MIN_LENGTH: Type.Integer({
+    minimum: 8,
+    maximum: 128,
+    default: 12,
+    description: 'Shortest console password accepted (characters)',
+  }),
+  CONSOLE_PASSWORD_SCRYPT_LOG_N: Type.Integer({
+    minimum: 14,
+    maximum: 20,
+    default: 17,
+    description:
+      'scrypt cost of new console password hashes as log2(N), r=8, p=1 (17 = 128 MiB per hash); raising it re-hashes each password at its next sign-in',
+  }),
+  CONSOLE_COOKIE_SECURE: Type.Union([Type.Literal('auto'), Type.Literal('always'), Type.Literal('never')], {
+    default: 'auto',
+    description:
+      'Mark the session cookie Secure: auto = when the request came over TLS (directly, or per X-Forwarded-Proto from a TRUST_PROXY hop)',
+  }),
+  CONSOLE_DIR: Type.Optional(
+    Type.String({
+      minLength: 1,
+      description: 'Folder of the built console served at /console; unset = dist/console of the package',
+    }),
+  ),
   METRICS_TOKEN: Type.Optional(
     Type.String({
       minLength: 32,

@@ -11,8 +11,11 @@ import { AppError } from '../errors.js';
 import { newId } from '../lib/ids.js';
 import { type CustomerClaims, CustomerTokens } from '../security/customer-tokens.js';
 import { hasScope, type Scope } from '../services/api-keys.js';
+import type { ConsolePrincipal } from '../services/console-users.js';
 import type { ApiKeyRecord } from '../store/api-keys.js';
 import { answerNodeLevelRequests, clientErrorHandler } from './connection-errors.js';
+import { CSRF_HEADER, fromOwnOrigin, readSessionCookie, UNSAFE_METHODS } from './console-session.js';
+import { consoleStatic } from './console-static.js';
 import { registerStorefrontCors } from './cors.js';
 import { useBoundedJsonParser } from './json-body.js';
 import { errorHandler, findUnstorableText, sendProblem } from './problem.js';
@@ -21,6 +24,7 @@ import { approvalRoutes } from './routes/approvals.js';
 import { auditRoutes } from './routes/audit.js';
 import { campaignRoutes } from './routes/campaigns.js';
 import { codeRoutes } from './routes/codes.js';
+import { consoleUserRoutes } from './routes/console-users.js';
 import { controlRoutes } from './routes/controls.js';
 import { decisionRoutes } from './routes/decisions.js';
 import { healthRoutes } from './routes/health.js';
@@ -32,6 +36,7 @@ import { reconciliationRoutes } from './routes/reconciliations.js';
 import { redemptionRoutes } from './routes/redemptions.js';
 import { reviewRoutes } from './routes/reviews.js';
 import { ruleRoutes } from './routes/rules.js';
+import { sessionRoutes } from './routes/session.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { validatorCompiler } from './shared.js';
 
@@ -40,6 +45,8 @@ declare module 'fastify' {
     apiKey: ApiKeyRecord | null;
     /** Set when the caller is a storefront holding a customer token. */
     customer: CustomerClaims | null;
+    /** Set when the caller is a person signed in to the console (a session cookie). */
+    consoleUser: ConsolePrincipal | null;
   }
   interface FastifyContextConfig {
     /** The route needs a key holding any one of these scopes (admin holds all). */
@@ -49,14 +56,23 @@ declare module 'fastify' {
      * parameter (`path`) or `customer.id` in the body (`body`) names.
      */
     customer?: 'path' | 'body';
+    /** The route is about the caller's own console session: it needs one, and no scope. */
+    session?: true;
   }
 }
+
+const csrfHeader = (request: FastifyRequest) => {
+  const value = request.headers[CSRF_HEADER];
+  return typeof value === 'string' ? value : undefined;
+};
 
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 const NOT_YOURS = 'a customer token acts only on its own customer';
 
 export interface ServerOptions {
   logger?: boolean | object;
+  /** The built console's folder (tests); otherwise CONSOLE_DIR or dist/console. */
+  consoleDir?: string;
 }
 
 export const API_VERSION = '0.1.0';
@@ -64,7 +80,10 @@ export const API_VERSION = '0.1.0';
 export async function buildServer(app: App, options: ServerOptions = {}): Promise<FastifyInstance> {
   const { config } = app;
   const server: FastifyInstance = Fastify({
-    logger: options.logger ?? { level: app.config.LOG_LEVEL, redact: ['req.headers.authorization'] },
+    logger: options.logger ?? {
+      level: app.config.LOG_LEVEL,
+      redact: ['req.headers.authorization', 'req.headers.cookie', `req.headers["${CSRF_HEADER}"]`],
+    },
     bodyLimit: app.config.BODY_LIMIT_BYTES,
     // A slow client holds a connection only so long: its request line and headers, then the whole
     // request, must arrive in time; an idle keep-alive connection or one nothing moves on is closed.
@@ -107,6 +126,7 @@ export async function buildServer(app: App, options: ServerOptions = {}): Promis
   server.setValidatorCompiler(validatorCompiler);
   server.decorateRequest('apiKey', null);
   server.decorateRequest('customer', null);
+  server.decorateRequest('consoleUser', null);
   server.removeContentTypeParser(['text/plain']);
   useBoundedJsonParser(server, config.JSON_MAX_DEPTH);
   server.setErrorHandler(errorHandler);
@@ -153,9 +173,30 @@ export async function buildServer(app: App, options: ServerOptions = {}): Promis
   // Authentication runs in onRequest, before the body is even parsed: an anonymous caller
   // learns nothing from validation errors.
   server.addHook('onRequest', async (request: FastifyRequest, reply) => {
-    const { scopes, customer } = request.routeOptions.config;
-    if (!scopes) return;
+    const { scopes, customer, session } = request.routeOptions.config;
+    if (!scopes && !session) return;
     const header = request.headers.authorization;
+    // A person in the console: the session cookie, when no Authorization header says otherwise. The
+    // role's scopes pass the same check an API key's do, so every route serves a session alike.
+    const sessionId = header === undefined ? readSessionCookie(config, request) : undefined;
+    if (sessionId !== undefined) {
+      // Judged before the session is even looked up: a forged request must not refresh its idle time.
+      if (
+        UNSAFE_METHODS.has(request.method) &&
+        (!fromOwnOrigin(request) || !app.consoleUsers.csrfMatches(sessionId, csrfHeader(request)))
+      ) {
+        throw new AppError('csrf_failed');
+      }
+      const principal = await app.consoleUsers.resolve(sessionId);
+      if (!principal)
+        throw new AppError('unauthorized', 'the console session is over or unknown; sign in again');
+      if (scopes && !scopes.some((scope) => hasScope(principal.scopes, scope))) {
+        throw new AppError('forbidden', `this route needs one of the scopes: ${scopes.join(', ')}`);
+      }
+      request.consoleUser = principal;
+      return;
+    }
+    if (!scopes) throw new AppError('unauthorized', 'this route needs a console session');
     const match = typeof header === 'string' ? /^Bearer ([\x21-\x7e]{1,1024})$/i.exec(header) : null;
     const credential = match?.[1];
     if (credential && CustomerTokens.looksLikeToken(credential)) {
@@ -202,9 +243,18 @@ export async function buildServer(app: App, options: ServerOptions = {}): Promis
           'Errors are application/problem+json with a stable `code`.',
       },
       components: {
-        securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'pgk_… API key' } },
+        securitySchemes: {
+          apiKey: { type: 'http', scheme: 'bearer', description: 'pgk_… API key' },
+          consoleSession: {
+            type: 'apiKey',
+            in: 'cookie',
+            name: 'pg_session',
+            description:
+              'A console session (`__Host-pg_session` over TLS); requests that change something also need the X-CSRF-Token header',
+          },
+        },
       },
-      security: [{ apiKey: [] }],
+      security: [{ apiKey: [] }, { consoleSession: [] }],
       tags: [
         {
           name: 'campaigns',
@@ -229,6 +279,11 @@ export async function buildServer(app: App, options: ServerOptions = {}): Promis
         { name: 'risk', description: 'Rules, backtests, reviews and decisions (scope fraud)' },
         { name: 'finance', description: 'Reconciliation reports and their CSV export (scope finance)' },
         { name: 'admin', description: 'API keys (scope admin) and the audit trail (scope fraud)' },
+        {
+          name: 'console',
+          description:
+            'Console sign-in, the session, and console users (scope admin; your own password: any session)',
+        },
         {
           name: 'approvals',
           description:
@@ -263,8 +318,11 @@ export async function buildServer(app: App, options: ServerOptions = {}): Promis
     reconciliationRoutes,
     outcomeRoutes,
     webhookRoutes,
+    sessionRoutes,
+    consoleUserRoutes,
   ]) {
     await server.register(routes(app), { prefix: '/v1' });
   }
+  await server.register(consoleStatic(app, options.consoleDir));
   return server;
 }

@@ -250,5 +250,6 @@ export const Reason = Type.Object({ reason: Type.Optional(Text(500, 'Why; kept i
 /** The reason a defense needs (lists, bulk revocation, throttles, partner caps). */
 export const Why = Type.String({ minLength: 1, maxLength: 500, description: 'Why; kept in the audit log' });
 
-/** Who made a change, for the audit log: the API key's id. */
-export const actorOf = (request: { apiKey: { id: string } | null }) => request.apiKey?.id ?? 'unknown';
+/** Who made a change, for the audit log: the signed-in console user's id, or the API key's id. */
+export const actorOf = (request: { apiKey: { id: string } | null; consoleUser: { userId: string } | null }) =>
+  request.consoleUser?.userId ?? request.apiKey?.id ?? 'unknown';

@@ -24,6 +24,7 @@ export const ID_PREFIXES = {
   reconciliation: 'rcn',
   webhook: 'whk',
   webhookDelivery: 'whd',
+  consoleUser: 'usr',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIXES;

@@ -391,7 +391,31 @@ export interface RedemptionOutcomesTable {
   recorded_at: Date;
 }
 
+export type ConsoleRole = 'marketing' | 'fraud' | 'on_call' | 'finance' | 'admin';
+
+export interface ConsoleUsersTable {
+  id: string;
+  email: string;
+  role: ConsoleRole;
+  password_hash: string;
+  failed_sign_ins: Generated<number>;
+  locked_until: Date | null;
+  disabled_at: Date | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export interface ConsoleSessionsTable {
+  id_hash: string;
+  user_id: string;
+  created_at: Date;
+  last_seen_at: Date;
+  revoked_at: Date | null;
+}
+
 export interface Database {
+  console_users: ConsoleUsersTable;
+  console_sessions: ConsoleSessionsTable;
   api_keys: ApiKeysTable;
   campaigns: CampaignsTable;
   code_batches: CodeBatchesTable;
