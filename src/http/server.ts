@@ -15,6 +15,7 @@ import type { ApiKeyRecord } from '../store/api-keys.js';
 import { answerNodeLevelRequests, clientErrorHandler } from './connection-errors.js';
 import { registerStorefrontCors } from './cors.js';
 import { useBoundedJsonParser } from './json-body.js';
+import { documentObject, documentRoute } from './openapi.js';
 import { errorHandler, findUnstorableText, sendProblem } from './problem.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
 import { approvalRoutes } from './routes/approvals.js';
@@ -191,6 +192,8 @@ export async function buildServer(app: App, options: ServerOptions = {}): Promis
   });
 
   await server.register(swagger, {
+    transform: documentRoute,
+    transformObject: documentObject,
     openapi: {
       openapi: '3.1.0',
       info: {
