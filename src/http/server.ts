@@ -18,6 +18,7 @@ import { CSRF_HEADER, fromOwnOrigin, readSessionCookie, UNSAFE_METHODS } from '.
 import { consoleStatic } from './console-static.js';
 import { registerStorefrontCors } from './cors.js';
 import { useBoundedJsonParser } from './json-body.js';
+import { documentObject, documentRoute } from './openapi.js';
 import { errorHandler, findUnstorableText, sendProblem } from './problem.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
 import { approvalRoutes } from './routes/approvals.js';
@@ -233,6 +234,8 @@ export async function buildServer(app: App, options: ServerOptions = {}): Promis
   });
 
   await server.register(swagger, {
+    transform: documentRoute,
+    transformObject: documentObject,
     openapi: {
       openapi: '3.1.0',
       info: {

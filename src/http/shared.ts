@@ -100,6 +100,21 @@ export const validatorCompiler: FastifySchemaCompiler<TSchema> = ({ schema, http
 
 export const strict = { additionalProperties: false } as const;
 
+const componentNames = new Map<TSchema, string>();
+
+/**
+ * Names a schema shared by several routes: the served document holds it once under
+ * `components.schemas` and refers to it by `$ref` (see openapi.ts), so a typed client gets one type for
+ * it. Validation is untouched: routes keep the very schema object.
+ */
+export function component<T extends TSchema>(name: string, schema: T): T {
+  componentNames.set(schema, name);
+  return schema;
+}
+
+/** The named schemas, for the document (openapi.ts). */
+export const namedComponents = (): ReadonlyMap<TSchema, string> => componentNames;
+
 /** A string that is one of `values`, typed as their union (`Type.Literal` over `.map` would lose it). */
 export const StringEnum = <const T extends readonly string[]>(
   values: T,
@@ -200,43 +215,60 @@ export function page<T, J, C = string>(
 // Errors
 // ---------------------------------------------------------------------------------------------------
 
-export const Problem = Type.Object(
-  {
-    type: Type.String(),
-    title: Type.String(),
-    status: Type.Integer(),
-    code: StringEnum(Object.keys(ERROR_CODES) as ErrorCode[]),
-    detail: Type.Optional(Type.String()),
-    request_id: Type.String(),
-  },
-  { additionalProperties: true, description: 'RFC 9457 problem details' },
+export const Problem = component(
+  'Problem',
+  Type.Object(
+    {
+      type: Type.String(),
+      title: Type.String(),
+      status: Type.Integer(),
+      code: StringEnum(Object.keys(ERROR_CODES) as ErrorCode[]),
+      detail: Type.Optional(Type.String()),
+      request_id: Type.String(),
+    },
+    { additionalProperties: true, description: 'RFC 9457 problem details' },
+  ),
 );
 
+/** A problem response as it leaves (errorHandler answers `application/problem+json`), naming its codes. */
+export function problemResponse(status: number) {
+  const codes = Object.entries(ERROR_CODES)
+    .filter(([, error]) => error.status === status)
+    .map(([code]) => `\`${code}\``);
+  return {
+    description: `Problem document; \`code\` is one of ${codes.join(', ')}`,
+    content: { 'application/problem+json': { schema: Problem } },
+  };
+}
+
+/** The error answers any /v1 route may give: bad input, auth, missing, conflict, refusal, limits, outage. */
 export const ErrorResponses = {
-  400: Problem,
-  401: Problem,
-  403: Problem,
-  404: Problem,
-  409: Problem,
-  422: Problem,
-  428: Problem,
-  429: Problem,
+  400: problemResponse(400),
+  401: problemResponse(401),
+  403: problemResponse(403),
+  404: problemResponse(404),
+  409: problemResponse(409),
+  422: problemResponse(422),
+  428: problemResponse(428),
+  429: problemResponse(429),
+  503: problemResponse(503),
 };
 
 // ---------------------------------------------------------------------------------------------------
 // Retryable writes and the audit log
 // ---------------------------------------------------------------------------------------------------
 
-export const IdempotencyHeaders = Type.Object({
-  'idempotency-key': Type.Optional(
-    Type.String({
-      minLength: 1,
-      maxLength: 255,
-      pattern: '^[\\x21-\\x7e]+$',
-      description: 'Required; printable ASCII',
-    }),
-  ),
+const IdempotencyKey = Type.String({
+  minLength: 1,
+  maxLength: 255,
+  pattern: '^[\\x21-\\x7e]+$',
+  description: 'Printable ASCII; a repeat with the same key and request returns the first result',
 });
+
+export const IdempotencyHeaders = Type.Object({ 'idempotency-key': Type.Optional(IdempotencyKey) });
+
+/** What the document declares for IdempotencyHeaders: the header is required (requireIdempotencyKey). */
+export const DocumentedIdempotencyHeaders = Type.Object({ 'idempotency-key': IdempotencyKey });
 
 /** Retryable writes need the header; the schema leaves it optional so its absence gets this clear code. */
 export function requireIdempotencyKey(key: string | undefined): string {

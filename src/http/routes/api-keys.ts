@@ -6,6 +6,7 @@ import { SCOPES } from '../../services/api-keys.js';
 import type { ApiKeyRecord } from '../../store/api-keys.js';
 import {
   actorOf,
+  component,
   ErrorResponses,
   Id,
   iso,
@@ -17,14 +18,17 @@ import {
   Timestamp,
 } from '../shared.js';
 
-const ApiKey = Type.Object({
-  id: Type.String(),
-  name: Type.String(),
-  hint: Type.String({ description: 'The last four characters, to tell keys apart' }),
-  scopes: Type.Array(Type.String()),
-  created_at: Timestamp,
-  revoked_at: Nullable(Timestamp),
-});
+const ApiKey = component(
+  'ApiKey',
+  Type.Object({
+    id: Type.String(),
+    name: Type.String(),
+    hint: Type.String({ description: 'The last four characters, to tell keys apart' }),
+    scopes: Type.Array(Type.String()),
+    created_at: Timestamp,
+    revoked_at: Nullable(Timestamp),
+  }),
+);
 
 const keyJson = (k: ApiKeyRecord) => ({
   id: k.id,

@@ -6,6 +6,7 @@ import type { ApprovalRecord } from '../../store/approvals.js';
 import {
   actorOf,
   CampaignId,
+  component,
   ErrorResponses,
   Id,
   iso,
@@ -27,31 +28,34 @@ import {
 export const ApprovalId = Id('apr');
 const ApprovalStatus = StringEnum(['pending', 'approved', 'rejected', 'expired'] as const);
 
-export const Approval = Type.Object(
-  {
-    id: ApprovalId,
-    kind: StringEnum(['campaign.create', 'campaign.update'] as const, {
-      description:
-        '`campaign.create`: a new campaign was created as a draft and its activation waits; `campaign.update`: a change of a campaign waits',
-    }),
-    status: ApprovalStatus,
-    target_id: CampaignId,
-    target_version: Type.Integer({ description: "The campaign's version when the change was requested" }),
-    target_status: Type.String({ description: "The campaign's status when the change was requested" }),
-    change: Type.Record(Type.String(), Type.Unknown(), {
-      description:
-        'The requested change, in the fields of PATCH /v1/campaigns/{id}; applied as is on approval',
-    }),
-    rules: Type.Array(StringEnum(APPROVAL_RULES), { description: 'The policy rules the change trips' }),
-    reason: Nullable(Type.String()),
-    requested_by: Type.String({ description: 'The API key that asked for the change' }),
-    decided_by: Nullable(Type.String()),
-    decided_at: Nullable(Timestamp),
-    note: Nullable(Type.String()),
-    created_at: Timestamp,
-    expires_at: Timestamp,
-  },
-  { description: 'A campaign change waiting for (or decided by) a second API key' },
+export const Approval = component(
+  'Approval',
+  Type.Object(
+    {
+      id: ApprovalId,
+      kind: StringEnum(['campaign.create', 'campaign.update'] as const, {
+        description:
+          '`campaign.create`: a new campaign was created as a draft and its activation waits; `campaign.update`: a change of a campaign waits',
+      }),
+      status: ApprovalStatus,
+      target_id: CampaignId,
+      target_version: Type.Integer({ description: "The campaign's version when the change was requested" }),
+      target_status: Type.String({ description: "The campaign's status when the change was requested" }),
+      change: Type.Record(Type.String(), Type.Unknown(), {
+        description:
+          'The requested change, in the fields of PATCH /v1/campaigns/{id}; applied as is on approval',
+      }),
+      rules: Type.Array(StringEnum(APPROVAL_RULES), { description: 'The policy rules the change trips' }),
+      reason: Nullable(Type.String()),
+      requested_by: Type.String({ description: 'The API key that asked for the change' }),
+      decided_by: Nullable(Type.String()),
+      decided_at: Nullable(Timestamp),
+      note: Nullable(Type.String()),
+      created_at: Timestamp,
+      expires_at: Timestamp,
+    },
+    { description: 'A campaign change waiting for (or decided by) a second API key' },
+  ),
 );
 
 const Params = Type.Object({ id: ApprovalId });

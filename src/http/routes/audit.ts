@@ -3,6 +3,7 @@ import { Type } from 'typebox';
 import type { App } from '../../app.js';
 import type { AuditEntry } from '../../store/audit.js';
 import {
+  component,
   ErrorResponses,
   Nullable,
   NumericCursor,
@@ -18,19 +19,22 @@ import {
 // Schemas
 // ---------------------------------------------------------------------------------------------------
 
-const Entry = Type.Object({
-  id: Type.Integer({ description: 'Increases in the order entries were written' }),
-  actor: Type.String({
-    description: 'The API key id that made the change, `cli`, or `promoguard` (the service itself)',
+const Entry = component(
+  'AuditEntry',
+  Type.Object({
+    id: Type.Integer({ description: 'Increases in the order entries were written' }),
+    actor: Type.String({
+      description: 'The API key id that made the change, `cli`, or `promoguard` (the service itself)',
+    }),
+    action: Type.String({ description: '`<resource>.<verb>`, e.g. `campaign.updated`, `api_key.revoked`' }),
+    resource: Type.String({ description: 'The id of what changed (campaign, code, rule, key, approval, …)' }),
+    reason: Nullable(Type.String()),
+    details: Type.Record(Type.String(), Type.Unknown(), {
+      description: 'The change itself: what was created, or each changed field `{from, to}`, …',
+    }),
+    created_at: Timestamp,
   }),
-  action: Type.String({ description: '`<resource>.<verb>`, e.g. `campaign.updated`, `api_key.revoked`' }),
-  resource: Type.String({ description: 'The id of what changed (campaign, code, rule, key, approval, …)' }),
-  reason: Nullable(Type.String()),
-  details: Type.Record(Type.String(), Type.Unknown(), {
-    description: 'The change itself: what was created, or each changed field `{from, to}`, …',
-  }),
-  created_at: Timestamp,
-});
+);
 
 // ---------------------------------------------------------------------------------------------------
 // Mapping

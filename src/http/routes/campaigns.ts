@@ -15,6 +15,7 @@ import {
   actorOf,
   CampaignId,
   Currency,
+  component,
   ErrorResponses,
   iso,
   Nullable,
@@ -34,24 +35,27 @@ import { Approval, approvalJson } from './approvals.js';
 // Schemas
 // ---------------------------------------------------------------------------------------------------
 
-export const Discount = Type.Union(
-  [
-    Type.Object({ type: Type.Literal('fixed_amount'), amount_minor: AmountMinor }, strict),
-    Type.Object(
-      {
-        type: Type.Literal('percentage'),
-        basis_points: Type.Integer({ minimum: 1, maximum: MAX_BASIS_POINTS, description: '1500 = 15 %' }),
-        max_discount_minor: Type.Optional(Nullable(AmountMinor)),
-      },
-      strict,
-    ),
-    Type.Object({ type: Type.Literal('free_shipping') }, strict),
-  ],
-  {
-    description:
-      'Percentages are rounded half to even to a whole minor unit; no discount exceeds the subtotal ' +
-      '(free shipping discounts exactly cart.shipping_minor).',
-  },
+export const Discount = component(
+  'Discount',
+  Type.Union(
+    [
+      Type.Object({ type: Type.Literal('fixed_amount'), amount_minor: AmountMinor }, strict),
+      Type.Object(
+        {
+          type: Type.Literal('percentage'),
+          basis_points: Type.Integer({ minimum: 1, maximum: MAX_BASIS_POINTS, description: '1500 = 15 %' }),
+          max_discount_minor: Type.Optional(Nullable(AmountMinor)),
+        },
+        strict,
+      ),
+      Type.Object({ type: Type.Literal('free_shipping') }, strict),
+    ],
+    {
+      description:
+        'Percentages are rounded half to even to a whole minor unit; no discount exceeds the subtotal ' +
+        '(free shipping discounts exactly cart.shipping_minor).',
+    },
+  ),
 );
 
 const IdList = Type.Array(Text(128), { maxItems: 10_000, uniqueItems: true });
@@ -120,15 +124,18 @@ const limitFields = {
   ),
 };
 
-export const CampaignCreate = Type.Object(
-  {
-    name: Text(200),
-    currency: Currency,
-    discount: Discount,
-    status: Type.Optional(StringEnum(['draft', 'active'] as const, { description: 'default draft' })),
-    ...limitFields,
-  },
-  strict,
+export const CampaignCreate = component(
+  'CampaignCreate',
+  Type.Object(
+    {
+      name: Text(200),
+      currency: Currency,
+      discount: Discount,
+      status: Type.Optional(StringEnum(['draft', 'active'] as const, { description: 'default draft' })),
+      ...limitFields,
+    },
+    strict,
+  ),
 );
 
 const CampaignStatus = StringEnum(CAMPAIGN_STATUSES);
@@ -143,34 +150,37 @@ const CampaignPatch = Type.Object(
   { ...strict, minProperties: 1 },
 );
 
-export const Campaign = Type.Object({
-  id: CampaignId,
-  name: Type.String(),
-  status: CampaignStatus,
-  currency: Currency,
-  discount: Discount,
-  starts_at: Timestamp,
-  ends_at: Nullable(Timestamp),
-  redemption_cap: Nullable(Type.Integer()),
-  budget_minor: Nullable(Type.Integer()),
-  per_customer_cap: Nullable(Type.Integer()),
-  per_person_cap: Nullable(Type.Integer()),
-  throttle_per_minute: Nullable(Type.Integer()),
-  min_order_minor: Nullable(Type.Integer()),
-  eligibility: Type.Object({
-    customer_ids: Nullable(Type.Array(Type.String())),
-    segments: Nullable(Type.Array(Type.String())),
-    regions: Nullable(Type.Array(Type.String())),
-    first_order_only: Type.Boolean(),
+export const Campaign = component(
+  'Campaign',
+  Type.Object({
+    id: CampaignId,
+    name: Type.String(),
+    status: CampaignStatus,
+    currency: Currency,
+    discount: Discount,
+    starts_at: Timestamp,
+    ends_at: Nullable(Timestamp),
+    redemption_cap: Nullable(Type.Integer()),
+    budget_minor: Nullable(Type.Integer()),
+    per_customer_cap: Nullable(Type.Integer()),
+    per_person_cap: Nullable(Type.Integer()),
+    throttle_per_minute: Nullable(Type.Integer()),
+    min_order_minor: Nullable(Type.Integer()),
+    eligibility: Type.Object({
+      customer_ids: Nullable(Type.Array(Type.String())),
+      segments: Nullable(Type.Array(Type.String())),
+      regions: Nullable(Type.Array(Type.String())),
+      first_order_only: Type.Boolean(),
+    }),
+    redemptions_used: Type.Integer({ description: 'Redemptions in force (rolled-back ones excluded)' }),
+    spent_minor: Type.Integer({ description: 'Discount given by redemptions in force' }),
+    metadata: Type.Record(Type.String(), Type.String()),
+    planned_peaks: Type.Array(PlannedPeakBody),
+    version: Type.Integer({ description: 'Bumped by every change of the terms' }),
+    created_at: Timestamp,
+    updated_at: Timestamp,
   }),
-  redemptions_used: Type.Integer({ description: 'Redemptions in force (rolled-back ones excluded)' }),
-  spent_minor: Type.Integer({ description: 'Discount given by redemptions in force' }),
-  metadata: Type.Record(Type.String(), Type.String()),
-  planned_peaks: Type.Array(PlannedPeakBody),
-  version: Type.Integer({ description: 'Bumped by every change of the terms' }),
-  created_at: Timestamp,
-  updated_at: Timestamp,
-});
+);
 
 const Params = Type.Object({ id: CampaignId });
 

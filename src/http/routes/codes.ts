@@ -8,6 +8,7 @@ import {
   actorOf,
   CampaignId,
   CustomerId,
+  component,
   ErrorResponses,
   iso,
   Nullable,
@@ -25,29 +26,32 @@ import {
 // Schemas
 // ---------------------------------------------------------------------------------------------------
 
-const Code = Type.Object({
-  id: Type.String(),
-  campaign_id: CampaignId,
-  batch_id: Nullable(Type.String()),
-  code: Type.String({ description: 'As shown to customers' }),
-  normalized: Type.String({ description: 'Upper case, separators removed: how codes are matched' }),
-  kind: Type.Union([Type.Literal('public'), Type.Literal('unique')]),
-  max_uses: Nullable(Type.Integer()),
-  uses: Type.Integer(),
-  customer_id: Nullable(Type.String()),
-  status: Type.Union([Type.Literal('active'), Type.Literal('revoked')]),
-  partner: Nullable(Type.String()),
-  amount_minor: Nullable(
-    Type.Integer({
-      description: 'A fixed amount of this code (loyalty coupons); null = the campaign discount',
-    }),
-  ),
-  expires_at: Nullable(
-    Type.String({ format: 'date-time', description: "End of this code's own validity, if any" }),
-  ),
-  created_at: Timestamp,
-  revoked_at: Nullable(Timestamp),
-});
+const Code = component(
+  'Code',
+  Type.Object({
+    id: Type.String(),
+    campaign_id: CampaignId,
+    batch_id: Nullable(Type.String()),
+    code: Type.String({ description: 'As shown to customers' }),
+    normalized: Type.String({ description: 'Upper case, separators removed: how codes are matched' }),
+    kind: Type.Union([Type.Literal('public'), Type.Literal('unique')]),
+    max_uses: Nullable(Type.Integer()),
+    uses: Type.Integer(),
+    customer_id: Nullable(Type.String()),
+    status: Type.Union([Type.Literal('active'), Type.Literal('revoked')]),
+    partner: Nullable(Type.String()),
+    amount_minor: Nullable(
+      Type.Integer({
+        description: 'A fixed amount of this code (loyalty coupons); null = the campaign discount',
+      }),
+    ),
+    expires_at: Nullable(
+      Type.String({ format: 'date-time', description: "End of this code's own validity, if any" }),
+    ),
+    created_at: Timestamp,
+    revoked_at: Nullable(Timestamp),
+  }),
+);
 
 export const Partner = Type.String({
   minLength: 1,

@@ -5,6 +5,7 @@ import {
   actorOf,
   CampaignId,
   CustomerId,
+  component,
   ErrorResponses,
   Nullable,
   type Routes,
@@ -35,12 +36,15 @@ const Links = Type.Object({
   ),
 });
 
-const PartnerRow = Type.Object({
-  partner: Type.String(),
-  cap: Nullable(Type.Integer()),
-  used: Type.Integer({ description: "Redemptions in force of this partner's codes" }),
-  codes: Type.Integer(),
-});
+const PartnerRow = component(
+  'PartnerCap',
+  Type.Object({
+    partner: Type.String(),
+    cap: Nullable(Type.Integer()),
+    used: Type.Integer({ description: "Redemptions in force of this partner's codes" }),
+    codes: Type.Integer(),
+  }),
+);
 
 const Partners = Type.Object({ data: Type.Array(PartnerRow) });
 

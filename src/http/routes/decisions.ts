@@ -6,6 +6,7 @@ import type { StoredDecision as StoredDecisionRecord } from '../../store/risk.js
 import {
   actorOf,
   CampaignId,
+  component,
   DecisionId,
   ErrorResponses,
   Nullable,
@@ -26,55 +27,61 @@ export const RiskAction = StringEnum(RISK_ACTIONS);
 export const RuleMode = StringEnum(RULE_MODES);
 const FeatureValues = Type.Record(Type.String(), Type.Number());
 
-export const Decision = Type.Object(
-  {
-    id: DecisionId,
-    action: RiskAction,
-    because: Type.Array(Type.String(), { description: 'The enforced rules that set the action' }),
-    rules: Type.Array(
-      Type.Object({
-        id: Type.String(),
-        name: Type.String(),
-        action: RiskAction,
-        mode: RuleMode,
-        reason: Type.String(),
-        result: StringEnum(['fired', 'unavailable', 'error'] as const, {
-          description:
-            '`unavailable`: a feature it reads could not be computed (an enforced rule then sends the attempt to review); `error`: it failed at run time and did not fire',
+export const Decision = component(
+  'Decision',
+  Type.Object(
+    {
+      id: DecisionId,
+      action: RiskAction,
+      because: Type.Array(Type.String(), { description: 'The enforced rules that set the action' }),
+      rules: Type.Array(
+        Type.Object({
+          id: Type.String(),
+          name: Type.String(),
+          action: RiskAction,
+          mode: RuleMode,
+          reason: Type.String(),
+          result: StringEnum(['fired', 'unavailable', 'error'] as const, {
+            description:
+              '`unavailable`: a feature it reads could not be computed (an enforced rule then sends the attempt to review); `error`: it failed at run time and did not fire',
+          }),
+          detail: Type.Optional(Type.String()),
+          features: FeatureValues,
         }),
-        detail: Type.Optional(Type.String()),
-        features: FeatureValues,
-      }),
-      { description: 'Every rule that fired (enforced or shadow), could not be evaluated, or failed' },
-    ),
-    features: FeatureValues,
-    unavailable_features: Type.Array(Type.String()),
-    allow_listed: Type.Boolean(),
-    challenge_satisfied: Type.Boolean(),
-    step_up: Nullable(Type.String()),
-  },
-  { description: 'The risk decision: the action, every rule that fired and the feature values they saw' },
+        { description: 'Every rule that fired (enforced or shadow), could not be evaluated, or failed' },
+      ),
+      features: FeatureValues,
+      unavailable_features: Type.Array(Type.String()),
+      allow_listed: Type.Boolean(),
+      challenge_satisfied: Type.Boolean(),
+      step_up: Nullable(Type.String()),
+    },
+    { description: 'The risk decision: the action, every rule that fired and the feature values they saw' },
+  ),
 );
 
 export const Label = StringEnum(['abuse', 'legitimate'] as const);
 export const Note = Type.String({ minLength: 1, maxLength: 2000, description: 'Why; kept with the label' });
 
-const StoredDecision = Type.Object({
-  id: DecisionId,
-  created_at: Timestamp,
-  operation: Type.String(),
-  campaign_id: Type.String(),
-  code_id: Type.String(),
-  customer_id: Type.String(),
-  redemption_id: Nullable(Type.String()),
-  action: RiskAction,
-  outcome: StringEnum(['redeemed', 'blocked', 'challenged'] as const),
-  label: Nullable(Label),
-  decision: Decision,
-  inputs: Type.Record(Type.String(), Type.Unknown(), {
-    description: 'Everything the rules could read: features, request, order, campaign, code, customer',
+const StoredDecision = component(
+  'StoredDecision',
+  Type.Object({
+    id: DecisionId,
+    created_at: Timestamp,
+    operation: Type.String(),
+    campaign_id: Type.String(),
+    code_id: Type.String(),
+    customer_id: Type.String(),
+    redemption_id: Nullable(Type.String()),
+    action: RiskAction,
+    outcome: StringEnum(['redeemed', 'blocked', 'challenged'] as const),
+    label: Nullable(Label),
+    decision: Decision,
+    inputs: Type.Record(Type.String(), Type.Unknown(), {
+      description: 'Everything the rules could read: features, request, order, campaign, code, customer',
+    }),
   }),
-});
+);
 
 const Params = Type.Object({ id: DecisionId });
 

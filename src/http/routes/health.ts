@@ -3,7 +3,7 @@ import { Type } from 'typebox';
 import type { App } from '../../app.js';
 import { AppError } from '../../errors.js';
 import { ping } from '../../store/connect.js';
-import { Problem, type Routes } from '../shared.js';
+import { problemResponse, type Routes } from '../shared.js';
 
 /**
  * How long /readyz waits for PostgreSQL. A probe that hangs as long as a frozen database does tells
@@ -54,7 +54,10 @@ export const healthRoutes =
           tags: ['health'],
           summary: 'The database answers',
           security: [],
-          response: { 200: Type.Object({ status: Type.String(), database: Type.String() }), 503: Problem },
+          response: {
+            200: Type.Object({ status: Type.String(), database: Type.String() }),
+            503: problemResponse(503),
+          },
         },
       },
       async () => {

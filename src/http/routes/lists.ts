@@ -5,6 +5,7 @@ import { LIST_TYPES } from '../../services/lists.js';
 import type { ListEntry } from '../../store/lists.js';
 import {
   actorOf,
+  component,
   ErrorResponses,
   iso,
   Nullable,
@@ -25,17 +26,22 @@ import {
 const ListName = StringEnum(['block', 'allow'] as const);
 const IdentifierType = StringEnum(LIST_TYPES);
 
-const Entry = Type.Object({
-  id: Type.Integer(),
-  list: ListName,
-  type: IdentifierType,
-  identifier_hash: Type.String({ description: 'Keyed hash of the normalized value (customer ids as given)' }),
-  reason: Type.String(),
-  created_by: Type.String(),
-  created_at: Timestamp,
-  expires_at: Nullable(Timestamp),
-  removed_at: Nullable(Timestamp),
-});
+const Entry = component(
+  'ListEntry',
+  Type.Object({
+    id: Type.Integer(),
+    list: ListName,
+    type: IdentifierType,
+    identifier_hash: Type.String({
+      description: 'Keyed hash of the normalized value (customer ids as given)',
+    }),
+    reason: Type.String(),
+    created_by: Type.String(),
+    created_at: Timestamp,
+    expires_at: Nullable(Timestamp),
+    removed_at: Nullable(Timestamp),
+  }),
+);
 
 // ---------------------------------------------------------------------------------------------------
 // Mapping

@@ -12,6 +12,7 @@ import {
   actorOf,
   Currency,
   CustomerId,
+  component,
   ErrorResponses,
   Id,
   IdempotencyHeaders,
@@ -83,61 +84,73 @@ const ProgramCreate = Type.Object(
   strict,
 );
 
-const Program = Type.Object({
-  id: Type.String(),
-  name: Type.String(),
-  campaign_id: Type.String({ description: "The campaign holding this program's coupons" }),
-  currency: Currency,
-  minor_per_point: Type.Integer(),
-  min_points: Type.Integer(),
-  step_points: Type.Integer(),
-  max_points_per_conversion: Type.Integer(),
-  daily_limit_points: Type.Integer(),
-  validity_months: Type.Integer(),
-  multiplier_bp: Type.Integer(),
-  tier_multipliers_bp: Type.Record(Type.String(), Type.Integer()),
-  code_format: Type.String(),
-  refund_on_expiry: Type.Boolean(),
-  created_at: Timestamp,
-});
+const Program = component(
+  'PointsProgram',
+  Type.Object({
+    id: Type.String(),
+    name: Type.String(),
+    campaign_id: Type.String({ description: "The campaign holding this program's coupons" }),
+    currency: Currency,
+    minor_per_point: Type.Integer(),
+    min_points: Type.Integer(),
+    step_points: Type.Integer(),
+    max_points_per_conversion: Type.Integer(),
+    daily_limit_points: Type.Integer(),
+    validity_months: Type.Integer(),
+    multiplier_bp: Type.Integer(),
+    tier_multipliers_bp: Type.Record(Type.String(), Type.Integer()),
+    code_format: Type.String(),
+    refund_on_expiry: Type.Boolean(),
+    created_at: Timestamp,
+  }),
+);
 
-const Movement = Type.Object({
-  id: Type.Integer(),
-  kind: StringEnum(['credit', 'debit', 'conversion', 'expiry_refund'] as const),
-  points: Type.Integer({ description: 'Signed: positive adds to the balance' }),
-  balance_after: Type.Integer(),
-  reason: Nullable(Type.String()),
-  conversion_id: Nullable(Type.String()),
-  created_at: Timestamp,
-});
+const Movement = component(
+  'PointsMovement',
+  Type.Object({
+    id: Type.Integer(),
+    kind: StringEnum(['credit', 'debit', 'conversion', 'expiry_refund'] as const),
+    points: Type.Integer({ description: 'Signed: positive adds to the balance' }),
+    balance_after: Type.Integer(),
+    reason: Nullable(Type.String()),
+    conversion_id: Nullable(Type.String()),
+    created_at: Timestamp,
+  }),
+);
 
-const Coupon = Type.Object({
-  code: Type.String(),
-  amount_minor: Nullable(Type.Integer()),
-  currency: Currency,
-  expires_at: Nullable(Timestamp),
-  status: StringEnum(['unused', 'used', 'expired', 'revoked'] as const),
-  used_at: Nullable(Timestamp),
-  campaign_id: Type.String(),
-  created_at: Timestamp,
-});
-
-const ConversionResult = Type.Object({
-  id: Type.String(),
-  customer_id: Type.String(),
-  program_id: Type.String(),
-  points: Type.Integer(),
-  amount_minor: Type.Integer(),
-  currency: Currency,
-  utc_day: Type.String(),
-  created_at: Timestamp,
-  coupon: Type.Object({
+const Coupon = component(
+  'Coupon',
+  Type.Object({
     code: Type.String(),
+    amount_minor: Nullable(Type.Integer()),
+    currency: Currency,
+    expires_at: Nullable(Timestamp),
+    status: StringEnum(['unused', 'used', 'expired', 'revoked'] as const),
+    used_at: Nullable(Timestamp),
+    campaign_id: Type.String(),
+    created_at: Timestamp,
+  }),
+);
+
+const ConversionResult = component(
+  'ConversionResult',
+  Type.Object({
+    id: Type.String(),
+    customer_id: Type.String(),
+    program_id: Type.String(),
+    points: Type.Integer(),
     amount_minor: Type.Integer(),
     currency: Currency,
-    expires_at: Timestamp,
+    utc_day: Type.String(),
+    created_at: Timestamp,
+    coupon: Type.Object({
+      code: Type.String(),
+      amount_minor: Type.Integer(),
+      currency: Currency,
+      expires_at: Timestamp,
+    }),
   }),
-});
+);
 
 const ProgramId = Id('prg');
 const CustomerParams = Type.Object({ id: CustomerId });

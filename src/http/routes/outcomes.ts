@@ -6,6 +6,7 @@ import type { RedemptionOutcome } from '../../store/outcomes.js';
 import {
   AmountMinor,
   actorOf,
+  component,
   ErrorResponses,
   iso,
   Nullable,
@@ -36,19 +37,22 @@ const OutcomeBody = Type.Object(
   strict,
 );
 
-const Outcome = Type.Object({
-  redemption_id: Type.String(),
-  campaign_id: Type.String(),
-  outcome: OutcomeKind,
-  amount_minor: Nullable(Type.Integer()),
-  note: Nullable(Type.String()),
-  recorded_by: Type.String(),
-  occurred_at: Type.String({ format: 'date-time' }),
-  recorded_at: Type.String({ format: 'date-time' }),
-  label: Nullable(
-    StringEnum(['abuse', 'legitimate'] as const, { description: 'The label this report gave' }),
-  ),
-});
+const Outcome = component(
+  'Outcome',
+  Type.Object({
+    redemption_id: Type.String(),
+    campaign_id: Type.String(),
+    outcome: OutcomeKind,
+    amount_minor: Nullable(Type.Integer()),
+    note: Nullable(Type.String()),
+    recorded_by: Type.String(),
+    occurred_at: Type.String({ format: 'date-time' }),
+    recorded_at: Type.String({ format: 'date-time' }),
+    label: Nullable(
+      StringEnum(['abuse', 'legitimate'] as const, { description: 'The label this report gave' }),
+    ),
+  }),
+);
 
 // ---------------------------------------------------------------------------------------------------
 // Mapping

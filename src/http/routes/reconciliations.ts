@@ -8,6 +8,7 @@ import type { MismatchItem, Reconciliation } from '../../store/reconciliation.js
 import { KIND_NAMES } from '../../store/reconciliation.js';
 import {
   actorOf,
+  component,
   ErrorResponses,
   Id,
   iso,
@@ -52,34 +53,40 @@ const Summary = Type.Object({
   kinds: Type.Record(Type.String(), KindSummary, { description: 'Every kind of check, by name' }),
 });
 
-const ReconciliationJson = Type.Object({
-  id: Type.String(),
-  status: StringEnum(['running', 'ok', 'mismatch', 'failed'] as const),
-  triggered_by: Type.String({ description: 'The API key that asked for it, `cli` or `schedule`' }),
-  started_at: Timestamp,
-  finished_at: Nullable(Timestamp),
-  failure: Nullable(
-    StringEnum(['error', 'abandoned', 'interrupted'] as const, {
-      description:
-        'Why a failed run failed: error (the server log has the detail), abandoned (its node stopped), interrupted (its node shut down)',
-    }),
-  ),
-  summary: Nullable(Summary),
-});
-
-const Mismatch = Type.Object({
-  seq: Type.Integer({ description: 'Position in the report' }),
-  kind: StringEnum(KIND_NAMES),
-  campaign_id: Nullable(Type.String()),
-  entity: Type.Record(Type.String(), Type.String(), {
-    description: 'The ids naming the mismatched thing, e.g. {"campaign_id": …, "code_id": …}',
+const ReconciliationJson = component(
+  'Reconciliation',
+  Type.Object({
+    id: Type.String(),
+    status: StringEnum(['running', 'ok', 'mismatch', 'failed'] as const),
+    triggered_by: Type.String({ description: 'The API key that asked for it, `cli` or `schedule`' }),
+    started_at: Timestamp,
+    finished_at: Nullable(Timestamp),
+    failure: Nullable(
+      StringEnum(['error', 'abandoned', 'interrupted'] as const, {
+        description:
+          'Why a failed run failed: error (the server log has the detail), abandoned (its node stopped), interrupted (its node shut down)',
+      }),
+    ),
+    summary: Nullable(Summary),
   }),
-  currency: Nullable(Type.String({ description: 'For money; null for rows, counts and points' })),
-  unit: Unit,
-  expected: Type.Integer({ description: 'What the rows of record say' }),
-  actual: Type.Integer({ description: 'What the counter or ledger says' }),
-  difference: Type.Integer({ description: 'actual - expected' }),
-});
+);
+
+const Mismatch = component(
+  'ReconciliationMismatch',
+  Type.Object({
+    seq: Type.Integer({ description: 'Position in the report' }),
+    kind: StringEnum(KIND_NAMES),
+    campaign_id: Nullable(Type.String()),
+    entity: Type.Record(Type.String(), Type.String(), {
+      description: 'The ids naming the mismatched thing, e.g. {"campaign_id": …, "code_id": …}',
+    }),
+    currency: Nullable(Type.String({ description: 'For money; null for rows, counts and points' })),
+    unit: Unit,
+    expected: Type.Integer({ description: 'What the rows of record say' }),
+    actual: Type.Integer({ description: 'What the counter or ledger says' }),
+    difference: Type.Integer({ description: 'actual - expected' }),
+  }),
+);
 
 const Report = Type.Object({
   ...ReconciliationJson.properties,

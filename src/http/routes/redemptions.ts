@@ -12,6 +12,7 @@ import {
   CampaignId,
   Currency,
   CustomerId,
+  component,
   ErrorResponses,
   IdempotencyHeaders,
   iso,
@@ -98,85 +99,94 @@ const RequestContext = Type.Object(
   },
 );
 
-export const CheckoutBody = Type.Object(
-  {
-    code: Type.String({ minLength: 1, maxLength: 256 }),
-    customer: Customer,
-    cart: Cart,
-    order_id: Type.Optional(Text(128)),
-    context: Type.Optional(RequestContext),
-    step_up: Type.Optional(
-      Type.Object(
-        {
-          challenge: Type.String({
-            minLength: 1,
-            maxLength: 2048,
-            description: 'The `challenge.token` of the 428 `challenge_required` answer',
-          }),
-          method: StringEnum(STEP_UP_METHODS, { description: 'How you verified the shopper' }),
-        },
-        {
-          ...strict,
-          description:
-            'Send after a 428 `challenge_required`, once you verified the shopper (one-time code, 3-D Secure, …): ' +
-            'the proof satisfies the challenge rules for this customer and code (never a block).',
-        },
+export const CheckoutBody = component(
+  'CheckoutBody',
+  Type.Object(
+    {
+      code: Type.String({ minLength: 1, maxLength: 256 }),
+      customer: Customer,
+      cart: Cart,
+      order_id: Type.Optional(Text(128)),
+      context: Type.Optional(RequestContext),
+      step_up: Type.Optional(
+        Type.Object(
+          {
+            challenge: Type.String({
+              minLength: 1,
+              maxLength: 2048,
+              description: 'The `challenge.token` of the 428 `challenge_required` answer',
+            }),
+            method: StringEnum(STEP_UP_METHODS, { description: 'How you verified the shopper' }),
+          },
+          {
+            ...strict,
+            description:
+              'Send after a 428 `challenge_required`, once you verified the shopper (one-time code, 3-D Secure, …): ' +
+              'the proof satisfies the challenge rules for this customer and code (never a block).',
+          },
+        ),
       ),
-    ),
-  },
-  strict,
+    },
+    strict,
+  ),
 );
 
-const ValidationResult = Type.Union([
-  Type.Object({
-    valid: Type.Literal(true),
-    discount_minor: Type.Integer(),
-    currency: Currency,
-    campaign_id: CampaignId,
-    decision: Type.Optional(
-      Type.Union([Decision], {
-        description:
-          'Trusted callers only. `review`: a redemption would be held for review; `challenge`: it would need a step-up',
-      }),
-    ),
-  }),
-  Type.Object({
-    valid: Type.Literal(false),
-    reason: Type.Optional(
-      Type.Union([StringEnum(REFUSAL_REASONS)], { description: 'Given to trusted (API key) callers only' }),
-    ),
-    message: Type.String(),
-  }),
-]);
-
-export const Redemption = Type.Object({
-  id: RedemptionId,
-  status: Type.Union([Type.Literal('redeemed'), Type.Literal('rolled_back')]),
-  campaign_id: CampaignId,
-  code_id: Type.String(),
-  customer_id: Type.String(),
-  order_id: Nullable(Type.String()),
-  currency: Currency,
-  subtotal_minor: Type.Integer(),
-  discount_minor: Type.Integer(),
-  created_at: Timestamp,
-  rolled_back_at: Nullable(Timestamp),
-  rollback_reason: Nullable(Type.String()),
-  review_status: Nullable(
-    StringEnum(['pending', 'approved', 'rejected'] as const, {
-      description:
-        '`pending`: held for review — the discount is granted, flag the order; a rejection rolls the redemption back',
+const ValidationResult = component(
+  'ValidationResult',
+  Type.Union([
+    Type.Object({
+      valid: Type.Literal(true),
+      discount_minor: Type.Integer(),
+      currency: Currency,
+      campaign_id: CampaignId,
+      decision: Type.Optional(
+        Type.Union([Decision], {
+          description:
+            'Trusted callers only. `review`: a redemption would be held for review; `challenge`: it would need a step-up',
+        }),
+      ),
     }),
-  ),
-  decision: Type.Optional(
-    Nullable(
-      Type.Union([Decision], {
+    Type.Object({
+      valid: Type.Literal(false),
+      reason: Type.Optional(
+        Type.Union([StringEnum(REFUSAL_REASONS)], { description: 'Given to trusted (API key) callers only' }),
+      ),
+      message: Type.String(),
+    }),
+  ]),
+);
+
+export const Redemption = component(
+  'Redemption',
+  Type.Object({
+    id: RedemptionId,
+    status: Type.Union([Type.Literal('redeemed'), Type.Literal('rolled_back')]),
+    campaign_id: CampaignId,
+    code_id: Type.String(),
+    customer_id: Type.String(),
+    order_id: Nullable(Type.String()),
+    currency: Currency,
+    subtotal_minor: Type.Integer(),
+    discount_minor: Type.Integer(),
+    created_at: Timestamp,
+    rolled_back_at: Nullable(Timestamp),
+    rollback_reason: Nullable(Type.String()),
+    review_status: Nullable(
+      StringEnum(['pending', 'approved', 'rejected'] as const, {
         description:
-          'On a single redemption (not in lists); null when no rules ran (made before the risk engine)',
+          '`pending`: held for review — the discount is granted, flag the order; a rejection rolls the redemption back',
       }),
     ),
-  ),
-});
+    decision: Type.Optional(
+      Nullable(
+        Type.Union([Decision], {
+          description:
+            'On a single redemption (not in lists); null when no rules ran (made before the risk engine)',
+        }),
+      ),
+    ),
+  }),
+);
 
 const Params = Type.Object({ id: RedemptionId });
 

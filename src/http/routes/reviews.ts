@@ -4,6 +4,7 @@ import type { App } from '../../app.js';
 import {
   actorOf,
   CampaignId,
+  component,
   ErrorResponses,
   Nullable,
   Page,
@@ -20,17 +21,20 @@ import { Redemption, redemptionJson } from './redemptions.js';
 // Schemas
 // ---------------------------------------------------------------------------------------------------
 
-const Review = Type.Object({
-  redemption: Redemption,
-  decision: Nullable(Decision),
-  linked_accounts: Type.Object({
-    person_id: Nullable(Type.String()),
-    customers: Type.Array(Type.String()),
-    shared_identifiers: Type.Array(
-      Type.Object({ type: Type.String(), hash: Type.String(), customers: Type.Array(Type.String()) }),
-    ),
+const Review = component(
+  'Review',
+  Type.Object({
+    redemption: Redemption,
+    decision: Nullable(Decision),
+    linked_accounts: Type.Object({
+      person_id: Nullable(Type.String()),
+      customers: Type.Array(Type.String()),
+      shared_identifiers: Type.Array(
+        Type.Object({ type: Type.String(), hash: Type.String(), customers: Type.Array(Type.String()) }),
+      ),
+    }),
   }),
-});
+);
 
 const Verdict = Type.Object(
   {

@@ -11,6 +11,7 @@ import type { RiskRule, RulePatch as RulePatchFields } from '../../store/risk.js
 import {
   actorOf,
   CampaignId,
+  component,
   ErrorResponses,
   iso,
   Nullable,
@@ -33,23 +34,26 @@ const Expression = Type.String({
   description: 'A CEL expression yielding a bool over features, request, order, campaign, code and customer',
 });
 
-const Rule = Type.Object({
-  id: RuleId,
-  name: Type.String(),
-  description: Type.String(),
-  expression: Type.String(),
-  action: RiskAction,
-  reason: Type.String(),
-  mode: RuleMode,
-  campaign_id: Nullable(CampaignId),
-  expires_at: Nullable(Timestamp),
-  enabled: Type.Boolean(),
-  pack: Nullable(Type.String({ description: '`default` for a shipped rule' })),
-  version: Type.Integer(),
-  created_by: Type.String(),
-  created_at: Timestamp,
-  updated_at: Timestamp,
-});
+const Rule = component(
+  'Rule',
+  Type.Object({
+    id: RuleId,
+    name: Type.String(),
+    description: Type.String(),
+    expression: Type.String(),
+    action: RiskAction,
+    reason: Type.String(),
+    mode: RuleMode,
+    campaign_id: Nullable(CampaignId),
+    expires_at: Nullable(Timestamp),
+    enabled: Type.Boolean(),
+    pack: Nullable(Type.String({ description: '`default` for a shipped rule' })),
+    version: Type.Integer(),
+    created_by: Type.String(),
+    created_at: Timestamp,
+    updated_at: Timestamp,
+  }),
+);
 
 const RuleFields = {
   name: Text(120),
