@@ -62,6 +62,11 @@ export class Defenses {
     ];
   }
 
+  /** The request's context as it is hashed and stored, without judging it. */
+  resolve(input: RequestContextInput | undefined): ResolvedContext {
+    return resolveContext(this.hasher, input);
+  }
+
   /** Throws `too_many_requests` (with the seconds to wait) when the caller is limited or locked. */
   async admit(customerId: string, input: RequestContextInput | undefined): Promise<Admission> {
     const context = resolveContext(this.hasher, input);

@@ -33,6 +33,8 @@ export interface CheckoutRequest {
   code: string;
   customer: CustomerFacts;
   cart: Cart;
+  /** The cart's lines: no rule reads them yet, but they make the request what it is (idempotency). */
+  items?: readonly { sku: string; quantity: number; unitPriceMinor: number }[] | undefined;
   orderId?: string | undefined;
   context?: RequestContextInput | undefined;
   /** The proof of a step-up the merchant performed after a `challenge_required`. */
@@ -104,8 +106,34 @@ function decisionSummary(d: RiskDecision | null | undefined): Attempt['decision'
 /** A campaign edited between our read and our write is re-read and re-decided this many times. */
 const MAX_ATTEMPTS = 3;
 
-/** The fields that make two redemption requests the same request for an idempotency key. */
-export function fingerprint(normalizedCode: string, req: CheckoutRequest): string {
+/** Marks fingerprints of the whole request; one without it was made from the first six fields. */
+const WHOLE_REQUEST = 'v2:';
+
+/**
+ * What makes two redemption requests the same request for an idempotency key: all of it, normalized
+ * (as Stripe compares a retry's parameters) — the code as matched, the customer, the cart and its
+ * lines, the order, and the request context in its stored form (identifiers as keyed hashes, so no
+ * personal data enters the digest in the clear). Only a step-up proof is left out: it is a credential
+ * a retry may renew, not part of what is asked.
+ */
+export function fingerprint(
+  normalizedCode: string,
+  req: CheckoutRequest,
+  context: Record<string, unknown>,
+): string {
+  const c = req.customer;
+  return `${WHOLE_REQUEST}${requestFingerprint([
+    normalizedCode,
+    [c.id, c.segment ?? null, c.region ?? null, c.firstOrder ?? null],
+    [req.cart.currency, req.cart.subtotalMinor, req.cart.shippingMinor],
+    (req.items ?? []).map((i) => [i.sku, i.quantity, i.unitPriceMinor]),
+    req.orderId ?? null,
+    Object.entries(context).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+  ])}`;
+}
+
+/** The first six fields, for redemptions stored before fingerprints covered the whole request. */
+function fieldsFingerprint(normalizedCode: string, req: CheckoutRequest): string {
   return requestFingerprint([
     normalizedCode,
     req.customer.id,
@@ -290,7 +318,12 @@ export class RedemptionService {
         this.emitLimited('redemption', req, seen, started, {}, err);
         throw err;
       }
-      return this.replay(existing, fingerprint(normalizeCode(req.code) ?? req.code, req));
+      return this.replay(
+        existing,
+        req,
+        normalizeCode(req.code) ?? req.code,
+        this.defenses.resolve(req.context),
+      );
     }
     const result = await this.redeemAdmitted(req, idempotencyKey, admission, seen);
     if (!(result.ok && result.replayed)) {
@@ -373,12 +406,14 @@ export class RedemptionService {
     seen: Seen,
   ): Promise<RedeemResult> {
     const normalized = this.screen(req.code, {});
-    const print = fingerprint(normalized ?? req.code, req);
+    const print = fingerprint(normalized ?? req.code, req, admission.context.stored);
+    const replay = (existing: Redemption) =>
+      this.replay(existing, req, normalized ?? req.code, admission.context);
     if (admission.blocked) {
       // A repeat returns the first answer even if the caller has been blocked since; anything else is
       // refused without reading the code (one indexed read, so a blocked caller costs little).
       const existing = await findRedemptionByKey(this.ctx.db, idempotencyKey);
-      return existing ? this.replay(existing, print) : { ok: false, reason: 'blocked' };
+      return existing ? replay(existing) : { ok: false, reason: 'blocked' };
     }
     const keys = identityKeys(req.customer.id, admission.context);
     for (let attempt = 1; ; attempt++) {
@@ -392,7 +427,7 @@ export class RedemptionService {
         now,
       });
       // A repeat returns the first answer even if the caller has been blocked since.
-      if (existing) return this.replay(existing, print);
+      if (existing) return replay(existing);
       if (normalized === null || !context) return { ok: false, reason: 'code_not_found' };
       see(seen, context);
 
@@ -457,7 +492,7 @@ export class RedemptionService {
           this.ctx.afterCommit();
           return { ok: true, redemption: outcome.redemption, replayed: false, decision: risk };
         case 'replayed':
-          return this.replay(outcome.redemption, print);
+          return replay(outcome.redemption);
         case 'refused':
           if (outcome.reason === 'campaign_changed' && attempt < MAX_ATTEMPTS) continue;
           return { ok: false, reason: outcome.reason };
@@ -465,8 +500,17 @@ export class RedemptionService {
     }
   }
 
-  private replay(existing: Redemption, print: string): RedeemResult {
-    if (existing.requestFingerprint !== print) {
+  private replay(
+    existing: Redemption,
+    req: CheckoutRequest,
+    normalized: string,
+    context: ResolvedContext,
+  ): RedeemResult {
+    const stored = existing.requestFingerprint;
+    const print = stored.startsWith(WHOLE_REQUEST)
+      ? fingerprint(normalized, req, context.stored)
+      : fieldsFingerprint(normalized, req);
+    if (stored !== print) {
       throw new AppError(
         'idempotency_key_reused',
         'this Idempotency-Key was first used for a different redemption request',

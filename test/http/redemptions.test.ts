@@ -4,7 +4,9 @@
  * redemptions back, the ledger they write and the events they emit.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { normalizeCode } from '../../src/domain/codes.js';
 import type { DomainEvent } from '../../src/domain/events.js';
+import { requestFingerprint } from '../../src/lib/fingerprint.js';
 import {
   type CampaignCreateBody,
   type CheckoutOverrides,
@@ -395,9 +397,16 @@ describe.each(backends.map((b) => [b.name, b] as const))('redemptions API on %s'
       expect((await redeem(code, {}, key)).statusCode).toBe(201);
       for (const changed of [
         { cart: { subtotal_minor: 12_000 } },
+        { cart: { shipping_minor: 700 } },
+        { cart: { items: [{ sku: 'SKU-1', quantity: 2, unit_price_minor: 5000 }] } },
         { customer: { id: 'cus_someone_else' } },
+        { customer: { segment: 'vip' } },
+        { customer: { first_order: true } },
         { order_id: 'another-order' },
-      ]) {
+        { context: { ip: '203.0.113.7' } },
+        { context: { payment_fingerprint: 'tok_card_other' } },
+        { context: { device_id: 'device-other' } },
+      ] satisfies CheckoutOverrides[]) {
         const res = await redeem(code, changed, key);
         expect(res.statusCode, JSON.stringify(changed)).toBe(422);
         expect(res.json().code).toBe('idempotency_key_reused');
@@ -408,6 +417,48 @@ describe.each(backends.map((b) => [b.name, b] as const))('redemptions API on %s'
       expect(res.json().code).toBe('idempotency_key_reused');
       expect(await campaign(campaignId)).toMatchObject({ redemptions_used: 1 });
       expect(await campaign(otherCode.campaignId)).toMatchObject({ redemptions_used: 0 });
+    });
+
+    it('the same request with its fields in another order replays; so does a redemption fingerprinted by its first six fields', async () => {
+      const { code } = await campaignWithCode(t);
+      const key = unique('order-');
+      const body = checkoutBody(code, {
+        context: { ip: '198.51.100.4', device_id: 'dev-1' },
+        cart: { items: [{ sku: 'A', quantity: 1, unit_price_minor: 10_000 }] },
+      });
+      const first = await t.call('POST', '/v1/redemptions', {
+        key: t.keys.checkout,
+        body,
+        headers: { 'idempotency-key': key },
+      });
+      expect(first.statusCode, first.body).toBe(201);
+      const reordered = JSON.parse(
+        JSON.stringify({ context: body.context, cart: body.cart, customer: body.customer, code: body.code }),
+      );
+      const again = await t.call('POST', '/v1/redemptions', {
+        key: t.keys.checkout,
+        body: reordered,
+        headers: { 'idempotency-key': key },
+      });
+      expect(again.statusCode, again.body).toBe(201);
+      expect(again.headers['idempotent-replayed']).toBe('true');
+
+      // A redemption stored with the older digest (code, customer id, currency, subtotal, shipping,
+      // order) still replays for the same request, and a different cart is still refused.
+      const legacy = requestFingerprint([normalizeCode(code), 'cus_1', 'USD', 10_000, 0, null]);
+      await t.app.db
+        .updateTable('redemptions')
+        .set({ request_fingerprint: legacy })
+        .where('id', '=', first.json().id)
+        .execute();
+      const old = await t.call('POST', '/v1/redemptions', {
+        key: t.keys.checkout,
+        body,
+        headers: { 'idempotency-key': key },
+      });
+      expect(old.statusCode, old.body).toBe(201);
+      const changed = await redeem(code, { cart: { subtotal_minor: 9_000 } }, key);
+      expect(changed.json().code).toBe('idempotency_key_reused');
     });
 
     it('a refused attempt does not use up its key', async () => {

@@ -209,6 +209,11 @@ function checkoutRequest(body: StaticDecode<typeof CheckoutBody>, clientIp?: str
       subtotalMinor: body.cart.subtotal_minor,
       shippingMinor: body.cart.shipping_minor ?? 0,
     },
+    items: body.cart.items?.map((i) => ({
+      sku: i.sku,
+      quantity: i.quantity,
+      unitPriceMinor: i.unit_price_minor,
+    })),
     orderId: body.order_id,
     stepUp: body.step_up,
     context: {
