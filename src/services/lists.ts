@@ -76,9 +76,8 @@ function ipRangeOf(value: string): { single: string } | { range: IpRange } {
   if (range.version === 6 && range.prefix > 64) {
     throw invalidValue('is an IPv6 range narrower than /64 (addresses are judged by their /64)');
   }
-  if ((range.version === 4 && range.prefix === 32) || (range.version === 6 && range.prefix === 64)) {
-    return { single: range.text };
-  }
+  if (range.version === 4 && range.prefix === 32) return { single: range.text.slice(0, -'/32'.length) };
+  if (range.version === 6 && range.prefix === 64) return { single: range.text };
   return { range };
 }
 
