@@ -115,7 +115,12 @@ describe.each(backends.map((b) => [b.name, b] as const))('block and allow lists 
   it('an IPv6 /48 block refuses every address inside it and none outside', async () => {
     const entry = await listed({ list: 'block', type: 'ip', value: '2001:DB8:AA::/48' });
     expect(entry.network).toBe('2001:db8:aa::/48');
-    for (const ip of ['2001:db8:aa::1', '2001:db8:aa:ffff:1:2:3:4', '2001:db8:aa:1::%eth0']) {
+    for (const ip of [
+      '2001:db8:aa::1',
+      '2001:db8:aa:ffff:1:2:3:4',
+      '2001:db8:aa:1::%eth0',
+      '2001:db8:aa:7::/64',
+    ]) {
       expect(await isBlocked(t, code, ip), ip).toBe(true);
     }
     for (const ip of ['2001:db8:ab::1', '2001:db8:a9:ffff::1', '203.0.113.1']) {

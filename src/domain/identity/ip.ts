@@ -137,6 +137,9 @@ function ipText(version: 4 | 6, value: bigint): string {
 /**
  * A client address (IPv4, or IPv6 with an optional zone id) as a number; an IPv4-mapped IPv6 address
  * is its IPv4 address, as for the rate-limit key, so an IPv4 range matches a dual-stack socket's view.
+ * A /64 key (which `ipRateKey` accepts as input) is its first address: list ranges are never narrower
+ * than /64, so that address lies in a range exactly when the whole /64 does, and sending the /64
+ * instead of an address cannot slip past a range.
  */
 export function parseIpAddress(raw: string): IpAddress | null {
   let text = raw.trim();
@@ -145,11 +148,14 @@ export function parseIpAddress(raw: string): IpAddress | null {
     const v4 = parseIPv4(text);
     return v4 === null ? null : { version: 4, value: fromParts(v4, 8) };
   }
+  const isPrefix = text.endsWith('/64');
+  if (isPrefix) text = text.slice(0, -3);
   const zone = text.indexOf('%');
   if (zone !== -1) text = text.slice(0, zone);
   const groups = parseIPv6(text);
   if (groups === null) return null;
   const value = fromParts(groups, 16);
+  if (isPrefix) return { version: 6, value: (value >> 64n) << 64n };
   if (value >> 32n === 0xffffn) return { version: 4, value: value & 0xffffffffn };
   return { version: 6, value };
 }
