@@ -4,7 +4,13 @@
  * rate-limit key of the client address, and the account's age. Only hashes and non-personal facts are
  * stored with a redemption.
  */
-import { type IdentifierType, normalizeAddress, type PostalAddress } from '../domain/identity/index.js';
+import {
+  type IdentifierType,
+  type IpAddress,
+  normalizeAddress,
+  type PostalAddress,
+  parseIpAddress,
+} from '../domain/identity/index.js';
 import { AppError } from '../errors.js';
 import type { IdentifierHasher } from './identifier-hasher.js';
 
@@ -31,6 +37,8 @@ export interface ResolvedContext {
   all: HashedIdentifier[];
   /** The rate-limit key of the client address: the IPv4 address, or the IPv6 /64 (hashed). */
   ipKey: string | null;
+  /** The client address as a number, for the lists' ranges; in memory only, never stored or logged. */
+  ipAddress: IpAddress | null;
   deviceKey: string | null;
   accountCreatedAt: Date | null;
   /** What is kept with the redemption. */
@@ -67,7 +75,8 @@ export function resolveContext(
   const linking: HashedIdentifier[] = [];
   const all: HashedIdentifier[] = [];
   const stored: Record<string, unknown> = {};
-  if (!input) return { linking, all, ipKey: null, deviceKey: null, accountCreatedAt: null, stored };
+  if (!input)
+    return { linking, all, ipKey: null, ipAddress: null, deviceKey: null, accountCreatedAt: null, stored };
 
   for (const [type, field] of Object.entries(FIELD) as [
     Exclude<IdentifierType, 'address' | 'ip'>,
@@ -91,11 +100,13 @@ export function resolveContext(
     stored.shipping_address = id.hash;
   }
   let ipKey: string | null = null;
+  let ipAddress: IpAddress | null = null;
   if (input.ip !== undefined) {
     // The rate-limit key of an address: IPv4 as is, IPv6 its /64 (normalizeIdentifier's rule for ip).
     ipKey = hasher.fromRaw('ip', input.ip);
     if (ipKey === null) throw invalid('ip');
     all.push({ type: 'ip', hash: ipKey });
+    ipAddress = parseIpAddress(input.ip);
     stored.ip = ipKey;
   }
   if (input.userAgent !== undefined) stored.user_agent = input.userAgent.slice(0, 300);
@@ -105,6 +116,7 @@ export function resolveContext(
     linking,
     all,
     ipKey,
+    ipAddress,
     deviceKey: device ? device.hash : null,
     accountCreatedAt: input.accountCreatedAt ?? null,
     stored,

@@ -70,7 +70,7 @@ export class Defenses {
   /** Throws `too_many_requests` (with the seconds to wait) when the caller is limited or locked. */
   async admit(customerId: string, input: RequestContextInput | undefined): Promise<Admission> {
     const context = resolveContext(this.hasher, input);
-    const verdict = await this.lists.judge(customerId, context.all);
+    const verdict = await this.lists.judge(customerId, context.all, context.ipAddress);
     const guardKeys: GuardKey[] = [{ kind: 'customer', value: customerId }];
     if (context.ipKey) guardKeys.push({ kind: 'ip', value: context.ipKey });
     if (context.deviceKey) guardKeys.push({ kind: 'device', value: context.deviceKey });

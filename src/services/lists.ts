@@ -4,12 +4,24 @@
  * A blocked identifier's validation and redemption are refused; an allowed one skips the velocity
  * defenses (rate limits, lockouts) but never a cap.
  *
+ * An `ip` entry may name a range in CIDR notation (`203.0.113.0/24`, `2001:db8::/32`). A range cannot be
+ * matched by hash, so its network is stored as is and tested against the client address (parsed in
+ * memory, never stored); IPv4 `/32` and IPv6 `/64` are the single-address keys and stored as such.
+ *
  * Judging happens on every validation and redemption, so each node keeps the active entries in memory
  * (up to CACHE_MAX_ENTRIES; beyond that it asks the database each time) and re-reads them when the
  * lists' change stamp moves: at once on the node that made the change, within STAMP_CHECK_MS on the
  * others.
  */
-import { IDENTIFIER_TYPES, type IdentifierType } from '../domain/identity/index.js';
+import {
+  IDENTIFIER_TYPES,
+  type IdentifierType,
+  type IpAddress,
+  type IpRange,
+  inRange,
+  ipAddressText,
+  parseCidr,
+} from '../domain/identity/index.js';
 import { AppError } from '../errors.js';
 import type { IdentifierHasher } from '../security/identifier-hasher.js';
 import type { HashedIdentifier } from '../security/request-context.js';
@@ -38,8 +50,36 @@ export interface ListVerdict {
 const CACHE_MAX_ENTRIES = 100_000;
 const STAMP_CHECK_MS = 1_000;
 
-/** `type:hash` → its active entries; null when there are too many entries to keep. */
-type Snapshot = Map<string, ListEntry[]> | null;
+/**
+ * `type:hash` → its active entries, and the range entries with their parsed networks; null when there
+ * are too many entries to keep. Ranges are tested one by one: a prefix comparison each, cheap for lists
+ * of thousands.
+ */
+type Snapshot = { byKey: Map<string, ListEntry[]>; ranges: { entry: ListEntry; range: IpRange }[] } | null;
+
+function invalidValue(message: string): AppError {
+  return new AppError('validation_failed', `value ${message}`, {
+    errors: [{ field: 'body/value', message }],
+  });
+}
+
+/**
+ * An `ip` value with a `/`: the single-address key for IPv4 `/32` and IPv6 `/64`, a range otherwise.
+ * IPv6 ranges narrower than `/64` are refused: one subscriber is handed a whole /64, and an address is
+ * already judged by its /64.
+ */
+function ipRangeOf(value: string): { single: string } | { range: IpRange } {
+  const parsed = parseCidr(value);
+  if ('error' in parsed) throw invalidValue(parsed.error);
+  const { range } = parsed;
+  if (range.prefix === 0) throw invalidValue('names every address (prefix length 0)');
+  if (range.version === 6 && range.prefix > 64) {
+    throw invalidValue('is an IPv6 range narrower than /64 (addresses are judged by their /64)');
+  }
+  if (range.version === 4 && range.prefix === 32) return { single: range.text.slice(0, -'/32'.length) };
+  if (range.version === 6 && range.prefix === 64) return { single: range.text };
+  return { range };
+}
 
 export class ListService {
   private readonly snapshot: StampedCache<Snapshot>;
@@ -56,13 +96,19 @@ export class ListService {
     const entries = await activeEntries(this.ctx.db, CACHE_MAX_ENTRIES + 1);
     if (entries.length > CACHE_MAX_ENTRIES) return null;
     const byKey = new Map<string, ListEntry[]>();
+    const ranges: { entry: ListEntry; range: IpRange }[] = [];
     for (const e of entries) {
+      if (e.network !== null) {
+        const parsed = parseCidr(e.network);
+        if ('range' in parsed) ranges.push({ entry: e, range: parsed.range });
+        continue;
+      }
       const key = `${e.identifierType}:${e.identifierHash}`;
       const list = byKey.get(key);
       if (list) list.push(e);
       else byKey.set(key, [e]);
     }
-    return byKey;
+    return { byKey, ranges };
   }
 
   private hashOf(type: ListType, value: string): string {
@@ -84,7 +130,15 @@ export class ListService {
     if (entry.expiresAt !== null && entry.expiresAt.getTime() <= now.getTime()) {
       throw new AppError('validation_failed', 'expires_at must be in the future');
     }
-    const hash = this.hashOf(entry.type, entry.value);
+    let value = entry.value;
+    let network: string | null = null;
+    if (entry.type === 'ip' && value.includes('/')) {
+      const named = ipRangeOf(value);
+      if ('single' in named) value = named.single;
+      else network = named.range.text;
+    }
+    // A range's hash is that of its canonical text: never equal to an address's, equal for one range.
+    const hash = network === null ? this.hashOf(entry.type, value) : this.hasher.hash('ip', network);
     const added = await this.ctx.db.transaction().execute(async (trx) => {
       const saved = await upsertEntry(
         trx,
@@ -92,6 +146,7 @@ export class ListService {
           list: entry.list,
           type: entry.type,
           hash,
+          network,
           reason: entry.reason,
           createdBy: actor,
           expiresAt: entry.expiresAt,
@@ -105,7 +160,12 @@ export class ListService {
           action: `list.${entry.list}.add`,
           targetId: String(saved.id),
           reason: entry.reason,
-          details: { type: entry.type, identifier_hash: hash, expires_at: entry.expiresAt },
+          details: {
+            type: entry.type,
+            identifier_hash: hash,
+            ...(network === null ? {} : { network }),
+            expires_at: entry.expiresAt,
+          },
         },
         now,
       );
@@ -128,7 +188,11 @@ export class ListService {
             action: `list.${r.list}.remove`,
             targetId: String(id),
             reason,
-            details: { type: r.identifierType, identifier_hash: r.identifierHash },
+            details: {
+              type: r.identifierType,
+              identifier_hash: r.identifierHash,
+              ...(r.network === null ? {} : { network: r.network }),
+            },
           },
           now,
         );
@@ -150,17 +214,28 @@ export class ListService {
     return listEntries(this.ctx.db, filter);
   }
 
-  /** How the lists judge a request: blocked if any identifier is blocked (block wins over allow). */
-  async judge(customerId: string, identifiers: HashedIdentifier[]): Promise<ListVerdict> {
+  /**
+   * How the lists judge a request: blocked if any identifier is blocked, or the client address lies in
+   * a blocked range (block wins over allow).
+   */
+  async judge(
+    customerId: string,
+    identifiers: HashedIdentifier[],
+    address: IpAddress | null = null,
+  ): Promise<ListVerdict> {
     const now = this.ctx.clock.now();
     const wanted = [{ type: 'customer', hash: customerId }, ...identifiers];
-    const byKey = await this.snapshot.get();
+    const snapshot = await this.snapshot.get();
     let entries: ListEntry[];
-    if (byKey === null) {
-      entries = await matchingEntries(this.ctx.db, wanted, now);
+    if (snapshot === null) {
+      const text = address === null ? null : ipAddressText(address);
+      entries = await matchingEntries(this.ctx.db, wanted, now, text);
     } else {
+      const ranged =
+        address === null ? [] : snapshot.ranges.filter((r) => inRange(address, r.range)).map((r) => r.entry);
       entries = wanted
-        .flatMap((w) => byKey.get(`${w.type}:${w.hash}`) ?? [])
+        .flatMap((w) => snapshot.byKey.get(`${w.type}:${w.hash}`) ?? [])
+        .concat(ranged)
         .filter((e) => e.expiresAt === null || e.expiresAt.getTime() > now.getTime());
     }
     return {

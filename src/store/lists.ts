@@ -1,4 +1,4 @@
-import type { Kysely, Selectable } from 'kysely';
+import { type Kysely, type Selectable, sql } from 'kysely';
 import type { Database, ListEntriesTable, ListName } from './schema.js';
 
 export type { ListName } from './schema.js';
@@ -8,6 +8,8 @@ export interface ListEntry {
   list: ListName;
   identifierType: string;
   identifierHash: string;
+  /** The IP range of a range entry (`203.0.113.0/24`); null for one identifier. */
+  network: string | null;
   reason: string;
   createdBy: string;
   createdAt: Date;
@@ -22,6 +24,7 @@ function entryFromRow(r: Selectable<ListEntriesTable>): ListEntry {
     list: r.list,
     identifierType: r.identifier_type,
     identifierHash: r.identifier_hash,
+    network: r.network,
     reason: r.reason,
     createdBy: r.created_by,
     createdAt: r.created_at,
@@ -41,6 +44,7 @@ export async function upsertEntry(
     list: ListName;
     type: string;
     hash: string;
+    network?: string | null;
     reason: string;
     createdBy: string;
     expiresAt: Date | null;
@@ -53,6 +57,7 @@ export async function upsertEntry(
       list: e.list,
       identifier_type: e.type,
       identifier_hash: e.hash,
+      network: e.network ?? null,
       reason: e.reason,
       created_by: e.createdBy,
       created_at: now,
@@ -112,23 +117,34 @@ export async function listEntries(
   return (await query.execute()).map(entryFromRow);
 }
 
-/** Active, unexpired entries that match any of the given (type, hash) pairs. */
+/**
+ * Active, unexpired entries that match any of the given (type, hash) pairs, or whose range holds
+ * `address` (the client address as text, compared in the query and never written).
+ */
 export async function matchingEntries(
   db: Kysely<Database>,
   identifiers: { type: string; hash: string }[],
   now: Date,
+  address: string | null = null,
 ): Promise<ListEntry[]> {
-  if (identifiers.length === 0) return [];
+  if (identifiers.length === 0 && address === null) return [];
   const rows = await db
     .selectFrom('list_entries')
     .selectAll()
-    .where((eb) =>
-      eb(
-        eb.refTuple('identifier_type', 'identifier_hash'),
-        'in',
-        identifiers.map((i) => eb.tuple(i.type, i.hash)),
-      ),
-    )
+    .where((eb) => {
+      const matches = [];
+      if (identifiers.length > 0) {
+        matches.push(
+          eb(
+            eb.refTuple('identifier_type', 'identifier_hash'),
+            'in',
+            identifiers.map((i) => eb.tuple(i.type, i.hash)),
+          ),
+        );
+      }
+      if (address !== null) matches.push(sql<boolean>`network >>= ${address}::inet`);
+      return eb.or(matches);
+    })
     .where('removed_at', 'is', null)
     .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
     .execute();

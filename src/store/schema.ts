@@ -303,6 +303,8 @@ export interface ListEntriesTable {
   list: ListName;
   identifier_type: string;
   identifier_hash: string;
+  /** An IP range (`cidr`), for entries that name a network rather than one address. */
+  network: string | null;
   reason: string;
   created_by: string;
   created_at: CreatedAt;

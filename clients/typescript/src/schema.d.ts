@@ -1603,7 +1603,7 @@ export interface paths {
         put?: never;
         /**
          * Block or allow an identifier
-         * @description The value is normalized and stored only as a keyed hash. A blocked identifier's validations and redemptions are refused; an allowed one skips rate limits and lockouts, never a cap. Adding an identifier that is already on the list updates its reason and expiry.
+         * @description The value is normalized and stored only as a keyed hash. A blocked identifier's validations and redemptions are refused; an allowed one skips rate limits and lockouts, never a cap. Adding an identifier that is already on the list updates its reason and expiry. An `ip` value may be a range in CIDR notation (`203.0.113.0/24`, `2001:db8::/32`, IPv6 no narrower than /64); host bits set is refused with `validation_failed`.
          */
         post: {
             parameters: {
@@ -4802,6 +4802,7 @@ export interface components {
             type: "customer" | "email" | "phone" | "device" | "payment" | "address" | "ip";
             /** @description Keyed hash of the normalized value (customer ids as given) */
             identifier_hash: string;
+            network: string | null;
             reason: string;
             created_by: string;
             /**

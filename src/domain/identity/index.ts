@@ -23,7 +23,16 @@ import { normalizePhone } from './phone.js';
 export { normalizeAddress, type PostalAddress } from './address.js';
 export { normalizeDeviceId, normalizePaymentFingerprint } from './device.js';
 export { normalizeEmail } from './email.js';
-export { ipRateKey } from './ip.js';
+export {
+  type CidrResult,
+  type IpAddress,
+  type IpRange,
+  inRange,
+  ipAddressText,
+  ipRateKey,
+  parseCidr,
+  parseIpAddress,
+} from './ip.js';
 export { normalizePhone } from './phone.js';
 
 export type IdentifierType = 'email' | 'phone' | 'device' | 'payment' | 'address' | 'ip';

@@ -86,3 +86,127 @@ export function ipRateKey(raw: string): string | null {
   }
   return prefix64(groups);
 }
+
+/** A client address as a number, for testing it against ranges; held in memory, never stored. */
+export interface IpAddress {
+  version: 4 | 6;
+  value: bigint;
+}
+
+/** A network: the address with every host bit clear, and how many leading bits name it. */
+export interface IpRange {
+  version: 4 | 6;
+  value: bigint;
+  prefix: number;
+  /** Canonical text (`203.0.113.0/24`, `2001:db8::/32`): equal networks give equal text. */
+  text: string;
+}
+
+const WIDTH = { 4: 32, 6: 128 } as const;
+
+function fromParts(parts: number[], bitsEach: number): bigint {
+  return parts.reduce((acc, p) => (acc << BigInt(bitsEach)) | BigInt(p), 0n);
+}
+
+/** RFC 5952 text: lower case, no leading zeros, the longest run of two or more zero groups as `::`. */
+function ipv6Text(value: bigint): string {
+  const groups: number[] = [];
+  for (let i = 7; i >= 0; i--) groups.push(Number((value >> BigInt(i * 16)) & 0xffffn));
+  let bestStart = -1;
+  let bestLength = 1;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLength) [bestStart, bestLength] = [i, j - i];
+    i = j;
+  }
+  const hex = groups.map((g) => g.toString(16));
+  if (bestStart === -1) return hex.join(':');
+  return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLength).join(':')}`;
+}
+
+function ipText(version: 4 | 6, value: bigint): string {
+  if (version === 6) return ipv6Text(value);
+  return [24, 16, 8, 0].map((s) => Number((value >> BigInt(s)) & 0xffn)).join('.');
+}
+
+/**
+ * A client address (IPv4, or IPv6 with an optional zone id) as a number; an IPv4-mapped IPv6 address
+ * is its IPv4 address, as for the rate-limit key, so an IPv4 range matches a dual-stack socket's view.
+ * A /64 key (which `ipRateKey` accepts as input) is its first address: list ranges are never narrower
+ * than /64, so that address lies in a range exactly when the whole /64 does, and sending the /64
+ * instead of an address cannot slip past a range.
+ */
+export function parseIpAddress(raw: string): IpAddress | null {
+  let text = raw.trim();
+  if (text.length === 0 || text.length > 100) return null;
+  if (!text.includes(':')) {
+    const v4 = parseIPv4(text);
+    return v4 === null ? null : { version: 4, value: fromParts(v4, 8) };
+  }
+  const isPrefix = text.endsWith('/64');
+  if (isPrefix) text = text.slice(0, -3);
+  const zone = text.indexOf('%');
+  if (zone !== -1) text = text.slice(0, zone);
+  const groups = parseIPv6(text);
+  if (groups === null) return null;
+  const value = fromParts(groups, 16);
+  if (isPrefix) return { version: 6, value: (value >> 64n) << 64n };
+  if (value >> 32n === 0xffffn) return { version: 4, value: value & 0xffffffffn };
+  return { version: 6, value };
+}
+
+/** The text of an address, for a database comparison (`network >>= $1::inet`); never stored. */
+export function ipAddressText(address: IpAddress): string {
+  return ipText(address.version, address.value);
+}
+
+export type CidrResult = { range: IpRange } | { error: string };
+
+/**
+ * A network in CIDR notation (`203.0.113.0/24`, `2001:db8::/32`). Host bits set (`203.0.113.7/24`) is
+ * refused rather than rounded down: such a value is most often a typo, and rounding would silently
+ * list a different set of addresses than the one meant.
+ */
+export function parseCidr(raw: string): CidrResult {
+  const text = raw.trim();
+  const slash = text.indexOf('/');
+  const lengthText = slash === -1 ? '' : text.slice(slash + 1);
+  if (slash === -1 || !/^(?:0|[1-9]\d{0,2})$/.test(lengthText)) {
+    return { error: 'is not a CIDR range (address/prefix length)' };
+  }
+  const address = text.slice(0, slash);
+  let version: 4 | 6;
+  let value: bigint;
+  if (address.includes(':')) {
+    const groups = parseIPv6(address);
+    if (groups === null) return { error: 'is not a CIDR range: the network is not an IPv6 address' };
+    version = 6;
+    value = fromParts(groups, 16);
+  } else {
+    const octets = parseIPv4(address);
+    if (octets === null) return { error: 'is not a CIDR range: the network is not an IPv4 address' };
+    version = 4;
+    value = fromParts(octets, 8);
+  }
+  const width = WIDTH[version];
+  const prefix = Number(lengthText);
+  if (prefix > width) return { error: `has a prefix length above ${width}` };
+  const hostBits = BigInt(width - prefix);
+  if ((value & ((1n << hostBits) - 1n)) !== 0n) {
+    const network = ipText(version, (value >> hostBits) << hostBits);
+    return { error: `has host bits set; the network is ${network}/${prefix}` };
+  }
+  return { range: { version, value, prefix, text: `${ipText(version, value)}/${prefix}` } };
+}
+
+/** Whether the address lies inside the range (an IPv4 address is never inside an IPv6 range). */
+export function inRange(address: IpAddress, range: IpRange): boolean {
+  if (address.version !== range.version) return false;
+  const hostBits = BigInt(WIDTH[range.version] - range.prefix);
+  return address.value >> hostBits === range.value >> hostBits;
+}

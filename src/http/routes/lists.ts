@@ -35,6 +35,9 @@ const Entry = component(
     identifier_hash: Type.String({
       description: 'Keyed hash of the normalized value (customer ids as given)',
     }),
+    network: Nullable(
+      Type.String({ description: 'The IP range of a range entry (`203.0.113.0/24`); null otherwise' }),
+    ),
     reason: Type.String(),
     created_by: Type.String(),
     created_at: Timestamp,
@@ -52,6 +55,7 @@ const entryJson = (e: ListEntry): Static<typeof Entry> => ({
   list: e.list,
   type: e.identifierType as Static<typeof Entry>['type'],
   identifier_hash: e.identifierHash,
+  network: e.network,
   reason: e.reason,
   created_by: e.createdBy,
   created_at: e.createdAt.toISOString(),
@@ -78,7 +82,9 @@ export const listRoutes =
           description:
             "The value is normalized and stored only as a keyed hash. A blocked identifier's validations and " +
             'redemptions are refused; an allowed one skips rate limits and lockouts, never a cap. Adding an ' +
-            'identifier that is already on the list updates its reason and expiry.',
+            'identifier that is already on the list updates its reason and expiry. An `ip` value may be a range in ' +
+            'CIDR notation (`203.0.113.0/24`, `2001:db8::/32`, IPv6 no narrower than /64); host bits set is ' +
+            'refused with `validation_failed`.',
           body: Type.Object(
             {
               list: ListName,
