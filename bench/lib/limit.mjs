@@ -78,12 +78,16 @@ export function makeRedeemParams(row, req, hasher, decision = null) {
     id: newId('redemption', now.getTime()),
     eventId: newId('event', now.getTime()),
     idempotencyKey: req.idempotencyKey,
-    fingerprint: fingerprint(row.normalized, {
-      code: row.code,
-      customer: { id: req.customerId },
-      cart: { currency: row.currency, subtotalMinor: SUBTOTAL_MINOR, shippingMinor: 0 },
-      orderId: req.orderId,
-    }),
+    fingerprint: fingerprint(
+      row.normalized,
+      {
+        code: row.code,
+        customer: { id: req.customerId },
+        cart: { currency: row.currency, subtotalMinor: SUBTOTAL_MINOR, shippingMinor: 0 },
+        orderId: req.orderId,
+      },
+      resolved.stored,
+    ),
     codeId: row.code_id,
     campaignId: row.campaign_id,
     campaignVersion: Number(row.version),
