@@ -190,7 +190,12 @@ export async function createApp(options: AppOptions): Promise<App> {
         onError: (err, what) => logger.error({ err }, what),
       })
     : new InProcessBus();
-  relay = new OutboxRelay(database.db, bus, { pollMs: config.OUTBOX_POLL_MS, logger });
+  relay = new OutboxRelay(database.db, bus, {
+    pollMs: config.OUTBOX_POLL_MS,
+    logger,
+    onPublished: (n) => metrics.inc('promoguard_outbox_published_total', {}, n),
+    onDeliveryFailure: () => metrics.inc('promoguard_outbox_delivery_failures_total', {}),
+  });
   if (bus instanceof JetStreamBus) {
     dependencies.register('nats', false);
     bus.start();

@@ -26,6 +26,9 @@ export interface OutboxRelayOptions {
   /** How long a claimed event stays with this relay before another may deliver it again. */
   leaseMs?: number;
   logger: RelayLogger;
+  /** Told how many events a pass handed to the bus, and of each event the bus refused (metrics). */
+  onPublished?: (count: number) => void;
+  onDeliveryFailure?: () => void;
 }
 
 export class OutboxRelay {
@@ -117,12 +120,14 @@ export class OutboxRelay {
           published.push(event.id);
         } catch (err) {
           // Left claimed: the lease is the back-off before the next attempt.
+          this.options.onDeliveryFailure?.();
           this.options.logger.error({ err, eventId: event.id, type: event.type }, 'event delivery failed');
           // The bus went away: the rest of the batch would fail too (and keep its order for later).
           if (!this.bus.isAvailable()) break;
         }
       }
       delivered += published.length;
+      if (published.length > 0) this.options.onPublished?.(published.length);
       // A full batch that all went out: the next statement marks it and claims more.
       if (events.length === batchSize && published.length === events.length) continue;
       // Deferred only while a pass is sure to come well within the lease (the poll is at most half of

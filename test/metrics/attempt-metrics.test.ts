@@ -169,7 +169,9 @@ describe.each(backends.map((b) => [b.name, b] as const))('attempt metrics on %s'
     const run = await t.call('POST', '/v1/reconciliations', { key: finance, body: {} });
     expect(run.statusCode, run.body).toBe(201);
 
+    await t.app.relay.drain();
     const text = await scrape();
+    expect(total(text, 'promoguard_outbox_published_total')).toBeGreaterThan(0);
     const seeded = METRICS.filter((m) => 'seed' in m);
     expect(new Set(seeded.map((m) => m.seed))).toEqual(
       new Set(['M1', 'M2', 'M3', 'M4', 'M5', 'M6', 'M7', 'M8', 'M9', 'M10']),
