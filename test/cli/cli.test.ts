@@ -190,7 +190,8 @@ describe.each(backends.map((b) => [b.name, b] as const))('promoguard CLI on %s',
       await app.codes.revoke('RT-REVOKED', 'test', 'leaked');
       return made;
     });
-  });
+    // Opening a fresh PGlite folder creates the database in a child process: slow on a loaded host.
+  }, 180_000);
   afterAll(async () => {
     await dbs.disposeAll();
   });
