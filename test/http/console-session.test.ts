@@ -329,7 +329,7 @@ describe.each(backends.map((b) => [b.name, b] as const))('console sessions on %s
       expect((await as(fraud, 'GET', '/v1/session')).statusCode).toBe(200);
     });
 
-    it('GET /v1/session repeats the token, bound to this session, and is never cached', async () => {
+    it('GET /v1/session repeats the token, bound to the signed-in session, and is never cached', async () => {
       const fraud = await session('fraud');
       const me = await as(fraud, 'GET', '/v1/session');
       expect(me.json().csrf_token).toBe(fraud.csrf);

@@ -6,7 +6,7 @@
  * `startNats(port)` runs a server of the test's own (a child process with a JetStream store in a
  * temporary folder) that the test may stop and start again with the same store, as in an outage.
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { connect as tcpConnect } from 'node:net';
@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
+import { serverProcess } from './server-process.js';
 
 const EXAMPLE_URL = 'nats://127.0.0.1:4222';
 
@@ -79,28 +80,12 @@ async function listening(port: number): Promise<boolean> {
 
 export async function startNats(port: number): Promise<NatsInstance> {
   const store = await mkdtemp(path.join(tmpdir(), 'promoguard-nats-'));
-  let child: ChildProcess | null = null;
-  const start = async () => {
-    const started = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', store], {
-      stdio: 'ignore',
-    });
-    child = started;
-    const deadline = Date.now() + 10_000;
-    while (!(await listening(port))) {
-      if (started.exitCode !== null)
-        throw new Error(`nats-server on ${port} exited with ${started.exitCode}`);
-      if (Date.now() > deadline) throw new Error(`nats-server on ${port} did not answer`);
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
-  };
-  const stop = async () => {
-    const running = child;
-    child = null;
-    if (!running || running.exitCode !== null) return;
-    const exited = new Promise((resolve) => running.once('exit', resolve));
-    running.kill('SIGKILL');
-    await exited;
-  };
+  const { start, stop } = serverProcess(
+    'nats-server',
+    ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', store],
+    port,
+    listening,
+  );
   await start();
   return {
     url: `nats://127.0.0.1:${port}`,

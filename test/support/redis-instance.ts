@@ -2,8 +2,9 @@
  * A Redis server of a test's own (a child process, nothing written to disk), on a port of its own,
  * that the test may stop and start again. Never the shared server (6379).
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { connect } from 'node:net';
+import { serverProcess } from './server-process.js';
 
 export function redisServerAvailable(): boolean {
   return spawnSync('redis-server', ['--version']).status === 0;
@@ -34,41 +35,12 @@ async function answers(port: number): Promise<boolean> {
 }
 
 export async function startRedis(port: number): Promise<RedisInstance> {
-  let child: ChildProcess | null = null;
-  const start = async () => {
-    const started = spawn(
-      'redis-server',
-      [
-        '--port',
-        String(port),
-        '--bind',
-        '127.0.0.1',
-        '--save',
-        '',
-        '--appendonly',
-        'no',
-        '--daemonize',
-        'no',
-      ],
-      { stdio: 'ignore' },
-    );
-    child = started;
-    const deadline = Date.now() + 10_000;
-    while (!(await answers(port))) {
-      if (started.exitCode !== null)
-        throw new Error(`redis-server on ${port} exited with ${started.exitCode}`);
-      if (Date.now() > deadline) throw new Error(`redis-server on ${port} did not answer`);
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
-  };
-  const stop = async () => {
-    const running = child;
-    child = null;
-    if (!running || running.exitCode !== null) return;
-    const exited = new Promise((resolve) => running.once('exit', resolve));
-    running.kill('SIGKILL');
-    await exited;
-  };
+  const { start, stop } = serverProcess(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'],
+    port,
+    answers,
+  );
   await start();
   return { port, url: `redis://127.0.0.1:${port}`, stop, start, destroy: stop };
 }

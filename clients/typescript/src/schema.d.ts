@@ -4019,7 +4019,7 @@ export interface paths {
                             };
                             /** @description The API scopes the role holds */
                             scopes: string[];
-                            /** @description Send it as X-CSRF-Token on every POST, PUT, PATCH and DELETE of this session */
+                            /** @description Send it as X-CSRF-Token on every POST, PUT, PATCH and DELETE made with the session it belongs to */
                             csrf_token: string;
                             /**
                              * Format: date-time
@@ -4074,7 +4074,7 @@ export interface paths {
                             };
                             /** @description The API scopes the role holds */
                             scopes: string[];
-                            /** @description Send it as X-CSRF-Token on every POST, PUT, PATCH and DELETE of this session */
+                            /** @description Send it as X-CSRF-Token on every POST, PUT, PATCH and DELETE made with the session it belongs to */
                             csrf_token: string;
                             /**
                              * Format: date-time

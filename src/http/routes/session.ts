@@ -29,7 +29,8 @@ const Session = Type.Object({
   user: Type.Object({ id: Type.String(), email: Type.String(), role: StringEnum(ROLES) }),
   scopes: Type.Array(Type.String(), { description: 'The API scopes the role holds' }),
   csrf_token: Type.String({
-    description: 'Send it as X-CSRF-Token on every POST, PUT, PATCH and DELETE of this session',
+    description:
+      'Send it as X-CSRF-Token on every POST, PUT, PATCH and DELETE made with the session it belongs to',
   }),
   expires_at: Timestamp,
 });
