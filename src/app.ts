@@ -44,6 +44,7 @@ import { ReconciliationService } from './services/reconciliation.js';
 import { RedemptionService } from './services/redemptions.js';
 import { ReviewService } from './services/reviews.js';
 import { RuleService } from './services/rules.js';
+import { ScoreModelService } from './services/score-models.js';
 import { WebhookSender } from './services/webhook-sender.js';
 import { WebhookService } from './services/webhooks.js';
 import { type Backend, type OpenedDatabase, openDatabase } from './store/connect.js';
@@ -72,6 +73,7 @@ export interface App {
   customerTokens: CustomerTokens;
   risk: RiskEngine;
   rules: RuleService;
+  models: ScoreModelService;
   reviews: ReviewService;
   /** Whether the database and Redis answer, as this node sees them (the dependency gauge). */
   dependencies: DependencyHealth;
@@ -367,6 +369,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     customerTokens: new CustomerTokens(secret, clock),
     risk,
     rules,
+    models: new ScoreModelService(ctx, risk),
     reviews: new ReviewService(ctx),
     dependencies,
     approvals: new ApprovalService(ctx, campaigns),

@@ -3,6 +3,7 @@
  * Secrets (a new API key) go to stdout once; everything else a person reads goes to stderr.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { SingleBar } from 'cli-progress';
@@ -378,6 +379,91 @@ export function buildCli(getConfig: () => Config): Command {
       }),
     );
 
+  const model = program.command('model').description('Train, promote and move the learned score');
+  model
+    .command('train')
+    .description('Fit a model on the labeled decisions of a period; it is stored in shadow and printed')
+    .option('--from <time>', 'start of the period (ISO 8601)', isoTime)
+    .option('--to <time>', 'end of the period, exclusive (ISO 8601; now)', isoTime)
+    .option('--steps <n>', 'gradient steps', positiveInt(20_000), 500)
+    .action((opts: { from?: Date; to?: Date; steps: number }) =>
+      withApp(getConfig(), async (app) => {
+        const to = opts.to ?? new Date();
+        const from = opts.from ?? new Date(to.getTime() - 90 * 86_400_000);
+        const report = await app.models.train({ from, to, steps: opts.steps }, 'cli', (read) =>
+          process.stderr.write(`read ${read.toLocaleString('en')} labeled decisions\r`),
+        );
+        const h = report.holdout;
+        const pct = (v: number | null) => (v === null ? 'n/a' : `${(v * 100).toFixed(1)} %`);
+        process.stderr.write(
+          `\nmodel ${report.model.version} in shadow: trained on ${report.training.rows} decisions (${report.training.abuse} abuse); ` +
+            `holdout ${h.count}: precision ${pct(h.precision)}, recall ${pct(h.recall)}, brier ${h.brier?.toFixed(4) ?? 'n/a'}\n`,
+        );
+        process.stdout.write(`${report.model.version}\n`);
+      }),
+    );
+  model
+    .command('list')
+    .description('List the models with their status and holdout figures')
+    .action(() =>
+      withApp(getConfig(), async (app) => {
+        for (const m of await app.models.list()) {
+          const e = m.evaluation as { precision?: number | null; recall?: number | null };
+          process.stdout.write(
+            `${m.version}\t${m.status}\tformat ${m.format}\tprecision ${e.precision ?? 'n/a'}\trecall ${e.recall ?? 'n/a'}\t${m.createdAt.toISOString()}\n`,
+          );
+        }
+      }),
+    );
+  for (const [name, what] of [
+    ['promote', 'Make a model the enforcing one (audited)'],
+    ['retire', 'Stop a model from scoring (audited)'],
+  ] as const) {
+    model
+      .command(`${name} <version>`)
+      .description(what)
+      .requiredOption('--reason <text>', 'why; kept in the audit log')
+      .action((version: string, opts: { reason: string }) =>
+        withApp(getConfig(), async (app) => {
+          const v = positiveInt(2_147_483_647)(version);
+          const m =
+            name === 'promote'
+              ? await app.models.promote(v, opts.reason, 'cli')
+              : await app.models.retire(v, opts.reason, 'cli');
+          process.stderr.write(`model ${m.version} is ${m.status}\n`);
+        }),
+      );
+  }
+  model
+    .command('export <version>')
+    .description('Write a model file (JSON) to stdout or --out')
+    .option('--out <file>', 'write to this file')
+    .action((version: string, opts: { out?: string }) =>
+      withApp(getConfig(), async (app) => {
+        const file = `${JSON.stringify(await app.models.exportFile(positiveInt(2_147_483_647)(version)), null, 2)}\n`;
+        if (opts.out) await writeFile(opts.out, file);
+        else process.stdout.write(file);
+      }),
+    );
+  model
+    .command('import <file>')
+    .description('Import a model file as the shadow model (a file of another format is refused)')
+    .action((file: string) =>
+      withApp(getConfig(), async (app) => {
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(await readFile(file, 'utf8'));
+        } catch (err) {
+          throw new Error(
+            `${file} is not a JSON model file: ${err instanceof Error ? err.message : String(err)}`,
+          );
+        }
+        const m = await app.models.importFile(parsed, 'cli');
+        process.stderr.write(`imported as model ${m.version} (shadow)\n`);
+        process.stdout.write(`${m.version}\n`);
+      }),
+    );
+
   program
     .command('reconcile')
     .description(
@@ -417,6 +503,10 @@ export function buildCli(getConfig: () => Config): Command {
     )
     .option('--out <file>', 'write the JSON result here (default: ./simulate-results/<time>-seed<seed>.json)')
     .option('--no-progress', 'no progress bar')
+    .option(
+      '--label-decisions',
+      'afterwards, label every stored decision with the truth (abuse or legitimate): training data for `model train`',
+    )
     .action(async (opts: SimulateCliOptions) => {
       if (opts.list) {
         for (const s of SCENARIOS)
@@ -458,6 +548,7 @@ export function buildCli(getConfig: () => Config): Command {
           tag,
           concurrency: opts.concurrency,
           scenarios: scenarios ?? null,
+          labelDecisions: opts.labelDecisions ?? false,
           onProgress: (done, planned) => {
             if (!bar) return;
             if (!started) {
@@ -495,12 +586,20 @@ interface SimulateCliOptions {
   tag?: string;
   out?: string;
   progress: boolean;
+  labelDecisions?: boolean;
 }
 
 function wholeNumber(value: string): number {
   const n = Number(value);
   if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError('a whole number');
   return n;
+}
+
+function isoTime(value: string): Date {
+  const d = new Date(value);
+  if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(d.getTime()))
+    throw new InvalidArgumentError('an ISO 8601 time, e.g. 2026-11-01T00:00:00Z');
+  return d;
 }
 
 function positiveNumber(value: string): number {

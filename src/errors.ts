@@ -27,6 +27,7 @@ export const ERROR_CODES = {
   list_entry_not_found: { status: 404, title: 'No such list entry' },
   rule_not_found: { status: 404, title: 'No such rule' },
   decision_not_found: { status: 404, title: 'No such decision' },
+  model_not_found: { status: 404, title: 'No such score model' },
   request_timeout: { status: 408, title: 'The request did not arrive in time' },
   approval_not_found: { status: 404, title: 'No such approval' },
   reconciliation_not_found: { status: 404, title: 'No such reconciliation' },
@@ -46,6 +47,8 @@ export const ERROR_CODES = {
   approval_stale: { status: 409, title: 'The campaign changed since the approval was requested' },
   reconciliation_running: { status: 409, title: 'A reconciliation is already running' },
   console_user_exists: { status: 409, title: 'A console user with that email already exists' },
+  model_training_conflict: { status: 409, title: 'Another model was stored at the same time; retry' },
+  model_already_enforcing: { status: 409, title: 'That model is already the enforcing one' },
   payload_too_large: { status: 413, title: 'The request body is too large' },
   unsupported_media_type: { status: 415, title: 'Send application/json' },
   idempotency_key_reused: { status: 422, title: 'The Idempotency-Key was used with a different request' },
@@ -60,6 +63,11 @@ export const ERROR_CODES = {
   conversion_above_maximum: { status: 422, title: 'More points than one conversion may take' },
   daily_conversion_limit_exceeded: { status: 422, title: 'This conversion would pass the daily limit' },
   unknown_tier: { status: 422, title: 'The points program defines no such tier' },
+  not_enough_labels: {
+    status: 422,
+    title: 'Too few labeled decisions (of both labels) in the period to train a model',
+  },
+  model_format_unsupported: { status: 422, title: 'The model is of a format this version cannot read' },
   points_program_inactive: {
     status: 422,
     title: "The program's campaign is paused, ended or outside its window",

@@ -19,7 +19,15 @@ const RANK: Record<RiskAction, number> = { allow: 0, review: 1, challenge: 2, bl
 
 const HOUR = 3_600_000;
 
-export type FeatureEntity = 'device' | 'device+campaign' | 'code' | 'campaign' | 'ip' | 'person' | 'customer';
+export type FeatureEntity =
+  | 'device'
+  | 'device+campaign'
+  | 'code'
+  | 'campaign'
+  | 'ip'
+  | 'person'
+  | 'customer'
+  | 'decision';
 
 export interface FeatureDefinition {
   name: string;
@@ -27,11 +35,11 @@ export interface FeatureDefinition {
   entity: FeatureEntity;
   /** Sliding window length in ms; null for a value read at decision time. */
   windowMs: number | null;
-  statistic: 'count' | 'distinct count' | 'value' | 'ratio';
+  statistic: 'count' | 'distinct count' | 'value' | 'ratio' | 'probability';
   /** CEL type. */
   type: 'int' | 'double';
-  /** Where the value comes from: window counters (memory or Redis), the database, or the request. */
-  source: 'counter' | 'database' | 'request';
+  /** Where the value comes from: window counters (memory or Redis), the database, the request, or the learned model. */
+  source: 'counter' | 'database' | 'request' | 'model';
   description: string;
 }
 
@@ -129,6 +137,16 @@ export const FEATURES: readonly FeatureDefinition[] = [
     source: 'database',
     description:
       "This order's subtotal divided by the mean subtotal of the customer's last 20 redemptions in the same currency. Absent without such history: test with has(features.order_amount_ratio).",
+  },
+  {
+    name: 'model_score',
+    entity: 'decision',
+    windowMs: null,
+    statistic: 'probability',
+    type: 'double',
+    source: 'model',
+    description:
+      "The enforcing learned model's probability (0–1) that this attempt is abuse, over the other features. Absent while no model is enforcing: test with has(features.model_score).",
   },
 ];
 

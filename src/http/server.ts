@@ -32,6 +32,7 @@ import { healthRoutes } from './routes/health.js';
 import { listRoutes } from './routes/lists.js';
 import { loyaltyRoutes } from './routes/loyalty.js';
 import { metricsRoutes } from './routes/metrics.js';
+import { modelRoutes } from './routes/models.js';
 import { outcomeRoutes } from './routes/outcomes.js';
 import { reconciliationRoutes } from './routes/reconciliations.js';
 import { redemptionRoutes } from './routes/redemptions.js';
@@ -314,6 +315,7 @@ export async function buildServer(app: App, options: ServerOptions = {}): Promis
     listRoutes,
     controlRoutes,
     ruleRoutes,
+    modelRoutes,
     reviewRoutes,
     decisionRoutes,
     approvalRoutes,

@@ -21,6 +21,7 @@ import {
   type RuleOutcome,
   resolveDecision,
 } from '../domain/risk.js';
+import { parseScoreModel, type ScoreModel, ScoreModelFormatError, score } from '../domain/score-model.js';
 import { newId } from '../lib/ids.js';
 import type { WindowCounters, WindowEvent, WindowQuery } from '../limits/window-counters.js';
 import type { ResolvedContext } from '../security/request-context.js';
@@ -28,6 +29,7 @@ import type { RiskFacts } from '../store/redemption-context.js';
 import { listRules, type RiskRule } from '../store/risk.js';
 import type { CampaignRecord, CodeRecord } from '../store/rows.js';
 import type { Database } from '../store/schema.js';
+import { activeScoreModels } from '../store/score-models.js';
 import { StampedCache } from '../store/stamped-cache.js';
 import {
   type CompiledRule,
@@ -87,6 +89,20 @@ export interface RiskDecision {
   challengeSatisfied: boolean;
   stepUp: string | null;
   inputs: DecisionInputs;
+  /** The learned models' scores: the enforcing one's is also `features.model_score`. */
+  model: DecisionModelScores;
+}
+
+export interface DecisionModelScores {
+  enforcing?: { version: number; score: number };
+  shadow?: { version: number; score: number };
+}
+
+/** A learned model loaded for scoring. */
+export interface LoadedScoreModel {
+  version: number;
+  status: 'enforcing' | 'shadow';
+  model: ScoreModel;
 }
 
 /** The stored (and event) form of a decision. */
@@ -102,6 +118,7 @@ export function decisionRecord(d: RiskDecision): Record<string, unknown> {
     challenge_satisfied: d.challengeSatisfied,
     step_up: d.stepUp,
     inputs: d.inputs,
+    ...(d.model.enforcing || d.model.shadow ? { model: d.model } : {}),
   };
 }
 
@@ -141,6 +158,7 @@ function eventId(): string {
 
 export class RiskEngine {
   private readonly rules: StampedCache<LoadedRule[]>;
+  private readonly models: StampedCache<LoadedScoreModel[]>;
   private readonly recording = new Set<Promise<void>>();
   readonly stats: RiskStats = {
     decisions: { allow: 0, review: 0, challenge: 0, block: 0 },
@@ -162,6 +180,39 @@ export class RiskEngine {
       RULES_REFRESH_MS,
       (err) => onError(err, 'risk rules refresh failed'),
     );
+    this.models = new StampedCache(
+      db,
+      'models',
+      () => this.loadModels(),
+      RULES_REFRESH_MS,
+      (err) => onError(err, 'score models refresh failed'),
+    );
+  }
+
+  /** Forget the cached models: the next decision re-reads them (after training or promotion here). */
+  invalidateModels(): void {
+    this.models.invalidate();
+  }
+
+  /**
+   * The enforcing and shadow models. One of a format this version cannot read is left out (and
+   * reported): decisions go on without it rather than fail.
+   */
+  private async loadModels(): Promise<LoadedScoreModel[]> {
+    const loaded: LoadedScoreModel[] = [];
+    for (const stored of await activeScoreModels(this.db)) {
+      try {
+        loaded.push({
+          version: stored.version,
+          status: stored.status as LoadedScoreModel['status'],
+          model: parseScoreModel(stored.model),
+        });
+      } catch (err) {
+        if (!(err instanceof ScoreModelFormatError)) throw err;
+        this.onError(err, `score model ${stored.version} cannot be read; decisions go on without it`);
+      }
+    }
+    return loaded;
   }
 
   /** Forget the cached rules: the next decision re-reads them (after a change on this node). */
@@ -284,6 +335,7 @@ export class RiskEngine {
   async decide(s: RiskSubject): Promise<RiskDecision> {
     // One after the other: the rules are almost always the cached copy, and in-process counters answer at once.
     const rules = await this.rules.get();
+    const models = await this.models.get();
     const counted = await this.counterFeatures(s);
     const features: FeatureValues = { ...counted.values };
     features.linked_accounts = s.facts.linkedAccounts;
@@ -292,6 +344,12 @@ export class RiskEngine {
       features.account_age_hours = accountAgeHours(s.context.accountCreatedAt, s.now);
     const ratio = amountRatio(s.cart.subtotalMinor, s.facts.meanSubtotalMinor);
     if (ratio !== null) features.order_amount_ratio = ratio;
+    // Scored over the other features only: the score is not an input to itself.
+    const modelScores: DecisionModelScores = {};
+    for (const m of models) {
+      modelScores[m.status] = { version: m.version, score: score(m.model, features) };
+    }
+    if (modelScores.enforcing) features.model_score = modelScores.enforcing.score;
 
     const inputs = this.inputs(s, features);
     const activation = toActivation(inputs);
@@ -365,6 +423,7 @@ export class RiskEngine {
       challengeSatisfied: resolution.challengeSatisfied,
       stepUp: s.stepUp,
       inputs,
+      model: modelScores,
     };
   }
 

@@ -41,7 +41,8 @@ export interface AttemptRecord {
   valueAtStakeMinor: number;
   /** Minor units actually granted (allowed or held). */
   grantedMinor: number;
-  decision: { action: string; rules: string[] } | null;
+  /** The risk decision the server attached: its id (stored for redemptions), action and rules. */
+  decision: { id: string | null; action: string; rules: string[] } | null;
   httpCalls: number;
   latenciesMs: number[];
   /** Milliseconds after the traffic started when the attempt was sent. */

@@ -88,7 +88,7 @@ export interface Classified {
   /** Minor units granted by this answer (discount, coupon amount, or points credited). */
   grantedMinor: number;
   /** The risk decision the server attached, if any. */
-  decision: { action: string; rules: string[] } | null;
+  decision: { id: string | null; action: string; rules: string[] } | null;
   /** For 429: seconds to wait (Retry-After), for 428: the challenge token. */
   retryAfterSeconds: number | null;
   challengeToken: string | null;
@@ -107,7 +107,8 @@ function decisionOf(body: Record<string, unknown>): Classified['decision'] {
         return `${String(rule['id'] ?? rule['name'] ?? '?')}:${String(rule['action'] ?? '?')}${rule['mode'] === 'shadow' ? '(shadow)' : ''}`;
       })
     : [];
-  return { action: String(rec['action'] ?? 'unknown'), rules };
+  const id = typeof rec['id'] === 'string' ? rec['id'] : null;
+  return { id, action: String(rec['action'] ?? 'unknown'), rules };
 }
 
 /** The amount an accepted answer granted, by kind. */

@@ -23,6 +23,11 @@ export interface SimulateOptions {
   scenarios?: readonly string[] | null;
   /** Called as attempts finish, with the planned total (which adaptive actors may pass). */
   onProgress?: (done: number, planned: number) => void;
+  /**
+   * After the run, label every stored decision with the truth the simulator knows (abuse, or
+   * legitimate for honest and entitled attempts): training data for the learned score.
+   */
+  labelDecisions?: boolean;
 }
 
 export interface SimulationResult {
@@ -40,6 +45,8 @@ export interface SimulationResult {
     trafficSeconds: number;
     totalSeconds: number;
     serverClockOffsetMs: number;
+    /** Decisions labeled with the simulator's truth (`--label-decisions`); null when not asked. */
+    labeledDecisions: number | null;
   };
   /** What each outcome counts as (the table the scorecard applies). */
   outcomeMeaning: Record<Outcome, { abuseStopped: boolean; honestHurt: boolean }>;
@@ -115,6 +122,8 @@ export async function runSimulation(options: SimulateOptions): Promise<Simulatio
   // Adaptive actors make more or fewer attempts than planned: the bar ends full either way.
   options.onProgress?.(done, done);
 
+  const labeled = options.labelDecisions ? await labelDecisions(http, sim.attempts) : null;
+
   const infos: ScenarioInfo[] = selected.map(({ name, label, summary, models }) => ({
     name,
     label,
@@ -136,6 +145,7 @@ export async function runSimulation(options: SimulateOptions): Promise<Simulatio
       trafficSeconds: round((finished - trafficStart) / 1000),
       totalSeconds: round((Date.now() - started.getTime()) / 1000),
       serverClockOffsetMs: sim.serverOffsetMs,
+      labeledDecisions: labeled,
     },
     outcomeMeaning: OUTCOME_MEANING,
     scorecard: buildScorecard(infos, sim.actors, sim.attempts),
@@ -143,6 +153,28 @@ export async function runSimulation(options: SimulateOptions): Promise<Simulatio
     actors: sim.actors,
     attempts: sim.attempts,
   };
+}
+
+/**
+ * Label the stored decisions (those of redemptions made, blocked or challenged) through the API, as an
+ * analyst would. Validations' decisions are not stored; a decision answered twice (a step-up retry) is
+ * labeled once. Returns how many were labeled.
+ */
+async function labelDecisions(http: SimHttpClient, attempts: readonly AttemptRecord[]): Promise<number> {
+  const labels = new Map<string, 'abuse' | 'legitimate'>();
+  for (const a of attempts) {
+    if (a.kind !== 'redeem' || !a.decision?.id) continue;
+    labels.set(a.decision.id, a.label === 'abuse' ? 'abuse' : 'legitimate');
+  }
+  const answers = await Promise.all(
+    [...labels].map(([id, label]) =>
+      http.request('POST', `/v1/decisions/${id}/label`, {
+        bucket: 'labels',
+        body: { label, note: 'simulator ground truth' },
+      }),
+    ),
+  );
+  return answers.filter((r) => r.status === 200).length;
 }
 
 const round = (x: number) => Math.round(x * 100) / 100;

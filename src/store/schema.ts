@@ -374,6 +374,21 @@ export interface ApprovalsTable {
   expires_at: Date;
 }
 
+export type ScoreModelStatus = 'shadow' | 'enforcing' | 'retired';
+
+export interface ScoreModelsTable {
+  version: number;
+  format: number;
+  status: ScoreModelStatus;
+  model: Json<unknown>;
+  evaluation: Json<unknown>;
+  trained_on: Json<unknown>;
+  created_by: string;
+  created_at: Date;
+  promoted_by: string | null;
+  promoted_at: Date | null;
+}
+
 export interface ChangeStampsTable {
   name: string;
   version: number;
@@ -443,6 +458,7 @@ export interface Database {
   risk_decisions: RiskDecisionsTable;
   risk_labels: RiskLabelsTable;
   change_stamps: ChangeStampsTable;
+  score_models: ScoreModelsTable;
   redemption_outcomes: RedemptionOutcomesTable;
   approvals: ApprovalsTable;
   webhook_endpoints: WebhookEndpointsTable;

@@ -102,6 +102,7 @@ describe.each(backends.map((b) => [b.name, b] as const))('risk rules and reviews
       customer_redemptions: null,
       account_age_hours: null,
       order_amount_ratio: null,
+      model_score: null,
     });
     expect(features.json().variables.features).toMatchObject({ device_customers_24h: 'int' });
   });

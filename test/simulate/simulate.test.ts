@@ -90,6 +90,7 @@ describe.each(backends.slice(0, 1))('simulate: a small mix against the embedded 
       durationSeconds: 4,
       tag: 'test',
       concurrency: 8,
+      labelDecisions: true,
       onProgress: (done, planned) => progress.push([done, planned]),
     });
   }, 120_000);
@@ -137,8 +138,9 @@ describe.each(backends.slice(0, 1))('simulate: a small mix against the embedded 
       expect(OUTCOMES.reduce((n, o) => n + row.outcomes[o], 0)).toBe(row.attempts);
     }
     const setup = result.httpCalls['setup'] ?? 0;
+    const labels = result.httpCalls['labels'] ?? 0;
     const total = Object.values(result.httpCalls).reduce((n, c) => n + c, 0);
-    expect(overall.httpCalls).toBe(total - setup);
+    expect(overall.httpCalls).toBe(total - setup - labels);
     expect(overall.attempts).toBe(result.attempts.length);
     // The progress callback saw every attempt.
     expect(progress.at(-1)?.[0]).toBe(result.attempts.length);
@@ -194,6 +196,24 @@ describe.each(backends.slice(0, 1))('simulate: a small mix against the embedded 
         if (a.kind !== 'validate') expect(a.grantedMinor).toBeGreaterThan(0);
       } else expect(a.grantedMinor).toBe(0);
     }
+  });
+
+  it("labels every stored decision with the simulator's truth, which a model can be trained on", async () => {
+    const truth = new Map<string, string>();
+    for (const a of result.attempts) {
+      if (a.kind === 'redeem' && a.decision?.id)
+        truth.set(a.decision.id, a.label === 'abuse' ? 'abuse' : 'legitimate');
+    }
+    expect(result.meta.labeledDecisions).toBe(truth.size);
+    const stored = await t.app.db.selectFrom('risk_labels').select(['decision_id', 'label']).execute();
+    expect(new Map(stored.map((r) => [r.decision_id, r.label]))).toEqual(truth);
+    expect([...truth.values()]).toContain('abuse');
+    const report = await t.app.models.train(
+      { from: new Date(0), to: new Date(Date.now() + 3_600_000) },
+      'test',
+    );
+    expect(report.model.status).toBe('shadow');
+    expect(report.training.rows + report.holdout.count).toBe(truth.size);
   });
 
   it('speaks the API correctly: no errors, no malformed requests', () => {

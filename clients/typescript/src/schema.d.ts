@@ -2514,6 +2514,459 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/models": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List the learned score models, newest first */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            data: components["schemas"]["ScoreModel"][];
+                        };
+                    };
+                };
+                400: components["responses"]["Problem400"];
+                401: components["responses"]["Problem401"];
+                403: components["responses"]["Problem403"];
+                404: components["responses"]["Problem404"];
+                409: components["responses"]["Problem409"];
+                422: components["responses"]["Problem422"];
+                428: components["responses"]["Problem428"];
+                429: components["responses"]["Problem429"];
+                503: components["responses"]["Problem503"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/models/train": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Train a model on the labeled decisions of a period; it starts in shadow
+         * @description Fits a logistic regression over the numeric features of the decisions labeled in [from, to) (analysts’ labels and reviews, chargebacks and other outcomes), measures it on a fifth held out by decision id, and stores it as the shadow model (the previous shadow is retired). A shadow model is scored and recorded on every decision but read by no rule. At least ten decisions of each label are needed (`422 not_enough_labels`).
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /**
+                         * Format: date-time
+                         * @description UTC instant, RFC 3339
+                         */
+                        from: string;
+                        /**
+                         * Format: date-time
+                         * @description UTC instant, RFC 3339
+                         */
+                        to: string;
+                        /** @description Gradient steps (500) */
+                        steps?: number;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            model: components["schemas"]["ScoreModel"];
+                            training: {
+                                rows: number;
+                                abuse: number;
+                            };
+                            holdout: components["schemas"]["ScoreModelEvaluation"];
+                            truncated: boolean;
+                        };
+                    };
+                };
+                400: components["responses"]["Problem400"];
+                401: components["responses"]["Problem401"];
+                403: components["responses"]["Problem403"];
+                404: components["responses"]["Problem404"];
+                409: components["responses"]["Problem409"];
+                422: components["responses"]["Problem422"];
+                428: components["responses"]["Problem428"];
+                429: components["responses"]["Problem429"];
+                503: components["responses"]["Problem503"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/models/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import a model file as the shadow model
+         * @description A file of another layout, or a model of a format this version cannot read, is `422 model_format_unsupported` naming both.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            /** @description A file from `GET /v1/models/{version}/file` */
+            requestBody: {
+                content: {
+                    "application/json": {
+                        promoguard_model_file: number;
+                        version?: number;
+                        model: unknown;
+                        evaluation?: unknown;
+                        trained_on?: unknown;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ScoreModel"];
+                    };
+                };
+                400: components["responses"]["Problem400"];
+                401: components["responses"]["Problem401"];
+                403: components["responses"]["Problem403"];
+                404: components["responses"]["Problem404"];
+                409: components["responses"]["Problem409"];
+                422: components["responses"]["Problem422"];
+                428: components["responses"]["Problem428"];
+                429: components["responses"]["Problem429"];
+                503: components["responses"]["Problem503"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/models/{version}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Read a model: its weights, holdout precision, recall and calibration */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    version: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ScoreModel"];
+                    };
+                };
+                400: components["responses"]["Problem400"];
+                401: components["responses"]["Problem401"];
+                403: components["responses"]["Problem403"];
+                404: components["responses"]["Problem404"];
+                409: components["responses"]["Problem409"];
+                422: components["responses"]["Problem422"];
+                428: components["responses"]["Problem428"];
+                429: components["responses"]["Problem429"];
+                503: components["responses"]["Problem503"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/models/{version}/file": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Export a model as a file another installation can import */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    version: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description A file from `GET /v1/models/{version}/file` */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            promoguard_model_file: number;
+                            version?: number;
+                            model: unknown;
+                            evaluation?: unknown;
+                            trained_on?: unknown;
+                        };
+                    };
+                };
+                400: components["responses"]["Problem400"];
+                401: components["responses"]["Problem401"];
+                403: components["responses"]["Problem403"];
+                404: components["responses"]["Problem404"];
+                409: components["responses"]["Problem409"];
+                422: components["responses"]["Problem422"];
+                428: components["responses"]["Problem428"];
+                429: components["responses"]["Problem429"];
+                503: components["responses"]["Problem503"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/models/{version}/promote": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Make a model the enforcing one (its score becomes `features.model_score`)
+         * @description Audited with the reason. The model enforcing before is retired. Every node scores with it within about two seconds. Rules read the score as `has(features.model_score) && features.model_score > …`.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    version: number;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description Why; kept in the audit log */
+                        reason: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ScoreModel"];
+                    };
+                };
+                400: components["responses"]["Problem400"];
+                401: components["responses"]["Problem401"];
+                403: components["responses"]["Problem403"];
+                404: components["responses"]["Problem404"];
+                409: components["responses"]["Problem409"];
+                422: components["responses"]["Problem422"];
+                428: components["responses"]["Problem428"];
+                429: components["responses"]["Problem429"];
+                503: components["responses"]["Problem503"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/models/{version}/retire": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Stop a model from scoring (audited with the reason) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    version: number;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description Why; kept in the audit log */
+                        reason: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ScoreModel"];
+                    };
+                };
+                400: components["responses"]["Problem400"];
+                401: components["responses"]["Problem401"];
+                403: components["responses"]["Problem403"];
+                404: components["responses"]["Problem404"];
+                409: components["responses"]["Problem409"];
+                422: components["responses"]["Problem422"];
+                428: components["responses"]["Problem428"];
+                429: components["responses"]["Problem429"];
+                503: components["responses"]["Problem503"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/decisions/{id}/score": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A stored decision's score under the models in use, with each feature's contribution */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            decision_id: string;
+                            models: {
+                                version: number;
+                                status: string;
+                                /** @description Probability of abuse, 0–1 */
+                                score: number;
+                                intercept: number;
+                                /** @description Largest effect first */
+                                contributions: {
+                                    feature: string;
+                                    value: number | null;
+                                    /** @description Share of the log-odds: weight × standardized value */
+                                    contribution: number;
+                                }[];
+                            }[];
+                        };
+                    };
+                };
+                400: components["responses"]["Problem400"];
+                401: components["responses"]["Problem401"];
+                403: components["responses"]["Problem403"];
+                404: components["responses"]["Problem404"];
+                409: components["responses"]["Problem409"];
+                422: components["responses"]["Problem422"];
+                428: components["responses"]["Problem428"];
+                429: components["responses"]["Problem429"];
+                503: components["responses"]["Problem503"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/reviews": {
         parameters: {
             query?: never;
@@ -4777,6 +5230,19 @@ export interface components {
             allow_listed: boolean;
             challenge_satisfied: boolean;
             step_up: string | null;
+            /** @description The learned models that scored the attempt; only the enforcing one is `features.model_score` */
+            model?: {
+                enforcing?: {
+                    version: number;
+                    /** @description Probability of abuse, 0–1 */
+                    score: number;
+                };
+                shadow?: {
+                    version: number;
+                    /** @description Probability of abuse, 0–1 */
+                    score: number;
+                };
+            };
         };
         /** @description Percentages are rounded half to even to a whole minor unit; no discount exceeds the subtotal (free shipping discounts exactly cart.shipping_minor). */
         Discount: {
@@ -4883,7 +5349,7 @@ export interface components {
             title: string;
             status: number;
             /** @enum {string} */
-            code: "validation_failed" | "rule_invalid" | "idempotency_key_required" | "malformed_request" | "unauthorized" | "sign_in_failed" | "forbidden" | "csrf_failed" | "not_found" | "campaign_not_found" | "code_not_found" | "redemption_not_found" | "points_program_not_found" | "api_key_not_found" | "list_entry_not_found" | "rule_not_found" | "decision_not_found" | "request_timeout" | "approval_not_found" | "reconciliation_not_found" | "webhook_not_found" | "webhook_delivery_not_found" | "console_user_not_found" | "console_not_built" | "invalid_status_transition" | "code_already_exists" | "code_conflicts_with_pattern" | "campaign_not_editable" | "not_under_review" | "review_already_decided" | "self_approval_forbidden" | "approval_already_decided" | "approval_expired" | "approval_stale" | "reconciliation_running" | "console_user_exists" | "payload_too_large" | "unsupported_media_type" | "idempotency_key_reused" | "webhook_url_refused" | "redemption_refused" | "insufficient_points" | "conversion_below_minimum" | "conversion_not_in_steps" | "conversion_above_maximum" | "daily_conversion_limit_exceeded" | "unknown_tier" | "points_program_inactive" | "password_too_weak" | "current_password_incorrect" | "challenge_required" | "too_many_requests" | "request_header_too_large" | "internal_error" | "not_ready" | "database_unavailable";
+            code: "validation_failed" | "rule_invalid" | "idempotency_key_required" | "malformed_request" | "unauthorized" | "sign_in_failed" | "forbidden" | "csrf_failed" | "not_found" | "campaign_not_found" | "code_not_found" | "redemption_not_found" | "points_program_not_found" | "api_key_not_found" | "list_entry_not_found" | "rule_not_found" | "decision_not_found" | "model_not_found" | "request_timeout" | "approval_not_found" | "reconciliation_not_found" | "webhook_not_found" | "webhook_delivery_not_found" | "console_user_not_found" | "console_not_built" | "invalid_status_transition" | "code_already_exists" | "code_conflicts_with_pattern" | "campaign_not_editable" | "not_under_review" | "review_already_decided" | "self_approval_forbidden" | "approval_already_decided" | "approval_expired" | "approval_stale" | "reconciliation_running" | "console_user_exists" | "model_training_conflict" | "model_already_enforcing" | "payload_too_large" | "unsupported_media_type" | "idempotency_key_reused" | "webhook_url_refused" | "redemption_refused" | "insufficient_points" | "conversion_below_minimum" | "conversion_not_in_steps" | "conversion_above_maximum" | "daily_conversion_limit_exceeded" | "unknown_tier" | "not_enough_labels" | "model_format_unsupported" | "points_program_inactive" | "password_too_weak" | "current_password_incorrect" | "challenge_required" | "too_many_requests" | "request_header_too_large" | "internal_error" | "not_ready" | "database_unavailable";
             detail?: string;
             request_id: string;
         } & {
@@ -5015,6 +5481,53 @@ export interface components {
              */
             updated_at: string;
         };
+        ScoreModel: {
+            version: number;
+            format: number;
+            /** @enum {string} */
+            status: "shadow" | "enforcing" | "retired";
+            /** @description Empty when the stored model is of a format this version cannot read */
+            features: {
+                name: string;
+                weight: number;
+                mean: number;
+                scale: number;
+            }[];
+            intercept: number | null;
+            evaluation: components["schemas"]["ScoreModelEvaluation"] | null;
+            /** @description The period, rows and abuse labels the model was fitted on */
+            trained_on: {
+                [key: string]: unknown;
+            };
+            created_by: string;
+            /**
+             * Format: date-time
+             * @description UTC instant, RFC 3339
+             */
+            created_at: string;
+            promoted_by: string | null;
+            promoted_at: string | null;
+        };
+        ScoreModelEvaluation: {
+            /** @description Held-out labeled decisions scored */
+            count: number;
+            abuse: number;
+            threshold: number;
+            true_positives: number;
+            false_positives: number;
+            false_negatives: number;
+            true_negatives: number;
+            precision: number | null;
+            recall: number | null;
+            brier: number | null;
+            calibration: {
+                from: number;
+                to: number;
+                count: number;
+                predicted: number | null;
+                observed: number | null;
+            }[];
+        };
         StoredDecision: {
             id: string;
             /**
@@ -5083,7 +5596,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description Problem document; `code` is one of `not_found`, `campaign_not_found`, `code_not_found`, `redemption_not_found`, `points_program_not_found`, `api_key_not_found`, `list_entry_not_found`, `rule_not_found`, `decision_not_found`, `approval_not_found`, `reconciliation_not_found`, `webhook_not_found`, `webhook_delivery_not_found`, `console_user_not_found`, `console_not_built` */
+        /** @description Problem document; `code` is one of `not_found`, `campaign_not_found`, `code_not_found`, `redemption_not_found`, `points_program_not_found`, `api_key_not_found`, `list_entry_not_found`, `rule_not_found`, `decision_not_found`, `model_not_found`, `approval_not_found`, `reconciliation_not_found`, `webhook_not_found`, `webhook_delivery_not_found`, `console_user_not_found`, `console_not_built` */
         Problem404: {
             headers: {
                 [name: string]: unknown;
@@ -5092,7 +5605,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description Problem document; `code` is one of `invalid_status_transition`, `code_already_exists`, `code_conflicts_with_pattern`, `campaign_not_editable`, `not_under_review`, `review_already_decided`, `self_approval_forbidden`, `approval_already_decided`, `approval_expired`, `approval_stale`, `reconciliation_running`, `console_user_exists` */
+        /** @description Problem document; `code` is one of `invalid_status_transition`, `code_already_exists`, `code_conflicts_with_pattern`, `campaign_not_editable`, `not_under_review`, `review_already_decided`, `self_approval_forbidden`, `approval_already_decided`, `approval_expired`, `approval_stale`, `reconciliation_running`, `console_user_exists`, `model_training_conflict`, `model_already_enforcing` */
         Problem409: {
             headers: {
                 [name: string]: unknown;
@@ -5101,7 +5614,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description Problem document; `code` is one of `idempotency_key_reused`, `webhook_url_refused`, `redemption_refused`, `insufficient_points`, `conversion_below_minimum`, `conversion_not_in_steps`, `conversion_above_maximum`, `daily_conversion_limit_exceeded`, `unknown_tier`, `points_program_inactive`, `password_too_weak`, `current_password_incorrect` */
+        /** @description Problem document; `code` is one of `idempotency_key_reused`, `webhook_url_refused`, `redemption_refused`, `insufficient_points`, `conversion_below_minimum`, `conversion_not_in_steps`, `conversion_above_maximum`, `daily_conversion_limit_exceeded`, `unknown_tier`, `not_enough_labels`, `model_format_unsupported`, `points_program_inactive`, `password_too_weak`, `current_password_incorrect` */
         Problem422: {
             headers: {
                 [name: string]: unknown;

@@ -27,6 +27,11 @@ export const RiskAction = StringEnum(RISK_ACTIONS);
 export const RuleMode = StringEnum(RULE_MODES);
 const FeatureValues = Type.Record(Type.String(), Type.Number());
 
+const ModelScore = Type.Object({
+  version: Type.Integer(),
+  score: Type.Number({ description: 'Probability of abuse, 0–1' }),
+});
+
 export const Decision = component(
   'Decision',
   Type.Object(
@@ -55,6 +60,18 @@ export const Decision = component(
       allow_listed: Type.Boolean(),
       challenge_satisfied: Type.Boolean(),
       step_up: Nullable(Type.String()),
+      model: Type.Optional(
+        Type.Object(
+          {
+            enforcing: Type.Optional(ModelScore),
+            shadow: Type.Optional(ModelScore),
+          },
+          {
+            description:
+              'The learned models that scored the attempt; only the enforcing one is `features.model_score`',
+          },
+        ),
+      ),
     },
     { description: 'The risk decision: the action, every rule that fired and the feature values they saw' },
   ),
