@@ -612,6 +612,40 @@ describe.each(backends.map((b) => [b.name, b] as const))('promoguard CLI on %s',
     }
   });
 
+  it('model import refuses a file of another format with a clear error; model train refuses too few labels', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'promoguard-model-'));
+    try {
+      const file = path.join(dir, 'model.json');
+      const model = {
+        format: 2,
+        kind: 'logistic_regression',
+        features: ['linked_accounts'],
+        means: [1],
+        scales: [1],
+        weights: [1],
+        intercept: 0,
+      };
+      await writeFile(file, JSON.stringify({ promoguard_model_file: 1, model }));
+      const foreign = await runCli(env, ['model', 'import', file]);
+      expect(foreign.error).toMatchObject({ code: 'model_format_unsupported' });
+      expect(String(foreign.error)).toContain(
+        'model format 2 is not supported: this version of Promoguard reads format 1',
+      );
+      await writeFile(file, JSON.stringify({ promoguard_model_file: 1, model: { ...model, format: 1 } }));
+      const imported = await ok(env, ['model', 'import', file]);
+      expect(imported.stdout.trim()).toMatch(/^\d+$/);
+      const listed = await ok(env, ['model', 'list']);
+      expect(listed.stdout).toContain(`${imported.stdout.trim()}\tshadow\tformat 1`);
+      await writeFile(file, 'not json');
+      const garbage = await runCli(env, ['model', 'import', file]);
+      expect(String(garbage.error)).toContain('is not a JSON model file');
+      const train = await runCli(env, ['model', 'train']);
+      expect(train.error).toMatchObject({ code: 'not_enough_labels' });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   // Only against a build that exists: the suite never builds.
   if (DIST_BUILT) {
     it('serve (node bin/promoguard.js) prints an admin key once, serves, and stops on SIGTERM', async () => {
