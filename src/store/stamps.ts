@@ -5,7 +5,7 @@
 import type { Kysely } from 'kysely';
 import type { Database } from './schema.js';
 
-export type StampName = 'lists' | 'rules' | 'webhooks';
+export type StampName = 'lists' | 'rules' | 'webhooks' | 'remediations';
 
 export async function bumpStamp(db: Kysely<Database>, name: StampName): Promise<void> {
   await db
