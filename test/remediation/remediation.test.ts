@@ -4,9 +4,13 @@
  * gone) → lift or expiry → the effect is gone. Dry runs change nothing; a redelivered alert acts once;
  * every remediation has an audit entry and an expiry; bad policies are refused with 422.
  */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { DomainEvent } from '../../src/domain/events.js';
+import { toWire } from '../../src/events/wire.js';
 import { newId } from '../../src/lib/ids.js';
 import { appendEvents } from '../../src/store/outbox.js';
 import {
@@ -350,7 +354,7 @@ for (const backend of backends) {
         body: { reason: 'too late' },
       });
       expect(lifted.statusCode, lifted.body).toBe(409);
-      expect(lifted.json().code, lifted.body).toBe("remediation_not_active");
+      expect(lifted.json().code, lifted.body).toBe('remediation_not_active');
     });
 
     it('a redelivered alert acts once, also when the deliveries arrive together', async () => {
@@ -463,6 +467,19 @@ for (const backend of backends) {
           true,
         );
         if (r.status !== 'active') expect(actions).toContain(`remediation.${r.status}`);
+      }
+      // Every remediation event, in its wire form, matches its published schema.
+      const ajv = new Ajv2020({ strict: true, allErrors: true });
+      ajv.addFormat('date-time', (x: string) => /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/.test(x));
+      for (const type of ['remediation.applied', 'remediation.lifted', 'alert.raised']) {
+        const file = path.resolve(import.meta.dirname, `../../schemas/events/${type}.json`);
+        ajv.addSchema(JSON.parse(readFileSync(file, 'utf8')) as object, type);
+      }
+      expect(new Set(events.map((e) => e.type))).toEqual(
+        new Set(['remediation.applied', 'remediation.lifted']),
+      );
+      for (const e of [...events, alertEvent(alertPayload('refusal_wave', { type: 'batch', id: 'bat_1' }))]) {
+        expect(ajv.validate(e.type, JSON.parse(JSON.stringify(toWire(e)))), ajv.errorsText()).toBe(true);
       }
       // Every remediation event names its alert and the policy that acted.
       for (const e of events)
