@@ -292,6 +292,34 @@ for (const backend of backends) {
       }
     });
 
+    it('a review hold makes the redemptions of the callers it reaches wait for an analyst', async () => {
+      const { campaignId, code } = await campaignWithCode(t);
+      const created = await t.call('POST', '/v1/remediation-policies', {
+        key: fraud,
+        body: {
+          name: 'Hold new accounts on a spike',
+          scope: { type: 'campaign', campaign_id: campaignId },
+          alert_kind: 'distinct_spike',
+          action: 'hold_for_review',
+          params: { applies_to: ['new_accounts'], new_account_hours: 24 },
+          mode: 'enforce',
+          duration_seconds: 900,
+        },
+      });
+      expect(created.statusCode, created.body).toBe(201);
+      const alert = alertPayload('distinct_spike', { type: 'campaign', id: campaignId });
+      await raise(alert);
+      const [applied] = await remediationsOf(alert.alert_id);
+      const fresh = await redeem(code, {}, { account_created_at: '2026-06-01T06:00:00Z' });
+      expect(fresh.statusCode, fresh.body).toBe(201);
+      expect(fresh.json().review_status).toBe('pending');
+      const old = await redeem(code, {}, OLD_ACCOUNT);
+      expect(old.json().review_status).toBeNull();
+      await lift(applied?.id as string);
+      const after = await redeem(code, {}, { account_created_at: '2026-06-01T06:00:00Z' });
+      expect(after.json().review_status).toBeNull();
+    });
+
     it('a dry run records what it would do and changes nothing', async () => {
       const { campaignId, code } = await campaignWithCode(t);
       const created = await t.call('POST', '/v1/remediation-policies', {
