@@ -245,7 +245,9 @@ export class RemediationService {
     }
     const ids = targetIds(alert);
     const campaignId = ids.campaignId ?? (await campaignOf(this.ctx.db, ids));
-    const target = chooseTarget(policy.action, { ...ids, campaignId });
+    // An alert naming a campaign that does not exist is logged, not retried: redelivery cannot help it.
+    const known = campaignId !== null && (await findCampaign(this.ctx.db, campaignId)) !== null;
+    const target = known ? chooseTarget(policy.action, { ...ids, campaignId }) : null;
     if (!target) {
       this.options.logger.error(
         { policy_id: policy.id, alert_id: alert.alertId, scope: alert.scope },
@@ -506,11 +508,21 @@ export class RemediationService {
     let n = 0;
     for (;;) {
       const due = await dueExpiries(this.ctx.db, this.ctx.clock.now(), 100);
+      let failed = 0;
       for (const id of due) {
-        const r = await findRemediation(this.ctx.db, id);
-        if (r && (await this.end(id, 'expired', policyActor(r.policyId), 'expired'))) n++;
+        try {
+          const r = await findRemediation(this.ctx.db, id);
+          if (r && (await this.end(id, 'expired', policyActor(r.policyId), 'expired'))) n++;
+        } catch (err) {
+          // One that cannot be ended now (its undo failed, rolled back) does not hold up the others.
+          failed++;
+          this.options.logger.error(
+            { err, remediation_id: id },
+            'remediation expiry failed; retried next sweep',
+          );
+        }
       }
-      if (due.length < 100) return n;
+      if (due.length < 100 || failed > 0) return n;
     }
   }
 

@@ -409,6 +409,18 @@ for (const backend of backends) {
       for (const r of applied) await lift(r.id);
     });
 
+    it('an alert naming nothing it can act on is passed over, not retried', async () => {
+      const unknown = alertPayload('redemption_spike', {
+        type: 'campaign',
+        id: 'cmp_00000000000000000000000000',
+      });
+      await raise(unknown);
+      expect(await remediationsOf(unknown.alert_id)).toEqual([]);
+      const noBatch = alertPayload('refusal_wave', { type: 'address_block', id: '2001:db8::/48' });
+      await raise(noBatch);
+      expect(await remediationsOf(noBatch.alert_id)).toEqual([]);
+    });
+
     it('refuses bad policies with 422 and a stable reason', async () => {
       const base = {
         name: 'p',
