@@ -23,6 +23,20 @@ const redemptionRow = record('the redemption row (snake_case columns, without th
   'campaign_id',
   'status',
 ]);
+const remediationFields = {
+  remediation_id: str,
+  policy_id: str,
+  alert_id: str,
+  alert_kind: str,
+  action: str,
+  target: record('what it acts on: type, campaign_id, partner, batch_id, code_id', ['type']),
+  params: { type: 'object' },
+  dry_run: { type: 'boolean' },
+  change: { type: 'object', description: 'the exact change made (dry run: that would have been made)' },
+  expires_at: str,
+  actor: { type: 'string', description: 'policy:<id>, or the key that lifted it' },
+  reason: nullableStr,
+};
 const statusChange = { from: str, to: str, actor, reason: nullableStr };
 
 /** type -> [description, payload properties, required] */
@@ -159,6 +173,32 @@ export const PAYLOADS = {
     'a pending change expired unapproved',
     { approval: record('the approval request'), actor },
     ['approval'],
+  ],
+  'alert.raised': [
+    'a streaming detector raised an alert (src/domain/alerts.ts)',
+    {
+      alert_id: str,
+      kind: str,
+      scope: { type: 'object', required: ['type', 'id'], properties: { type: str, id: str } },
+      severity: str,
+      observed: { type: 'number' },
+      expected: { type: 'number' },
+      interval_seconds: { type: 'number' },
+      triggered_by_event_id: nullableStr,
+      triggered_at: str,
+      raised_at: str,
+    },
+    ['alert_id', 'kind', 'scope', 'severity'],
+  ],
+  'remediation.applied': [
+    'a remediation policy acted on an alert (on a dry run: recorded what it would do, changing nothing)',
+    remediationFields,
+    ['remediation_id', 'policy_id', 'alert_id', 'action', 'target', 'dry_run', 'change', 'expires_at', 'actor'],
+  ],
+  'remediation.lifted': [
+    'a remediation ended: lifted by on-call or expired; its change was undone',
+    { ...remediationFields, how: { enum: ['lifted', 'expired'] }, undo: { type: 'object' } },
+    ['remediation_id', 'policy_id', 'alert_id', 'action', 'target', 'how', 'undo', 'actor'],
   ],
 };
 

@@ -42,6 +42,8 @@ import { OutcomeService } from './services/outcomes.js';
 import { PointsService } from './services/points.js';
 import { ReconciliationService } from './services/reconciliation.js';
 import { RedemptionService } from './services/redemptions.js';
+import { RemediationGate } from './services/remediation-gate.js';
+import { RemediationService } from './services/remediations.js';
 import { ReviewService } from './services/reviews.js';
 import { RuleService } from './services/rules.js';
 import { ScoreModelService } from './services/score-models.js';
@@ -90,6 +92,9 @@ export interface App {
   webhookSender: WebhookSender;
   /** Console users, their sign-in and sessions. */
   consoleUsers: ConsoleUserService;
+  /** Remediation policies, the remediations they applied (lift, expiry sweep), and their request-path copy. */
+  remediations: RemediationService;
+  remediationGate: RemediationGate;
   close(): Promise<void>;
 }
 
@@ -257,6 +262,18 @@ export async function createApp(options: AppOptions): Promise<App> {
       onDeliveries: () => webhookSender.notify(),
     }),
   });
+  // Once per cluster: each alert is remediated by one node; a redelivery finds its rows and does nothing.
+  // Subscribed before the relay starts; an alert arriving before the service exists is delivered again.
+  let remediations: RemediationService | undefined;
+  bus.subscribe({
+    name: 'remediation',
+    mode: 'work-queue',
+    types: ['alert.raised'],
+    handler: (event) => {
+      if (!remediations) throw new Error('remediation is starting; deliver again');
+      return remediations.onEvent(event);
+    },
+  });
   const webhooks = new WebhookService(ctx, webhookBox, {
     allow: webhookAllow,
     ...(options.webhooks?.resolve ? { resolve: options.webhooks.resolve } : {}),
@@ -320,6 +337,12 @@ export async function createApp(options: AppOptions): Promise<App> {
   const risk = new RiskEngine(ctx.db, counters as NonNullable<typeof counters>, (err, what) =>
     redis && what.startsWith('risk feature counters') ? redisDown(err) : logger.error({ err }, what),
   );
+  const remediationGate = new RemediationGate(
+    ctx.db,
+    counters as NonNullable<typeof counters>,
+    config.OUTBOX_POLL_MS,
+    (err) => logger.error({ err }, 'remediation refresh failed; using the copy in memory'),
+  );
   const rules = new RuleService(ctx, risk);
   if (config.RISK_DEFAULT_PACK === 'on') await rules.seedDefaultPack();
   let counterSweep: NodeJS.Timeout | undefined;
@@ -352,6 +375,11 @@ export async function createApp(options: AppOptions): Promise<App> {
     policy: approvalPolicy(config),
     expiresAfterMs: config.APPROVAL_EXPIRES_AFTER_HOURS * 3_600_000,
   });
+  remediations = new RemediationService(ctx, campaigns, {
+    logger,
+    onChange: () => remediationGate.invalidate(),
+  });
+  if (options.relay !== false) remediations.start(config.REMEDIATION_SWEEP_SECONDS * 1000);
   return {
     db: database.db,
     backend: database.backend,
@@ -362,7 +390,14 @@ export async function createApp(options: AppOptions): Promise<App> {
     campaigns,
     controls: new ControlService(ctx, campaigns),
     codes: new CodeService(ctx, patterns),
-    redemptions: new RedemptionService(ctx, patterns, defenses, risk, new StepUpChallenges(secret, clock)),
+    redemptions: new RedemptionService(
+      ctx,
+      patterns,
+      defenses,
+      risk,
+      new StepUpChallenges(secret, clock),
+      remediationGate,
+    ),
     points,
     lists,
     hasher,
@@ -380,6 +415,8 @@ export async function createApp(options: AppOptions): Promise<App> {
     telemetry,
     webhooks,
     webhookSender,
+    remediations,
+    remediationGate,
     consoleUsers: new ConsoleUserService(ctx, {
       hasher: new PasswordHasher({ ln: config.CONSOLE_PASSWORD_SCRYPT_LOG_N, r: 8, p: 1 }),
       csrf: new CsrfTokens(secret),
@@ -394,6 +431,7 @@ export async function createApp(options: AppOptions): Promise<App> {
       closed = true;
       // A run in progress closes its report (interrupted) while the database is still open.
       await reconciliation.stop();
+      await remediations.stop();
       if (counterSweep) clearInterval(counterSweep);
       if (redisProbe) clearInterval(redisProbe);
       await risk.settled();

@@ -267,6 +267,12 @@ const EnvSchema = Type.Object({
     description:
       'Minutes between scheduled reconciliations (one node runs each); 0 = no schedule (run on demand only)',
   }),
+  REMEDIATION_SWEEP_SECONDS: Type.Integer({
+    minimum: 1,
+    maximum: 3600,
+    default: 15,
+    description: 'How often each node ends the remediations past their expiry (each is ended by one node)',
+  }),
   CONSOLE_SESSION_IDLE_MINUTES: Type.Integer({
     minimum: 1,
     maximum: 1440,

@@ -36,6 +36,7 @@ import { modelRoutes } from './routes/models.js';
 import { outcomeRoutes } from './routes/outcomes.js';
 import { reconciliationRoutes } from './routes/reconciliations.js';
 import { redemptionRoutes } from './routes/redemptions.js';
+import { remediationRoutes } from './routes/remediations.js';
 import { reviewRoutes } from './routes/reviews.js';
 import { ruleRoutes } from './routes/rules.js';
 import { sessionRoutes } from './routes/session.js';
@@ -297,6 +298,10 @@ export async function buildServer(app: App, options: ServerOptions = {}): Promis
           name: 'webhooks',
           description: 'Webhook endpoints, their delivery log and redelivery (scope webhooks)',
         },
+        {
+          name: 'remediation',
+          description: 'Remediation policies and the remediations they applied: list, lift (scope fraud)',
+        },
         { name: 'health', description: 'Liveness and readiness' },
       ],
     },
@@ -323,6 +328,7 @@ export async function buildServer(app: App, options: ServerOptions = {}): Promis
     reconciliationRoutes,
     outcomeRoutes,
     webhookRoutes,
+    remediationRoutes,
     sessionRoutes,
     consoleUserRoutes,
   ]) {

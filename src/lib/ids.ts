@@ -25,6 +25,8 @@ export const ID_PREFIXES = {
   webhook: 'whk',
   webhookDelivery: 'whd',
   consoleUser: 'usr',
+  remediationPolicy: 'rpol',
+  remediation: 'rem',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIXES;

@@ -62,6 +62,8 @@ export interface RiskSubject {
   now: Date;
   /** The decision's id (a redemption's decision shares its ULID); generated when absent. */
   decisionId?: string | undefined;
+  /** Remediations in force that reach this attempt: they act as enforced rules that fired. */
+  remediations?: readonly { id: string; name: string; action: RiskAction; mode: 'enforce'; reason: string }[];
 }
 
 export interface DecisionRule {
@@ -392,6 +394,7 @@ export class RiskEngine {
         });
       }
     }
+    for (const r of s.remediations ?? []) outcomes.push({ rule: r, result: 'fired' });
     const resolution: Resolution = resolveDecision({
       outcomes,
       allowListed: s.allowListed,

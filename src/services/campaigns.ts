@@ -293,6 +293,24 @@ export class CampaignService {
   }
 
   /**
+   * Pause or resume inside the caller's transaction, so a remediation's change and its record commit
+   * together. Null (and nothing changed) when the campaign is missing or not in one of `from`.
+   */
+  async transitionIn(
+    trx: Kysely<Database>,
+    id: string,
+    from: readonly CampaignStatus[],
+    to: CampaignStatus,
+    actor: Actor,
+    reason: string,
+    now: Date,
+  ): Promise<{ before: CampaignRecord; after: CampaignRecord } | null> {
+    const current = await findCampaign(trx, id, { forUpdate: true });
+    if (!current || !from.includes(current.status)) return null;
+    return { before: current, after: await this.transition(trx, current, to, actor, reason, now) };
+  }
+
+  /**
    * Throttle (or lift the throttle on) a campaign. The throttle is a term (it bumps the version, so
    * redemptions in flight re-read it) that the approval policy does not judge: a throttle only slows
    * spending, so on-call sets it alone.

@@ -28,6 +28,7 @@ import type { Redemption } from '../store/rows.js';
 import type { PatternIndex } from './code-patterns.js';
 import type { ServiceContext } from './context.js';
 import { type Admission, type Defenses, isFailedAttempt } from './defenses.js';
+import type { RemediationGate } from './remediation-gate.js';
 
 export interface CheckoutRequest {
   code: string;
@@ -174,6 +175,8 @@ export class RedemptionService {
     private readonly defenses: Defenses,
     private readonly risk: RiskEngine,
     private readonly stepUps: StepUpChallenges,
+    /** Remediations in force (throttles, step-ups, review holds, guessing limits); none when absent. */
+    private readonly remediations?: RemediationGate,
   ) {
     this.contexts = new ContextReader(ctx.db);
   }
@@ -187,7 +190,7 @@ export class RedemptionService {
   }
 
   /** The risk engine's decision on an eligible attempt. */
-  private decideRisk(
+  private async decideRisk(
     req: CheckoutRequest,
     admission: Admission,
     context: RedemptionContext,
@@ -196,7 +199,14 @@ export class RedemptionService {
     now: Date,
     kind: Pick<RiskSubject, 'operation' | 'channel' | 'decisionId'>,
   ): Promise<RiskDecision> {
+    const remediations = await this.remediations?.rules(
+      context.campaign.id,
+      context.code.id,
+      admission.context.accountCreatedAt,
+      now,
+    );
     return this.risk.decide({
+      ...(remediations && remediations.length > 0 ? { remediations } : {}),
       ...kind,
       customer: req.customer,
       cart: req.cart,
@@ -245,12 +255,19 @@ export class RedemptionService {
     let admission: Admission;
     try {
       admission = await this.defenses.admit(req.customer.id, req.context);
+      await this.remediations?.admitGuess(
+        normalizeCode(req.code),
+        req.customer.id,
+        admission.context,
+        this.ctx.clock.now(),
+      );
     } catch (err) {
       this.emitLimited('validation', req, seen, started, options, err);
       throw err;
     }
     const result = await this.decideValidation(req, admission, options, seen);
     this.record(admission, req.customer.id, result);
+    if (!result.valid && isFailedAttempt(result.reason)) await this.recordGuess(req, admission);
     await this.defenses.settle(
       admission,
       result.valid ? { ok: true } : { ok: false, reason: result.reason },
@@ -309,6 +326,12 @@ export class RedemptionService {
     let admission: Admission;
     try {
       admission = await this.defenses.admit(req.customer.id, req.context);
+      await this.remediations?.admitGuess(
+        normalizeCode(req.code),
+        req.customer.id,
+        admission.context,
+        this.ctx.clock.now(),
+      );
     } catch (err) {
       // A repeat of a redemption that went through returns it, even to a caller limited since: the
       // retry is the checkout backend's, and its answer must not change.
@@ -328,6 +351,8 @@ export class RedemptionService {
     const result = await this.redeemAdmitted(req, idempotencyKey, admission, seen);
     if (!(result.ok && result.replayed)) {
       this.record(admission, req.customer.id, result);
+      if (!result.ok && result.reason !== 'challenge_required' && isFailedAttempt(result.reason))
+        await this.recordGuess(req, admission);
       // A challenge is neither a success nor a failure of the caller's: it does not move the lockout.
       if (result.ok || result.reason !== 'challenge_required') {
         await this.defenses.settle(
@@ -345,6 +370,18 @@ export class RedemptionService {
     }
     this.emit('redemption', req, admission.context, seen, started, {}, redemptionTelemetry(result));
     return result;
+  }
+
+  /** A failed attempt counts toward a guessing remediation's limit on its batch, if one is in force. */
+  private recordGuess(req: CheckoutRequest, admission: Admission): Promise<void> {
+    return (
+      this.remediations?.recordGuess(
+        normalizeCode(req.code),
+        req.customer.id,
+        admission.context,
+        this.ctx.clock.now(),
+      ) ?? Promise.resolve()
+    );
   }
 
   /** Hands the attempt to the telemetry listeners (metrics, statistics, detectors). */
@@ -477,7 +514,9 @@ export class RedemptionService {
         now,
         perCustomerCap: context.campaign.perCustomerCap,
         perPersonCap: context.campaign.perPersonCap,
-        throttlePerMinute: context.campaign.throttlePerMinute,
+        throttlePerMinute: this.remediations
+          ? await this.remediations.throttle(context.campaign.id, context.campaign.throttlePerMinute)
+          : context.campaign.throttlePerMinute,
         partner: context.code.partner,
         personCandidate: newId('person', now.getTime()),
         // Always at least the customer: person usage is counted even before a per-person cap exists,

@@ -430,6 +430,57 @@ export interface ConsoleSessionsTable {
   revoked_at: Date | null;
 }
 
+export interface RemediationPoliciesTable {
+  id: string;
+  name: string;
+  scope_type: 'global' | 'campaign' | 'partner';
+  campaign_id: string | null;
+  partner: string | null;
+  alert_kind: string;
+  alert_scopes: string[] | null;
+  min_severity: 'ticket' | 'page' | null;
+  action: string;
+  params: Json<Record<string, unknown>>;
+  mode: 'enforce' | 'dry_run';
+  duration_seconds: number;
+  enabled: Generated<boolean>;
+  pack: string | null;
+  version: Generated<number>;
+  created_by: string;
+  created_at: Date;
+  updated_at: Date;
+  deleted_at: Date | null;
+}
+
+export interface RemediationsTable {
+  id: string;
+  policy_id: string;
+  alert_id: string;
+  alert_kind: string;
+  action: string;
+  target_type: 'campaign' | 'code' | 'partner' | 'batch';
+  target_key: string;
+  campaign_id: string | null;
+  partner: string | null;
+  batch_id: string | null;
+  code_id: string | null;
+  params: Json<Record<string, unknown>>;
+  dry_run: boolean;
+  status: 'active' | 'lifted' | 'expired';
+  change: Json<Record<string, unknown>>;
+  applied_at: Date;
+  expires_at: Date;
+  ended_at: Date | null;
+  ended_by: string | null;
+  end_reason: string | null;
+  undo: Json<Record<string, unknown> | null> | null;
+}
+
+export interface RemediationRevokedCodesTable {
+  remediation_id: string;
+  code_id: string;
+}
+
 export interface Database {
   console_users: ConsoleUsersTable;
   console_sessions: ConsoleSessionsTable;
@@ -464,6 +515,9 @@ export interface Database {
   webhook_endpoints: WebhookEndpointsTable;
   webhook_deliveries: WebhookDeliveriesTable;
   webhook_attempts: WebhookAttemptsTable;
+  remediation_policies: RemediationPoliciesTable;
+  remediations: RemediationsTable;
+  remediation_revoked_codes: RemediationRevokedCodesTable;
 }
 
 /**

@@ -5,7 +5,7 @@
 import type { Kysely } from 'kysely';
 import type { Database } from './schema.js';
 
-export type StampName = 'lists' | 'rules' | 'webhooks' | 'models';
+export type StampName = 'lists' | 'rules' | 'webhooks' | 'models' | 'remediations';
 
 export async function bumpStamp(db: Kysely<Database>, name: StampName): Promise<void> {
   await db

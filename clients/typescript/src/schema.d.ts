@@ -4012,7 +4012,7 @@ export interface paths {
                         /** @description Where events are POSTed (http or https) */
                         url: string;
                         /** @description Event types to send; "*" sends every type */
-                        event_types: ("campaign.created" | "campaign.updated" | "campaign.paused" | "campaign.resumed" | "campaign.status_changed" | "code.created" | "code.batch_generated" | "code.imported" | "code.revoked" | "code.bulk_revoked" | "redemption.created" | "redemption.rolled_back" | "review.approved" | "review.rejected" | "points.program_created" | "points.credited" | "points.debited" | "points.converted" | "points.refunded" | "approval.requested" | "approval.approved" | "approval.rejected" | "approval.expired" | "redemption.outcome_recorded" | "webhook.created" | "webhook.updated" | "webhook.deleted" | "webhook.secret_rotated" | "webhook.disabled" | "*")[];
+                        event_types: ("campaign.created" | "campaign.updated" | "campaign.paused" | "campaign.resumed" | "campaign.status_changed" | "code.created" | "code.batch_generated" | "code.imported" | "code.revoked" | "code.bulk_revoked" | "redemption.created" | "redemption.rolled_back" | "review.approved" | "review.rejected" | "points.program_created" | "points.credited" | "points.debited" | "points.converted" | "points.refunded" | "approval.requested" | "approval.approved" | "approval.rejected" | "approval.expired" | "redemption.outcome_recorded" | "webhook.created" | "webhook.updated" | "webhook.deleted" | "webhook.secret_rotated" | "webhook.disabled" | "alert.raised" | "remediation.applied" | "remediation.lifted" | "*")[];
                         description?: string | null;
                         enabled?: boolean;
                     };
@@ -4170,7 +4170,7 @@ export interface paths {
                         /** @description Where events are POSTed (http or https) */
                         url?: string;
                         /** @description Event types to send; "*" sends every type */
-                        event_types?: ("campaign.created" | "campaign.updated" | "campaign.paused" | "campaign.resumed" | "campaign.status_changed" | "code.created" | "code.batch_generated" | "code.imported" | "code.revoked" | "code.bulk_revoked" | "redemption.created" | "redemption.rolled_back" | "review.approved" | "review.rejected" | "points.program_created" | "points.credited" | "points.debited" | "points.converted" | "points.refunded" | "approval.requested" | "approval.approved" | "approval.rejected" | "approval.expired" | "redemption.outcome_recorded" | "webhook.created" | "webhook.updated" | "webhook.deleted" | "webhook.secret_rotated" | "webhook.disabled" | "*")[];
+                        event_types?: ("campaign.created" | "campaign.updated" | "campaign.paused" | "campaign.resumed" | "campaign.status_changed" | "code.created" | "code.batch_generated" | "code.imported" | "code.revoked" | "code.bulk_revoked" | "redemption.created" | "redemption.rolled_back" | "review.approved" | "review.rejected" | "points.program_created" | "points.credited" | "points.debited" | "points.converted" | "points.refunded" | "approval.requested" | "approval.approved" | "approval.rejected" | "approval.expired" | "redemption.outcome_recorded" | "webhook.created" | "webhook.updated" | "webhook.deleted" | "webhook.secret_rotated" | "webhook.disabled" | "alert.raised" | "remediation.applied" | "remediation.lifted" | "*")[];
                         description?: string | null;
                         enabled?: boolean;
                     };
@@ -4421,6 +4421,399 @@ export interface paths {
                                 duration_ms: number;
                             }[];
                         };
+                    };
+                };
+                400: components["responses"]["Problem400"];
+                401: components["responses"]["Problem401"];
+                403: components["responses"]["Problem403"];
+                404: components["responses"]["Problem404"];
+                409: components["responses"]["Problem409"];
+                422: components["responses"]["Problem422"];
+                428: components["responses"]["Problem428"];
+                429: components["responses"]["Problem429"];
+                503: components["responses"]["Problem503"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/remediation-policies": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every remediation policy, the shipped defaults included */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            data: components["schemas"]["RemediationPolicy"][];
+                        };
+                    };
+                };
+                400: components["responses"]["Problem400"];
+                401: components["responses"]["Problem401"];
+                403: components["responses"]["Problem403"];
+                404: components["responses"]["Problem404"];
+                409: components["responses"]["Problem409"];
+                422: components["responses"]["Problem422"];
+                428: components["responses"]["Problem428"];
+                429: components["responses"]["Problem429"];
+                503: components["responses"]["Problem503"];
+            };
+        };
+        put?: never;
+        /** Create a policy: on an alert of a kind, an action with parameters, for a duration */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        name: string;
+                        /** @description Which alerts the policy covers: `global`, one `campaign` (campaign_id) or one `partner` (partner, optionally campaign_id). The most specific policies covering an alert replace the broader ones. */
+                        scope?: {
+                            /** @description one of `global`, `campaign`, `partner` */
+                            type: string;
+                            campaign_id?: string | null;
+                            partner?: string | null;
+                        };
+                        /** @description one of `redemption_spike`, `distinct_spike`, `refusal_wave`, `rollback_cycle`, `order_splitting` */
+                        alert_kind: string;
+                        alert_scopes?: string[] | null;
+                        min_severity?: string | null;
+                        /** @description one of `throttle`, `require_step_up`, `hold_for_review`, `pause`, `revoke_unredeemed`, `tighten_guessing` */
+                        action: string;
+                        /** @description By action: throttle {per_minute}; require_step_up and hold_for_review {applies_to: [new_accounts, unauthenticated, everyone], new_account_hours}; tighten_guessing {failures_per_caller, window_seconds}; pause and revoke_unredeemed none */
+                        params?: {
+                            [key: string]: unknown;
+                        };
+                        /** @description one of `enforce`, `dry_run` */
+                        mode: string;
+                        /** @description How long each remediation it applies holds before it expires (60 to 2592000) */
+                        duration_seconds: number;
+                        enabled?: boolean;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["RemediationPolicy"];
+                    };
+                };
+                400: components["responses"]["Problem400"];
+                401: components["responses"]["Problem401"];
+                403: components["responses"]["Problem403"];
+                404: components["responses"]["Problem404"];
+                409: components["responses"]["Problem409"];
+                422: components["responses"]["Problem422"];
+                428: components["responses"]["Problem428"];
+                429: components["responses"]["Problem429"];
+                503: components["responses"]["Problem503"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/remediation-policies/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One remediation policy */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["RemediationPolicy"];
+                    };
+                };
+                400: components["responses"]["Problem400"];
+                401: components["responses"]["Problem401"];
+                403: components["responses"]["Problem403"];
+                404: components["responses"]["Problem404"];
+                409: components["responses"]["Problem409"];
+                422: components["responses"]["Problem422"];
+                428: components["responses"]["Problem428"];
+                429: components["responses"]["Problem429"];
+                503: components["responses"]["Problem503"];
+            };
+        };
+        put?: never;
+        post?: never;
+        /** Delete a policy (its remediations in force hold until lifted or expired) */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                400: components["responses"]["Problem400"];
+                401: components["responses"]["Problem401"];
+                403: components["responses"]["Problem403"];
+                404: components["responses"]["Problem404"];
+                409: components["responses"]["Problem409"];
+                422: components["responses"]["Problem422"];
+                428: components["responses"]["Problem428"];
+                429: components["responses"]["Problem429"];
+                503: components["responses"]["Problem503"];
+            };
+        };
+        options?: never;
+        head?: never;
+        /** Change a policy (remediations already applied keep the parameters they were applied with) */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        name?: string;
+                        /** @description Which alerts the policy covers: `global`, one `campaign` (campaign_id) or one `partner` (partner, optionally campaign_id). The most specific policies covering an alert replace the broader ones. */
+                        scope?: {
+                            /** @description one of `global`, `campaign`, `partner` */
+                            type: string;
+                            campaign_id?: string | null;
+                            partner?: string | null;
+                        };
+                        /** @description one of `redemption_spike`, `distinct_spike`, `refusal_wave`, `rollback_cycle`, `order_splitting` */
+                        alert_kind?: string;
+                        alert_scopes?: string[] | null;
+                        min_severity?: string | null;
+                        /** @description one of `throttle`, `require_step_up`, `hold_for_review`, `pause`, `revoke_unredeemed`, `tighten_guessing` */
+                        action?: string;
+                        /** @description By action: throttle {per_minute}; require_step_up and hold_for_review {applies_to: [new_accounts, unauthenticated, everyone], new_account_hours}; tighten_guessing {failures_per_caller, window_seconds}; pause and revoke_unredeemed none */
+                        params?: {
+                            [key: string]: unknown;
+                        };
+                        /** @description one of `enforce`, `dry_run` */
+                        mode?: string;
+                        /** @description How long each remediation it applies holds before it expires (60 to 2592000) */
+                        duration_seconds?: number;
+                        enabled?: boolean;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["RemediationPolicy"];
+                    };
+                };
+                400: components["responses"]["Problem400"];
+                401: components["responses"]["Problem401"];
+                403: components["responses"]["Problem403"];
+                404: components["responses"]["Problem404"];
+                409: components["responses"]["Problem409"];
+                422: components["responses"]["Problem422"];
+                428: components["responses"]["Problem428"];
+                429: components["responses"]["Problem429"];
+                503: components["responses"]["Problem503"];
+            };
+        };
+        trace?: never;
+    };
+    "/v1/remediations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Remediations applied by policy, newest first (`?status=active`: those in force) */
+        get: {
+            parameters: {
+                query?: {
+                    status?: "active" | "lifted" | "expired";
+                    alert_id?: string;
+                    limit?: number;
+                    cursor?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            data: components["schemas"]["Remediation"][];
+                            next_cursor: string | null;
+                        };
+                    };
+                };
+                400: components["responses"]["Problem400"];
+                401: components["responses"]["Problem401"];
+                403: components["responses"]["Problem403"];
+                404: components["responses"]["Problem404"];
+                409: components["responses"]["Problem409"];
+                422: components["responses"]["Problem422"];
+                428: components["responses"]["Problem428"];
+                429: components["responses"]["Problem429"];
+                503: components["responses"]["Problem503"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/remediations/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One remediation: what it changed, and what ending it undid */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Remediation"];
+                    };
+                };
+                400: components["responses"]["Problem400"];
+                401: components["responses"]["Problem401"];
+                403: components["responses"]["Problem403"];
+                404: components["responses"]["Problem404"];
+                409: components["responses"]["Problem409"];
+                422: components["responses"]["Problem422"];
+                428: components["responses"]["Problem428"];
+                429: components["responses"]["Problem429"];
+                503: components["responses"]["Problem503"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/remediations/{id}/lift": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Lift a remediation in force now: its change is undone, audited with who and why */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description Why; kept in the audit log */
+                        reason: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Remediation"];
                     };
                 };
                 400: components["responses"]["Problem400"];
@@ -5349,7 +5742,7 @@ export interface components {
             title: string;
             status: number;
             /** @enum {string} */
-            code: "validation_failed" | "rule_invalid" | "idempotency_key_required" | "malformed_request" | "unauthorized" | "sign_in_failed" | "forbidden" | "csrf_failed" | "not_found" | "campaign_not_found" | "code_not_found" | "redemption_not_found" | "points_program_not_found" | "api_key_not_found" | "list_entry_not_found" | "rule_not_found" | "decision_not_found" | "model_not_found" | "request_timeout" | "approval_not_found" | "reconciliation_not_found" | "webhook_not_found" | "webhook_delivery_not_found" | "console_user_not_found" | "console_not_built" | "invalid_status_transition" | "code_already_exists" | "code_conflicts_with_pattern" | "campaign_not_editable" | "not_under_review" | "review_already_decided" | "self_approval_forbidden" | "approval_already_decided" | "approval_expired" | "approval_stale" | "reconciliation_running" | "console_user_exists" | "model_training_conflict" | "model_already_enforcing" | "payload_too_large" | "unsupported_media_type" | "idempotency_key_reused" | "webhook_url_refused" | "redemption_refused" | "insufficient_points" | "conversion_below_minimum" | "conversion_not_in_steps" | "conversion_above_maximum" | "daily_conversion_limit_exceeded" | "unknown_tier" | "not_enough_labels" | "model_format_unsupported" | "points_program_inactive" | "password_too_weak" | "current_password_incorrect" | "challenge_required" | "too_many_requests" | "request_header_too_large" | "internal_error" | "not_ready" | "database_unavailable";
+            code: "validation_failed" | "rule_invalid" | "idempotency_key_required" | "malformed_request" | "unauthorized" | "sign_in_failed" | "forbidden" | "csrf_failed" | "not_found" | "campaign_not_found" | "code_not_found" | "redemption_not_found" | "points_program_not_found" | "api_key_not_found" | "list_entry_not_found" | "rule_not_found" | "decision_not_found" | "model_not_found" | "request_timeout" | "approval_not_found" | "reconciliation_not_found" | "webhook_not_found" | "webhook_delivery_not_found" | "console_user_not_found" | "remediation_policy_not_found" | "remediation_not_found" | "console_not_built" | "invalid_status_transition" | "code_already_exists" | "code_conflicts_with_pattern" | "campaign_not_editable" | "not_under_review" | "review_already_decided" | "self_approval_forbidden" | "approval_already_decided" | "approval_expired" | "approval_stale" | "reconciliation_running" | "console_user_exists" | "model_training_conflict" | "model_already_enforcing" | "remediation_not_active" | "payload_too_large" | "unsupported_media_type" | "idempotency_key_reused" | "webhook_url_refused" | "redemption_refused" | "remediation_policy_invalid" | "insufficient_points" | "conversion_below_minimum" | "conversion_not_in_steps" | "conversion_above_maximum" | "daily_conversion_limit_exceeded" | "unknown_tier" | "not_enough_labels" | "model_format_unsupported" | "points_program_inactive" | "password_too_weak" | "current_password_incorrect" | "challenge_required" | "too_many_requests" | "request_header_too_large" | "internal_error" | "not_ready" | "database_unavailable";
             detail?: string;
             request_id: string;
         } & {
@@ -5440,6 +5833,85 @@ export interface components {
             rollback_reason: string | null;
             review_status: ("pending" | "approved" | "rejected") | null;
             decision?: components["schemas"]["Decision"] | null;
+        };
+        Remediation: {
+            id: string;
+            policy_id: string;
+            alert_id: string;
+            alert_kind: string;
+            /** @enum {string} */
+            action: "throttle" | "require_step_up" | "hold_for_review" | "pause" | "revoke_unredeemed" | "tighten_guessing";
+            target: {
+                /** @enum {string} */
+                type: "campaign" | "code" | "partner" | "batch";
+                campaign_id: string | null;
+                partner: string | null;
+                batch_id: string | null;
+                code_id: string | null;
+            };
+            params: {
+                [key: string]: unknown;
+            };
+            /** @description Recorded what it would do and changed nothing */
+            dry_run: boolean;
+            /** @enum {string} */
+            status: "active" | "lifted" | "expired";
+            /** @description The exact change made (on a dry run: that would have been made) */
+            change: {
+                [key: string]: unknown;
+            };
+            /**
+             * Format: date-time
+             * @description UTC instant, RFC 3339
+             */
+            applied_at: string;
+            /**
+             * Format: date-time
+             * @description UTC instant, RFC 3339
+             */
+            expires_at: string;
+            ended_at: string | null;
+            ended_by: string | null;
+            end_reason: string | null;
+            undo: {
+                [key: string]: unknown;
+            } | null;
+        };
+        RemediationPolicy: {
+            id: string;
+            name: string;
+            scope: {
+                /** @enum {string} */
+                type: "global" | "campaign" | "partner";
+                campaign_id: string | null;
+                partner: string | null;
+            };
+            /** @enum {string} */
+            alert_kind: "redemption_spike" | "distinct_spike" | "refusal_wave" | "rollback_cycle" | "order_splitting";
+            alert_scopes: string[] | null;
+            min_severity: ("page" | "ticket") | null;
+            /** @enum {string} */
+            action: "throttle" | "require_step_up" | "hold_for_review" | "pause" | "revoke_unredeemed" | "tighten_guessing";
+            params: {
+                [key: string]: unknown;
+            };
+            /** @enum {string} */
+            mode: "enforce" | "dry_run";
+            duration_seconds: number;
+            enabled: boolean;
+            pack: string | null;
+            version: number;
+            created_by: string;
+            /**
+             * Format: date-time
+             * @description UTC instant, RFC 3339
+             */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description UTC instant, RFC 3339
+             */
+            updated_at: string;
         };
         Review: {
             redemption: components["schemas"]["Redemption"];
@@ -5596,7 +6068,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description Problem document; `code` is one of `not_found`, `campaign_not_found`, `code_not_found`, `redemption_not_found`, `points_program_not_found`, `api_key_not_found`, `list_entry_not_found`, `rule_not_found`, `decision_not_found`, `model_not_found`, `approval_not_found`, `reconciliation_not_found`, `webhook_not_found`, `webhook_delivery_not_found`, `console_user_not_found`, `console_not_built` */
+        /** @description Problem document; `code` is one of `not_found`, `campaign_not_found`, `code_not_found`, `redemption_not_found`, `points_program_not_found`, `api_key_not_found`, `list_entry_not_found`, `rule_not_found`, `decision_not_found`, `model_not_found`, `approval_not_found`, `reconciliation_not_found`, `webhook_not_found`, `webhook_delivery_not_found`, `console_user_not_found`, `remediation_policy_not_found`, `remediation_not_found`, `console_not_built` */
         Problem404: {
             headers: {
                 [name: string]: unknown;
@@ -5605,7 +6077,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description Problem document; `code` is one of `invalid_status_transition`, `code_already_exists`, `code_conflicts_with_pattern`, `campaign_not_editable`, `not_under_review`, `review_already_decided`, `self_approval_forbidden`, `approval_already_decided`, `approval_expired`, `approval_stale`, `reconciliation_running`, `console_user_exists`, `model_training_conflict`, `model_already_enforcing` */
+        /** @description Problem document; `code` is one of `invalid_status_transition`, `code_already_exists`, `code_conflicts_with_pattern`, `campaign_not_editable`, `not_under_review`, `review_already_decided`, `self_approval_forbidden`, `approval_already_decided`, `approval_expired`, `approval_stale`, `reconciliation_running`, `console_user_exists`, `model_training_conflict`, `model_already_enforcing`, `remediation_not_active` */
         Problem409: {
             headers: {
                 [name: string]: unknown;
@@ -5614,7 +6086,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description Problem document; `code` is one of `idempotency_key_reused`, `webhook_url_refused`, `redemption_refused`, `insufficient_points`, `conversion_below_minimum`, `conversion_not_in_steps`, `conversion_above_maximum`, `daily_conversion_limit_exceeded`, `unknown_tier`, `not_enough_labels`, `model_format_unsupported`, `points_program_inactive`, `password_too_weak`, `current_password_incorrect` */
+        /** @description Problem document; `code` is one of `idempotency_key_reused`, `webhook_url_refused`, `redemption_refused`, `remediation_policy_invalid`, `insufficient_points`, `conversion_below_minimum`, `conversion_not_in_steps`, `conversion_above_maximum`, `daily_conversion_limit_exceeded`, `unknown_tier`, `not_enough_labels`, `model_format_unsupported`, `points_program_inactive`, `password_too_weak`, `current_password_incorrect` */
         Problem422: {
             headers: {
                 [name: string]: unknown;
