@@ -60,6 +60,7 @@ export const ERROR_CODES = {
   conversion_above_maximum: { status: 422, title: 'More points than one conversion may take' },
   daily_conversion_limit_exceeded: { status: 422, title: 'This conversion would pass the daily limit' },
   unknown_tier: { status: 422, title: 'The points program defines no such tier' },
+  blocked_by_rule: { status: 422, title: 'A risk rule refused this loyalty operation' },
   points_program_inactive: {
     status: 422,
     title: "The program's campaign is paused, ended or outside its window",

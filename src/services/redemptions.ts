@@ -8,6 +8,8 @@
  */
 import { type Cart, type CustomerFacts, decide, type RefusalReason } from '../domain/campaign.js';
 import { normalizeCode } from '../domain/codes.js';
+import { utcDay } from '../domain/points.js';
+import type { FeatureValues } from '../domain/risk.js';
 import { AppError } from '../errors.js';
 import type { Attempt, AttemptKind, AttemptOutcome } from '../events/telemetry.js';
 import { requestFingerprint } from '../lib/fingerprint.js';
@@ -28,6 +30,7 @@ import type { Redemption } from '../store/rows.js';
 import type { PatternIndex } from './code-patterns.js';
 import type { ServiceContext } from './context.js';
 import { type Admission, type Defenses, isFailedAttempt } from './defenses.js';
+import type { LoyaltyGuard } from './loyalty-guard.js';
 
 export interface CheckoutRequest {
   code: string;
@@ -174,8 +177,29 @@ export class RedemptionService {
     private readonly defenses: Defenses,
     private readonly risk: RiskEngine,
     private readonly stepUps: StepUpChallenges,
+    /** The account-takeover path: history features for loyalty coupons, and the history itself. */
+    private readonly loyalty?: LoyaltyGuard,
   ) {
     this.contexts = new ContextReader(ctx.db);
+  }
+
+  /**
+   * The takeover features of an attempt on a coupon made from points (the customer's history: device,
+   * network, card and hour new for it; the coupon's age). Other codes skip the read: they are not what
+   * a thief drains an account into.
+   */
+  private async takeoverFeatures(
+    customerId: string,
+    admission: Admission,
+    context: RedemptionContext,
+    now: Date,
+  ): Promise<FeatureValues | undefined> {
+    if (!this.loyalty) return undefined;
+    if (context.code.customerId === null || context.campaign.metadata.kind !== 'points_program')
+      return undefined;
+    const keys = this.loyalty.keys(admission.context);
+    const facts = await this.loyalty.facts(customerId, keys, utcDay(now), now);
+    return this.loyalty.features(facts, { now, couponCreatedAt: context.code.createdAt });
   }
 
   /** The step-up method when the request carries a valid proof for this customer and code. */
@@ -187,7 +211,7 @@ export class RedemptionService {
   }
 
   /** The risk engine's decision on an eligible attempt. */
-  private decideRisk(
+  private async decideRisk(
     req: CheckoutRequest,
     admission: Admission,
     context: RedemptionContext,
@@ -196,7 +220,9 @@ export class RedemptionService {
     now: Date,
     kind: Pick<RiskSubject, 'operation' | 'channel' | 'decisionId'>,
   ): Promise<RiskDecision> {
+    const extraFeatures = await this.takeoverFeatures(req.customer.id, admission, context, now);
     return this.risk.decide({
+      extraFeatures,
       ...kind,
       customer: req.customer,
       cart: req.cart,
@@ -326,6 +352,15 @@ export class RedemptionService {
       );
     }
     const result = await this.redeemAdmitted(req, idempotencyKey, admission, seen);
+    if (result.ok && !result.replayed && this.loyalty) {
+      // What went through teaches the customer's history (a verified step-up at once).
+      this.loyalty.sight(
+        req.customer.id,
+        this.loyalty.keys(admission.context),
+        result.decision?.challengeSatisfied === true,
+        result.redemption.createdAt,
+      );
+    }
     if (!(result.ok && result.replayed)) {
       this.record(admission, req.customer.id, result);
       // A challenge is neither a success nor a failure of the caller's: it does not move the lockout.
