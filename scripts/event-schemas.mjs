@@ -193,7 +193,17 @@ export const PAYLOADS = {
   'remediation.applied': [
     'a remediation policy acted on an alert (on a dry run: recorded what it would do, changing nothing)',
     remediationFields,
-    ['remediation_id', 'policy_id', 'alert_id', 'action', 'target', 'dry_run', 'change', 'expires_at', 'actor'],
+    [
+      'remediation_id',
+      'policy_id',
+      'alert_id',
+      'action',
+      'target',
+      'dry_run',
+      'change',
+      'expires_at',
+      'actor',
+    ],
   ],
   'remediation.lifted': [
     'a remediation ended: lifted by on-call or expired; its change was undone',

@@ -38,6 +38,7 @@ import type { ServiceContext } from './services/context.js';
 import { ControlService } from './services/controls.js';
 import { Defenses } from './services/defenses.js';
 import { ListService } from './services/lists.js';
+import { LoyaltyGuard } from './services/loyalty-guard.js';
 import { OutcomeService } from './services/outcomes.js';
 import { PointsService } from './services/points.js';
 import { ReconciliationService } from './services/reconciliation.js';
@@ -69,6 +70,8 @@ export interface App {
   codes: CodeService;
   redemptions: RedemptionService;
   points: PointsService;
+  /** The account-takeover path of loyalty operations (customer history, decisions). */
+  loyalty: LoyaltyGuard;
   lists: ListService;
   controls: ControlService;
   hasher: IdentifierHasher;
@@ -280,7 +283,6 @@ export async function createApp(options: AppOptions): Promise<App> {
     onEndpointsChanged: () => webhookEndpoints.invalidate(),
     onDeliveryDue: () => webhookSender.notify(),
   });
-  const points = new PointsService(ctx, patterns);
   const hasher = new IdentifierHasher(secret);
   const lists = new ListService(ctx, hasher, (err) =>
     logger.error({ err }, 'list refresh failed; judging with the copy in memory'),
@@ -344,6 +346,9 @@ export async function createApp(options: AppOptions): Promise<App> {
     (err) => logger.error({ err }, 'remediation refresh failed; using the copy in memory'),
   );
   const rules = new RuleService(ctx, risk);
+  const stepUps = new StepUpChallenges(secret, clock);
+  const loyalty = new LoyaltyGuard(ctx.db, hasher, risk, stepUps, (err, what) => logger.error({ err }, what));
+  const points = new PointsService(ctx, patterns, loyalty);
   if (config.RISK_DEFAULT_PACK === 'on') await rules.seedDefaultPack();
   let counterSweep: NodeJS.Timeout | undefined;
   if (memoryCounters) {
@@ -390,15 +395,9 @@ export async function createApp(options: AppOptions): Promise<App> {
     campaigns,
     controls: new ControlService(ctx, campaigns),
     codes: new CodeService(ctx, patterns),
-    redemptions: new RedemptionService(
-      ctx,
-      patterns,
-      defenses,
-      risk,
-      new StepUpChallenges(secret, clock),
-      remediationGate,
-    ),
+    redemptions: new RedemptionService(ctx, patterns, defenses, risk, stepUps, remediationGate, loyalty),
     points,
+    loyalty,
     lists,
     hasher,
     customerTokens: new CustomerTokens(secret, clock),
@@ -435,6 +434,7 @@ export async function createApp(options: AppOptions): Promise<App> {
       if (counterSweep) clearInterval(counterSweep);
       if (redisProbe) clearInterval(redisProbe);
       await risk.settled();
+      await loyalty.settled();
       if (jobs) clearInterval(jobs);
       if (patternRefresh) clearInterval(patternRefresh);
       await relay.stop();

@@ -72,6 +72,7 @@ export const ERROR_CODES = {
     title: 'Too few labeled decisions (of both labels) in the period to train a model',
   },
   model_format_unsupported: { status: 422, title: 'The model is of a format this version cannot read' },
+  blocked_by_rule: { status: 422, title: 'A risk rule refused this loyalty operation' },
   points_program_inactive: {
     status: 422,
     title: "The program's campaign is paused, ended or outside its window",

@@ -29,6 +29,13 @@ export type FeatureEntity =
   | 'customer'
   | 'decision';
 
+/** What the engine decides on: checkout attempts, and the loyalty operations a thief drains an account with. */
+export const RISK_OPERATIONS = ['validation', 'redemption', 'conversion', 'wallet_read'] as const;
+export type RiskOperation = (typeof RISK_OPERATIONS)[number];
+/** The operations a feature is computed for when its definition names none. */
+export const CHECKOUT_OPERATIONS: readonly RiskOperation[] = ['validation', 'redemption'];
+const ALL_OPERATIONS: readonly RiskOperation[] = RISK_OPERATIONS;
+
 export interface FeatureDefinition {
   name: string;
   /** What the feature is counted per. */
@@ -41,6 +48,11 @@ export interface FeatureDefinition {
   /** Where the value comes from: window counters (memory or Redis), the database, the request, or the learned model. */
   source: 'counter' | 'database' | 'request' | 'model';
   description: string;
+  /**
+   * The operations it is computed for (default: validation and redemption). A rule reading a feature
+   * an operation does not compute does not apply to that operation.
+   */
+  operations?: readonly RiskOperation[];
 }
 
 /**
@@ -67,7 +79,8 @@ export const FEATURES: readonly FeatureDefinition[] = [
     type: 'int',
     source: 'counter',
     description:
-      'Distinct customer accounts seen on this device (validations and redemptions) in the last 24 hours, not counting this one unless seen before.',
+      'Distinct customer accounts seen on this device (validations, redemptions and conversions) in the last 24 hours, not counting this one unless seen before.',
+    operations: ALL_OPERATIONS,
   },
   {
     name: 'code_payment_instruments_30d',
@@ -98,6 +111,7 @@ export const FEATURES: readonly FeatureDefinition[] = [
     source: 'counter',
     description:
       'Failed validations and redemptions (unknown, used-up, expired, revoked or not-yours codes; a blocked identifier or blocked_by_rule) from this client address (IPv6: its /64) in the last hour.',
+    operations: ALL_OPERATIONS,
   },
   {
     name: 'linked_accounts',
@@ -138,6 +152,93 @@ export const FEATURES: readonly FeatureDefinition[] = [
     description:
       "This order's subtotal divided by the mean subtotal of the customer's last 20 redemptions in the same currency. Absent without such history: test with has(features.order_amount_ratio).",
   },
+  // ---- account takeover: the customer's own history (domain/takeover.ts, store/takeover.ts) ----
+  {
+    name: 'customer_device_new',
+    entity: 'customer',
+    windowMs: null,
+    statistic: 'value',
+    type: 'int',
+    source: 'database',
+    description:
+      'Loyalty operations and attempts on loyalty coupons: 1 when this customer never made a redemption from this device_id nor passed a step-up on it, else 0. Absent without a device_id.',
+    operations: ALL_OPERATIONS,
+  },
+  {
+    name: 'customer_prefix_new',
+    entity: 'customer',
+    windowMs: null,
+    statistic: 'value',
+    type: 'int',
+    source: 'database',
+    description:
+      "As customer_device_new, for the client address's network: its IPv4 /24 or IPv6 /48. Absent without an address.",
+    operations: ALL_OPERATIONS,
+  },
+  {
+    name: 'customer_payment_new',
+    entity: 'customer',
+    windowMs: null,
+    statistic: 'value',
+    type: 'int',
+    source: 'database',
+    description:
+      'As customer_device_new, for the payment_fingerprint (a card new for the account). Absent without one.',
+    operations: ALL_OPERATIONS,
+  },
+  {
+    name: 'customer_history_actions',
+    entity: 'customer',
+    windowMs: null,
+    statistic: 'count',
+    type: 'int',
+    source: 'database',
+    description:
+      'Redemptions and step-up-verified conversions that taught the customer its history (devices, networks, cards, hours): 0 means every device is new because nothing is known yet.',
+    operations: ALL_OPERATIONS,
+  },
+  {
+    name: 'customer_hour_share',
+    entity: 'customer',
+    windowMs: null,
+    statistic: 'ratio',
+    type: 'double',
+    source: 'database',
+    description:
+      "Share of the customer's recorded actions in this UTC hour and the hour either side (0.0: never at this time of day). Absent under 5 actions.",
+    operations: ALL_OPERATIONS,
+  },
+  {
+    name: 'hours_since_last_conversion',
+    entity: 'customer',
+    windowMs: null,
+    statistic: 'value',
+    type: 'double',
+    source: 'database',
+    description: "Hours since the customer's previous conversion. Absent before the first.",
+    operations: ALL_OPERATIONS,
+  },
+  {
+    name: 'conversion_balance_share',
+    entity: 'customer',
+    windowMs: null,
+    statistic: 'ratio',
+    type: 'double',
+    source: 'database',
+    description: 'Conversions: the points asked for divided by the balance before it (1.0 drains it).',
+    operations: ['conversion'],
+  },
+  {
+    name: 'loyalty_coupon_age_minutes',
+    entity: 'code',
+    windowMs: null,
+    statistic: 'value',
+    type: 'double',
+    source: 'database',
+    description:
+      'Redemptions of a coupon made from points: minutes since its conversion (a thief spends it at once). Absent for other codes.',
+    operations: CHECKOUT_OPERATIONS,
+  },
   {
     name: 'model_score',
     entity: 'decision',
@@ -149,6 +250,11 @@ export const FEATURES: readonly FeatureDefinition[] = [
       "The enforcing learned model's probability (0–1) that this attempt is abuse, over the other features. Absent while no model is enforcing: test with has(features.model_score).",
   },
 ];
+
+/** The operations a feature is computed for. */
+export function featureOperations(f: FeatureDefinition): readonly RiskOperation[] {
+  return f.operations ?? CHECKOUT_OPERATIONS;
+}
 
 export type FeatureName = string;
 export type FeatureValues = Record<FeatureName, number>;

@@ -15,6 +15,69 @@ export interface PackRule {
   reason: string;
 }
 
+// ---- Account takeover (loyalty): the customer's own history against a conversion, a wallet read
+// or the redemption of a coupon made from points (features in domain/risk.ts, docs/loyalty.md). Each
+// rule needs some history (customer_history_actions >= 1): for a member nothing is known about, every
+// device is new and none of this tells a thief from the member. A member on the usual device, or a
+// new phone on the home network, passes.
+const ACCOUNT_TAKEOVER_RULES: readonly PackRule[] = [
+  {
+    id: 'rule_default_ato_balance_drain',
+    name: 'Balance drain from a new device',
+    description:
+      'A conversion of half the balance or more from a device the member never ordered from, on a network (/24, /48) it never used: the thief of a session empties the account. The member passes the step-up; a thief cannot.',
+    expression:
+      "request.operation == 'conversion' && features.customer_history_actions >= 1 && has(features.customer_device_new) && features.customer_device_new == 1 && (!has(features.customer_prefix_new) || features.customer_prefix_new == 1) && features.conversion_balance_share >= 0.5",
+    action: 'challenge',
+    mode: 'enforce',
+    reason: 'Most of the balance converted from a device and network new for this member',
+  },
+  {
+    id: 'rule_default_ato_repeat_conversion',
+    name: 'Conversions in a row from a new device',
+    description:
+      'A second conversion within an hour from a device and network new for the member: a drain split into small conversions to stay under the share.',
+    expression:
+      "request.operation == 'conversion' && features.customer_history_actions >= 1 && has(features.customer_device_new) && features.customer_device_new == 1 && has(features.customer_prefix_new) && features.customer_prefix_new == 1 && has(features.hours_since_last_conversion) && features.hours_since_last_conversion < 1.0",
+    action: 'challenge',
+    mode: 'enforce',
+    reason: 'Another conversion within the hour from a device and network new for this member',
+  },
+  {
+    id: 'rule_default_ato_coupon_spent_at_once',
+    name: 'Loyalty coupon spent at once from a new context',
+    description:
+      'A coupon made from points redeemed within the hour of its conversion from a device new for the member, with a card or network new for it: converted and cashed by someone else.',
+    expression:
+      'has(features.loyalty_coupon_age_minutes) && features.loyalty_coupon_age_minutes < 60.0 && features.customer_history_actions >= 1 && has(features.customer_device_new) && features.customer_device_new == 1 && ((has(features.customer_payment_new) && features.customer_payment_new == 1) || (has(features.customer_prefix_new) && features.customer_prefix_new == 1))',
+    action: 'challenge',
+    mode: 'enforce',
+    reason: 'A fresh loyalty coupon spent from a device and card or network new for this member',
+  },
+  {
+    id: 'rule_default_ato_unusual_hour',
+    name: 'Drain at an unusual hour',
+    description:
+      'Most of the balance converted at an hour the member has almost never acted in (under 5 % of its history within an hour either side), from a new device. Ships in shadow mode: backtest it before enforcing.',
+    expression:
+      "request.operation == 'conversion' && has(features.customer_hour_share) && features.customer_hour_share < 0.05 && has(features.customer_device_new) && features.customer_device_new == 1 && features.conversion_balance_share >= 0.8",
+    action: 'review',
+    mode: 'shadow',
+    reason: 'Most of the balance converted at an unusual hour from a new device',
+  },
+  {
+    id: 'rule_default_ato_wallet_new_context',
+    name: 'Wallet read from a new device and network',
+    description:
+      "A member's coupon wallet opened from a device and network it never used: often a thief's first look. Ships in shadow mode (every new phone does this too).",
+    expression:
+      "request.operation == 'wallet_read' && features.customer_history_actions >= 1 && has(features.customer_device_new) && features.customer_device_new == 1 && has(features.customer_prefix_new) && features.customer_prefix_new == 1",
+    action: 'challenge',
+    mode: 'shadow',
+    reason: 'The wallet was opened from a device and network new for this member',
+  },
+];
+
 export const DEFAULT_PACK: readonly PackRule[] = [
   {
     id: 'rule_default_automation_agent',
@@ -107,4 +170,5 @@ export const DEFAULT_PACK: readonly PackRule[] = [
     mode: 'shadow',
     reason: "The order is five times the customer's usual amount",
   },
+  ...ACCOUNT_TAKEOVER_RULES,
 ];

@@ -16,8 +16,10 @@ import {
   amountRatio,
   FEATURES,
   type FeatureValues,
+  featureOperations,
   type Resolution,
   type RiskAction,
+  type RiskOperation,
   type RuleOutcome,
   resolveDecision,
 } from '../domain/risk.js';
@@ -41,21 +43,45 @@ import {
 
 const FEATURE_WINDOW = Object.fromEntries(FEATURES.map((f) => [f.name, f.windowMs ?? 0]));
 const COUNTER_FEATURES = FEATURES.filter((f) => f.source === 'counter').map((f) => f.name);
+/** Per operation, the features it does not compute: rules reading one do not apply to it. */
+const NOT_COMPUTED = new Map<RiskOperation, Set<string>>(
+  (['validation', 'redemption', 'conversion', 'wallet_read'] as const).map((op) => [
+    op,
+    new Set(FEATURES.filter((f) => !featureOperations(f).includes(op)).map((f) => f.name)),
+  ]),
+);
 /** How long a feature read may take before its features count as unavailable. */
 const COUNTER_TIMEOUT_MS = 100;
 /** Rules saved on another node take effect here within this long. */
 const RULES_REFRESH_MS = 2_000;
 
+/** What a conversion converts (the rules' `loyalty` variable). */
+export interface LoyaltySubject {
+  programId: string;
+  points: number;
+  amountMinor: number;
+  currency: string;
+  balance: number;
+}
+
+/**
+ * What is decided on. A validation or redemption has its cart, campaign, code and facts; a conversion
+ * has `loyalty` and no order or code; a wallet read has neither. A rule reading a variable the subject
+ * lacks does not apply to it.
+ */
 export interface RiskSubject {
-  operation: 'validation' | 'redemption';
+  operation: RiskOperation;
   channel: 'checkout' | 'storefront';
   customer: CustomerFacts;
-  cart: Cart;
+  cart?: Cart | undefined;
   context: ResolvedContext;
-  campaign: CampaignRecord;
-  code: CodeRecord;
-  discountMinor: number;
-  facts: RiskFacts;
+  campaign?: CampaignRecord | undefined;
+  code?: CodeRecord | undefined;
+  discountMinor?: number | undefined;
+  facts?: RiskFacts | undefined;
+  loyalty?: LoyaltySubject | undefined;
+  /** Features the caller computed (the account-takeover features of domain/takeover.ts). */
+  extraFeatures?: FeatureValues | undefined;
   allowListed: boolean;
   /** A valid step-up proof came with the request (its method), or null. */
   stepUp: string | null;
@@ -239,11 +265,11 @@ export class RiskEngine {
     const device = s.context.deviceKey;
     const payment = s.context.all.find((i) => i.type === 'payment');
     if (device) {
-      add('device_campaign_redemptions_24h', `dc:${device}:${s.campaign.id}`);
+      if (s.campaign) add('device_campaign_redemptions_24h', `dc:${device}:${s.campaign.id}`);
       add('device_customers_24h', `dv:${device}`);
     }
-    if (payment) add('code_payment_instruments_30d', `cp:${s.code.id}`);
-    add('campaign_new_accounts_1h', `cn:${s.campaign.id}`);
+    if (payment && s.code) add('code_payment_instruments_30d', `cp:${s.code.id}`);
+    if (s.campaign) add('campaign_new_accounts_1h', `cn:${s.campaign.id}`);
     if (s.context.ipKey) add('ip_failed_attempts_1h', `if:${s.context.ipKey}`);
     return q;
   }
@@ -294,7 +320,7 @@ export class RiskEngine {
     const userAgent =
       typeof stored.user_agent === 'string' ? stored.user_agent.slice(0, USER_AGENT_LIMIT) : undefined;
     const has = (type: string) => s.context.all.some((i) => i.type === type);
-    return {
+    const inputs: DecisionInputs = {
       features,
       request: {
         operation: s.operation,
@@ -307,24 +333,6 @@ export class RiskEngine {
         has_shipping_address: has('address'),
         has_ip: s.context.ipKey !== null,
       },
-      order: {
-        currency: s.cart.currency,
-        subtotal_minor: s.cart.subtotalMinor,
-        shipping_minor: s.cart.shippingMinor,
-        discount_minor: s.discountMinor,
-      },
-      campaign: {
-        id: s.campaign.id,
-        name: s.campaign.name,
-        discount_type: s.campaign.discount.type,
-        metadata: s.campaign.metadata,
-      },
-      code: {
-        kind: s.code.kind,
-        bound: s.code.customerId !== null,
-        partner: s.code.partner ?? undefined,
-        max_uses: s.code.maxUses ?? undefined,
-      },
       customer: {
         id: s.customer.id,
         segment: s.customer.segment,
@@ -332,6 +340,40 @@ export class RiskEngine {
         first_order: s.customer.firstOrder,
       },
     };
+    if (s.cart) {
+      inputs.order = {
+        currency: s.cart.currency,
+        subtotal_minor: s.cart.subtotalMinor,
+        shipping_minor: s.cart.shippingMinor,
+        discount_minor: s.discountMinor,
+      };
+    }
+    if (s.campaign) {
+      inputs.campaign = {
+        id: s.campaign.id,
+        name: s.campaign.name,
+        discount_type: s.campaign.discount.type,
+        metadata: s.campaign.metadata,
+      };
+    }
+    if (s.code) {
+      inputs.code = {
+        kind: s.code.kind,
+        bound: s.code.customerId !== null,
+        partner: s.code.partner ?? undefined,
+        max_uses: s.code.maxUses ?? undefined,
+      };
+    }
+    if (s.loyalty) {
+      inputs.loyalty = {
+        program_id: s.loyalty.programId,
+        points: s.loyalty.points,
+        amount_minor: s.loyalty.amountMinor,
+        currency: s.loyalty.currency,
+        balance: s.loyalty.balance,
+      };
+    }
+    return inputs;
   }
 
   async decide(s: RiskSubject): Promise<RiskDecision> {
@@ -339,23 +381,32 @@ export class RiskEngine {
     const rules = await this.rules.get();
     const models = await this.models.get();
     const counted = await this.counterFeatures(s);
-    const features: FeatureValues = { ...counted.values };
-    features.linked_accounts = s.facts.linkedAccounts;
-    features.customer_redemptions = s.facts.customerRedemptions;
-    if (s.context.accountCreatedAt)
+    const notComputed = NOT_COMPUTED.get(s.operation) as Set<string>;
+    const features: FeatureValues = {};
+    for (const [name, value] of Object.entries(counted.values))
+      if (!notComputed.has(name)) features[name] = value;
+    if (s.facts) {
+      features.linked_accounts = s.facts.linkedAccounts;
+      features.customer_redemptions = s.facts.customerRedemptions;
+      const ratio = s.cart ? amountRatio(s.cart.subtotalMinor, s.facts.meanSubtotalMinor) : null;
+      if (ratio !== null) features.order_amount_ratio = ratio;
+    }
+    if (s.context.accountCreatedAt && !notComputed.has('account_age_hours'))
       features.account_age_hours = accountAgeHours(s.context.accountCreatedAt, s.now);
-    const ratio = amountRatio(s.cart.subtotalMinor, s.facts.meanSubtotalMinor);
-    if (ratio !== null) features.order_amount_ratio = ratio;
-    // Scored over the other features only: the score is not an input to itself.
+    if (s.extraFeatures) Object.assign(features, s.extraFeatures);
+    // Scored over the other features only (the score is not an input to itself), and only for the
+    // operations a model is trained on: the stored decisions of checkouts.
     const modelScores: DecisionModelScores = {};
-    for (const m of models) {
-      modelScores[m.status] = { version: m.version, score: score(m.model, features) };
+    if (!notComputed.has('model_score')) {
+      for (const m of models) {
+        modelScores[m.status] = { version: m.version, score: score(m.model, features) };
+      }
     }
     if (modelScores.enforcing) features.model_score = modelScores.enforcing.score;
 
     const inputs = this.inputs(s, features);
     const activation = toActivation(inputs);
-    const unavailable = new Set(counted.unavailable);
+    const unavailable = new Set(counted.unavailable.filter((f) => !notComputed.has(f)));
     const outcomes: RuleOutcome[] = [];
     /** The feature values each reported rule read (rules that did not fire are not reported). */
     const seen = new Map<string, FeatureValues>();
@@ -366,7 +417,7 @@ export class RiskEngine {
     };
     for (const { rule, compiled, compileError } of rules) {
       if (!rule.enabled) continue;
-      if (rule.campaignId !== null && rule.campaignId !== s.campaign.id) continue;
+      if (rule.campaignId !== null && rule.campaignId !== s.campaign?.id) continue;
       if (rule.expiresAt !== null && rule.expiresAt.getTime() <= s.now.getTime()) continue;
       const ref = { id: rule.id, name: rule.name, action: rule.action, mode: rule.mode, reason: rule.reason };
       if (!compiled) {
@@ -374,6 +425,10 @@ export class RiskEngine {
         outcomes.push({ rule: ref, result: 'error', detail: compileError ?? 'does not compile' });
         continue;
       }
+      // A rule about what this operation does not have (a wallet read's order, a conversion's code, a
+      // checkout's `loyalty`) does not apply: it neither fires nor counts as an error.
+      if (compiled.variables.some((v) => inputs[v] === undefined)) continue;
+      if (compiled.features.some((f) => notComputed.has(f))) continue;
       const missing = compiled.features.filter((f) => unavailable.has(f));
       if (missing.length > 0) {
         saw(rule.id, compiled.features);

@@ -33,6 +33,14 @@ export const RULE_VARIABLES: Schema = {
   campaign: { id: 'string', name: 'string', discount_type: 'string', metadata: 'map<string, string>' },
   code: { kind: 'string', bound: 'bool', partner: 'string', max_uses: 'int' },
   customer: { id: 'string', segment: 'string', region: 'string', first_order: 'bool' },
+  /** Conversions only: what is converted, and the balance before it. */
+  loyalty: {
+    program_id: 'string',
+    points: 'int',
+    amount_minor: 'int',
+    currency: 'string',
+    balance: 'int',
+  },
 };
 
 /** What a decision saw, as stored JSON (numbers, strings, booleans; absent = unknown). */
@@ -64,6 +72,11 @@ export interface CompiledRule {
   evaluate(activation: Record<string, unknown>): boolean;
   /** The features the expression reads: if one cannot be computed, the rule fails open to review. */
   features: string[];
+  /**
+   * The variables an expression reads (`order`, `code`, `loyalty`, …): a rule reading one an operation
+   * does not have (a wallet read has no order) does not apply to it.
+   */
+  variables: string[];
 }
 
 export type CompileResult = { ok: true; rule: CompiledRule } | { ok: false; message: string };
@@ -109,6 +122,21 @@ function featuresRead(ast: unknown, into: Set<string>): void {
   featuresRead(node.args, into);
 }
 
+/** The declared variables an expression names (comprehension variables are not declared ones). */
+function variablesRead(ast: unknown, into: Set<string>): void {
+  if (Array.isArray(ast)) {
+    for (const item of ast) variablesRead(item, into);
+    return;
+  }
+  if (ast === null || typeof ast !== 'object') return;
+  const node = ast as AstNode;
+  if (node.op === 'id' && typeof node.args === 'string' && node.args in RULE_VARIABLES) {
+    into.add(node.args);
+    return;
+  }
+  variablesRead(node.args, into);
+}
+
 /** Parse and type-check; a refusal names what is wrong (e.g. `No such key: device_count`). */
 export function compileRule(expression: string): CompileResult {
   if (expression.length > MAX_EXPRESSION_LENGTH) {
@@ -127,10 +155,13 @@ export function compileRule(expression: string): CompileResult {
   const program = environment.parse(expression);
   const features = new Set<string>();
   featuresRead(program.ast, features);
+  const variables = new Set<string>();
+  variablesRead(program.ast, variables);
   return {
     ok: true,
     rule: {
       features: [...features].sort(),
+      variables: [...variables].sort(),
       evaluate: (activation) => program(activation) === true,
     },
   };

@@ -23,6 +23,8 @@ import {
 import { AppError } from '../errors.js';
 import { requestFingerprint } from '../lib/fingerprint.js';
 import { newId } from '../lib/ids.js';
+import { decisionRecord, type RiskDecision } from '../risk/engine.js';
+import type { RequestContextInput } from '../security/request-context.js';
 import { insertCampaign } from '../store/campaigns.js';
 import { appendEvents } from '../store/outbox.js';
 import {
@@ -43,8 +45,15 @@ import {
   type WalletEntry,
 } from '../store/points.js';
 import type { CodeRecord } from '../store/rows.js';
+import { findConversionDecision, insertLoyaltyDecision, type LoyaltyDecision } from '../store/takeover.js';
 import type { PatternIndex } from './code-patterns.js';
 import type { Actor, ServiceContext } from './context.js';
+import {
+  conversionSubject,
+  type LoyaltyContext,
+  type LoyaltyGuard,
+  WALLET_SUBJECT,
+} from './loyalty-guard.js';
 
 export interface ProgramInput {
   name: string;
@@ -67,10 +76,31 @@ export interface WalletCoupon {
 
 const MAX_CODE_DRAWS = 8;
 
+/** Who asks for a loyalty operation, and from where (the account-takeover defenses read it). */
+export interface LoyaltyAccess {
+  context?: RequestContextInput | undefined;
+  /** The proof of a step-up after a `challenge_required` (trusted callers only: see the route). */
+  stepUp?: { challenge: string; method: string } | undefined;
+  channel?: 'checkout' | 'storefront';
+}
+
+/** A conversion or wallet read stopped by the rules; the route answers 428 or 422. */
+export function loyaltyRefusal(decision: RiskDecision, challenge: { token: string; expiresAt: Date } | null) {
+  if (challenge) {
+    return new AppError('challenge_required', 'verify the customer, then retry with step_up', {
+      challenge: { token: challenge.token, expires_at: challenge.expiresAt.toISOString() },
+      decision: decisionRecord(decision),
+    });
+  }
+  return new AppError('blocked_by_rule', undefined, { decision: decisionRecord(decision) });
+}
+
 export class PointsService {
   constructor(
     private readonly ctx: ServiceContext,
     private readonly patterns: PatternIndex,
+    /** The account-takeover path; absent (no rules run) only in hand-built services of tests. */
+    private readonly guard?: LoyaltyGuard,
   ) {}
 
   async createProgram(input: ProgramInput, actor: Actor): Promise<PointsProgram> {
@@ -182,12 +212,24 @@ export class PointsService {
     return { movement: outcome.movement, replayed: outcome.outcome === 'replayed' };
   }
 
-  /** Convert points into a coupon bound to the customer; idempotent by key. */
+  /**
+   * Convert points into a coupon bound to the customer; idempotent by key. A new conversion passes the
+   * risk rules over its context and the customer's history: `block` refuses it, `challenge` answers
+   * 428 with a token bound to this customer and key (the retry with the same key and the step-up
+   * converts once), `review` converts and flags the decision. A repeat returns the first result.
+   */
   async convert(
     customerId: string,
     request: { programId: string; points: number; tier?: string | undefined },
     key: string,
-  ): Promise<{ conversion: Conversion; code: CodeRecord; replayed: boolean }> {
+    access: LoyaltyAccess = {},
+  ): Promise<{
+    conversion: Conversion;
+    code: CodeRecord;
+    replayed: boolean;
+    /** The stored form of the decision that let it through (a replay reads it back); null without rules. */
+    decision: Record<string, unknown> | null;
+  }> {
     const program = await this.getProgram(request.programId);
     const print = requestFingerprint([customerId, request.programId, request.points, request.tier ?? null]);
     const previous = await findConversionByKey(this.ctx.db, customerId, key);
@@ -199,6 +241,7 @@ export class PointsService {
     }
     const now = this.ctx.clock.now();
     const day = utcDay(now);
+    let decided: { decision: RiskDecision; record: LoyaltyDecision; context: LoyaltyContext } | null = null;
     if (!previous) {
       if (request.tier !== undefined && !definesTier(program.policy, request.tier)) {
         const known = knownTiers(program.policy);
@@ -208,7 +251,9 @@ export class PointsService {
           { tier: request.tier, known_tiers: known },
         );
       }
-      const { balance, convertedToday } = await pointsSummary(this.ctx.db, customerId, day);
+      const context = this.guard?.context(access.context) ?? null;
+      const facts = context && this.guard ? await this.guard.facts(customerId, context, day, now) : null;
+      const { balance, convertedToday } = facts ?? (await pointsSummary(this.ctx.db, customerId, day));
       const refusal = checkConversion(program.policy, request.points, convertedToday);
       // A request with this key may have committed after the lookup above, spending this very balance
       // or day's room: then the key's answer is that first result (replayed below), not a refusal.
@@ -219,6 +264,9 @@ export class PointsService {
         if (refusal)
           throw new AppError(refusal, undefined, { limits: limitsOf(program.policy, convertedToday) });
         throw new AppError('insufficient_points', undefined, { balance });
+      }
+      if (context && facts && this.guard) {
+        decided = await this.decideConversion(customerId, program, request, key, access, context, facts, now);
       }
     }
     const amountMinor = couponAmountMinor(program.policy, request.points, request.tier);
@@ -233,32 +281,61 @@ export class PointsService {
       if (normalized === null)
         throw new AppError('validation_failed', 'the program code format yields an invalid code');
       if (!this.patterns.mayExist(normalized)) continue;
-      const outcome = await convertPoints(this.ctx.db, {
-        id: newId('conversion', now.getTime()),
-        eventId: newId('event', now.getTime()),
-        key,
-        fingerprint: print,
-        customerId,
-        programId: program.id,
-        points: request.points,
-        amountMinor,
-        currency: program.currency,
-        dailyLimit: program.policy.dailyLimitPoints,
-        utcDay: day,
-        codeId: newId('code', now.getTime()),
-        code,
-        normalized,
-        campaignId: program.campaignId,
-        expiresAt,
-        now,
-      });
+      const outcome = await convertPoints(
+        this.ctx.db,
+        {
+          id: newId('conversion', now.getTime()),
+          eventId: newId('event', now.getTime()),
+          key,
+          fingerprint: print,
+          customerId,
+          programId: program.id,
+          points: request.points,
+          amountMinor,
+          currency: program.currency,
+          dailyLimit: program.policy.dailyLimitPoints,
+          utcDay: day,
+          codeId: newId('code', now.getTime()),
+          code,
+          normalized,
+          campaignId: program.campaignId,
+          expiresAt,
+          now,
+        },
+        decided?.record,
+      );
       switch (outcome.outcome) {
         case 'converted':
           this.ctx.afterCommit();
-          return { conversion: outcome.conversion, code: outcome.code, replayed: false };
+          if (decided && this.guard) {
+            // Only a verified conversion teaches the history: a thief's small first conversion must not
+            // make its device the customer's.
+            if (decided.decision.challengeSatisfied) this.guard.sight(customerId, decided.context, true, now);
+            this.guard.risk.record({
+              customerId,
+              context: decided.context.resolved,
+              campaignId: null,
+              codeId: null,
+              redemptionId: null,
+              failed: false,
+              now,
+            });
+          }
+          return {
+            conversion: outcome.conversion,
+            code: outcome.code,
+            replayed: false,
+            decision: decided ? decisionRecord(decided.decision) : null,
+          };
         case 'replayed':
           if (outcome.conversion.requestFingerprint !== print) throw new AppError('idempotency_key_reused');
-          return { conversion: outcome.conversion, code: outcome.code, replayed: true };
+          return {
+            conversion: outcome.conversion,
+            code: outcome.code,
+            replayed: true,
+            // A repeat answers like the first: with the decision stored with the conversion.
+            decision: await findConversionDecision(this.ctx.db, customerId, outcome.conversion.id),
+          };
         case 'refused':
           throw new AppError(outcome.reason);
         case 'code_collision':
@@ -266,6 +343,74 @@ export class PointsService {
       }
     }
     throw new AppError('code_already_exists', `no free coupon code after ${MAX_CODE_DRAWS} draws; retry`);
+  }
+
+  /** The rules' decision on a new conversion; a block or challenge is recorded and thrown. */
+  private async decideConversion(
+    customerId: string,
+    program: PointsProgram,
+    request: { points: number; tier?: string | undefined },
+    key: string,
+    access: LoyaltyAccess,
+    context: LoyaltyContext,
+    facts: Awaited<ReturnType<LoyaltyGuard['facts']>>,
+    now: Date,
+  ): Promise<{ decision: RiskDecision; record: LoyaltyDecision; context: LoyaltyContext }> {
+    const guard = this.guard as LoyaltyGuard;
+    const channel = access.channel ?? 'checkout';
+    const subject = conversionSubject(key);
+    const decision = await guard.decide({
+      operation: 'conversion',
+      channel,
+      customer: { id: customerId },
+      context: context.resolved,
+      loyalty: {
+        programId: program.id,
+        points: request.points,
+        amountMinor: couponAmountMinor(program.policy, request.points, request.tier),
+        currency: program.currency,
+        balance: facts.balance,
+      },
+      extraFeatures: guard.features(facts, { now, points: request.points }),
+      allowListed: false,
+      stepUp: guard.stepUp(access.stepUp, customerId, subject),
+      now,
+    });
+    const record: LoyaltyDecision = {
+      id: decision.id,
+      createdAt: now,
+      operation: 'conversion',
+      channel,
+      customerId,
+      programId: program.id,
+      idempotencyKey: key,
+      conversionId: null,
+      action: decision.action,
+      outcome: 'converted',
+      context: Object.keys(context.resolved.stored).length > 0 ? context.resolved.stored : null,
+      decision: decisionRecord(decision),
+    };
+    if (decision.action === 'block' || decision.action === 'challenge') {
+      // Stopped: nothing changes; the decision is kept for analysts.
+      await insertLoyaltyDecision(this.ctx.db, {
+        ...record,
+        outcome: decision.action === 'block' ? 'blocked' : 'challenged',
+      });
+      guard.risk.record({
+        customerId,
+        context: context.resolved,
+        campaignId: null,
+        codeId: null,
+        redemptionId: null,
+        failed: decision.action === 'block',
+        now,
+      });
+      throw loyaltyRefusal(
+        decision,
+        decision.action === 'challenge' ? guard.challenge(customerId, subject, decision.id) : null,
+      );
+    }
+    return { decision, record, context };
   }
 
   async summary(
@@ -280,11 +425,65 @@ export class PointsService {
     return { ...totals, movements };
   }
 
+  /**
+   * The customer's coupons. With the takeover path, the read carries its context and passes the rules
+   * (a thief's first look at a stolen account): every read's decision and context are recorded; `block`
+   * and `challenge` refuse it (the step-up token is bound to the customer's wallet). A read never
+   * teaches the customer's history — a thief could otherwise make a new device known by looking.
+   */
   async wallet(
     customerId: string,
     page: { limit: number; before?: string | undefined },
+    access: LoyaltyAccess = {},
   ): Promise<WalletCoupon[]> {
     const now = this.ctx.clock.now();
+    if (this.guard) {
+      const guard = this.guard;
+      const context = guard.context(access.context);
+      const facts = await guard.facts(customerId, context, utcDay(now), now);
+      const channel = access.channel ?? 'checkout';
+      const decision = await guard.decide({
+        operation: 'wallet_read',
+        channel,
+        customer: { id: customerId },
+        context: context.resolved,
+        extraFeatures: guard.features(facts, { now }),
+        allowListed: false,
+        stepUp: guard.stepUp(access.stepUp, customerId, WALLET_SUBJECT),
+        now,
+      });
+      const stopped = decision.action === 'block' || decision.action === 'challenge';
+      await insertLoyaltyDecision(this.ctx.db, {
+        id: decision.id,
+        createdAt: now,
+        operation: 'wallet_read',
+        channel,
+        customerId,
+        programId: null,
+        idempotencyKey: null,
+        conversionId: null,
+        action: decision.action,
+        outcome:
+          decision.action === 'block' ? 'blocked' : decision.action === 'challenge' ? 'challenged' : 'read',
+        context: Object.keys(context.resolved.stored).length > 0 ? context.resolved.stored : null,
+        decision: decisionRecord(decision),
+      });
+      guard.risk.record({
+        customerId,
+        context: context.resolved,
+        campaignId: null,
+        codeId: null,
+        redemptionId: null,
+        failed: decision.action === 'block',
+        now,
+      });
+      if (stopped) {
+        throw loyaltyRefusal(
+          decision,
+          decision.action === 'challenge' ? guard.challenge(customerId, WALLET_SUBJECT, decision.id) : null,
+        );
+      }
+    }
     return (await listWallet(this.ctx.db, customerId, page)).map((entry) => walletCoupon(entry, now));
   }
 

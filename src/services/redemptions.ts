@@ -8,6 +8,8 @@
  */
 import { type Cart, type CustomerFacts, decide, type RefusalReason } from '../domain/campaign.js';
 import { normalizeCode } from '../domain/codes.js';
+import { utcDay } from '../domain/points.js';
+import type { FeatureValues } from '../domain/risk.js';
 import { AppError } from '../errors.js';
 import type { Attempt, AttemptKind, AttemptOutcome } from '../events/telemetry.js';
 import { requestFingerprint } from '../lib/fingerprint.js';
@@ -28,6 +30,7 @@ import type { Redemption } from '../store/rows.js';
 import type { PatternIndex } from './code-patterns.js';
 import type { ServiceContext } from './context.js';
 import { type Admission, type Defenses, isFailedAttempt } from './defenses.js';
+import type { LoyaltyGuard } from './loyalty-guard.js';
 import type { RemediationGate } from './remediation-gate.js';
 
 export interface CheckoutRequest {
@@ -177,8 +180,29 @@ export class RedemptionService {
     private readonly stepUps: StepUpChallenges,
     /** Remediations in force (throttles, step-ups, review holds, guessing limits); none when absent. */
     private readonly remediations?: RemediationGate,
+    /** The account-takeover path: history features for loyalty coupons, and the history itself. */
+    private readonly loyalty?: LoyaltyGuard,
   ) {
     this.contexts = new ContextReader(ctx.db);
+  }
+
+  /**
+   * The takeover features of an attempt on a coupon made from points (the customer's history: device,
+   * network, card and hour new for it; the coupon's age). Other codes skip the read: they are not what
+   * a thief drains an account into.
+   */
+  private async takeoverFeatures(
+    customerId: string,
+    admission: Admission,
+    context: RedemptionContext,
+    now: Date,
+  ): Promise<FeatureValues | undefined> {
+    if (!this.loyalty) return undefined;
+    if (context.code.customerId === null || context.campaign.metadata.kind !== 'points_program')
+      return undefined;
+    const keys = this.loyalty.keys(admission.context);
+    const facts = await this.loyalty.facts(customerId, keys, utcDay(now), now);
+    return this.loyalty.features(facts, { now, couponCreatedAt: context.code.createdAt });
   }
 
   /** The step-up method when the request carries a valid proof for this customer and code. */
@@ -205,8 +229,10 @@ export class RedemptionService {
       admission.context.accountCreatedAt,
       now,
     );
+    const extraFeatures = await this.takeoverFeatures(req.customer.id, admission, context, now);
     return this.risk.decide({
       ...(remediations && remediations.length > 0 ? { remediations } : {}),
+      extraFeatures,
       ...kind,
       customer: req.customer,
       cart: req.cart,
@@ -349,6 +375,15 @@ export class RedemptionService {
       );
     }
     const result = await this.redeemAdmitted(req, idempotencyKey, admission, seen);
+    if (result.ok && !result.replayed && this.loyalty) {
+      // What went through teaches the customer's history (a verified step-up at once).
+      this.loyalty.sight(
+        req.customer.id,
+        this.loyalty.keys(admission.context),
+        result.decision?.challengeSatisfied === true,
+        result.redemption.createdAt,
+      );
+    }
     if (!(result.ok && result.replayed)) {
       this.record(admission, req.customer.id, result);
       if (!result.ok && result.reason !== 'challenge_required' && isFailedAttempt(result.reason))

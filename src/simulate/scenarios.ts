@@ -2,8 +2,14 @@
 import type { Scenario } from './scenario.js';
 import { ABUSE_SCENARIOS } from './scenarios-abuse.js';
 import { HONEST_SCENARIOS } from './scenarios-honest.js';
+import { TAKEOVER_ABUSE_SCENARIOS, TAKEOVER_HONEST_SCENARIOS } from './scenarios-takeover.js';
 
-export const SCENARIOS: readonly Scenario[] = [...HONEST_SCENARIOS, ...ABUSE_SCENARIOS];
+export const SCENARIOS: readonly Scenario[] = [
+  ...HONEST_SCENARIOS,
+  ...TAKEOVER_HONEST_SCENARIOS,
+  ...ABUSE_SCENARIOS,
+  ...TAKEOVER_ABUSE_SCENARIOS,
+];
 
 /** The scenarios named (all when none), in the registry's order; unknown names are an error. */
 export function selectScenarios(names: readonly string[] | null | undefined): Scenario[] {

@@ -12,6 +12,7 @@ import type {
   PointsMovementsTable,
   PointsProgramsTable,
 } from './schema.js';
+import { type LoyaltyDecision, withConversionDecision } from './takeover.js';
 
 export interface PointsProgram {
   id: string;
@@ -249,7 +250,12 @@ type ConvertResult =
   | { outcome: 'refused'; reason: ConversionRefusal }
   | { outcome: 'code_collision' };
 
-export async function convertPoints(db: Kysely<Database>, p: ConvertParams): Promise<ConvertOutcome> {
+/** With `decision`, the decision that let the conversion through is stored in the same statement. */
+export async function convertPoints(
+  db: Kysely<Database>,
+  p: ConvertParams,
+  decision?: LoyaltyDecision,
+): Promise<ConvertOutcome> {
   const args = CONVERT.values({
     id: p.id,
     event_id: p.eventId,
@@ -269,8 +275,11 @@ export async function convertPoints(db: Kysely<Database>, p: ConvertParams): Pro
     expires_at: p.expiresAt.toISOString(),
     now: p.now.toISOString(),
   });
+  const statement = decision
+    ? withConversionDecision(CONVERT.sql, args, decision)
+    : { sql: CONVERT.sql, values: args };
   const { rows } = await retryOnConflict(() =>
-    db.executeQuery<{ result: unknown }>(CompiledQuery.raw(CONVERT.sql, args)),
+    db.executeQuery<{ result: unknown }>(CompiledQuery.raw(statement.sql, statement.values)),
   );
   const r = parseJsonResult<ConvertResult>(rows[0]?.result);
   if (r.outcome === 'refused' || r.outcome === 'code_collision') return r;

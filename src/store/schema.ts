@@ -345,6 +345,31 @@ export interface RiskDecisionsTable {
   decision: Json<Record<string, unknown>>;
 }
 
+export interface CustomerSightingsTable {
+  customer_id: string;
+  kind: 'device' | 'prefix' | 'payment' | 'hour';
+  hash: string;
+  first_at: Date;
+  last_at: Date;
+  verified_at: Date | null;
+  uses: number;
+}
+
+export interface LoyaltyDecisionsTable {
+  id: string;
+  created_at: Date;
+  operation: 'conversion' | 'wallet_read';
+  channel: 'checkout' | 'storefront';
+  customer_id: string;
+  program_id: string | null;
+  idempotency_key: string | null;
+  conversion_id: string | null;
+  action: RiskAction;
+  outcome: 'converted' | 'read' | 'challenged' | 'blocked' | 'refused';
+  context: Json<Record<string, unknown>> | null;
+  decision: Json<Record<string, unknown>>;
+}
+
 export interface RiskLabelsTable {
   decision_id: string;
   label: RuleLabel;
@@ -508,6 +533,8 @@ export interface Database {
   risk_rules: RiskRulesTable;
   risk_decisions: RiskDecisionsTable;
   risk_labels: RiskLabelsTable;
+  customer_sightings: CustomerSightingsTable;
+  loyalty_decisions: LoyaltyDecisionsTable;
   change_stamps: ChangeStampsTable;
   score_models: ScoreModelsTable;
   redemption_outcomes: RedemptionOutcomesTable;

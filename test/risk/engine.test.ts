@@ -102,6 +102,14 @@ describe.each(backends.map((b) => [b.name, b] as const))('risk rules and reviews
       customer_redemptions: null,
       account_age_hours: null,
       order_amount_ratio: null,
+      customer_device_new: null,
+      customer_prefix_new: null,
+      customer_payment_new: null,
+      customer_history_actions: null,
+      customer_hour_share: null,
+      hours_since_last_conversion: null,
+      conversion_balance_share: null,
+      loyalty_coupon_age_minutes: null,
       model_score: null,
     });
     expect(features.json().variables.features).toMatchObject({ device_customers_24h: 'int' });

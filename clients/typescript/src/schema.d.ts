@@ -1299,7 +1299,7 @@ export interface paths {
         put?: never;
         /**
          * Convert points into a single-use coupon bound to this customer
-         * @description Refusals (422, nothing changed): conversion_below_minimum, conversion_not_in_steps, conversion_above_maximum, daily_conversion_limit_exceeded (per UTC day), insufficient_points, points_program_inactive, unknown_tier (a tier the program does not define, matched exactly: `Gold` is not `gold`; the answer lists `known_tiers`). The amount is points x minor_per_point x multiplier_bp x tier multiplier, rounded down.
+         * @description Refusals (422, nothing changed): conversion_below_minimum, conversion_not_in_steps, conversion_above_maximum, daily_conversion_limit_exceeded (per UTC day), insufficient_points, points_program_inactive, unknown_tier (a tier the program does not define, matched exactly: `Gold` is not `gold`; the answer lists `known_tiers`). The amount is points x minor_per_point x multiplier_bp x tier multiplier, rounded down. Send the shopper's `context` (as for a redemption; a storefront's address is its connection): the risk rules read it against the customer's history (device, network, card and hour new for the customer, share of the balance, time since the last conversion). `block` is a 422 `blocked_by_rule`; `challenge` is a 428 `challenge_required` with `challenge.token`: verify the customer, then your backend (a checkout key; a storefront's `step_up` is ignored) retries with the same Idempotency-Key and `step_up`, which converts once.
          */
         post: {
             parameters: {
@@ -1319,6 +1319,42 @@ export interface paths {
                     "application/json": {
                         program_id: string;
                         points: number;
+                        /** @description Who is asking. Identifiers are normalized and kept only as keyed hashes; customers sharing an email, phone, device, payment fingerprint or shipping address are linked into one person. For storefront (customer token) callers the client address is taken from the connection, not from here. */
+                        context?: {
+                            /** @description The shopper's IP address (IPv4 or IPv6) */
+                            ip?: string;
+                            /** @description Your device fingerprint or install id */
+                            device_id?: string;
+                            user_agent?: string;
+                            email?: string;
+                            phone?: string;
+                            shipping_address?: {
+                                line1: string;
+                                line2?: string;
+                                city?: string;
+                                region?: string;
+                                postal_code?: string;
+                                /** @description ISO 3166-1 alpha-2 */
+                                country?: string;
+                            };
+                            /** @description A stable fingerprint of the payment instrument (e.g. card fingerprint) */
+                            payment_fingerprint?: string;
+                            /**
+                             * Format: date-time
+                             * @description UTC instant, RFC 3339
+                             */
+                            account_created_at?: string;
+                        };
+                        /** @description Checkout keys only, after a 428 `challenge_required` for this conversion: the proof satisfies its challenge rules (never a block) */
+                        step_up?: {
+                            /** @description The `challenge.token` of the 428 `challenge_required` answer */
+                            challenge: string;
+                            /**
+                             * @description How you verified the shopper
+                             * @enum {string}
+                             */
+                            method: "otp" | "3ds" | "password" | "biometric" | "other";
+                        };
                         /** @description One of the program's tiers, exactly as defined. Ignored for customer tokens (theirs counts) */
                         tier?: string;
                     };
@@ -1358,14 +1394,28 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The customer's coupon wallet: codes bound to them, newest first */
+        /**
+         * The customer's coupon wallet: codes bound to them, newest first
+         * @description Each read passes the risk rules with its context, recorded with the decision: a storefront's address is its connection and its user agent the User-Agent header; a checkout key forwards the shopper's in promoguard-client-ip and promoguard-user-agent. promoguard-device-id names the device. `block` is a 422 `blocked_by_rule`; `challenge` a 428 `challenge_required`, retried by a checkout key with promoguard-step-up and promoguard-step-up-method.
+         */
         get: {
             parameters: {
                 query?: {
                     limit?: number;
                     cursor?: string;
                 };
-                header?: never;
+                header?: {
+                    /** @description Trusted callers: the shopper's IP address */
+                    "promoguard-client-ip"?: string;
+                    /** @description Your device fingerprint or install id */
+                    "promoguard-device-id"?: string;
+                    /** @description Trusted callers: the shopper's user agent */
+                    "promoguard-user-agent"?: string;
+                    /** @description Trusted callers, after a 428: the `challenge.token`, once you verified the customer */
+                    "promoguard-step-up"?: string;
+                    /** @description How you verified the customer (with promoguard-step-up) */
+                    "promoguard-step-up-method"?: "otp" | "3ds" | "password" | "biometric" | "other";
+                };
                 path: {
                     /** @description Your id of the customer */
                     id: string;
@@ -5573,6 +5623,8 @@ export interface components {
                  */
                 expires_at: string;
             };
+            /** @description Trusted callers only: the risk decision that let it through (`review`: converted and flagged); absent for conversions made without the rules */
+            decision?: components["schemas"]["Decision"];
         };
         Coupon: {
             code: string;
@@ -5742,7 +5794,7 @@ export interface components {
             title: string;
             status: number;
             /** @enum {string} */
-            code: "validation_failed" | "rule_invalid" | "idempotency_key_required" | "malformed_request" | "unauthorized" | "sign_in_failed" | "forbidden" | "csrf_failed" | "not_found" | "campaign_not_found" | "code_not_found" | "redemption_not_found" | "points_program_not_found" | "api_key_not_found" | "list_entry_not_found" | "rule_not_found" | "decision_not_found" | "model_not_found" | "request_timeout" | "approval_not_found" | "reconciliation_not_found" | "webhook_not_found" | "webhook_delivery_not_found" | "console_user_not_found" | "remediation_policy_not_found" | "remediation_not_found" | "console_not_built" | "invalid_status_transition" | "code_already_exists" | "code_conflicts_with_pattern" | "campaign_not_editable" | "not_under_review" | "review_already_decided" | "self_approval_forbidden" | "approval_already_decided" | "approval_expired" | "approval_stale" | "reconciliation_running" | "console_user_exists" | "model_training_conflict" | "model_already_enforcing" | "remediation_not_active" | "payload_too_large" | "unsupported_media_type" | "idempotency_key_reused" | "webhook_url_refused" | "redemption_refused" | "remediation_policy_invalid" | "insufficient_points" | "conversion_below_minimum" | "conversion_not_in_steps" | "conversion_above_maximum" | "daily_conversion_limit_exceeded" | "unknown_tier" | "not_enough_labels" | "model_format_unsupported" | "points_program_inactive" | "password_too_weak" | "current_password_incorrect" | "challenge_required" | "too_many_requests" | "request_header_too_large" | "internal_error" | "not_ready" | "database_unavailable";
+            code: "validation_failed" | "rule_invalid" | "idempotency_key_required" | "malformed_request" | "unauthorized" | "sign_in_failed" | "forbidden" | "csrf_failed" | "not_found" | "campaign_not_found" | "code_not_found" | "redemption_not_found" | "points_program_not_found" | "api_key_not_found" | "list_entry_not_found" | "rule_not_found" | "decision_not_found" | "model_not_found" | "request_timeout" | "approval_not_found" | "reconciliation_not_found" | "webhook_not_found" | "webhook_delivery_not_found" | "console_user_not_found" | "remediation_policy_not_found" | "remediation_not_found" | "console_not_built" | "invalid_status_transition" | "code_already_exists" | "code_conflicts_with_pattern" | "campaign_not_editable" | "not_under_review" | "review_already_decided" | "self_approval_forbidden" | "approval_already_decided" | "approval_expired" | "approval_stale" | "reconciliation_running" | "console_user_exists" | "model_training_conflict" | "model_already_enforcing" | "remediation_not_active" | "payload_too_large" | "unsupported_media_type" | "idempotency_key_reused" | "webhook_url_refused" | "redemption_refused" | "remediation_policy_invalid" | "insufficient_points" | "conversion_below_minimum" | "conversion_not_in_steps" | "conversion_above_maximum" | "daily_conversion_limit_exceeded" | "unknown_tier" | "not_enough_labels" | "model_format_unsupported" | "blocked_by_rule" | "points_program_inactive" | "password_too_weak" | "current_password_incorrect" | "challenge_required" | "too_many_requests" | "request_header_too_large" | "internal_error" | "not_ready" | "database_unavailable";
             detail?: string;
             request_id: string;
         } & {
@@ -6086,7 +6138,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description Problem document; `code` is one of `idempotency_key_reused`, `webhook_url_refused`, `redemption_refused`, `remediation_policy_invalid`, `insufficient_points`, `conversion_below_minimum`, `conversion_not_in_steps`, `conversion_above_maximum`, `daily_conversion_limit_exceeded`, `unknown_tier`, `not_enough_labels`, `model_format_unsupported`, `points_program_inactive`, `password_too_weak`, `current_password_incorrect` */
+        /** @description Problem document; `code` is one of `idempotency_key_reused`, `webhook_url_refused`, `redemption_refused`, `remediation_policy_invalid`, `insufficient_points`, `conversion_below_minimum`, `conversion_not_in_steps`, `conversion_above_maximum`, `daily_conversion_limit_exceeded`, `unknown_tier`, `not_enough_labels`, `model_format_unsupported`, `blocked_by_rule`, `points_program_inactive`, `password_too_weak`, `current_password_incorrect` */
         Problem422: {
             headers: {
                 [name: string]: unknown;

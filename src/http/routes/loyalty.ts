@@ -4,6 +4,7 @@
  */
 import { type Static, type StaticDecode, Type } from 'typebox';
 import type { App } from '../../app.js';
+import { AppError } from '../../errors.js';
 import { MAX_TOKEN_TTL_SECONDS } from '../../security/customer-tokens.js';
 import type { ProgramInput, WalletCoupon } from '../../services/points.js';
 import type { Conversion, PointsMovement, PointsProgram } from '../../store/points.js';
@@ -27,6 +28,8 @@ import {
   strict,
   Timestamp,
 } from '../shared.js';
+import { Decision, decisionJson } from './decisions.js';
+import { contextInput, RequestContext, stepUpSchema } from './redemptions.js';
 
 // ---------------------------------------------------------------------------------------------------
 // Schemas
@@ -149,10 +152,65 @@ const ConversionResult = component(
       currency: Currency,
       expires_at: Timestamp,
     }),
+    decision: Type.Optional(
+      Type.Union([Decision], {
+        description:
+          'Trusted callers only: the risk decision that let it through (`review`: converted and flagged); absent for conversions made without the rules',
+      }),
+    ),
   }),
 );
 
 const ProgramId = Id('prg');
+
+/** A wallet read's context travels in headers (a GET has no body). */
+const WalletHeaders = Type.Object({
+  'promoguard-client-ip': Type.Optional(
+    Type.String({ minLength: 2, maxLength: 64, description: "Trusted callers: the shopper's IP address" }),
+  ),
+  'promoguard-device-id': Type.Optional(
+    Type.String({ minLength: 1, maxLength: 200, description: 'Your device fingerprint or install id' }),
+  ),
+  'promoguard-user-agent': Type.Optional(
+    Type.String({ maxLength: 1024, description: "Trusted callers: the shopper's user agent" }),
+  ),
+  'promoguard-step-up': Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 2048,
+      description: 'Trusted callers, after a 428: the `challenge.token`, once you verified the customer',
+    }),
+  ),
+  'promoguard-step-up-method': Type.Optional(
+    StringEnum(['otp', '3ds', 'password', 'biometric', 'other'] as const, {
+      description: 'How you verified the customer (with promoguard-step-up)',
+    }),
+  ),
+});
+
+/**
+ * A conversion or wallet read stopped by the rules: trusted callers see the decision (as a
+ * redemption's refusal shows it); a storefront sees only the code and, for a challenge, the token.
+ */
+async function guarded<T>(storefront: boolean, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    if (
+      err instanceof AppError &&
+      (err.code === 'challenge_required' || err.code === 'blocked_by_rule') &&
+      err.extensions.decision !== undefined
+    ) {
+      const { decision, ...rest } = err.extensions;
+      throw new AppError(
+        err.code,
+        err.detail,
+        storefront ? rest : { ...rest, decision: decisionJson(decision as Record<string, unknown>) },
+      );
+    }
+    throw err;
+  }
+}
 const CustomerParams = Type.Object({ id: CustomerId });
 
 // ---------------------------------------------------------------------------------------------------
@@ -222,7 +280,12 @@ const couponJson = (c: WalletCoupon): Static<typeof Coupon> => ({
   created_at: c.code.createdAt.toISOString(),
 });
 
-const conversionJson = (c: Conversion, code: CodeRecord): Static<typeof ConversionResult> => ({
+const conversionJson = (
+  c: Conversion,
+  code: CodeRecord,
+  decision: Record<string, unknown> | null,
+): Static<typeof ConversionResult> => ({
+  ...(decision ? { decision: decisionJson(decision) } : {}),
   id: c.id,
   customer_id: c.customerId,
   program_id: c.programId,
@@ -422,13 +485,24 @@ export const loyaltyRoutes =
             'Refusals (422, nothing changed): conversion_below_minimum, conversion_not_in_steps, ' +
             'conversion_above_maximum, daily_conversion_limit_exceeded (per UTC day), insufficient_points, points_program_inactive, ' +
             'unknown_tier (a tier the program does not define, matched exactly: `Gold` is not `gold`; the answer lists `known_tiers`). ' +
-            'The amount is points x minor_per_point x multiplier_bp x tier multiplier, rounded down.',
+            'The amount is points x minor_per_point x multiplier_bp x tier multiplier, rounded down. ' +
+            "Send the shopper's `context` (as for a redemption; a storefront's address is its connection): the risk " +
+            "rules read it against the customer's history (device, network, card and hour new for the customer, " +
+            'share of the balance, time since the last conversion). `block` is a 422 `blocked_by_rule`; `challenge` is ' +
+            'a 428 `challenge_required` with `challenge.token`: verify the customer, then your backend (a checkout key; ' +
+            "a storefront's `step_up` is ignored) retries with the same Idempotency-Key and `step_up`, which converts once.",
           params: CustomerParams,
           headers: IdempotencyHeaders,
           body: Type.Object(
             {
               program_id: ProgramId,
               points: Points,
+              context: Type.Optional(RequestContext),
+              step_up: Type.Optional(
+                stepUpSchema(
+                  'Checkout keys only, after a 428 `challenge_required` for this conversion: the proof satisfies its challenge rules (never a block)',
+                ),
+              ),
               tier: Type.Optional(
                 Type.Union([Tier], {
                   description:
@@ -445,13 +519,25 @@ export const loyaltyRoutes =
         const key = requireIdempotencyKey(request.headers['idempotency-key']);
         // A storefront cannot choose its own tier: the one its token was issued with counts.
         const tier = request.customer ? request.customer.tier : request.body.tier;
-        const result = await app.points.convert(
-          request.params.id,
-          { programId: request.body.program_id, points: request.body.points, tier },
-          key,
+        const storefront = request.customer !== null;
+        const result = await guarded(storefront, () =>
+          app.points.convert(
+            request.params.id,
+            { programId: request.body.program_id, points: request.body.points, tier },
+            key,
+            {
+              context: contextInput(request.body.context, storefront ? request.ip : undefined),
+              // The storefront holds the session a thief may have stolen: only the merchant's backend,
+              // having verified the customer, may prove the step-up.
+              stepUp: storefront ? undefined : request.body.step_up,
+              channel: storefront ? 'storefront' : 'checkout',
+            },
+          ),
         );
         if (result.replayed) reply.header('idempotent-replayed', 'true');
-        return reply.status(201).send(conversionJson(result.conversion, result.code));
+        return reply
+          .status(201)
+          .send(conversionJson(result.conversion, result.code, storefront ? null : result.decision));
       },
     );
 
@@ -462,7 +548,14 @@ export const loyaltyRoutes =
         schema: {
           tags: ['loyalty'],
           summary: "The customer's coupon wallet: codes bound to them, newest first",
+          description:
+            "Each read passes the risk rules with its context, recorded with the decision: a storefront's address " +
+            "is its connection and its user agent the User-Agent header; a checkout key forwards the shopper's " +
+            'in promoguard-client-ip and promoguard-user-agent. promoguard-device-id names the device. `block` is ' +
+            'a 422 `blocked_by_rule`; `challenge` a 428 `challenge_required`, retried by a checkout key with ' +
+            'promoguard-step-up and promoguard-step-up-method.',
           params: CustomerParams,
+          headers: WalletHeaders,
           querystring: Type.Object(
             {
               limit: PageQuery.limit,
@@ -478,10 +571,29 @@ export const loyaltyRoutes =
       },
       async (request) => {
         const limit = request.query.limit ?? 50;
-        const coupons = await app.points.wallet(request.params.id, {
-          limit: limit + 1,
-          before: request.query.cursor,
-        });
+        const storefront = request.customer !== null;
+        const h = request.headers;
+        const token = h['promoguard-step-up'];
+        const coupons = await guarded(storefront, () =>
+          app.points.wallet(
+            request.params.id,
+            { limit: limit + 1, before: request.query.cursor },
+            {
+              context: {
+                ip: storefront ? request.ip : h['promoguard-client-ip'],
+                deviceId: h['promoguard-device-id'],
+                userAgent: storefront
+                  ? (request.headers['user-agent'] as string | undefined)
+                  : h['promoguard-user-agent'],
+              },
+              stepUp:
+                !storefront && token !== undefined
+                  ? { challenge: token, method: h['promoguard-step-up-method'] ?? 'other' }
+                  : undefined,
+              channel: storefront ? 'storefront' : 'checkout',
+            },
+          ),
+        );
         return page(coupons, limit, couponJson, (c) => c.code.id);
       },
     );

@@ -5,6 +5,7 @@ import { REFUSAL_REASONS } from '../../domain/campaign.js';
 import { STEP_UP_METHODS } from '../../domain/risk.js';
 import { AppError } from '../../errors.js';
 import { decisionRecord } from '../../risk/engine.js';
+import type { RequestContextInput } from '../../security/request-context.js';
 import type { CheckoutRequest } from '../../services/redemptions.js';
 import type { Redemption as RedemptionRecord } from '../../store/rows.js';
 import {
@@ -63,7 +64,7 @@ const Cart = Type.Object(
   strict,
 );
 
-const RequestContext = Type.Object(
+export const RequestContext = Type.Object(
   {
     ip: Type.Optional(
       Type.String({ minLength: 2, maxLength: 64, description: "The shopper's IP address (IPv4 or IPv6)" }),
@@ -99,6 +100,39 @@ const RequestContext = Type.Object(
   },
 );
 
+/** The proof of a step-up after a 428 `challenge_required` (see security/step-up.ts). */
+export function stepUpSchema(description: string) {
+  return Type.Object(
+    {
+      challenge: Type.String({
+        minLength: 1,
+        maxLength: 2048,
+        description: 'The `challenge.token` of the 428 `challenge_required` answer',
+      }),
+      method: StringEnum(STEP_UP_METHODS, { description: 'How you verified the shopper' }),
+    },
+    { ...strict, description },
+  );
+}
+
+/** The service's form of a request context; a storefront's own connection is its address. */
+export function contextInput(
+  c: StaticDecode<typeof RequestContext> | undefined,
+  clientIp?: string,
+): RequestContextInput {
+  return {
+    // A storefront's own connection is its address; a checkout backend forwards the shopper's.
+    ip: clientIp ?? c?.ip,
+    deviceId: c?.device_id,
+    userAgent: c?.user_agent,
+    email: c?.email,
+    phone: c?.phone,
+    shippingAddress: c?.shipping_address,
+    paymentFingerprint: c?.payment_fingerprint,
+    accountCreatedAt: c?.account_created_at,
+  };
+}
+
 export const CheckoutBody = component(
   'CheckoutBody',
   Type.Object(
@@ -109,21 +143,9 @@ export const CheckoutBody = component(
       order_id: Type.Optional(Text(128)),
       context: Type.Optional(RequestContext),
       step_up: Type.Optional(
-        Type.Object(
-          {
-            challenge: Type.String({
-              minLength: 1,
-              maxLength: 2048,
-              description: 'The `challenge.token` of the 428 `challenge_required` answer',
-            }),
-            method: StringEnum(STEP_UP_METHODS, { description: 'How you verified the shopper' }),
-          },
-          {
-            ...strict,
-            description:
-              'Send after a 428 `challenge_required`, once you verified the shopper (one-time code, 3-D Secure, …): ' +
-              'the proof satisfies the challenge rules for this customer and code (never a block).',
-          },
+        stepUpSchema(
+          'Send after a 428 `challenge_required`, once you verified the shopper (one-time code, 3-D Secure, …): ' +
+            'the proof satisfies the challenge rules for this customer and code (never a block).',
         ),
       ),
     },
@@ -216,17 +238,7 @@ function checkoutRequest(body: StaticDecode<typeof CheckoutBody>, clientIp?: str
     })),
     orderId: body.order_id,
     stepUp: body.step_up,
-    context: {
-      // A storefront's own connection is its address; a checkout backend forwards the shopper's.
-      ip: clientIp ?? c?.ip,
-      deviceId: c?.device_id,
-      userAgent: c?.user_agent,
-      email: c?.email,
-      phone: c?.phone,
-      shippingAddress: c?.shipping_address,
-      paymentFingerprint: c?.payment_fingerprint,
-      accountCreatedAt: c?.account_created_at,
-    },
+    context: contextInput(c, clientIp),
   };
 }
 
