@@ -27,6 +27,7 @@ import { loadServerSecret } from './security/server-secret.js';
 import { parseAllowList, type Resolver } from './security/ssrf-guard.js';
 import { StepUpChallenges } from './security/step-up.js';
 import { WebhookSecretBox } from './security/webhook-secrets.js';
+import { AlertService } from './services/alerts.js';
 import { ApiKeyService } from './services/api-keys.js';
 import { ApprovalService } from './services/approvals.js';
 import { AuditService } from './services/audit.js';
@@ -37,6 +38,7 @@ import { ConsoleUserService } from './services/console-users.js';
 import type { ServiceContext } from './services/context.js';
 import { ControlService } from './services/controls.js';
 import { Defenses } from './services/defenses.js';
+import { DetectionService } from './services/detection.js';
 import { ListService } from './services/lists.js';
 import { OutcomeService } from './services/outcomes.js';
 import { PointsService } from './services/points.js';
@@ -88,6 +90,10 @@ export interface App {
   webhookSender: WebhookSender;
   /** Console users, their sign-in and sessions. */
   consoleUsers: ConsoleUserService;
+  /** Alerts raised by the streaming detectors, as people work them. */
+  alerts: AlertService;
+  /** The streaming detectors, when DETECTION is on and the relay runs. */
+  detection: DetectionService | null;
   close(): Promise<void>;
 }
 
@@ -104,6 +110,8 @@ export interface AppOptions {
   jobIntervalMs?: number;
   /** How often each node asks whether a scheduled reconciliation is due (ms). */
   reconciliationTickMs?: number;
+  /** How often the detectors close intervals the clock passed (ms; default 1000). */
+  detectionTickMs?: number;
   /** Webhook timing and name resolution (tests: a short retry schedule, fixed jitter). */
   webhooks?: {
     schedule?: readonly number[];
@@ -345,6 +353,25 @@ export async function createApp(options: AppOptions): Promise<App> {
     logger: options.logger,
   });
   if (options.relay !== false) reconciliation.startSchedule(options.reconciliationTickMs);
+  // Detection consumes the relay's events, so it runs where the relay runs (not in one-shot commands).
+  const detection =
+    config.DETECTION === 'on' && options.relay !== false
+      ? new DetectionService(ctx, {
+          intervalMs: config.DETECTION_INTERVAL_SECONDS * 1000,
+          warmupIntervals: config.DETECTION_WARMUP_INTERVALS,
+          targetArl: config.DETECTION_TARGET_ARL,
+          maxKeys: config.DETECTION_MAX_KEYS,
+          tickMs: options.detectionTickMs ?? 1000,
+          snapshotMs: config.DETECTION_SNAPSHOT_SECONDS * 1000,
+          actorWindowMs: config.DETECTION_ACTOR_WINDOW_HOURS * 3_600_000,
+          rollbacksPerWindow: config.DETECTION_ROLLBACKS_PER_WINDOW,
+          smallOrdersPerWindow: config.DETECTION_SMALL_ORDERS_PER_WINDOW,
+          smallOrderMinor: config.DETECTION_SMALL_ORDER_MINOR,
+          newAccountHours: config.DETECTION_NEW_ACCOUNT_HOURS,
+          logger,
+        })
+      : null;
+  await detection?.start(bus, telemetry);
   let closed = false;
   const campaigns = new CampaignService(ctx, {
     policy: approvalPolicy(config),
@@ -386,6 +413,8 @@ export async function createApp(options: AppOptions): Promise<App> {
       lockoutAfterFailures: config.CONSOLE_LOCKOUT_AFTER_FAILURES,
       lockoutMs: config.CONSOLE_LOCKOUT_MINUTES * 60_000,
     }),
+    alerts: new AlertService(ctx),
+    detection,
     async close() {
       if (closed) return;
       closed = true;
@@ -397,6 +426,8 @@ export async function createApp(options: AppOptions): Promise<App> {
       if (jobs) clearInterval(jobs);
       if (patternRefresh) clearInterval(patternRefresh);
       await relay.stop();
+      // After the relay: no event is handed over any more, and the state saved is the last one.
+      await detection?.stop().catch((err: unknown) => logger.error({ err }, 'detector state not saved'));
       await webhookSender.stop();
       await bus.close();
       await database.close();

@@ -25,6 +25,7 @@ export const ID_PREFIXES = {
   webhook: 'whk',
   webhookDelivery: 'whd',
   consoleUser: 'usr',
+  alert: 'alt',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIXES;

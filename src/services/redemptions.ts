@@ -8,6 +8,7 @@
  */
 import { type Cart, type CustomerFacts, decide, type RefusalReason } from '../domain/campaign.js';
 import { normalizeCode } from '../domain/codes.js';
+import { addressBlockKeys } from '../domain/detection/address-blocks.js';
 import { AppError } from '../errors.js';
 import type { Attempt, AttemptKind, AttemptOutcome } from '../events/telemetry.js';
 import { requestFingerprint } from '../lib/fingerprint.js';
@@ -375,6 +376,7 @@ export class RedemptionService {
       ipKey: context?.ipKey ?? null,
       deviceKey: context?.deviceKey ?? null,
       paymentKey: context?.all.find((i) => i.type === 'payment')?.hash ?? null,
+      addressBlocks: context && req.context?.ip ? addressBlockKeys(req.context.ip) : [],
       storefront: options.untrusted === true,
       durationMs: performance.now() - started,
     });
