@@ -45,6 +45,9 @@ export interface Attempt {
    * coarse enough to name a network, never the address itself.
    */
   addressBlocks?: string[];
+  /** The redemption made (outcome `redeemed`), and the keyed hash of its shipping address. */
+  redemptionId?: string | null;
+  shippingKey?: string | null;
   /** The risk decision, when rules ran. */
   decision: { action: string; rules: { id: string; mode: string; action: string }[] } | null;
   /** Whether the caller was a storefront (customer token). */

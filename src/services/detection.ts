@@ -14,7 +14,7 @@
  * alert follows the event that crossed the threshold by one statement. An alert is unique per detector
  * key and episode in the database; a redelivered event is also skipped by id, so it is not counted twice.
  */
-import type { AlertKind, AlertScope, AlertSeverity } from '../domain/alerts.js';
+import { ALERT_KINDS, type AlertKind, type AlertScope, type AlertSeverity } from '../domain/alerts.js';
 import type { PlannedPeak as CampaignPeak } from '../domain/campaign.js';
 import {
   type KeyedAlarm,
@@ -74,6 +74,8 @@ const GUESS_REASONS = new Set([
 
 /** Events seen recently, by id, so a redelivered event is not counted twice. */
 const RECENT_EVENTS = 100_000;
+/** Redemptions whose signals are kept from telemetry: well beyond what the relay holds in flight. */
+const RECENT_HINTS = 20_000;
 /** Alarms already raised (or being raised), by detector key and episode. */
 const RECENT_ALARMS = 10_000;
 
@@ -158,12 +160,32 @@ class RecentSet {
   }
 }
 
+/** A Map that forgets its oldest entries beyond `max`. */
+class RecentMap<V> {
+  private readonly items = new Map<string, V>();
+  constructor(private readonly max: number) {}
+  get(key: string): V | undefined {
+    return this.items.get(key);
+  }
+  set(key: string, value: V): void {
+    this.items.set(key, value);
+    if (this.items.size > this.max) {
+      for (const oldest of this.items.keys()) {
+        this.items.delete(oldest);
+        break;
+      }
+    }
+  }
+}
+
 export class DetectionService {
   private rate: KeyedDetectors;
   private distinct: KeyedDistinctDetectors;
   private refusal: KeyedDetectors;
   private readonly actors: WindowCounts;
   private readonly seenEvents = new RecentSet(RECENT_EVENTS);
+  /** Signals of the redemptions this node made recently, from its telemetry (see signals()). */
+  private readonly hints = new RecentMap<Signals>(RECENT_HINTS);
   private readonly raised = new RecentSet(RECENT_ALARMS);
   /** The planned peaks of campaigns, as last read or heard of. */
   private readonly peaks = new Map<string, PlannedPeak[]>();
@@ -175,6 +197,7 @@ export class DetectionService {
   private saver: NodeJS.Timeout | undefined;
   /** Alerts being raised from refusals (outside any event handler): awaited by stop(). */
   private inFlight = new Set<Promise<unknown>>();
+  private readonly listeners = new Set<(alert: AlertRecord, latencySeconds: number | null) => void>();
   private started = false;
 
   constructor(
@@ -215,6 +238,8 @@ export class DetectionService {
     if (this.started) return;
     this.started = true;
     await this.restore();
+    // Every kind's series exists from the start at 0, so the first alert of a kind shows as an increase.
+    for (const kind of ALERT_KINDS) this.ctx.metrics?.inc('promoguard_alerts_total', { kind }, 0);
     this.unsubscribe = bus.subscribe({
       name: 'detection',
       mode: 'work-queue',
@@ -325,8 +350,15 @@ export class DetectionService {
     this.seenEvents.add(event.id);
   }
 
-  /** What the event does not carry: the code's partner and batch, the request's keyed identifiers. */
+  /**
+   * What the event does not carry: the code's partner and batch, the request's keyed identifiers. The
+   * node that made the redemption told its telemetry just after the commit, before the relay delivers
+   * the event, so on one node the answer is in memory; otherwise (another node made it, a restart) one
+   * indexed read.
+   */
   private async signals(redemptionId: string): Promise<Signals> {
+    const hint = this.hints.get(redemptionId);
+    if (hint !== undefined) return hint;
     const row = await this.ctx.db
       .selectFrom('redemptions as r')
       .innerJoin('codes as c', 'c.id', 'r.code_id')
@@ -403,6 +435,18 @@ export class DetectionService {
 
   /** A telemetry listener: cheap and never throwing; raising happens in the background. */
   onAttempt(a: Attempt): void {
+    if (a.kind === 'redemption' && a.outcome === 'redeemed' && a.redemptionId) {
+      this.hints.set(a.redemptionId, {
+        partner: a.partner,
+        batchId: a.batchId,
+        paymentKey: a.paymentKey,
+        deviceKey: a.deviceKey,
+        addressKey: a.shippingKey ?? null,
+        accountCreatedAt:
+          a.accountAgeHours === null ? null : new Date(a.at.getTime() - a.accountAgeHours * 3_600_000),
+      });
+      return;
+    }
     if (a.kind !== 'validation' && a.kind !== 'redemption') return;
     if (a.outcome !== 'invalid' && a.outcome !== 'refused') return;
     if (a.reason === null || !GUESS_REASONS.has(a.reason)) return;
@@ -520,17 +564,26 @@ export class DetectionService {
     }
   }
 
+  /** Told of each alert this node raised, with its detection latency in seconds when an event triggered it. */
+  onRaised(listener: (alert: AlertRecord, latencySeconds: number | null) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
   private raisedOne(record: AlertRecord | null, event: DomainEvent | null): void {
     if (record === null) return;
     this.ctx.afterCommit();
+    // M8: from the triggering event's commit (its created_at, taken just before it) to the alert's.
+    const seconds = event
+      ? Math.max(0, (this.ctx.clock.now().getTime() - event.createdAt.getTime()) / 1000)
+      : null;
     const metrics = this.ctx.metrics;
-    if (!metrics) return;
-    metrics.inc('promoguard_alerts_total', { kind: record.kind });
-    if (event) {
-      // M8: from the triggering event's commit to the alert's.
-      const seconds = Math.max(0, (this.ctx.clock.now().getTime() - event.createdAt.getTime()) / 1000);
-      metrics.observe('promoguard_detection_latency_seconds', { source: 'alert' }, seconds);
+    if (metrics) {
+      metrics.inc('promoguard_alerts_total', { kind: record.kind });
+      if (seconds !== null)
+        metrics.observe('promoguard_detection_latency_seconds', { source: 'alert' }, seconds);
     }
+    for (const listener of this.listeners) listener(record, seconds);
   }
 
   private async restore(): Promise<void> {

@@ -148,13 +148,14 @@ function fieldsFingerprint(normalizedCode: string, req: CheckoutRequest): string
 /** How a redemption's answer reads as telemetry. */
 function redemptionTelemetry(
   result: RedeemResult,
-): Pick<Attempt, 'outcome' | 'reason' | 'amountMinor' | 'decision'> {
+): Pick<Attempt, 'outcome' | 'reason' | 'amountMinor' | 'decision' | 'redemptionId'> {
   if (result.ok) {
     return {
       outcome: (result.replayed ? 'replayed' : 'redeemed') satisfies AttemptOutcome,
       reason: null,
       amountMinor: result.replayed ? 0 : result.redemption.discountMinor,
       decision: decisionSummary(result.decision),
+      redemptionId: result.replayed ? null : result.redemption.id,
     };
   }
   return {
@@ -356,7 +357,7 @@ export class RedemptionService {
     seen: Seen,
     started: number,
     options: CallerOptions,
-    answer: Pick<Attempt, 'outcome' | 'reason' | 'amountMinor' | 'decision'>,
+    answer: Pick<Attempt, 'outcome' | 'reason' | 'amountMinor' | 'decision' | 'redemptionId'>,
   ): void {
     const telemetry = this.ctx.telemetry;
     if (!telemetry) return;
@@ -377,6 +378,7 @@ export class RedemptionService {
       deviceKey: context?.deviceKey ?? null,
       paymentKey: context?.all.find((i) => i.type === 'payment')?.hash ?? null,
       addressBlocks: context && req.context?.ip ? addressBlockKeys(req.context.ip) : [],
+      shippingKey: context?.all.find((i) => i.type === 'address')?.hash ?? null,
       storefront: options.untrusted === true,
       durationMs: performance.now() - started,
     });
