@@ -2,7 +2,8 @@
 // each redeem at a steady rate until their baselines are learned, then one after another takes a burst
 // while the others keep their pace. Each campaign-scoped redemption_spike alert reports the time from
 // its triggering redemption's created_at (taken just before that transaction, so the commit is inside)
-// to the alert's commit. Prints p50/p95/p99 and max, and how many bursts were detected.
+// to the alert's commit. Prints p50/p95/p99 and max, how many bursts were detected, and the relay's
+// share: from a redemption's created_at to its event reaching the bus (every redemption).
 //
 //   node scripts/build.mjs --if-stale && node bench/detection-latency.mjs [campaigns=100] [burst=20]
 // Detection runs with 2-second intervals and a 10-interval warm-up so the baseline takes 20 s, not 30
@@ -66,6 +67,12 @@ app.detection.onRaised((alert, seconds) => {
   }
 });
 
+// The relay's part: from a redemption's created_at to its event reaching the bus's subscribers.
+const delivery = [];
+app.bus.subscribe((event) => {
+  if (event.type === 'redemption.created') delivery.push(Date.now() - event.createdAt.getTime());
+});
+
 let failures = 0;
 const redeem = (i) =>
   app.redemptions
@@ -126,6 +133,7 @@ steady = false;
 await baseline;
 
 const sorted = Float64Array.from(latencies).sort();
+const delivered = Float64Array.from(delivery).sort();
 console.log(
   JSON.stringify(
     {
@@ -140,6 +148,13 @@ console.log(
             p95: round(percentile(sorted, 95)),
             p99: round(percentile(sorted, 99)),
             max: round(sorted[sorted.length - 1]),
+          }
+        : null,
+      event_delivery_ms: delivered.length
+        ? {
+            p50: round(percentile(delivered, 50)),
+            p95: round(percentile(delivered, 95)),
+            p99: round(percentile(delivered, 99)),
           }
         : null,
     },

@@ -38,7 +38,7 @@ import { ConsoleUserService } from './services/console-users.js';
 import type { ServiceContext } from './services/context.js';
 import { ControlService } from './services/controls.js';
 import { Defenses } from './services/defenses.js';
-import { DetectionService } from './services/detection.js';
+import { DetectionService, decodeRefusal, refusalSignal } from './services/detection.js';
 import { ListService } from './services/lists.js';
 import { OutcomeService } from './services/outcomes.js';
 import { PointsService } from './services/points.js';
@@ -371,7 +371,26 @@ export async function createApp(options: AppOptions): Promise<App> {
           logger,
         })
       : null;
-  await detection?.start(bus, telemetry);
+  // Refused attempts are not events: with NATS every node publishes its own on a core subject (best
+  // effort), and the detection node hears all of them; without NATS the node's telemetry is all there is.
+  const refusalSubject = `${config.NATS_SUBJECT_PREFIX}-telemetry.refusal`;
+  if (bus instanceof JetStreamBus) {
+    telemetry.on((a) => {
+      const refusal = refusalSignal(a);
+      if (refusal) bus.publishTransient(refusalSubject, JSON.stringify(refusal));
+    });
+  }
+  await detection?.start(
+    bus,
+    telemetry,
+    bus instanceof JetStreamBus
+      ? (handler) =>
+          bus.subscribeTransient(refusalSubject, 'detection', (text) => {
+            const refusal = decodeRefusal(text);
+            if (refusal) handler(refusal);
+          })
+      : undefined,
+  );
   let closed = false;
   const campaigns = new CampaignService(ctx, {
     policy: approvalPolicy(config),

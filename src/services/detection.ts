@@ -108,7 +108,10 @@ export class WindowCounts {
     private readonly maxKeys: number,
   ) {}
 
-  /** Adds one; returns the window's start when this one reaches `threshold`, else null. */
+  /**
+   * Adds one; returns the window's start while the window's count is at or past `threshold` (the
+   * caller raises once per window, and a failed raise is tried again on the next one), else null.
+   */
   add(key: string, timeMs: number, threshold: number): number | null {
     const window = Math.floor(timeMs / this.windowMs);
     let entry = this.entries.get(key);
@@ -122,7 +125,7 @@ export class WindowCounts {
         break;
       }
     }
-    return entry.count === threshold ? window * this.windowMs : null;
+    return entry.count >= threshold ? window * this.windowMs : null;
   }
 
   toJSON(): { windowMs: number; entries: [string, number, number][] } {
@@ -193,6 +196,9 @@ export class DetectionService {
   private readonly keysWithPeaks = new Set<string>();
   private unsubscribe: (() => void) | undefined;
   private offTelemetry: (() => void) | undefined;
+  private offRefusals: (() => void) | undefined;
+  /** Refused attempts come from every node over NATS (this node's included), not from telemetry. */
+  private remoteRefusals = false;
   private ticker: NodeJS.Timeout | undefined;
   private saver: NodeJS.Timeout | undefined;
   /** Alerts being raised from refusals (outside any event handler): awaited by stop(). */
@@ -234,9 +240,16 @@ export class DetectionService {
   }
 
   /** Restores the saved state and starts consuming `bus` (one work-queue subscription) and `telemetry`. */
-  async start(bus: EventBus, telemetry: Telemetry | null): Promise<void> {
+  async start(
+    bus: EventBus,
+    telemetry: Telemetry | null,
+    /** Every node's refused attempts (NATS); absent = this node's telemetry only. */
+    refusals?: (handler: (r: RefusalSignal) => void) => () => void,
+  ): Promise<void> {
     if (this.started) return;
     this.started = true;
+    this.remoteRefusals = refusals !== undefined;
+    if (refusals) this.offRefusals = refusals((r) => this.observeRefusal(r));
     await this.restore();
     // Every kind's series exists from the start at 0, so the first alert of a kind shows as an increase.
     for (const kind of ALERT_KINDS) this.ctx.metrics?.inc('promoguard_alerts_total', { kind }, 0);
@@ -263,6 +276,7 @@ export class DetectionService {
     this.started = false;
     this.unsubscribe?.();
     this.offTelemetry?.();
+    this.offRefusals?.();
     if (this.ticker) clearInterval(this.ticker);
     if (this.saver) clearInterval(this.saver);
     await Promise.allSettled([...this.inFlight]);
@@ -344,10 +358,11 @@ export class DetectionService {
     // Alarms of intervals this event's time closed (usually already raised by a check).
     for (const a of this.rate.advance(at)) alarms.push(['rate', a]);
     for (const a of this.distinct.advance(at)) alarms.push(['distinct', a]);
-    // Raised before the event counts as seen: if raising fails, the redelivery counts it again.
+    // Counted now, so a redelivery is not counted twice. An alarm whose alert fails to be written is
+    // found again by the key's next check or at its interval's close (the tick), and raised then.
+    this.seenEvents.add(event.id);
     for (const [family, alarm] of alarms) await this.raiseAlarm(family, alarm, event, signals, r);
     for (const a of actorAlerts) await this.raiseActor(a, event);
-    this.seenEvents.add(event.id);
   }
 
   /**
@@ -447,15 +462,9 @@ export class DetectionService {
       });
       return;
     }
-    if (a.kind !== 'validation' && a.kind !== 'redemption') return;
-    if (a.outcome !== 'invalid' && a.outcome !== 'refused') return;
-    if (a.reason === null || !GUESS_REASONS.has(a.reason)) return;
-    this.observeRefusal({
-      at: a.at.getTime(),
-      campaignId: a.campaignId,
-      batchId: a.batchId,
-      addressBlocks: a.addressBlocks ?? [],
-    });
+    if (this.remoteRefusals) return;
+    const refusal = refusalSignal(a);
+    if (refusal) this.observeRefusal(refusal);
   }
 
   /** One refused attempt, from this node's telemetry or another node's (see docs/detection.md). */
@@ -629,6 +638,35 @@ export class DetectionService {
       ['actors', JSON.stringify(this.actors.toJSON())],
     ]);
     await saveSnapshots(this.ctx.db, snapshots, this.ctx.clock.now());
+  }
+}
+
+/** The refusal-wave signal of an attempt: a validation or redemption refused because the code did not work. */
+export function refusalSignal(a: Attempt): RefusalSignal | null {
+  if (a.kind !== 'validation' && a.kind !== 'redemption') return null;
+  if (a.outcome !== 'invalid' && a.outcome !== 'refused') return null;
+  if (a.reason === null || !GUESS_REASONS.has(a.reason)) return null;
+  return {
+    at: a.at.getTime(),
+    campaignId: a.campaignId,
+    batchId: a.batchId,
+    addressBlocks: a.addressBlocks ?? [],
+  };
+}
+
+/** Reads a refusal signal another node published; null when it is not one. */
+export function decodeRefusal(text: string): RefusalSignal | null {
+  try {
+    const r = JSON.parse(text) as Partial<RefusalSignal>;
+    if (typeof r.at !== 'number' || !Number.isFinite(r.at) || !Array.isArray(r.addressBlocks)) return null;
+    return {
+      at: r.at,
+      campaignId: typeof r.campaignId === 'string' ? r.campaignId : null,
+      batchId: typeof r.batchId === 'string' ? r.batchId : null,
+      addressBlocks: r.addressBlocks.filter((b): b is string => typeof b === 'string').slice(0, 4),
+    };
+  } catch {
+    return null;
   }
 }
 

@@ -3,8 +3,11 @@
  * attempts reach the detectors, and an alarm is one alert row with its `alert.raised` event. Time is a
  * test clock: the events carry its instants, so forty minutes of baseline take a second.
  */
+import { readFileSync } from 'node:fs';
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DomainEvent } from '../../src/domain/events.js';
+import { toWire } from '../../src/events/wire.js';
 import { DetectionService } from '../../src/services/detection.js';
 import { campaignBody, checkoutBody, startTestApp, type TestApp, TestClock, unique } from '../support/app.js';
 import { backends } from '../support/backends.js';
@@ -12,6 +15,16 @@ import { backends } from '../support/backends.js';
 const MINUTE = 60_000;
 const WARMUP = 10;
 const env = { DETECTION_WARMUP_INTERVALS: String(WARMUP) };
+
+/** The event's wire form against its published JSON schema (as test/events/event-schemas.test.ts does). */
+function matchesSchema(event: DomainEvent): string | null {
+  const ajv = new Ajv2020({ strict: true, allErrors: true });
+  ajv.addFormat('date-time', (s: string) => /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/.test(s));
+  const schema = JSON.parse(
+    readFileSync(new URL(`../../schemas/events/${event.type}.json`, import.meta.url), 'utf8'),
+  ) as object;
+  return ajv.validate(schema, JSON.parse(JSON.stringify(toWire(event)))) ? null : ajv.errorsText();
+}
 
 interface Alert {
   id: string;
@@ -113,6 +126,7 @@ for (const backend of backends) {
         scope: { type: 'campaign', id, campaign_id: id },
         severity: 'page',
       });
+      expect(matchesSchema(event as DomainEvent)).toBeNull();
 
       // Delivered again (the relay's at-least-once): nothing new.
       const before = (await alerts()).length;
@@ -193,6 +207,10 @@ for (const backend of backends) {
           .data.map((e: { action: string }) => e.action)
           .sort(),
       ).toEqual(['alert.acknowledged', 'alert.resolved']);
+      await t.app.relay.drain();
+      const lifecycle = events.filter((e) => e.aggregateId === id && e.type !== 'alert.raised');
+      expect(lifecycle.map((e) => e.type)).toEqual(['alert.acknowledged', 'alert.resolved']);
+      for (const e of lifecycle) expect(matchesSchema(e)).toBeNull();
       expect((await t.call('GET', `/v1/alerts/${id}`, { key: t.keys.marketing })).statusCode).toBe(403);
       expect((await t.call('GET', '/v1/alerts/alt_01HZZZZZZZZZZZZZZZZZZZZZZZ')).statusCode).toBe(404);
     });
