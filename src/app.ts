@@ -27,6 +27,7 @@ import { loadServerSecret } from './security/server-secret.js';
 import { parseAllowList, type Resolver } from './security/ssrf-guard.js';
 import { StepUpChallenges } from './security/step-up.js';
 import { WebhookSecretBox } from './security/webhook-secrets.js';
+import { AlertService } from './services/alerts.js';
 import { ApiKeyService } from './services/api-keys.js';
 import { ApprovalService } from './services/approvals.js';
 import { AuditService } from './services/audit.js';
@@ -37,6 +38,7 @@ import { ConsoleUserService } from './services/console-users.js';
 import type { ServiceContext } from './services/context.js';
 import { ControlService } from './services/controls.js';
 import { Defenses } from './services/defenses.js';
+import { DetectionService, decodeRefusal, refusalSignal } from './services/detection.js';
 import { ListService } from './services/lists.js';
 import { LoyaltyGuard } from './services/loyalty-guard.js';
 import { OutcomeService } from './services/outcomes.js';
@@ -98,6 +100,10 @@ export interface App {
   /** Remediation policies, the remediations they applied (lift, expiry sweep), and their request-path copy. */
   remediations: RemediationService;
   remediationGate: RemediationGate;
+  /** Alerts raised by the streaming detectors, as people work them. */
+  alerts: AlertService;
+  /** The streaming detectors, when DETECTION is on and the relay runs. */
+  detection: DetectionService | null;
   close(): Promise<void>;
 }
 
@@ -114,6 +120,8 @@ export interface AppOptions {
   jobIntervalMs?: number;
   /** How often each node asks whether a scheduled reconciliation is due (ms). */
   reconciliationTickMs?: number;
+  /** How often the detectors close intervals the clock passed (ms; default 1000). */
+  detectionTickMs?: number;
   /** Webhook timing and name resolution (tests: a short retry schedule, fixed jitter). */
   webhooks?: {
     schedule?: readonly number[];
@@ -375,6 +383,44 @@ export async function createApp(options: AppOptions): Promise<App> {
     logger: options.logger,
   });
   if (options.relay !== false) reconciliation.startSchedule(options.reconciliationTickMs);
+  // Detection consumes the relay's events, so it runs where the relay runs (not in one-shot commands).
+  const detection =
+    config.DETECTION === 'on' && options.relay !== false
+      ? new DetectionService(ctx, {
+          intervalMs: config.DETECTION_INTERVAL_SECONDS * 1000,
+          warmupIntervals: config.DETECTION_WARMUP_INTERVALS,
+          targetArl: config.DETECTION_TARGET_ARL,
+          maxKeys: config.DETECTION_MAX_KEYS,
+          tickMs: options.detectionTickMs ?? 1000,
+          snapshotMs: config.DETECTION_SNAPSHOT_SECONDS * 1000,
+          actorWindowMs: config.DETECTION_ACTOR_WINDOW_HOURS * 3_600_000,
+          rollbacksPerWindow: config.DETECTION_ROLLBACKS_PER_WINDOW,
+          smallOrdersPerWindow: config.DETECTION_SMALL_ORDERS_PER_WINDOW,
+          smallOrderMinor: config.DETECTION_SMALL_ORDER_MINOR,
+          newAccountHours: config.DETECTION_NEW_ACCOUNT_HOURS,
+          logger,
+        })
+      : null;
+  // Refused attempts are not events: with NATS every node publishes its own on a core subject (best
+  // effort), and the detection node hears all of them; without NATS the node's telemetry is all there is.
+  const refusalSubject = `${config.NATS_SUBJECT_PREFIX}-telemetry.refusal`;
+  if (bus instanceof JetStreamBus) {
+    telemetry.on((a) => {
+      const refusal = refusalSignal(a);
+      if (refusal) bus.publishTransient(refusalSubject, JSON.stringify(refusal));
+    });
+  }
+  await detection?.start(
+    bus,
+    telemetry,
+    bus instanceof JetStreamBus
+      ? (handler) =>
+          bus.subscribeTransient(refusalSubject, 'detection', (text) => {
+            const refusal = decodeRefusal(text);
+            if (refusal) handler(refusal);
+          })
+      : undefined,
+  );
   let closed = false;
   const campaigns = new CampaignService(ctx, {
     policy: approvalPolicy(config),
@@ -425,6 +471,8 @@ export async function createApp(options: AppOptions): Promise<App> {
       lockoutAfterFailures: config.CONSOLE_LOCKOUT_AFTER_FAILURES,
       lockoutMs: config.CONSOLE_LOCKOUT_MINUTES * 60_000,
     }),
+    alerts: new AlertService(ctx),
+    detection,
     async close() {
       if (closed) return;
       closed = true;
@@ -438,6 +486,8 @@ export async function createApp(options: AppOptions): Promise<App> {
       if (jobs) clearInterval(jobs);
       if (patternRefresh) clearInterval(patternRefresh);
       await relay.stop();
+      // After the relay: no event is handed over any more, and the state saved is the last one.
+      await detection?.stop().catch((err: unknown) => logger.error({ err }, 'detector state not saved'));
       await webhookSender.stop();
       await bus.close();
       await database.close();

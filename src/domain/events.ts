@@ -32,6 +32,8 @@ export const EVENT_TYPES = [
   'alert.raised',
   'remediation.applied',
   'remediation.lifted',
+  'alert.acknowledged',
+  'alert.resolved',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 

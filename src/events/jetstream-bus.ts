@@ -70,6 +70,8 @@ export class JetStreamBus implements EventBus {
   private closed = false;
   private connecting: Promise<void> | undefined;
   private readonly consumers = new Set<ConsumerLoop>();
+  /** Core-NATS listeners, attached once a connection exists (it keeps them across reconnects). */
+  private readonly transient = new Set<() => void>();
   private readonly nodeId: string;
 
   constructor(private readonly options: JetStreamBusOptions) {
@@ -114,6 +116,44 @@ export class JetStreamBus implements EventBus {
     return () => {
       this.consumers.delete(loop);
       void loop.stop();
+    };
+  }
+
+  /**
+   * Publishes on a core NATS subject, outside the stream: best effort, at most once. Dropped while NATS
+   * is away or nobody listens; for signals that are not events (refused attempts), never for changes.
+   */
+  publishTransient(subject: string, data: string): void {
+    const nc = this.nc;
+    if (!nc || nc.isClosed() || !this.ready) return;
+    try {
+      nc.publish(subject, data);
+    } catch (err) {
+      this.options.onError?.(err, `transient publish on ${subject} failed`);
+    }
+  }
+
+  /** Listens on a core NATS subject in a queue group: one member of the group gets each message. */
+  subscribeTransient(subject: string, queue: string, handler: (data: string) => void): () => void {
+    let sub: ReturnType<NatsConnection['subscribe']> | undefined;
+    let stopped = false;
+    const attach = () => {
+      const nc = this.nc;
+      if (stopped || sub || !nc || nc.isClosed()) return;
+      sub = nc.subscribe(subject, {
+        queue,
+        callback: (err, msg) => {
+          if (err) return this.options.onError?.(err, `transient subscription on ${subject}`);
+          handler(msg.string());
+        },
+      });
+    };
+    this.transient.add(attach);
+    attach();
+    return () => {
+      stopped = true;
+      this.transient.delete(attach);
+      sub?.unsubscribe();
     };
   }
 
@@ -162,6 +202,7 @@ export class JetStreamBus implements EventBus {
       }
       this.nc = nc;
       this.js = jetstream(nc, { timeout: this.options.publishTimeoutMs });
+      for (const attach of this.transient) attach();
       this.watch(nc);
       await this.becomeReady(nc);
       return;

@@ -40,6 +40,14 @@ export interface Attempt {
   ipKey: string | null;
   deviceKey: string | null;
   paymentKey: string | null;
+  /**
+   * The client's address blocks as text (IPv4 /24; IPv6 /48 and /32), for the refusal-wave detector:
+   * coarse enough to name a network, never the address itself.
+   */
+  addressBlocks?: string[];
+  /** The redemption made (outcome `redeemed`), and the keyed hash of its shipping address. */
+  redemptionId?: string | null;
+  shippingKey?: string | null;
   /** The risk decision, when rules ran. */
   decision: { action: string; rules: { id: string; mode: string; action: string }[] } | null;
   /** Whether the caller was a storefront (customer token). */

@@ -20,6 +20,7 @@ import { registerStorefrontCors } from './cors.js';
 import { useBoundedJsonParser } from './json-body.js';
 import { documentObject, documentRoute } from './openapi.js';
 import { errorHandler, findUnstorableText, sendProblem } from './problem.js';
+import { alertRoutes } from './routes/alerts.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
 import { approvalRoutes } from './routes/approvals.js';
 import { auditRoutes } from './routes/audit.js';
@@ -329,6 +330,7 @@ export async function buildServer(app: App, options: ServerOptions = {}): Promis
     outcomeRoutes,
     webhookRoutes,
     remediationRoutes,
+    alertRoutes,
     sessionRoutes,
     consoleUserRoutes,
   ]) {

@@ -27,6 +27,7 @@ export const ID_PREFIXES = {
   consoleUser: 'usr',
   remediationPolicy: 'rpol',
   remediation: 'rem',
+  alert: 'alt',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIXES;

@@ -165,11 +165,19 @@ export const METRICS = [
   {
     name: 'promoguard_detection_latency_seconds',
     type: 'histogram',
-    help: 'Time from a redemption to its first flag, by what flagged it (review_hold, rule, label, alert)',
+    help: "Time from a redemption to its first flag, by what flagged it (review_hold, rule, label, alert: from the triggering event's commit to the alert's)",
     labels: ['source'],
     source: 'node',
     seed: 'M8',
     buckets: DETECTION_BUCKETS,
+  },
+  {
+    name: 'promoguard_alerts_total',
+    type: 'counter',
+    help: 'Alerts raised by the streaming detectors, by kind (redemption_spike, distinct_spike, refusal_wave, rollback_cycle, order_splitting)',
+    labels: ['kind'],
+    source: 'node',
+    seed: 'M8',
   },
   // M9: manual review queue
   {

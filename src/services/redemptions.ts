@@ -8,6 +8,7 @@
  */
 import { type Cart, type CustomerFacts, decide, type RefusalReason } from '../domain/campaign.js';
 import { normalizeCode } from '../domain/codes.js';
+import { addressBlockKeys } from '../domain/detection/address-blocks.js';
 import { utcDay } from '../domain/points.js';
 import type { FeatureValues } from '../domain/risk.js';
 import { AppError } from '../errors.js';
@@ -151,13 +152,14 @@ function fieldsFingerprint(normalizedCode: string, req: CheckoutRequest): string
 /** How a redemption's answer reads as telemetry. */
 function redemptionTelemetry(
   result: RedeemResult,
-): Pick<Attempt, 'outcome' | 'reason' | 'amountMinor' | 'decision'> {
+): Pick<Attempt, 'outcome' | 'reason' | 'amountMinor' | 'decision' | 'redemptionId'> {
   if (result.ok) {
     return {
       outcome: (result.replayed ? 'replayed' : 'redeemed') satisfies AttemptOutcome,
       reason: null,
       amountMinor: result.replayed ? 0 : result.redemption.discountMinor,
       decision: decisionSummary(result.decision),
+      redemptionId: result.replayed ? null : result.redemption.id,
     };
   }
   return {
@@ -427,7 +429,7 @@ export class RedemptionService {
     seen: Seen,
     started: number,
     options: CallerOptions,
-    answer: Pick<Attempt, 'outcome' | 'reason' | 'amountMinor' | 'decision'>,
+    answer: Pick<Attempt, 'outcome' | 'reason' | 'amountMinor' | 'decision' | 'redemptionId'>,
   ): void {
     const telemetry = this.ctx.telemetry;
     if (!telemetry) return;
@@ -447,6 +449,8 @@ export class RedemptionService {
       ipKey: context?.ipKey ?? null,
       deviceKey: context?.deviceKey ?? null,
       paymentKey: context?.all.find((i) => i.type === 'payment')?.hash ?? null,
+      addressBlocks: context && req.context?.ip ? addressBlockKeys(req.context.ip) : [],
+      shippingKey: context?.all.find((i) => i.type === 'address')?.hash ?? null,
       storefront: options.untrusted === true,
       durationMs: performance.now() - started,
     });

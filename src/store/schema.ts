@@ -260,6 +260,39 @@ export interface WebhookAttemptsTable {
   duration_ms: number;
 }
 
+export type AlertStatus = 'open' | 'acknowledged' | 'resolved';
+
+export interface AlertsTable {
+  id: string;
+  kind: string;
+  detector_key: string;
+  episode_start: Date;
+  scope_type: string;
+  scope_id: string;
+  campaign_id: string | null;
+  partner: string | null;
+  batch_id: string | null;
+  severity: string;
+  status: ColumnType<AlertStatus, AlertStatus | undefined, AlertStatus>;
+  observed: number;
+  expected: number;
+  interval_seconds: number;
+  details: Json<Record<string, unknown>>;
+  triggered_by_event_id: string | null;
+  triggered_at: Date;
+  raised_at: Date;
+  acknowledged_at: Date | null;
+  acknowledged_by: string | null;
+  resolved_at: Date | null;
+  resolved_by: string | null;
+}
+
+export interface DetectorSnapshotsTable {
+  name: string;
+  snapshot: string;
+  saved_at: Date;
+}
+
 export interface ServerSecretsTable {
   name: string;
   value: string;
@@ -545,6 +578,8 @@ export interface Database {
   remediation_policies: RemediationPoliciesTable;
   remediations: RemediationsTable;
   remediation_revoked_codes: RemediationRevokedCodesTable;
+  alerts: AlertsTable;
+  detector_snapshots: DetectorSnapshotsTable;
 }
 
 /**

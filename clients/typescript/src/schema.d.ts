@@ -4062,7 +4062,7 @@ export interface paths {
                         /** @description Where events are POSTed (http or https) */
                         url: string;
                         /** @description Event types to send; "*" sends every type */
-                        event_types: ("campaign.created" | "campaign.updated" | "campaign.paused" | "campaign.resumed" | "campaign.status_changed" | "code.created" | "code.batch_generated" | "code.imported" | "code.revoked" | "code.bulk_revoked" | "redemption.created" | "redemption.rolled_back" | "review.approved" | "review.rejected" | "points.program_created" | "points.credited" | "points.debited" | "points.converted" | "points.refunded" | "approval.requested" | "approval.approved" | "approval.rejected" | "approval.expired" | "redemption.outcome_recorded" | "webhook.created" | "webhook.updated" | "webhook.deleted" | "webhook.secret_rotated" | "webhook.disabled" | "alert.raised" | "remediation.applied" | "remediation.lifted" | "*")[];
+                        event_types: ("campaign.created" | "campaign.updated" | "campaign.paused" | "campaign.resumed" | "campaign.status_changed" | "code.created" | "code.batch_generated" | "code.imported" | "code.revoked" | "code.bulk_revoked" | "redemption.created" | "redemption.rolled_back" | "review.approved" | "review.rejected" | "points.program_created" | "points.credited" | "points.debited" | "points.converted" | "points.refunded" | "approval.requested" | "approval.approved" | "approval.rejected" | "approval.expired" | "redemption.outcome_recorded" | "webhook.created" | "webhook.updated" | "webhook.deleted" | "webhook.secret_rotated" | "webhook.disabled" | "alert.raised" | "remediation.applied" | "remediation.lifted" | "alert.acknowledged" | "alert.resolved" | "*")[];
                         description?: string | null;
                         enabled?: boolean;
                     };
@@ -4220,7 +4220,7 @@ export interface paths {
                         /** @description Where events are POSTed (http or https) */
                         url?: string;
                         /** @description Event types to send; "*" sends every type */
-                        event_types?: ("campaign.created" | "campaign.updated" | "campaign.paused" | "campaign.resumed" | "campaign.status_changed" | "code.created" | "code.batch_generated" | "code.imported" | "code.revoked" | "code.bulk_revoked" | "redemption.created" | "redemption.rolled_back" | "review.approved" | "review.rejected" | "points.program_created" | "points.credited" | "points.debited" | "points.converted" | "points.refunded" | "approval.requested" | "approval.approved" | "approval.rejected" | "approval.expired" | "redemption.outcome_recorded" | "webhook.created" | "webhook.updated" | "webhook.deleted" | "webhook.secret_rotated" | "webhook.disabled" | "alert.raised" | "remediation.applied" | "remediation.lifted" | "*")[];
+                        event_types?: ("campaign.created" | "campaign.updated" | "campaign.paused" | "campaign.resumed" | "campaign.status_changed" | "code.created" | "code.batch_generated" | "code.imported" | "code.revoked" | "code.bulk_revoked" | "redemption.created" | "redemption.rolled_back" | "review.approved" | "review.rejected" | "points.program_created" | "points.credited" | "points.debited" | "points.converted" | "points.refunded" | "approval.requested" | "approval.approved" | "approval.rejected" | "approval.expired" | "redemption.outcome_recorded" | "webhook.created" | "webhook.updated" | "webhook.deleted" | "webhook.secret_rotated" | "webhook.disabled" | "alert.raised" | "remediation.applied" | "remediation.lifted" | "alert.acknowledged" | "alert.resolved" | "*")[];
                         description?: string | null;
                         enabled?: boolean;
                     };
@@ -4883,6 +4883,223 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/alerts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Alerts raised by the streaming detectors, newest first */
+        get: {
+            parameters: {
+                query?: {
+                    limit?: number;
+                    cursor?: string;
+                    status?: "open" | "acknowledged" | "resolved";
+                    kind?: "redemption_spike" | "distinct_spike" | "refusal_wave" | "rollback_cycle" | "order_splitting";
+                    campaign_id?: string;
+                    /** @description UTC instant, RFC 3339 */
+                    since?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            data: components["schemas"]["Alert"][];
+                            next_cursor: string | null;
+                        };
+                    };
+                };
+                400: components["responses"]["Problem400"];
+                401: components["responses"]["Problem401"];
+                403: components["responses"]["Problem403"];
+                404: components["responses"]["Problem404"];
+                409: components["responses"]["Problem409"];
+                422: components["responses"]["Problem422"];
+                428: components["responses"]["Problem428"];
+                429: components["responses"]["Problem429"];
+                503: components["responses"]["Problem503"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/alerts/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One alert */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Alert"];
+                    };
+                };
+                400: components["responses"]["Problem400"];
+                401: components["responses"]["Problem401"];
+                403: components["responses"]["Problem403"];
+                404: components["responses"]["Problem404"];
+                409: components["responses"]["Problem409"];
+                422: components["responses"]["Problem422"];
+                428: components["responses"]["Problem428"];
+                429: components["responses"]["Problem429"];
+                503: components["responses"]["Problem503"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/alerts/{id}/acknowledge": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Acknowledge an alert: someone is on it (audited)
+         * @description Repeating the call returns the alert unchanged. Acknowledging a resolved alert is a 409 `alert_resolved`.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description Why; kept in the audit log */
+                        reason?: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Alert"];
+                    };
+                };
+                400: components["responses"]["Problem400"];
+                401: components["responses"]["Problem401"];
+                403: components["responses"]["Problem403"];
+                404: components["responses"]["Problem404"];
+                409: components["responses"]["Problem409"];
+                422: components["responses"]["Problem422"];
+                428: components["responses"]["Problem428"];
+                429: components["responses"]["Problem429"];
+                503: components["responses"]["Problem503"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/alerts/{id}/resolve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Resolve an alert (audited); a resolved alert stays resolved
+         * @description Repeating the call returns the alert unchanged. Acknowledging a resolved alert is a 409 `alert_resolved`.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description Why; kept in the audit log */
+                        reason?: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Alert"];
+                    };
+                };
+                400: components["responses"]["Problem400"];
+                401: components["responses"]["Problem401"];
+                403: components["responses"]["Problem403"];
+                404: components["responses"]["Problem404"];
+                409: components["responses"]["Problem409"];
+                422: components["responses"]["Problem422"];
+                428: components["responses"]["Problem428"];
+                429: components["responses"]["Problem429"];
+                503: components["responses"]["Problem503"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/session": {
         parameters: {
             query?: never;
@@ -5333,6 +5550,48 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        Alert: {
+            id: string;
+            /** @enum {string} */
+            kind: "redemption_spike" | "distinct_spike" | "refusal_wave" | "rollback_cycle" | "order_splitting";
+            /** @enum {string} */
+            status: "open" | "acknowledged" | "resolved";
+            /** @enum {string} */
+            severity: "page" | "ticket";
+            scope: {
+                /** @enum {string} */
+                type: "code" | "campaign" | "partner" | "batch" | "address_block" | "person" | "device" | "address";
+                /** @description A code id, campaign id, partner, batch id, address block, person id or keyed hash */
+                id: string;
+                campaign_id: string | null;
+                partner: string | null;
+                batch_id: string | null;
+            };
+            /** @description The detector and key that raised it; one alert per key and episode */
+            detector_key: string;
+            /**
+             * Format: date-time
+             * @description Where the rise began (the change point)
+             */
+            episode_start: string;
+            /** @description Per interval since the rise began (a count for the window detectors) */
+            observed: number;
+            /** @description The key's baseline per interval over the same span */
+            expected: number;
+            interval_seconds: number;
+            details: {
+                [key: string]: unknown;
+            };
+            triggered_by_event_id: string | null;
+            /** Format: date-time */
+            triggered_at: string;
+            /** Format: date-time */
+            raised_at: string;
+            acknowledged_at: string | null;
+            acknowledged_by: string | null;
+            resolved_at: string | null;
+            resolved_by: string | null;
+        };
         ApiKey: {
             id: string;
             name: string;
@@ -5794,7 +6053,7 @@ export interface components {
             title: string;
             status: number;
             /** @enum {string} */
-            code: "validation_failed" | "rule_invalid" | "idempotency_key_required" | "malformed_request" | "unauthorized" | "sign_in_failed" | "forbidden" | "csrf_failed" | "not_found" | "campaign_not_found" | "code_not_found" | "redemption_not_found" | "points_program_not_found" | "api_key_not_found" | "list_entry_not_found" | "rule_not_found" | "decision_not_found" | "model_not_found" | "request_timeout" | "approval_not_found" | "reconciliation_not_found" | "webhook_not_found" | "webhook_delivery_not_found" | "console_user_not_found" | "remediation_policy_not_found" | "remediation_not_found" | "console_not_built" | "invalid_status_transition" | "code_already_exists" | "code_conflicts_with_pattern" | "campaign_not_editable" | "not_under_review" | "review_already_decided" | "self_approval_forbidden" | "approval_already_decided" | "approval_expired" | "approval_stale" | "reconciliation_running" | "console_user_exists" | "model_training_conflict" | "model_already_enforcing" | "remediation_not_active" | "payload_too_large" | "unsupported_media_type" | "idempotency_key_reused" | "webhook_url_refused" | "redemption_refused" | "remediation_policy_invalid" | "insufficient_points" | "conversion_below_minimum" | "conversion_not_in_steps" | "conversion_above_maximum" | "daily_conversion_limit_exceeded" | "unknown_tier" | "not_enough_labels" | "model_format_unsupported" | "blocked_by_rule" | "points_program_inactive" | "password_too_weak" | "current_password_incorrect" | "challenge_required" | "too_many_requests" | "request_header_too_large" | "internal_error" | "not_ready" | "database_unavailable";
+            code: "validation_failed" | "rule_invalid" | "idempotency_key_required" | "malformed_request" | "unauthorized" | "sign_in_failed" | "forbidden" | "csrf_failed" | "not_found" | "campaign_not_found" | "code_not_found" | "redemption_not_found" | "points_program_not_found" | "api_key_not_found" | "list_entry_not_found" | "rule_not_found" | "decision_not_found" | "model_not_found" | "request_timeout" | "approval_not_found" | "reconciliation_not_found" | "webhook_not_found" | "webhook_delivery_not_found" | "console_user_not_found" | "remediation_policy_not_found" | "remediation_not_found" | "alert_not_found" | "console_not_built" | "invalid_status_transition" | "code_already_exists" | "code_conflicts_with_pattern" | "campaign_not_editable" | "not_under_review" | "review_already_decided" | "self_approval_forbidden" | "approval_already_decided" | "approval_expired" | "approval_stale" | "reconciliation_running" | "alert_resolved" | "console_user_exists" | "model_training_conflict" | "model_already_enforcing" | "remediation_not_active" | "payload_too_large" | "unsupported_media_type" | "idempotency_key_reused" | "webhook_url_refused" | "redemption_refused" | "remediation_policy_invalid" | "insufficient_points" | "conversion_below_minimum" | "conversion_not_in_steps" | "conversion_above_maximum" | "daily_conversion_limit_exceeded" | "unknown_tier" | "not_enough_labels" | "model_format_unsupported" | "blocked_by_rule" | "points_program_inactive" | "password_too_weak" | "current_password_incorrect" | "challenge_required" | "too_many_requests" | "request_header_too_large" | "internal_error" | "not_ready" | "database_unavailable";
             detail?: string;
             request_id: string;
         } & {
@@ -6120,7 +6379,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description Problem document; `code` is one of `not_found`, `campaign_not_found`, `code_not_found`, `redemption_not_found`, `points_program_not_found`, `api_key_not_found`, `list_entry_not_found`, `rule_not_found`, `decision_not_found`, `model_not_found`, `approval_not_found`, `reconciliation_not_found`, `webhook_not_found`, `webhook_delivery_not_found`, `console_user_not_found`, `remediation_policy_not_found`, `remediation_not_found`, `console_not_built` */
+        /** @description Problem document; `code` is one of `not_found`, `campaign_not_found`, `code_not_found`, `redemption_not_found`, `points_program_not_found`, `api_key_not_found`, `list_entry_not_found`, `rule_not_found`, `decision_not_found`, `model_not_found`, `approval_not_found`, `reconciliation_not_found`, `webhook_not_found`, `webhook_delivery_not_found`, `console_user_not_found`, `remediation_policy_not_found`, `remediation_not_found`, `alert_not_found`, `console_not_built` */
         Problem404: {
             headers: {
                 [name: string]: unknown;
@@ -6129,7 +6388,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description Problem document; `code` is one of `invalid_status_transition`, `code_already_exists`, `code_conflicts_with_pattern`, `campaign_not_editable`, `not_under_review`, `review_already_decided`, `self_approval_forbidden`, `approval_already_decided`, `approval_expired`, `approval_stale`, `reconciliation_running`, `console_user_exists`, `model_training_conflict`, `model_already_enforcing`, `remediation_not_active` */
+        /** @description Problem document; `code` is one of `invalid_status_transition`, `code_already_exists`, `code_conflicts_with_pattern`, `campaign_not_editable`, `not_under_review`, `review_already_decided`, `self_approval_forbidden`, `approval_already_decided`, `approval_expired`, `approval_stale`, `reconciliation_running`, `alert_resolved`, `console_user_exists`, `model_training_conflict`, `model_already_enforcing`, `remediation_not_active` */
         Problem409: {
             headers: {
                 [name: string]: unknown;

@@ -214,6 +214,21 @@ export class KeyedStreams<Acc, Item, Open, Extra extends object = Record<never, 
     };
   }
 
+  /**
+   * The alarm the key's open interval will raise when it closes, judged on what it holds so far, or
+   * null. S only grows with the interval's count, so an alarm found here is certain at the close, with
+   * the same `since` (the episode's identity): a caller that checks after each event reports within
+   * the interval instead of at its end. Changes nothing.
+   */
+  check(key: string): KeyedAlarm | null {
+    const entry = this.entries.get(key);
+    if (entry === undefined || this.current === null || entry.touched !== this.current) return null;
+    const state = copyPoissonCusumState(entry.state);
+    closeEmptyIntervals(this.config, state, this.current);
+    const alarm = closeInterval(this.config, state, this.accumulator.value(entry.acc));
+    return alarm === null ? null : { key, ...alarm };
+  }
+
   has(key: string): boolean {
     return this.entries.has(key);
   }

@@ -55,6 +55,42 @@ describe('KeyedDetectors', () => {
     expect(d.inspect('code:X')?.episodeSince).toBe(alarm.since);
   });
 
+  it('check reports within the interval the alarm its close then raises, with the same since', () => {
+    const d = new KeyedDetectors({ detector: { warmupIntervals: 10 } });
+    const rng = new Rng('keyed-check');
+    const quiet = poissonSampler(2, rng);
+    feed(d, ['campaign:a'], T0, 60, quiet, rng);
+    const burst = T0 + 60 * MINUTE;
+    let early: KeyedAlarm | null = null;
+    let at = -1;
+    for (let e = 0; e < 40; e++) {
+      d.observe('campaign:a', burst + e * 100);
+      const found = d.check('campaign:a');
+      if (found && !early) {
+        early = found;
+        at = e;
+      }
+    }
+    expect(early).not.toBeNull();
+    // Crossed well before the interval ended: after a dozen or so events, not the fortieth.
+    expect(at).toBeLessThan(25);
+    const closed = d.advance(burst + MINUTE);
+    expect(closed).toHaveLength(1);
+    expect(closed[0]?.since).toBe(early?.since);
+    // The episode is open now: a check in the next interval reports nothing new.
+    d.observe('campaign:a', burst + MINUTE + 10);
+    expect(d.check('campaign:a')).toBeNull();
+  });
+
+  it('check finds nothing for a key that is quiet or unknown', () => {
+    const d = new KeyedDetectors({ detector: { warmupIntervals: 10 } });
+    const rng = new Rng('keyed-check-quiet');
+    feed(d, ['campaign:a'], T0, 60, poissonSampler(2, rng), rng);
+    d.observe('campaign:a', T0 + 60 * MINUTE);
+    expect(d.check('campaign:a')).toBeNull();
+    expect(d.check('campaign:b')).toBeNull();
+  });
+
   it('an interval closes when the clock passes it, not when the key is next seen', () => {
     const d = new KeyedDetectors({ detector: { warmupIntervals: 5 } });
     const rng = new Rng('close-on-advance');
