@@ -360,7 +360,9 @@ export async function createApp(options: AppOptions): Promise<App> {
     campaigns,
     controls: new ControlService(ctx, campaigns),
     codes: new CodeService(ctx, patterns),
-    redemptions: new RedemptionService(ctx, patterns, defenses, risk, new StepUpChallenges(secret, clock)),
+    redemptions: new RedemptionService(ctx, patterns, defenses, risk, new StepUpChallenges(secret, clock), {
+      sharedLimit: config.IDENTITY_SHARED_LIMIT,
+    }),
     points,
     lists,
     hasher,

@@ -10,7 +10,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import type { Cart, CustomerFacts } from '../domain/campaign.js';
+import { type Cart, type CustomerFacts, plannedPerHour } from '../domain/campaign.js';
 import {
   accountAgeHours,
   amountRatio,
@@ -287,6 +287,14 @@ export class RiskEngine {
     const counted = await this.counterFeatures(s);
     const features: FeatureValues = { ...counted.values };
     features.linked_accounts = s.facts.linkedAccounts;
+    features.linked_new_accounts = s.facts.linkedNewAccounts;
+    features.linked_cards = s.facts.linkedCards;
+    features.linked_devices = s.facts.linkedDevices;
+    features.linked_addresses = s.facts.linkedAddresses;
+    features.linked_strong_links = s.facts.linkedStrongLinks;
+    features.shared_identifier_customers = s.facts.sharedIdentifierCustomers;
+    if (s.context.emailDisposable !== null) features.email_disposable = s.context.emailDisposable ? 1 : 0;
+    features.campaign_planned_per_hour = plannedPerHour(s.campaign.plannedPeaks, s.now);
     features.customer_redemptions = s.facts.customerRedemptions;
     if (s.context.accountCreatedAt)
       features.account_age_hours = accountAgeHours(s.context.accountCreatedAt, s.now);

@@ -277,6 +277,7 @@ export interface IdentityNodesTable {
   key: string;
   person_id: string;
   first_seen: CreatedAt;
+  account_created_at: Date | null;
 }
 
 export interface IdentityEdgesTable {

@@ -1,0 +1,4 @@
+-- The account's creation time as the checkout last reported it, on the customer's node of the identity
+-- graph: the identity features count how many of a person's accounts are new (a ring opens fresh
+-- accounts; a household's and an office's are old).
+ALTER TABLE identity_nodes ADD COLUMN account_created_at timestamptz;
