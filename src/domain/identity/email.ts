@@ -210,7 +210,7 @@ function tagless(local: string, provider: MailProvider): string {
   }
   if (cut === -1) return local;
   const base = local.slice(0, cut);
-  return provider.keepsBase && local[cut] === '-' ? `${base}-` : base;
+  return provider.keepsBase && local[cut] === '-' && base.length > 0 ? `${base}-` : base;
 }
 
 function emailStep(raw: string, fold: TextFold | undefined): string | null {
