@@ -126,7 +126,12 @@ describe('confusable skeletons (UTS #39)', () => {
   });
 
   it('folds look-alike letters in an address too', () => {
-    const home: PostalAddress = { line1: '12 Oak Street', city: 'Austin', region: 'TX', postal_code: '78701' };
+    const home: PostalAddress = {
+      line1: '12 Oak Street',
+      city: 'Austin',
+      region: 'TX',
+      postal_code: '78701',
+    };
     expect(normalizeAddress({ ...home, line1: '12 Оak Street' }, confusableFold)).toBe(
       normalizeAddress(home, confusableFold),
     );
@@ -158,7 +163,9 @@ describe('the building of an address', () => {
   });
 
   it('keeps the exact address (with its unit) as its own key', () => {
-    expect(normalizeAddress({ ...home, line2: 'Apt 7' })).not.toBe(normalizeAddress({ ...home, line2: 'Apt 8' }));
+    expect(normalizeAddress({ ...home, line2: 'Apt 7' })).not.toBe(
+      normalizeAddress({ ...home, line2: 'Apt 8' }),
+    );
     expect(place(home)?.startsWith('place|')).toBe(true);
     expect(place(home)).not.toBe(normalizeAddress(home));
   });
