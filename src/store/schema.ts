@@ -278,6 +278,7 @@ export interface IdentityNodesTable {
   person_id: string;
   first_seen: CreatedAt;
   account_created_at: Date | null;
+  unlinked: Generated<boolean>;
 }
 
 export interface IdentityEdgesTable {

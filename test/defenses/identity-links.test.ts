@@ -6,7 +6,7 @@
  */
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decisionOf, redeem } from '../risk/helpers.js';
+import { decisionOf, eventsOf, fraudKey, redeem } from '../risk/helpers.js';
 import { campaignWithCode, startTestApp, type TestApp, TestClock, unique } from '../support/app.js';
 import { backends } from '../support/backends.js';
 
@@ -181,6 +181,59 @@ describe.each(backends.map((b) => [b.name, b] as const))('identity links on %s',
     } as Record<string, unknown>);
     const r = await redeem(t, code, unique('cus_sale'), {});
     expect(decisionOf(r).features['campaign_planned_per_hour']).toBe(1500);
+  });
+
+  it('lets an analyst split a person: audited, evented, and the shared card links them no more', async () => {
+    const { code } = await oncePerPerson();
+    const card = unique('card_split_');
+    const [a, b, c] = [unique('cus_sa'), unique('cus_sb'), unique('cus_sc')];
+    // Both use the card on an everyday offer first: that links them.
+    const everyday = await campaignWithCode(t, {});
+    for (const who of [a, b]) {
+      expect(
+        (await redeem(t, everyday.code, who, { context: { payment_fingerprint: card } })).statusCode,
+      ).toBe(201);
+    }
+    expect((await redeem(t, code, a, { context: { payment_fingerprint: card } })).statusCode).toBe(201);
+    const refused = await redeem(t, code, b, { context: { payment_fingerprint: card } });
+    expect(refused.json().reason).toBe('person_cap_reached');
+    const fraud = await fraudKey(t);
+    const links = await t.call('GET', `/v1/customers/${a}/links`, { key: fraud });
+    const personId = links.json().person_id as string;
+    expect(links.json().customers).toEqual([a, b].sort());
+
+    const split = await t.call('POST', `/v1/persons/${personId}/split`, {
+      key: fraud,
+      body: { customer_ids: [b], reason: 'roommates, one card for rent' },
+    });
+    expect(split.statusCode).toBe(200);
+    expect(split.json()).toMatchObject({ person_id: personId, customer_ids: [b], unlinked_identifiers: 1 });
+    // b is a person of its own now, and the card both used links nobody, also a newcomer.
+    expect((await redeem(t, code, b, { context: { payment_fingerprint: card } })).statusCode).toBe(201);
+    expect((await redeem(t, code, c, { context: { payment_fingerprint: card } })).statusCode).toBe(201);
+    const after = await t.call('GET', `/v1/customers/${b}/links`, { key: fraud });
+    expect(after.json().person_id).toBe(split.json().new_person_id);
+
+    expect(await eventsOf(t, personId)).toContain('person.split');
+    const audit = await t.call('GET', `/v1/audit?action=person.split&resource=${personId}`, { key: fraud });
+    expect(audit.statusCode).toBe(200);
+    expect(audit.json().data).toHaveLength(1);
+
+    const unknown = await t.call('POST', '/v1/persons/per_nope/split', {
+      key: fraud,
+      body: { customer_ids: [b], reason: 'x' },
+    });
+    expect(unknown.statusCode).toBe(404);
+    const everyone = await t.call('POST', `/v1/persons/${personId}/split`, {
+      key: fraud,
+      body: { customer_ids: [a], reason: 'x' },
+    });
+    expect(everyone.statusCode).toBe(400);
+    const checkout = await t.call('POST', `/v1/persons/${personId}/split`, {
+      key: t.keys.checkout,
+      body: { customer_ids: [a], reason: 'x' },
+    });
+    expect(checkout.statusCode).toBe(403);
   });
 
   it.runIf(backend.name === 'postgres')(

@@ -35,7 +35,7 @@ BEGIN
                                                       LIMIT 100) s))
     INTO v_shared FROM unnest(p_keys) AS k WHERE NOT starts_with(k, 'customer:');
   SELECT array_agg(DISTINCT person_id) INTO v_persons FROM identity_nodes
-   WHERE key = ANY (p_keys)
+   WHERE key = ANY (p_keys) AND NOT unlinked
      AND (starts_with(key, 'customer:') OR p_shared_limit IS NULL
           OR COALESCE((v_shared->>key)::integer, 0) < p_shared_limit);
   v_customers := ARRAY(SELECT substr(n.key, 10) FROM identity_nodes n
