@@ -580,21 +580,26 @@ export const aliasTricks: Scenario = {
             await ctx.at(p.startMs);
             for (const [n, s] of p.accounts.entries()) {
               const cart = cartOf(p.rng, 4_000, 15_000);
-              // The first account is the one welcome the person is due; every other is the abuse.
-              const options = {
-                actor: p.id,
-                passesStepUp: p.stepUp,
-                ...(n === 0 ? { label: 'entitled' as const } : {}),
-              };
               const value = percentOff(cart.subtotal, 2000, 3000);
-              // A refusal at the check stops the order's discount: stake it there unless it passes.
-              const v = await ctx.validate(s, code, cart, {
-                ...options,
-                valueMinor: value,
-                valueMinorIfAllowed: 0,
-              });
-              if (!stopped(v)) {
-                await ctx.redeem(s, code, cart, `${s.customerId}-1`, { ...options, valueMinor: value });
+              const options = { actor: p.id, passesStepUp: p.stepUp };
+              if (n === 0) {
+                // The first account is the one welcome the person is due: redeemed straight away, entitled.
+                await ctx.redeem(s, code, cart, `${s.customerId}-1`, {
+                  ...options,
+                  label: 'entitled',
+                  burst: `${p.id}-welcome`,
+                  valueMinor: value,
+                });
+              } else {
+                // A refusal at the check stops the order's discount: stake it there unless it passes.
+                const v = await ctx.validate(s, code, cart, {
+                  ...options,
+                  valueMinor: value,
+                  valueMinorIfAllowed: 0,
+                });
+                if (!stopped(v)) {
+                  await ctx.redeem(s, code, cart, `${s.customerId}-1`, { ...options, valueMinor: value });
+                }
               }
               await ctx.sleep(ctx.pace(p.rng.int(4_000, 15_000)));
             }
