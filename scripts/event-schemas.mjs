@@ -79,6 +79,21 @@ export const PAYLOADS = {
     { campaign_id: str, partner: nullableStr, revoked: int, actor, reason: nullableStr },
     ['campaign_id', 'revoked'],
   ],
+  'person.split': [
+    'an analyst split linked accounts that are not one person: the named customers left for a new person, and the identifiers both sides shared stopped linking',
+    {
+      person_id: str,
+      new_person_id: str,
+      customer_ids: { type: 'array', items: str, description: 'the accounts that moved to the new person' },
+      unlinked: {
+        type: 'integer',
+        description: 'identifiers both sides shared, which link nobody from now on',
+      },
+      actor,
+      reason: nullableStr,
+    },
+    ['person_id', 'new_person_id', 'customer_ids', 'unlinked'],
+  ],
   'redemption.created': ['a code was redeemed', { redemption: redemptionRow }, ['redemption']],
   'redemption.rolled_back': ['a redemption was rolled back', { redemption: redemptionRow }, ['redemption']],
   'webhook.created': [

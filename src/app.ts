@@ -441,7 +441,9 @@ export async function createApp(options: AppOptions): Promise<App> {
     campaigns,
     controls: new ControlService(ctx, campaigns),
     codes: new CodeService(ctx, patterns),
-    redemptions: new RedemptionService(ctx, patterns, defenses, risk, stepUps, remediationGate, loyalty),
+    redemptions: new RedemptionService(ctx, patterns, defenses, risk, stepUps, remediationGate, loyalty, {
+      sharedLimit: config.IDENTITY_SHARED_LIMIT,
+    }),
     points,
     loyalty,
     lists,

@@ -153,6 +153,13 @@ const EnvSchema = Type.Object({
     description:
       'Keys the in-memory risk feature counters keep (~270 bytes each); past it the least recently written is dropped. Ignored with REDIS_URL',
   }),
+  IDENTITY_SHARED_LIMIT: Type.Integer({
+    minimum: 2,
+    maximum: 1_000_000,
+    default: 8,
+    description:
+      'An identifier (address, card, device, phone, email) already seen with this many other customers links nobody into a person: a pickup locker or an office, not one person',
+  }),
   JSON_MAX_DEPTH: Type.Integer({
     minimum: 8,
     maximum: 512,

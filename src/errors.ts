@@ -30,6 +30,7 @@ export const ERROR_CODES = {
   model_not_found: { status: 404, title: 'No such score model' },
   request_timeout: { status: 408, title: 'The request did not arrive in time' },
   approval_not_found: { status: 404, title: 'No such approval' },
+  person_not_found: { status: 404, title: 'No such person' },
   reconciliation_not_found: { status: 404, title: 'No such reconciliation' },
   webhook_not_found: { status: 404, title: 'No such webhook endpoint' },
   webhook_delivery_not_found: { status: 404, title: 'No such webhook delivery' },

@@ -69,6 +69,18 @@ export function plannedPeakAt(peaks: readonly PlannedPeak[], now: Date): Planned
   return peaks.find((p) => p.startsAt.getTime() <= t && t < p.endsAt.getTime()) ?? null;
 }
 
+/** Redemptions per hour expected by the planned peaks that overlap the hour up to `now` (0: none). */
+export function plannedPerHour(peaks: readonly PlannedPeak[], now: Date): number {
+  const t = now.getTime();
+  let most = 0;
+  for (const p of peaks) {
+    if (p.startsAt.getTime() <= t && p.endsAt.getTime() > t - 3_600_000) {
+      most = Math.max(most, Math.round(p.expectedPerMinute * 60));
+    }
+  }
+  return most;
+}
+
 export type CodeKind = 'public' | 'unique';
 export type CodeStatus = 'active' | 'revoked';
 

@@ -10,6 +10,7 @@ export const EVENT_TYPES = [
   'code.imported',
   'code.revoked',
   'code.bulk_revoked',
+  'person.split',
   'redemption.created',
   'redemption.rolled_back',
   'review.approved',

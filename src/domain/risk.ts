@@ -124,6 +124,85 @@ export const FEATURES: readonly FeatureDefinition[] = [
       'Customer accounts in the person this request belongs to (linked by shared email, phone, address, device or payment instrument), this customer included.',
   },
   {
+    name: 'linked_new_accounts',
+    entity: 'person',
+    windowMs: null,
+    statistic: 'count',
+    type: 'int',
+    source: 'database',
+    description:
+      'Of the linked accounts (this one included), those created less than 7 days ago as the checkout reported context.account_created_at: a ring opens fresh accounts, a household or an office has old ones.',
+  },
+  {
+    name: 'linked_cards',
+    entity: 'person',
+    windowMs: null,
+    statistic: 'distinct count',
+    type: 'int',
+    source: 'database',
+    description:
+      'Distinct payment instruments the linked accounts used between them (this request included).',
+  },
+  {
+    name: 'linked_devices',
+    entity: 'person',
+    windowMs: null,
+    statistic: 'distinct count',
+    type: 'int',
+    source: 'database',
+    description: 'Distinct devices the linked accounts used between them (this request included).',
+  },
+  {
+    name: 'linked_addresses',
+    entity: 'person',
+    windowMs: null,
+    statistic: 'distinct count',
+    type: 'int',
+    source: 'database',
+    description:
+      'Distinct shipping addresses (exact, unit included) the linked accounts used between them (this request included).',
+  },
+  {
+    name: 'linked_strong_links',
+    entity: 'person',
+    windowMs: null,
+    statistic: 'count',
+    type: 'int',
+    source: 'database',
+    description:
+      'Identifiers other than an address (card, device, phone, email) that two or more of the linked accounts share. 0: the accounts are linked only by where they ship (an office, a building, a household without a shared card).',
+  },
+  {
+    name: 'shared_identifier_customers',
+    entity: 'customer',
+    windowMs: null,
+    statistic: 'value',
+    type: 'int',
+    source: 'database',
+    description:
+      "The most other customers seen with one of this request's identifiers (counted up to 100). From IDENTITY_SHARED_LIMIT on, that identifier no longer links anyone: a pickup locker, an office address.",
+  },
+  {
+    name: 'email_disposable',
+    entity: 'customer',
+    windowMs: null,
+    statistic: 'value',
+    type: 'int',
+    source: 'request',
+    description:
+      "1 when context.email's domain is a throwaway-mail domain (the mailchecker list), else 0. Absent without an email: test with has(features.email_disposable).",
+  },
+  {
+    name: 'campaign_planned_per_hour',
+    entity: 'campaign',
+    windowMs: null,
+    statistic: 'value',
+    type: 'int',
+    source: 'database',
+    description:
+      "Redemptions per hour the campaign's declared planned peak expects (planned_peaks expected_per_minute x 60), for a peak that overlaps the last hour; 0 when none does. A flash sale's own burst is expected, not a leak.",
+  },
+  {
     name: 'customer_redemptions',
     entity: 'customer',
     windowMs: null,

@@ -103,8 +103,9 @@ export const DEFAULT_PACK: readonly PackRule[] = [
   {
     id: 'rule_default_device_shared',
     name: 'Device shared by several accounts',
-    description: 'Three or four accounts on one device within 24 hours: worth a look, not a refusal.',
-    expression: 'features.device_customers_24h >= 3',
+    description:
+      "Three or four accounts on one device within 24 hours, one of them new: worth a look, not a refusal. A family tablet shared by a household's established accounts is not held.",
+    expression: 'features.device_customers_24h >= 3 && features.linked_new_accounts >= 1',
     action: 'review',
     mode: 'enforce',
     reason: 'Three or more accounts used this device in the last 24 hours',
@@ -112,8 +113,9 @@ export const DEFAULT_PACK: readonly PackRule[] = [
   {
     id: 'rule_default_device_repeat',
     name: 'Device redeeming a campaign repeatedly',
-    description: 'The same device already redeemed this campaign twice within 24 hours (under any accounts).',
-    expression: 'features.device_campaign_redemptions_24h >= 2',
+    description:
+      'The same device already redeemed this campaign twice within 24 hours (under any accounts), one of them new; a household of established accounts on its family tablet is not held.',
+    expression: 'features.device_campaign_redemptions_24h >= 2 && features.linked_new_accounts >= 1',
     action: 'review',
     mode: 'enforce',
     reason: 'This device already redeemed this campaign twice in 24 hours',
@@ -132,9 +134,9 @@ export const DEFAULT_PACK: readonly PackRule[] = [
     id: 'rule_default_new_account_burst',
     name: 'Burst of new accounts',
     description:
-      'A leaked code is farmed by freshly made accounts (M6). New accounts must pass a step-up while 20 or more new accounts redeemed the campaign in the last hour; established customers are not affected.',
+      "A leaked code is farmed by freshly made accounts (M6). New accounts must pass a step-up while 20 or more new accounts redeemed the campaign in the last hour, and more than the campaign's declared planned peak expects (a flash sale's own sign-ups are expected); established customers are not affected.",
     expression:
-      'has(features.account_age_hours) && features.account_age_hours < 24.0 && features.campaign_new_accounts_1h >= 20',
+      'has(features.account_age_hours) && features.account_age_hours < 24.0 && features.campaign_new_accounts_1h >= 20 && features.campaign_new_accounts_1h >= features.campaign_planned_per_hour',
     action: 'challenge',
     mode: 'enforce',
     reason: 'Many brand-new accounts are redeeming this campaign; this account is new',
@@ -153,11 +155,12 @@ export const DEFAULT_PACK: readonly PackRule[] = [
     id: 'rule_default_linked_accounts',
     name: 'Linked accounts',
     description:
-      'Four or more accounts linked by a shared email, phone, address, device or card: a multi-account ring, or a family to approve.',
-    expression: 'features.linked_accounts >= 4',
+      'Accounts linked by a shared email, phone, address, device or card that look like a ring: three or more of them made in the last 7 days, or six or more sharing a card, device, phone or email. A household sharing a card and address, or colleagues shipping to the office, have established accounts and are not held.',
+    expression:
+      '(features.linked_accounts >= 3 && features.linked_new_accounts >= 3) || (features.linked_accounts >= 6 && features.linked_strong_links >= 1)',
     action: 'review',
     mode: 'enforce',
-    reason: 'Four or more accounts are linked to this customer by shared identifiers',
+    reason: 'Several new accounts, or many accounts sharing a card or device, are linked to this customer',
   },
   {
     id: 'rule_default_unusual_amount',

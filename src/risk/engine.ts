@@ -10,7 +10,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import type { Cart, CustomerFacts } from '../domain/campaign.js';
+import { type Cart, type CustomerFacts, plannedPerHour } from '../domain/campaign.js';
 import {
   accountAgeHours,
   amountRatio,
@@ -387,10 +387,20 @@ export class RiskEngine {
       if (!notComputed.has(name)) features[name] = value;
     if (s.facts) {
       features.linked_accounts = s.facts.linkedAccounts;
+      features.linked_new_accounts = s.facts.linkedNewAccounts;
+      features.linked_cards = s.facts.linkedCards;
+      features.linked_devices = s.facts.linkedDevices;
+      features.linked_addresses = s.facts.linkedAddresses;
+      features.linked_strong_links = s.facts.linkedStrongLinks;
+      features.shared_identifier_customers = s.facts.sharedIdentifierCustomers;
       features.customer_redemptions = s.facts.customerRedemptions;
       const ratio = s.cart ? amountRatio(s.cart.subtotalMinor, s.facts.meanSubtotalMinor) : null;
       if (ratio !== null) features.order_amount_ratio = ratio;
     }
+    if (s.context.emailDisposable !== null && !notComputed.has('email_disposable'))
+      features.email_disposable = s.context.emailDisposable ? 1 : 0;
+    if (s.campaign && !notComputed.has('campaign_planned_per_hour'))
+      features.campaign_planned_per_hour = plannedPerHour(s.campaign.plannedPeaks, s.now);
     if (s.context.accountCreatedAt && !notComputed.has('account_age_hours'))
       features.account_age_hours = accountAgeHours(s.context.accountCreatedAt, s.now);
     if (s.extraFeatures) Object.assign(features, s.extraFeatures);

@@ -6,6 +6,7 @@
  */
 import { createHmac } from 'node:crypto';
 import { IDENTIFIER_TYPES, type IdentifierType, normalizeIdentifier } from '../domain/identity/index.js';
+import { confusableFold } from './confusables.js';
 import { deriveKey } from './server-secret.js';
 
 /** 22 base64url characters carry 132 bits: collisions stay out of reach for any realistic volume. */
@@ -36,7 +37,7 @@ export class IdentifierHasher {
 
   /** Normalize then hash; null when the raw value is not an identifier of that type. */
   fromRaw(type: IdentifierType, raw: string): string | null {
-    const normalized = normalizeIdentifier(type, raw);
+    const normalized = normalizeIdentifier(type, raw, confusableFold);
     return normalized === null ? null : this.hash(type, normalized);
   }
 }

@@ -5,13 +5,18 @@
  * stored with a redemption.
  */
 import {
+  addressPlaceKey,
+  emailDomain,
   type IdentifierType,
   type IpAddress,
   normalizeAddress,
+  normalizeEmail,
   type PostalAddress,
   parseIpAddress,
 } from '../domain/identity/index.js';
 import { AppError } from '../errors.js';
+import { confusableFold } from './confusables.js';
+import { isDisposableDomain } from './disposable-email.js';
 import type { IdentifierHasher } from './identifier-hasher.js';
 
 export interface RequestContextInput {
@@ -40,6 +45,13 @@ export interface ResolvedContext {
   /** The client address as a number, for the lists' ranges; in memory only, never stored or logged. */
   ipAddress: IpAddress | null;
   deviceKey: string | null;
+  /**
+   * The building of the shipping address (addressPlaceKey, hashed): units and word order left out. It
+   * links beside the exact address under its own prefix (`place:`), so features can tell the two apart.
+   */
+  placeKey: string | null;
+  /** The email's domain is a throwaway one (null without an email). */
+  emailDisposable: boolean | null;
   accountCreatedAt: Date | null;
   /** What is kept with the redemption. */
   stored: Record<string, unknown>;
@@ -75,8 +87,19 @@ export function resolveContext(
   const linking: HashedIdentifier[] = [];
   const all: HashedIdentifier[] = [];
   const stored: Record<string, unknown> = {};
-  if (!input)
-    return { linking, all, ipKey: null, ipAddress: null, deviceKey: null, accountCreatedAt: null, stored };
+  if (!input) {
+    return {
+      linking,
+      all,
+      ipKey: null,
+      ipAddress: null,
+      deviceKey: null,
+      placeKey: null,
+      emailDisposable: null,
+      accountCreatedAt: null,
+      stored,
+    };
+  }
 
   for (const [type, field] of Object.entries(FIELD) as [
     Exclude<IdentifierType, 'address' | 'ip'>,
@@ -91,13 +114,22 @@ export function resolveContext(
     all.push(id);
     stored[FIELD_NAMES[type]] = id.hash;
   }
+  let placeKey: string | null = null;
   if (input.shippingAddress) {
-    const normalized = normalizeAddress(input.shippingAddress);
+    const normalized = normalizeAddress(input.shippingAddress, confusableFold);
     if (normalized === null) throw invalid('address');
     const id = { type: 'address' as const, hash: hasher.hash('address', normalized) };
     linking.push(id);
     all.push(id);
     stored.shipping_address = id.hash;
+    const place = addressPlaceKey(input.shippingAddress, confusableFold);
+    if (place !== null) placeKey = hasher.hash('address', place);
+  }
+  let emailDisposable: boolean | null = null;
+  if (typeof input.email === 'string') {
+    // Already known to normalize (its hash was taken above).
+    const email = normalizeEmail(input.email, confusableFold);
+    if (email !== null) emailDisposable = isDisposableDomain(emailDomain(email));
   }
   let ipKey: string | null = null;
   let ipAddress: IpAddress | null = null;
@@ -118,12 +150,19 @@ export function resolveContext(
     ipKey,
     ipAddress,
     deviceKey: device ? device.hash : null,
+    placeKey,
+    emailDisposable,
     accountCreatedAt: input.accountCreatedAt ?? null,
     stored,
   };
 }
 
-/** The identity-graph keys of a redemption: the customer itself plus each linking identifier. */
+/**
+ * The identity-graph keys of a redemption: the customer itself, each linking identifier, and the
+ * building of the shipping address (`place:`).
+ */
 export function identityKeys(customerId: string, context: ResolvedContext): string[] {
-  return [`customer:${customerId}`, ...context.linking.map((i) => `${i.type}:${i.hash}`)];
+  const keys = [`customer:${customerId}`, ...context.linking.map((i) => `${i.type}:${i.hash}`)];
+  if (context.placeKey !== null) keys.push(`place:${context.placeKey}`);
+  return keys;
 }

@@ -4,6 +4,7 @@
  * campaign, capping a partner. Pausing lives with the campaign lifecycle.
  */
 import { AppError } from '../errors.js';
+import { newId } from '../lib/ids.js';
 import { insertAudit } from '../store/audit.js';
 import { findCampaign } from '../store/campaigns.js';
 import {
@@ -12,6 +13,7 @@ import {
   personLinks,
   revokeUnredeemed,
   setPartnerCap,
+  splitPerson,
 } from '../store/controls.js';
 import { appendEvents } from '../store/outbox.js';
 import type { CampaignRecord } from '../store/rows.js';
@@ -66,6 +68,49 @@ export class ControlService {
     });
     this.ctx.afterCommit();
     return revoked;
+  }
+
+  /**
+   * An analyst's verdict that linked accounts are not one person: `customerIds` leave the person for a
+   * new one, and the identifiers both sides shared stop linking (see splitPerson). Audited, evented.
+   */
+  async splitPerson(
+    personId: string,
+    customerIds: readonly string[],
+    actor: Actor,
+    reason: string,
+  ): Promise<{ personId: string; newPersonId: string; moved: string[]; unlinked: number }> {
+    const now = this.ctx.clock.now();
+    const newPersonId = newId('person', now.getTime());
+    const result = await this.ctx.db.transaction().execute(async (trx) => {
+      const outcome = await splitPerson(trx, personId, customerIds, newPersonId);
+      if (!outcome.ok) {
+        if (outcome.reason === 'person_not_found') throw new AppError('person_not_found');
+        const message =
+          outcome.reason === 'not_in_person'
+            ? 'names a customer who is not an account of this person'
+            : 'names every account of the person; at least one must stay';
+        throw new AppError('validation_failed', `body/customer_ids ${message}`, {
+          errors: [{ field: 'body/customer_ids', message }],
+        });
+      }
+      const details = { new_person_id: newPersonId, customer_ids: outcome.moved, unlinked: outcome.unlinked };
+      await insertAudit(trx, { actor, action: 'person.split', targetId: personId, reason, details }, now);
+      await appendEvents(
+        trx,
+        [
+          {
+            type: 'person.split',
+            aggregateId: personId,
+            payload: { person_id: personId, ...details, actor, reason },
+          },
+        ],
+        now,
+      );
+      return outcome;
+    });
+    this.ctx.afterCommit();
+    return { personId, newPersonId, moved: result.moved, unlinked: result.unlinked };
   }
 
   /** Throttling changes the campaign's terms (version), so redemptions in flight re-read it. */

@@ -184,6 +184,8 @@ export class RedemptionService {
     private readonly remediations?: RemediationGate,
     /** The account-takeover path: history features for loyalty coupons, and the history itself. */
     private readonly loyalty?: LoyaltyGuard,
+    /** An identifier shared by this many other customers links nobody (IDENTITY_SHARED_LIMIT). */
+    private readonly identity: { sharedLimit: number | null } = { sharedLimit: null },
   ) {
     this.contexts = new ContextReader(ctx.db);
   }
@@ -328,6 +330,8 @@ export class RedemptionService {
       identityKeys: keys,
       currency: req.cart.currency,
       now,
+      sharedLimit: this.identity.sharedLimit,
+      accountCreatedAt: admission.context.accountCreatedAt,
     });
     if (!context) return { valid: false, reason: 'code_not_found' };
     see(seen, context);
@@ -501,6 +505,8 @@ export class RedemptionService {
         identityKeys: keys,
         currency: req.cart.currency,
         now,
+        sharedLimit: this.identity.sharedLimit,
+        accountCreatedAt: admission.context.accountCreatedAt,
       });
       // A repeat returns the first answer even if the caller has been blocked since.
       if (existing) return replay(existing);
@@ -564,6 +570,7 @@ export class RedemptionService {
         context: Object.keys(admission.context.stored).length > 0 ? admission.context.stored : null,
         decision: decisionRecord(risk),
         review: risk.action === 'review',
+        sharedLimit: this.identity.sharedLimit,
       });
       switch (outcome.outcome) {
         case 'redeemed':

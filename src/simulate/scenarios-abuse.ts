@@ -448,6 +448,168 @@ export const multiAccountRing: Scenario = {
   },
 };
 
+/** Latin letters and the Cyrillic or Greek letters that look the same (UTS #39 confusables). */
+const LOOK_ALIKES: Record<string, string> = {
+  a: 'а',
+  e: 'е',
+  o: 'о',
+  p: 'р',
+  c: 'с',
+  x: 'х',
+  y: 'у',
+  i: 'і',
+  s: 'ѕ',
+};
+
+/** `text` with 1-2 letters swapped for a look-alike from another script (unchanged if none has one). */
+function disguised(rng: Rng, text: string): string {
+  const chars = [...text];
+  const at = chars.map((c, i) => (LOOK_ALIKES[c.toLowerCase()] ? i : -1)).filter((i) => i >= 0);
+  for (let n = rng.int(1, 2); n > 0 && at.length > 0; n--) {
+    const i = at.splice(rng.int(0, at.length - 1), 1)[0] as number;
+    const c = chars[i] as string;
+    const alike = LOOK_ALIKES[c.toLowerCase()] as string;
+    chars[i] = c === c.toLowerCase() ? alike : alike.toUpperCase();
+  }
+  return chars.join('');
+}
+
+type AliasTrick = 'plus' | 'proton-dots' | 'fastmail-subdomain' | 'yahoo-base' | 'confusable';
+type AddressTrick = 'unit' | 'transposed' | 'confusable' | 'elsewhere';
+
+/** The n-th alias of one mailbox (n = 0: the mailbox itself). */
+function aliasOf(rng: Rng, user: string, trick: AliasTrick, n: number): string {
+  const tag = `${rng.pick(['shop', 'deals', 'promo', 'x', 'new'])}${n}`;
+  const half = Math.max(1, Math.floor(user.length / 2));
+  switch (trick) {
+    case 'plus':
+      return n === 0
+        ? `${user}@${rng.pick(['proton.me', 'fastmail.com', 'icloud.com', 'outlook.com'])}`
+        : `${user}+${tag}@${rng.pick(['proton.me', 'fastmail.com', 'icloud.com', 'outlook.com'])}`;
+    case 'proton-dots':
+      // One Proton account answers at four domains and ignores dots, hyphens and underscores.
+      return `${user.slice(0, half)}${n === 0 ? '' : rng.pick(['.', '-', '_'])}${user.slice(half)}${n > 1 ? `+${tag}` : ''}@${rng.pick(['proton.me', 'protonmail.com', 'pm.me', 'protonmail.ch'])}`;
+    case 'fastmail-subdomain':
+      return n === 0 ? `${user}@fastmail.com` : `${tag}@${user}.fastmail.com`;
+    case 'yahoo-base':
+      return `${user}-${tag}@yahoo.com`;
+    case 'confusable':
+      return n === 0 ? `${user}@gmail.com` : `${disguised(rng, user)}@gmail.com`;
+  }
+}
+
+function addressOf(rng: Rng, fake: Faker, home: Shopper['address'], trick: AddressTrick, n: number) {
+  if (n === 0) return home;
+  switch (trick) {
+    case 'unit':
+      return {
+        ...home,
+        line2: rng.pick([`Apt ${rng.int(2, 40)}`, `#${rng.int(2, 40)}`, `Unit ${rng.int(1, 9)}B`]),
+      };
+    case 'transposed': {
+      const [number, ...words] = home.line1.split(' ');
+      const shuffled = rng.chance(0.5) ? [...words].reverse() : [words[1], words[0], ...words.slice(2)];
+      return { ...home, line1: [number, ...shuffled].join(' ') };
+    }
+    case 'confusable':
+      return { ...home, line1: disguised(rng, home.line1) };
+    case 'elsewhere':
+      // A friend's or a workplace address: only the email links this account.
+      return fake.address();
+  }
+}
+
+export const aliasTricks: Scenario = {
+  name: 'alias-tricks',
+  label: 'abuse',
+  short: 'alias',
+  summary:
+    'People open 2-4 accounts each for a once-per-person welcome offer, never reusing a card or device: +tags at Proton, Fastmail, iCloud and Outlook, Proton dots, Fastmail subdomains, Yahoo base names, look-alike letters, made-up unit numbers, transposed or disguised street names',
+  models: 'alias multi-accounting that does not reuse a card',
+  prepare(ctx) {
+    const code = `${ctx.codeTag}WELCOME20`;
+    const D = ctx.durationMs;
+    const people = Array.from({ length: ctx.scaled(ctx.rng.int(18, 30)) }, (_, i) => {
+      const rng = ctx.rng.fork(`p${i}`);
+      const fake = ctx.fake.fork(`p${i}`);
+      const id = ctx.actor(`alias-${ctx.sim.settings.tag}-${i}`);
+      const home = fake.shopper('residential');
+      const user = `${home.email.split('@')[0]?.replace(/\./g, '') ?? 'x'}`;
+      const emailTrick = rng.weighted<AliasTrick>({
+        plus: 35,
+        'proton-dots': 15,
+        'fastmail-subdomain': 10,
+        'yahoo-base': 10,
+        confusable: 30,
+      });
+      const addressTrick = rng.weighted<AddressTrick>({
+        unit: 35,
+        transposed: 25,
+        confusable: 20,
+        elsewhere: 20,
+      });
+      const accounts = Array.from({ length: rng.int(2, 4) }, (_, n) => ({
+        ...home,
+        customerId: fake.customerId(),
+        // A new card and a fresh browser for every account: nothing but the alias and the address repeat.
+        card: n === 0 ? home.card : fake.card(),
+        deviceId: n === 0 ? home.deviceId : fake.deviceId(),
+        phone: undefined,
+        email: aliasOf(rng, user, emailTrick, n),
+        address: addressOf(rng, fake, home.address, addressTrick, n),
+        firstOrder: true,
+        accountAgeSeconds: rng.int(30, 3 * 86_400),
+      }));
+      return { id, rng, accounts, startMs: rng.real(0.05, 0.6) * D, stepUp: rng.chance(0.6) };
+    });
+    return {
+      planned: people.reduce((n, p) => n + p.accounts.length * 2, 0),
+      async setup() {
+        const id = await ctx.campaign({
+          name: 'Welcome 20% once per person (simulated)',
+          discount: { type: 'percentage', basis_points: 2000, max_discount_minor: 3000 },
+          per_customer_cap: 1,
+          per_person_cap: 1,
+          eligibility: { first_order_only: true },
+        });
+        await ctx.addCode(id, { code });
+      },
+      async run() {
+        await Promise.all(
+          people.map(async (p) => {
+            await ctx.at(p.startMs);
+            for (const [n, s] of p.accounts.entries()) {
+              const cart = cartOf(p.rng, 4_000, 15_000);
+              const value = percentOff(cart.subtotal, 2000, 3000);
+              const options = { actor: p.id, passesStepUp: p.stepUp };
+              if (n === 0) {
+                // The first account is the one welcome the person is due: redeemed straight away, entitled.
+                await ctx.redeem(s, code, cart, `${s.customerId}-1`, {
+                  ...options,
+                  label: 'entitled',
+                  burst: `${p.id}-welcome`,
+                  valueMinor: value,
+                });
+              } else {
+                // A refusal at the check stops the order's discount: stake it there unless it passes.
+                const v = await ctx.validate(s, code, cart, {
+                  ...options,
+                  valueMinor: value,
+                  valueMinorIfAllowed: 0,
+                });
+                if (!stopped(v)) {
+                  await ctx.redeem(s, code, cart, `${s.customerId}-1`, { ...options, valueMinor: value });
+                }
+              }
+              await ctx.sleep(ctx.pace(p.rng.int(4_000, 15_000)));
+            }
+          }),
+        );
+      },
+    };
+  },
+};
+
 export const raceExploit: Scenario = {
   name: 'race-exploit',
   label: 'abuse',
@@ -785,6 +947,7 @@ export const ABUSE_SCENARIOS: Scenario[] = [
   leakedPublicCode,
   botFarm,
   multiAccountRing,
+  aliasTricks,
   raceExploit,
   accountTakeover,
   partnerLeak,

@@ -83,19 +83,23 @@ export const householdsOffices: Scenario = {
   label: 'honest',
   short: 'hh',
   summary:
-    'Households of 2-4 behind one home connection (shared address, sometimes a family card or tablet) and offices of 10-14 behind one IP',
+    'Households of 2-5 behind one home connection (shared address, often a family card, sometimes a tablet), offices of 8-16 behind one IP shipping to the office, and a parcel locker many strangers ship to',
   models: 'hard case: many honest customers behind one IP and one address',
   prepare(ctx) {
     const code = `${ctx.codeTag}NEWS5`;
     const actors: (Planned & { typos: string[] })[] = [];
     const D = ctx.durationMs;
+    // Shares drawn per run from ranges, so a defense tuned to one mix of households is not rewarded.
+    const cardShare = ctx.rng.real(0.35, 0.65);
+    const tabletShare = ctx.rng.real(0.2, 0.45);
+    const officeAddressShare = ctx.rng.real(0.5, 0.9);
     for (let h = 0; h < ctx.scaled(18); h++) {
       const hr = ctx.rng.fork(`house${h}`);
       const ip = ctx.fake.ip('residential');
       const address = ctx.fake.address();
-      const familyCard = hr.chance(0.4) ? ctx.fake.card() : null;
-      const tablet = hr.chance(0.3) ? ctx.fake.deviceId() : null;
-      const size = hr.int(2, 4);
+      const familyCard = hr.chance(cardShare) ? ctx.fake.card() : null;
+      const tablet = hr.chance(tabletShare) ? ctx.fake.deviceId() : null;
+      const size = Number(hr.weighted({ '2': 40, '3': 30, '4': 22, '5': 8 }));
       for (let m = 0; m < size; m++) {
         const rng = hr.fork(`m${m}`);
         const s = ctx.fake.shopper('residential', {
@@ -114,16 +118,31 @@ export const householdsOffices: Scenario = {
       const officeAddress = ctx.fake.address();
       // Lunch break: the office's orders come within a fifth of the span.
       const from = or.real(0.1 * D, 0.6 * D);
-      const size = or.int(10, 14);
+      const size = or.int(8, 16);
       for (let m = 0; m < size; m++) {
         const rng = or.fork(`m${m}`);
+        // Colleagues write the suite their own way: `Suite 400`, `Ste 400`, `#400`, or not at all.
+        const suite = rng.pick(['Suite 400', 'Ste 400', '#400', undefined]);
         const s = ctx.fake.shopper('residential', {
           ip,
-          ...(rng.chance(0.6) ? { address: officeAddress } : {}),
+          ...(rng.chance(officeAddressShare)
+            ? { address: suite === undefined ? { ...officeAddress } : { ...officeAddress, line2: suite } }
+            : {}),
         });
         ctx.actor(s.customerId);
         actors.push({ rng, s, startMs: from + rng.real(0, 0.2 * D), typos: typosFor(rng, code, 0.1) });
       }
+    }
+    // A parcel locker at a station: strangers, each from home, all shipping to one address.
+    const lr = ctx.rng.fork('locker');
+    const locker = ctx.fake.address();
+    for (let m = 0; m < ctx.scaled(lr.int(10, 18)); m++) {
+      const rng = lr.fork(`m${m}`);
+      const s = ctx.fake.shopper('residential', {
+        address: { ...locker, line2: `Locker ${rng.int(1, 120)}` },
+      });
+      ctx.actor(s.customerId);
+      actors.push({ rng, s, startMs: rng.real(0, 0.8 * D), typos: typosFor(rng, code, 0.1) });
     }
     return {
       planned: Math.round(actors.length * 2.2),
@@ -244,13 +263,16 @@ export const flashSale: Scenario = {
   label: 'honest',
   short: 'fs',
   summary:
-    'A flash sale for first orders opens a few seconds into the run: a burst of genuinely new accounts (minutes to days old), a quarter of them on phones',
+    'A flash sale for first orders, with its opening rush declared as a planned peak, opens a few seconds into the run: a burst of 110-170 genuinely new accounts (minutes to days old), a quarter of them on phones',
   models: 'hard case: a legitimate burst of new customers',
   prepare(ctx) {
     const code = `${ctx.codeTag}FLASH30`;
     const D = ctx.durationMs;
     const phoneIps = [0, 1, 2, 3].map(() => ctx.fake.ip('carrier'));
-    const actors = Array.from({ length: ctx.scaled(140) }, (_, i) => {
+    // The merchant's own estimate of the opening rush, declared on the campaign as a planned peak.
+    const expectedPerMinute = ctx.rng.int(4, 40);
+    const peakMinutes = ctx.rng.int(20, 120);
+    const actors = Array.from({ length: ctx.scaled(ctx.rng.int(110, 170)) }, (_, i) => {
       const rng = ctx.rng.fork(`a${i}`);
       const s = ctx.fake.shopper('residential', {
         firstOrder: true,
@@ -279,6 +301,13 @@ export const flashSale: Scenario = {
           per_customer_cap: 1,
           per_person_cap: 1,
           eligibility: { first_order_only: true },
+          planned_peaks: [
+            {
+              starts_at: startsAt,
+              ends_at: new Date(new Date(startsAt).getTime() + peakMinutes * 60_000).toISOString(),
+              expected_per_minute: expectedPerMinute,
+            },
+          ],
         });
         await ctx.addCode(id, { code });
         const opening = ctx.elapsedAtServer(startsAt);

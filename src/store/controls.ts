@@ -100,3 +100,59 @@ export async function personLinks(db: Kysely<Database>, customerId: string): Pro
     customers: members.map((m) => m.key.slice('customer:'.length)),
   };
 }
+
+export type SplitOutcome =
+  | { ok: true; moved: string[]; unlinked: number }
+  | { ok: false; reason: 'person_not_found' | 'not_in_person' | 'nobody_left' };
+
+/**
+ * Move `customers` out of person `personId` into `newPersonId`. Identifiers only the moved customers
+ * used go with them; identifiers both sides used are marked unlinked (they stay, link nobody again),
+ * or the next redemption through one of them would merge the two halves back. Both persons' usage is
+ * recounted from the redemptions in force of the customers each holds now (as reconciliation counts
+ * it). The person's nodes are locked first, in key order, as a redemption locks them.
+ */
+export async function splitPerson(
+  trx: Kysely<Database>,
+  personId: string,
+  customers: readonly string[],
+  newPersonId: string,
+): Promise<SplitOutcome> {
+  const { rows: nodes } = await sql<{ key: string }>`
+    SELECT key FROM identity_nodes WHERE person_id = ${personId} ORDER BY key FOR UPDATE`.execute(trx);
+  if (nodes.length === 0) return { ok: false, reason: 'person_not_found' };
+  const members = new Set(nodes.filter((n) => n.key.startsWith('customer:')).map((n) => n.key.slice(9)));
+  const moving = new Set(customers);
+  if ([...moving].some((c) => !members.has(c))) return { ok: false, reason: 'not_in_person' };
+  if ([...members].every((c) => moving.has(c))) return { ok: false, reason: 'nobody_left' };
+  const { rows: edges } = await sql<{ identifier_key: string; customer_id: string }>`
+    SELECT e.identifier_key, e.customer_id FROM identity_edges e
+      JOIN identity_nodes n ON n.key = e.identifier_key
+     WHERE n.person_id = ${personId} AND e.customer_id = ANY (${[...members]}::text[])`.execute(trx);
+  const sides = new Map<string, { moved: boolean; stayed: boolean }>();
+  for (const e of edges) {
+    const side = sides.get(e.identifier_key) ?? { moved: false, stayed: false };
+    if (moving.has(e.customer_id)) side.moved = true;
+    else side.stayed = true;
+    sides.set(e.identifier_key, side);
+  }
+  const goes = [...moving].map((c) => `customer:${c}`);
+  const cut: string[] = [];
+  for (const [key, side] of sides) {
+    if (side.moved && !side.stayed) goes.push(key);
+    else if (side.moved && side.stayed) cut.push(key);
+  }
+  await trx.updateTable('identity_nodes').set({ person_id: newPersonId }).where('key', 'in', goes).execute();
+  if (cut.length > 0) {
+    await trx.updateTable('identity_nodes').set({ unlinked: true }).where('key', 'in', cut).execute();
+  }
+  await sql`DELETE FROM person_usage WHERE person_id IN (${personId}, ${newPersonId})`.execute(trx);
+  await sql`
+    INSERT INTO person_usage (campaign_id, person_id, uses)
+    SELECT r.campaign_id, n.person_id, count(*)
+      FROM redemptions r JOIN identity_nodes n ON n.key = 'customer:' || r.customer_id
+     WHERE n.person_id IN (${personId}, ${newPersonId}) AND r.status = 'redeemed' AND r.person_id IS NOT NULL
+     GROUP BY r.campaign_id, n.person_id
+     ORDER BY r.campaign_id, n.person_id`.execute(trx);
+  return { ok: true, moved: [...moving].sort(), unlinked: cut.length };
+}

@@ -34,6 +34,16 @@ export interface RiskFacts {
   customerRedemptions: number;
   /** Mean subtotal of the customer's last 20 redemptions in the cart's currency; null without any. */
   meanSubtotalMinor: number | null;
+  /** Of the linked accounts, those created less than 7 days ago (as the checkout reported it). */
+  linkedNewAccounts: number;
+  /** Distinct payment instruments, devices and exact addresses the linked accounts used between them. */
+  linkedCards: number;
+  linkedDevices: number;
+  linkedAddresses: number;
+  /** Identifiers other than an address (card, device, phone, email) two or more linked accounts share. */
+  linkedStrongLinks: number;
+  /** The most other customers that share one of this request's identifiers (counted up to 100). */
+  sharedIdentifierCustomers: number;
 }
 
 /** What a validation or redemption reads before deciding (see loadRedemptionContext). */
@@ -45,6 +55,10 @@ export interface ContextQuery {
   identityKeys: string[];
   currency: string;
   now: Date;
+  /** An identifier shared by this many other customers links nobody (null: no limit). */
+  sharedLimit?: number | null | undefined;
+  /** context.account_created_at of the request, when sent. */
+  accountCreatedAt?: Date | null | undefined;
 }
 
 export interface LoadedContext {
@@ -65,6 +79,8 @@ export const CONTEXT = dbFunction('promoguard_context', {
   keys: 'text[]',
   currency: 'text',
   now: 'timestamptz',
+  shared_limit: 'integer?',
+  account_created_at: 'timestamptz?',
 });
 
 export async function loadRedemptionContext(db: Kysely<Database>, q: ContextQuery): Promise<LoadedContext> {
@@ -75,9 +91,11 @@ export async function loadRedemptionContext(db: Kysely<Database>, q: ContextQuer
     keys: q.identityKeys,
     currency: q.currency,
     now: q.now.toISOString(),
+    shared_limit: q.sharedLimit ?? null,
+    account_created_at: q.accountCreatedAt?.toISOString() ?? null,
   });
   const result = await db.executeQuery<{ result: unknown }>(CompiledQuery.raw(CONTEXT.sql, args));
-  return contextFromResult(result.rows[0]?.result);
+  return contextFromResult(result.rows[0]?.result, q);
 }
 
 /** What promoguard_context returns (sql/functions/context.sql). */
@@ -90,11 +108,34 @@ interface ContextResult {
   partner_full: boolean;
   throttled: boolean;
   linked_accounts: number;
+  identity: {
+    cards: number;
+    devices: number;
+    addresses: number;
+    strong_links: number;
+    new_accounts: number;
+  } | null;
+  shared_max: number;
   customer_redemptions: number;
   mean_subtotal: number | null;
 }
 
-function contextFromResult(result: unknown): LoadedContext {
+const NEW_ACCOUNT_MS = 7 * 24 * 3_600_000;
+
+/** A customer alone in its person: the request's own identifiers are all its accounts use. */
+function identityAlone(q: ContextQuery): NonNullable<ContextResult['identity']> {
+  const count = (prefix: string) => q.identityKeys.filter((k) => k.startsWith(prefix)).length;
+  const created = q.accountCreatedAt ?? null;
+  return {
+    cards: count('payment:'),
+    devices: count('device:'),
+    addresses: count('address:'),
+    strong_links: 0,
+    new_accounts: created !== null && q.now.getTime() - created.getTime() < NEW_ACCOUNT_MS ? 1 : 0,
+  };
+}
+
+function contextFromResult(result: unknown, q: ContextQuery): LoadedContext {
   const row = result != null ? parseJsonResult<ContextResult>(result) : null;
   if (!row) return { context: null, existing: null };
   const existing = row.existing ? redemptionFromRow(row.existing) : null;
@@ -109,6 +150,8 @@ function contextFromResult(result: unknown): LoadedContext {
       throttled: row.throttled === true,
       risk: {
         linkedAccounts: row.linked_accounts,
+        ...identityFacts(row.identity ?? identityAlone(q)),
+        sharedIdentifierCustomers: Number(row.shared_max ?? 0),
         customerRedemptions: row.customer_redemptions,
         meanSubtotalMinor: row.mean_subtotal == null ? null : Number(row.mean_subtotal),
       },
@@ -117,14 +160,26 @@ function contextFromResult(result: unknown): LoadedContext {
   };
 }
 
+function identityFacts(i: NonNullable<ContextResult['identity']>) {
+  return {
+    linkedNewAccounts: Number(i.new_accounts),
+    linkedCards: Number(i.cards),
+    linkedDevices: Number(i.devices),
+    linkedAddresses: Number(i.addresses),
+    linkedStrongLinks: Number(i.strong_links),
+  };
+}
+
 /** The context reads of several requests in one statement; the rows come back with their index. */
 const CONTEXT_BATCH_SQL = `
   SELECT x.i, promoguard_context(p_normalized => x.normalized, p_customer_id => x.customer_id,
                                  p_key => x.idempotency_key,
                                  p_keys => ARRAY(SELECT jsonb_array_elements_text(x.identity_keys)),
-                                 p_currency => x.currency, p_now => x.now) AS result
+                                 p_currency => x.currency, p_now => x.now, p_shared_limit => x.shared_limit,
+                                 p_account_created_at => x.account_created_at) AS result
     FROM jsonb_to_recordset($1::jsonb) AS x(i integer, normalized text, customer_id text, idempotency_key text,
-                                            identity_keys jsonb, currency text, now timestamptz)`;
+                                            identity_keys jsonb, currency text, now timestamptz,
+                                            shared_limit integer, account_created_at timestamptz)`;
 
 interface QueuedRead {
   query: ContextQuery;
@@ -175,6 +230,8 @@ export class ContextReader {
         identity_keys: q.identityKeys,
         currency: q.currency,
         now: q.now.toISOString(),
+        shared_limit: q.sharedLimit ?? null,
+        account_created_at: q.accountCreatedAt?.toISOString() ?? null,
       }));
       const { rows } = await this.db.executeQuery<{ i: number; result: unknown }>(
         CompiledQuery.raw(CONTEXT_BATCH_SQL, [JSON.stringify(items)]),
@@ -189,7 +246,7 @@ export class ContextReader {
     }
     batch.forEach((read, i) => {
       try {
-        read.resolve(contextFromResult(results.get(i)));
+        read.resolve(contextFromResult(results.get(i), read.query));
       } catch (err) {
         read.reject(err);
       }

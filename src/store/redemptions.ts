@@ -33,6 +33,8 @@ export interface RedeemParams {
   decision: Record<string, unknown> | null;
   /** Held for review: the redemption is made, flagged `pending`. */
   review: boolean;
+  /** An identifier already shared by this many other customers links nobody (null: no limit). */
+  sharedLimit?: number | null | undefined;
 }
 
 export type RedeemOutcome =
@@ -63,6 +65,7 @@ export const REDEEM = dbFunction('promoguard_redeem', {
   context: 'jsonb?',
   decision: 'jsonb?',
   review: 'boolean',
+  shared_limit: 'integer?',
 });
 
 /** The one statement a redemption issues; exported so the benchmark drives exactly this SQL. */
@@ -92,6 +95,7 @@ export function redeemArgs(p: RedeemParams): unknown[] {
     context: p.context === null ? null : JSON.stringify(p.context),
     decision: p.decision === null ? null : JSON.stringify(p.decision),
     review: p.review,
+    shared_limit: p.sharedLimit ?? null,
   });
 }
 

@@ -310,6 +310,8 @@ export interface IdentityNodesTable {
   key: string;
   person_id: string;
   first_seen: CreatedAt;
+  account_created_at: Date | null;
+  unlinked: Generated<boolean>;
 }
 
 export interface IdentityEdgesTable {

@@ -90,7 +90,9 @@ describe.each(backends.map((b) => [b.name, b] as const))('risk features on %s', 
       const ip = nextIPv4();
       const alice = unique('CUS_OWN_');
       const bob = unique('CUS_OWN_');
-      const context = { device_id: device, ip };
+      // New accounts: the shared-device rules look only at persons with a new account among them.
+      const account_created_at = new Date(clock.now().getTime() - 3_600_000).toISOString();
+      const context = { device_id: device, ip, account_created_at };
 
       const first = expectRedeemed(await redeem(t, code, alice, { context }));
       expect(first.decision.features).toMatchObject({
@@ -128,7 +130,9 @@ describe.each(backends.map((b) => [b.name, b] as const))('risk features on %s', 
       const actions: string[] = [];
       const seen: number[] = [];
       for (let i = 0; i < 5; i++) {
-        const r = await validate(t, code, unique('CUS_FARM_'), { context: { device_id: device } });
+        const r = await validate(t, code, unique('CUS_FARM_'), {
+          context: { device_id: device, account_created_at: new Date(start - 3_600_000).toISOString() },
+        });
         expect(r.json().valid, r.body).toBe(true);
         actions.push(decisionOf(r).action);
         seen.push(decisionOf(r).features.device_customers_24h ?? -1);

@@ -184,7 +184,11 @@ describe('compileRule: the features a rule reads', () => {
       rule_default_automation_agent: [],
       rule_default_device_farm: ['device_customers_24h'],
       rule_default_payment_ring: ['code_payment_instruments_30d'],
-      rule_default_new_account_burst: ['account_age_hours', 'campaign_new_accounts_1h'],
+      rule_default_new_account_burst: [
+        'account_age_hours',
+        'campaign_new_accounts_1h',
+        'campaign_planned_per_hour',
+      ],
       rule_default_unusual_amount: ['customer_redemptions', 'order_amount_ratio'],
     });
   });

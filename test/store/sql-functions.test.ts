@@ -629,6 +629,8 @@ describe.each(backends.map((b) => [b.name, b] as const))('database functions on 
         keys: [`customer:${p.customerId}`],
         currency: 'USD',
         now: NOW.toISOString(),
+        shared_limit: null,
+        account_created_at: null,
       }),
     );
     expect(context).toMatchObject({ code: { id: codeId }, campaign: { id: cmp }, customer_uses: 1 });
@@ -641,6 +643,8 @@ describe.each(backends.map((b) => [b.name, b] as const))('database functions on 
         keys: [],
         currency: 'USD',
         now: NOW.toISOString(),
+        shared_limit: null,
+        account_created_at: null,
       }),
     );
     expect(replay.existing.id).toBe(p.id);

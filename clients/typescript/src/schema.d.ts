@@ -1820,6 +1820,70 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/persons/{id}/split": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Split linked accounts that are not one person: the named customers leave for a new person, and the identifiers both sides shared stop linking */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The person id (`person_id` of GET /v1/customers/{id}/links) */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description Accounts of the person that move to the new person; at least one must stay */
+                        customer_ids: string[];
+                        /** @description Why; kept in the audit log */
+                        reason: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            person_id: string;
+                            new_person_id: string;
+                            /** @description The accounts that moved */
+                            customer_ids: string[];
+                            /** @description Identifiers both sides shared, which link nobody from now on */
+                            unlinked_identifiers: number;
+                        };
+                    };
+                };
+                400: components["responses"]["Problem400"];
+                401: components["responses"]["Problem401"];
+                403: components["responses"]["Problem403"];
+                404: components["responses"]["Problem404"];
+                409: components["responses"]["Problem409"];
+                422: components["responses"]["Problem422"];
+                428: components["responses"]["Problem428"];
+                429: components["responses"]["Problem429"];
+                503: components["responses"]["Problem503"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/campaigns/{id}/codes/revoke": {
         parameters: {
             query?: never;
@@ -4062,7 +4126,7 @@ export interface paths {
                         /** @description Where events are POSTed (http or https) */
                         url: string;
                         /** @description Event types to send; "*" sends every type */
-                        event_types: ("campaign.created" | "campaign.updated" | "campaign.paused" | "campaign.resumed" | "campaign.status_changed" | "code.created" | "code.batch_generated" | "code.imported" | "code.revoked" | "code.bulk_revoked" | "redemption.created" | "redemption.rolled_back" | "review.approved" | "review.rejected" | "points.program_created" | "points.credited" | "points.debited" | "points.converted" | "points.refunded" | "approval.requested" | "approval.approved" | "approval.rejected" | "approval.expired" | "redemption.outcome_recorded" | "webhook.created" | "webhook.updated" | "webhook.deleted" | "webhook.secret_rotated" | "webhook.disabled" | "alert.raised" | "remediation.applied" | "remediation.lifted" | "alert.acknowledged" | "alert.resolved" | "*")[];
+                        event_types: ("campaign.created" | "campaign.updated" | "campaign.paused" | "campaign.resumed" | "campaign.status_changed" | "code.created" | "code.batch_generated" | "code.imported" | "code.revoked" | "code.bulk_revoked" | "person.split" | "redemption.created" | "redemption.rolled_back" | "review.approved" | "review.rejected" | "points.program_created" | "points.credited" | "points.debited" | "points.converted" | "points.refunded" | "approval.requested" | "approval.approved" | "approval.rejected" | "approval.expired" | "redemption.outcome_recorded" | "webhook.created" | "webhook.updated" | "webhook.deleted" | "webhook.secret_rotated" | "webhook.disabled" | "alert.raised" | "remediation.applied" | "remediation.lifted" | "alert.acknowledged" | "alert.resolved" | "*")[];
                         description?: string | null;
                         enabled?: boolean;
                     };
@@ -4220,7 +4284,7 @@ export interface paths {
                         /** @description Where events are POSTed (http or https) */
                         url?: string;
                         /** @description Event types to send; "*" sends every type */
-                        event_types?: ("campaign.created" | "campaign.updated" | "campaign.paused" | "campaign.resumed" | "campaign.status_changed" | "code.created" | "code.batch_generated" | "code.imported" | "code.revoked" | "code.bulk_revoked" | "redemption.created" | "redemption.rolled_back" | "review.approved" | "review.rejected" | "points.program_created" | "points.credited" | "points.debited" | "points.converted" | "points.refunded" | "approval.requested" | "approval.approved" | "approval.rejected" | "approval.expired" | "redemption.outcome_recorded" | "webhook.created" | "webhook.updated" | "webhook.deleted" | "webhook.secret_rotated" | "webhook.disabled" | "alert.raised" | "remediation.applied" | "remediation.lifted" | "alert.acknowledged" | "alert.resolved" | "*")[];
+                        event_types?: ("campaign.created" | "campaign.updated" | "campaign.paused" | "campaign.resumed" | "campaign.status_changed" | "code.created" | "code.batch_generated" | "code.imported" | "code.revoked" | "code.bulk_revoked" | "person.split" | "redemption.created" | "redemption.rolled_back" | "review.approved" | "review.rejected" | "points.program_created" | "points.credited" | "points.debited" | "points.converted" | "points.refunded" | "approval.requested" | "approval.approved" | "approval.rejected" | "approval.expired" | "redemption.outcome_recorded" | "webhook.created" | "webhook.updated" | "webhook.deleted" | "webhook.secret_rotated" | "webhook.disabled" | "alert.raised" | "remediation.applied" | "remediation.lifted" | "alert.acknowledged" | "alert.resolved" | "*")[];
                         description?: string | null;
                         enabled?: boolean;
                     };
@@ -6053,7 +6117,7 @@ export interface components {
             title: string;
             status: number;
             /** @enum {string} */
-            code: "validation_failed" | "rule_invalid" | "idempotency_key_required" | "malformed_request" | "unauthorized" | "sign_in_failed" | "forbidden" | "csrf_failed" | "not_found" | "campaign_not_found" | "code_not_found" | "redemption_not_found" | "points_program_not_found" | "api_key_not_found" | "list_entry_not_found" | "rule_not_found" | "decision_not_found" | "model_not_found" | "request_timeout" | "approval_not_found" | "reconciliation_not_found" | "webhook_not_found" | "webhook_delivery_not_found" | "console_user_not_found" | "remediation_policy_not_found" | "remediation_not_found" | "alert_not_found" | "console_not_built" | "invalid_status_transition" | "code_already_exists" | "code_conflicts_with_pattern" | "campaign_not_editable" | "not_under_review" | "review_already_decided" | "self_approval_forbidden" | "approval_already_decided" | "approval_expired" | "approval_stale" | "reconciliation_running" | "alert_resolved" | "console_user_exists" | "model_training_conflict" | "model_already_enforcing" | "remediation_not_active" | "payload_too_large" | "unsupported_media_type" | "idempotency_key_reused" | "webhook_url_refused" | "redemption_refused" | "remediation_policy_invalid" | "insufficient_points" | "conversion_below_minimum" | "conversion_not_in_steps" | "conversion_above_maximum" | "daily_conversion_limit_exceeded" | "unknown_tier" | "not_enough_labels" | "model_format_unsupported" | "blocked_by_rule" | "points_program_inactive" | "password_too_weak" | "current_password_incorrect" | "challenge_required" | "too_many_requests" | "request_header_too_large" | "internal_error" | "not_ready" | "database_unavailable";
+            code: "validation_failed" | "rule_invalid" | "idempotency_key_required" | "malformed_request" | "unauthorized" | "sign_in_failed" | "forbidden" | "csrf_failed" | "not_found" | "campaign_not_found" | "code_not_found" | "redemption_not_found" | "points_program_not_found" | "api_key_not_found" | "list_entry_not_found" | "rule_not_found" | "decision_not_found" | "model_not_found" | "request_timeout" | "approval_not_found" | "person_not_found" | "reconciliation_not_found" | "webhook_not_found" | "webhook_delivery_not_found" | "console_user_not_found" | "remediation_policy_not_found" | "remediation_not_found" | "alert_not_found" | "console_not_built" | "invalid_status_transition" | "code_already_exists" | "code_conflicts_with_pattern" | "campaign_not_editable" | "not_under_review" | "review_already_decided" | "self_approval_forbidden" | "approval_already_decided" | "approval_expired" | "approval_stale" | "reconciliation_running" | "alert_resolved" | "console_user_exists" | "model_training_conflict" | "model_already_enforcing" | "remediation_not_active" | "payload_too_large" | "unsupported_media_type" | "idempotency_key_reused" | "webhook_url_refused" | "redemption_refused" | "remediation_policy_invalid" | "insufficient_points" | "conversion_below_minimum" | "conversion_not_in_steps" | "conversion_above_maximum" | "daily_conversion_limit_exceeded" | "unknown_tier" | "not_enough_labels" | "model_format_unsupported" | "blocked_by_rule" | "points_program_inactive" | "password_too_weak" | "current_password_incorrect" | "challenge_required" | "too_many_requests" | "request_header_too_large" | "internal_error" | "not_ready" | "database_unavailable";
             detail?: string;
             request_id: string;
         } & {
@@ -6379,7 +6443,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description Problem document; `code` is one of `not_found`, `campaign_not_found`, `code_not_found`, `redemption_not_found`, `points_program_not_found`, `api_key_not_found`, `list_entry_not_found`, `rule_not_found`, `decision_not_found`, `model_not_found`, `approval_not_found`, `reconciliation_not_found`, `webhook_not_found`, `webhook_delivery_not_found`, `console_user_not_found`, `remediation_policy_not_found`, `remediation_not_found`, `alert_not_found`, `console_not_built` */
+        /** @description Problem document; `code` is one of `not_found`, `campaign_not_found`, `code_not_found`, `redemption_not_found`, `points_program_not_found`, `api_key_not_found`, `list_entry_not_found`, `rule_not_found`, `decision_not_found`, `model_not_found`, `approval_not_found`, `person_not_found`, `reconciliation_not_found`, `webhook_not_found`, `webhook_delivery_not_found`, `console_user_not_found`, `remediation_policy_not_found`, `remediation_not_found`, `alert_not_found`, `console_not_built` */
         Problem404: {
             headers: {
                 [name: string]: unknown;

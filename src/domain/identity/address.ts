@@ -1,4 +1,5 @@
 /** Postal addresses: case, accents, punctuation and common abbreviations folded to one spelling. */
+import type { TextFold } from './email.js';
 import { toFixedPoint } from './text.js';
 
 export interface PostalAddress {
@@ -102,8 +103,10 @@ function canonicalWords(tokens: string[]): string[] {
   return out;
 }
 
-function addressTextStep(raw: string): string {
+function addressTextStep(raw: string, fold: TextFold | undefined): string {
   let text = raw.normalize('NFKC').toLowerCase();
+  // A Cyrillic `О` in `Оak St` reads as the Latin letter it imitates (UTS #39 skeleton; see confusables.ts).
+  if (fold) text = fold(text).normalize('NFKC').toLowerCase();
   // Accents dropped from Latin letters only (`Église` = `Eglise`, what people type without the key);
   // marks on other scripts carry meaning (a Devanagari virama, a Cyrillic й) and stay.
   text = text
@@ -125,10 +128,10 @@ function addressTextStep(raw: string): string {
   return canonicalWords(tokens).join(' ');
 }
 
-function addressText(raw: string | undefined): string | null {
+function addressText(raw: string | undefined, fold: TextFold | undefined): string | null {
   if (raw === undefined) return '';
   if (raw.length > 2000) return null;
-  return toFixedPoint(raw, addressTextStep);
+  return toFixedPoint(raw, (s) => addressTextStep(s, fold));
 }
 
 const COUNTRY_ALIASES: Readonly<Record<string, string>> = {
@@ -174,12 +177,12 @@ const FIELD_SEPARATOR = '|';
  * with no spaces or hyphens; country is upper case (ISO 3166 alpha-2 expected; USA and UK accepted).
  * Null when there is no street, since a city alone is shared by strangers.
  */
-export function normalizeAddress(a: PostalAddress): string | null {
+export function normalizeAddress(a: PostalAddress, fold?: TextFold): string | null {
   // The lines are joined before normalizing, not after: `Post` / `Office Box 1` and `Apt` / `#4`
   // across the break must read as one phrase, or the result would change when normalized again.
-  const street = addressText(a.line2 === undefined ? a.line1 : `${a.line1}\n${a.line2}`);
-  const city = addressText(a.city);
-  const region = addressText(a.region);
+  const street = addressText(a.line2 === undefined ? a.line1 : `${a.line1}\n${a.line2}`, fold);
+  const city = addressText(a.city, fold);
+  const region = addressText(a.region, fold);
   const country = countryCode(a.country);
   if (street === null || street.length === 0 || city === null || region === null || country === null) {
     return null;
@@ -193,11 +196,47 @@ export function normalizeAddress(a: PostalAddress): string | null {
  * An address passed as one string: its own canonical form (`street|city|region|postal|country`,
  * so re-normalizing a stored value is a no-op) or otherwise one free-text line.
  */
-export function normalizeAddressText(raw: string): string | null {
+export function normalizeAddressText(raw: string, fold?: TextFold): string | null {
   const fields = raw.split(FIELD_SEPARATOR);
   if (fields.length === 5) {
     const [line1, city, region, postal_code, country] = fields as [string, string, string, string, string];
-    return normalizeAddress({ line1, city, region, postal_code, country });
+    return normalizeAddress({ line1, city, region, postal_code, country }, fold);
   }
-  return normalizeAddress({ line1: raw });
+  return normalizeAddress({ line1: raw }, fold);
+}
+
+/** Words that name a door inside a building; the values after them are what an abuser makes up. */
+const INNER_DESIGNATORS = new Set(['unit', 'fl', 'room', 'rm']);
+/** A unit's value: a number, a letter, or an ordinal (`4`, `b`, `3rd`). */
+const UNIT_VALUE = /^(?:\d+|\p{L}|\d+(?:st|nd|rd|th))$/u;
+
+/**
+ * The building an address is in, whatever door inside it and in whatever word order: the canonical
+ * address (normalizeAddress) with every unit, floor and room clause removed (`Apt 4B`, `#12`,
+ * `Fl 3`) and the remaining street words sorted, so `12 Main St Apt 7` and `12 St Main #31` give one
+ * key. It is linked beside the exact address: made-up unit numbers and transposed street words are
+ * the cheapest way around a per-address link, and a real building's neighbours that this joins are
+ * bounded by the shared-identifier limit (docs/abuse-defenses.md). A P.O. box keeps its number: the
+ * box is the door. `place|` starts it, so it never equals an exact address. Null when the address is.
+ */
+export function addressPlaceKey(a: PostalAddress, fold?: TextFold): string | null {
+  const exact = normalizeAddress(a, fold);
+  if (exact === null) return null;
+  const [street, ...rest] = exact.split(FIELD_SEPARATOR) as [string, ...string[]];
+  const tokens = street.split(' ');
+  const kept: string[] = [];
+  for (let i = 0; i < tokens.length; i++) {
+    const token = tokens[i] as string;
+    if (INNER_DESIGNATORS.has(token)) {
+      // The designator and up to two value tokens after it (`unit 4 b`).
+      let j = i + 1;
+      while (j < tokens.length && j <= i + 2 && UNIT_VALUE.test(tokens[j] as string)) j++;
+      i = j - 1;
+      continue;
+    }
+    kept.push(token);
+  }
+  // Nothing left but units (`Apt 4`): the exact address is all there is to go on.
+  if (kept.length === 0) return null;
+  return ['place', kept.sort().join(' '), ...rest].join(FIELD_SEPARATOR);
 }

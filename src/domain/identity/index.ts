@@ -16,13 +16,14 @@
  */
 import { normalizeAddressText } from './address.js';
 import { normalizeDeviceId, normalizePaymentFingerprint } from './device.js';
-import { normalizeEmail } from './email.js';
+import { normalizeEmail, type TextFold } from './email.js';
 import { ipRateKey } from './ip.js';
 import { normalizePhone } from './phone.js';
 
-export { normalizeAddress, type PostalAddress } from './address.js';
+export { addressPlaceKey, normalizeAddress, type PostalAddress } from './address.js';
+export { confusableSkeleton, type PrototypeLookup } from './confusables.js';
 export { normalizeDeviceId, normalizePaymentFingerprint } from './device.js';
-export { normalizeEmail } from './email.js';
+export { emailDomain, MAIL_PROVIDERS, type MailProvider, normalizeEmail, type TextFold } from './email.js';
 export {
   type CidrResult,
   type IpAddress,
@@ -45,11 +46,14 @@ export const IDENTIFIER_TYPES: readonly IdentifierType[] = [
   'ip',
 ];
 
-/** The canonical form of one identifier of the given type; null when the raw value is not one. */
-export function normalizeIdentifier(type: IdentifierType, raw: string): string | null {
+/**
+ * The canonical form of one identifier of the given type; null when the raw value is not one. `fold`
+ * maps look-alike characters to their prototype in emails and addresses (confusables.ts).
+ */
+export function normalizeIdentifier(type: IdentifierType, raw: string, fold?: TextFold): string | null {
   switch (type) {
     case 'email':
-      return normalizeEmail(raw);
+      return normalizeEmail(raw, fold);
     case 'phone':
       return normalizePhone(raw);
     case 'device':
@@ -57,7 +61,7 @@ export function normalizeIdentifier(type: IdentifierType, raw: string): string |
     case 'payment':
       return normalizePaymentFingerprint(raw);
     case 'address':
-      return normalizeAddressText(raw);
+      return normalizeAddressText(raw, fold);
     case 'ip':
       return ipRateKey(raw);
   }

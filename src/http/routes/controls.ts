@@ -10,6 +10,7 @@ import {
   Nullable,
   type Routes,
   strict,
+  Text,
   Timestamp,
   Why,
 } from '../shared.js';
@@ -91,6 +92,58 @@ export const controlRoutes =
         },
       },
       async (request) => linksJson(request.params.id, await app.controls.links(request.params.id)),
+    );
+
+    server.post(
+      '/persons/:id/split',
+      {
+        config: fraud,
+        schema: {
+          tags: ['defenses'],
+          summary:
+            'Split linked accounts that are not one person: the named customers leave for a new person, and the identifiers both sides shared stop linking',
+          params: Type.Object({
+            id: Text(64, 'The person id (`person_id` of GET /v1/customers/{id}/links)'),
+          }),
+          body: Type.Object(
+            {
+              customer_ids: Type.Array(CustomerId, {
+                minItems: 1,
+                maxItems: 1000,
+                uniqueItems: true,
+                description: 'Accounts of the person that move to the new person; at least one must stay',
+              }),
+              reason: Why,
+            },
+            strict,
+          ),
+          response: {
+            200: Type.Object({
+              person_id: Type.String(),
+              new_person_id: Type.String(),
+              customer_ids: Type.Array(Type.String(), { description: 'The accounts that moved' }),
+              unlinked_identifiers: Type.Integer({
+                description: 'Identifiers both sides shared, which link nobody from now on',
+              }),
+            }),
+            ...ErrorResponses,
+          },
+        },
+      },
+      async (request) => {
+        const split = await app.controls.splitPerson(
+          request.params.id,
+          request.body.customer_ids,
+          actorOf(request),
+          request.body.reason,
+        );
+        return {
+          person_id: split.personId,
+          new_person_id: split.newPersonId,
+          customer_ids: split.moved,
+          unlinked_identifiers: split.unlinked,
+        };
+      },
     );
 
     server.post(

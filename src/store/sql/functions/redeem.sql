@@ -12,7 +12,7 @@ CREATE OR REPLACE FUNCTION promoguard_redeem(
   p_subtotal_minor bigint, p_discount_minor bigint, p_now timestamptz,
   p_per_customer_cap integer, p_per_person_cap integer, p_throttle_per_minute integer,
   p_partner text, p_person_candidate text, p_identity_keys text[], p_context jsonb,
-  p_decision jsonb, p_review boolean
+  p_decision jsonb, p_review boolean, p_shared_limit integer
 ) RETURNS jsonb LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $fn$
 DECLARE
   v_redemption redemptions%ROWTYPE;
@@ -20,6 +20,8 @@ DECLARE
   v_code codes%ROWTYPE;
   v_persons text[];
   v_person text;
+  v_linking text[];
+  v_created timestamptz := (p_context->>'account_created_at')::timestamptz;
   -- A decision without an id takes the redemption's (same ULID, prefix dec_).
   v_decision_id text := CASE WHEN p_decision IS NOT NULL
                              THEN COALESCE(p_decision->>'id', 'dec_' || substr(p_id, 5)) END;
@@ -40,11 +42,28 @@ BEGIN
 
     IF cardinality(p_identity_keys) > 0 THEN
       -- Link everything seen together into one person (merging persons), then count per person.
-      INSERT INTO identity_nodes (key, person_id, first_seen)
-      SELECT k, p_person_candidate, p_now FROM unnest(p_identity_keys) AS k ORDER BY k
+      INSERT INTO identity_nodes (key, person_id, first_seen, account_created_at)
+      SELECT k, p_person_candidate, p_now, CASE WHEN k = 'customer:' || p_customer_id THEN v_created END
+        FROM unnest(p_identity_keys) AS k ORDER BY k
       ON CONFLICT (key) DO NOTHING;
-      SELECT array_agg(DISTINCT person_id) INTO v_persons
-        FROM (SELECT person_id FROM identity_nodes WHERE key = ANY (p_identity_keys) ORDER BY key FOR UPDATE) n;
+      PERFORM 1 FROM identity_nodes WHERE key = ANY (p_identity_keys) ORDER BY key FOR UPDATE;
+      -- An identifier already seen with p_shared_limit other customers (a pickup locker, an office, a
+      -- shared family card at a school) no longer links: its edge is still recorded below, so the
+      -- features see it, but it merges no person. Counted after the lock above, which every redemption
+      -- carrying this identifier takes first: concurrent ones count each other's edges, so the limit is exact.
+      -- An identifier an analyst cut when splitting a person (unlinked) links nobody either.
+      v_linking := ARRAY(
+        SELECT k FROM unnest(p_identity_keys) AS k
+         WHERE starts_with(k, 'customer:')
+            OR NOT (SELECT u.unlinked FROM identity_nodes u WHERE u.key = k)
+           AND (p_shared_limit IS NULL OR (SELECT count(*) FROM (SELECT 1 FROM identity_edges e
+                                       WHERE e.identifier_key = k AND e.customer_id <> p_customer_id
+                                       LIMIT p_shared_limit) s) < p_shared_limit));
+      SELECT array_agg(DISTINCT person_id) INTO v_persons FROM identity_nodes WHERE key = ANY (v_linking);
+      IF v_created IS NOT NULL THEN
+        UPDATE identity_nodes SET account_created_at = v_created
+         WHERE key = 'customer:' || p_customer_id AND account_created_at IS DISTINCT FROM v_created;
+      END IF;
       SELECT min(p) INTO v_person FROM unnest(v_persons) AS p;
       IF cardinality(v_persons) > 1 THEN
         -- Lock every node of the persons being merged in key order first: two merges touching
