@@ -106,6 +106,8 @@ export class Cluster {
       this.output = (this.output + d.toString()).slice(-50_000);
     });
     const node = { url: `http://127.0.0.1:${port}`, port, child };
+    // Known before it is ready, so that stop() ends it even if it never gets there.
+    this.nodes.push(node);
     await waitUntil(`node on ${port} ready`, async () => (await fetch(`${node.url}/readyz`)).ok, 60_000);
     return node;
   }
@@ -113,10 +115,11 @@ export class Cluster {
   async start(): Promise<void> {
     await this.admin_(`CREATE DATABASE ${pg.escapeIdentifier(this.database)}`);
     const [first, ...rest] = this.ports;
-    this.nodes.push(await this.startNode(first as number));
+    await this.startNode(first as number);
     this.admin = /pgk_[A-Za-z0-9_-]+/.exec(this.output)?.[0] ?? '';
     if (!this.admin) throw new Error(`no admin key printed:\n${this.output}`);
-    this.nodes.push(...(await Promise.all(rest.map((p) => this.startNode(p)))));
+    // Each is listed as it is spawned (before its first await), so node(i) is the i-th port.
+    await Promise.all(rest.map((p) => this.startNode(p)));
     const key = await this.call(0, 'POST', '/v1/api-keys', this.admin, {
       name: 'checkout',
       scopes: ['checkout'],
@@ -162,7 +165,11 @@ export class Cluster {
     idem?: string,
   ): Promise<Answer> {
     for (let tries = 1; ; tries++) {
-      const a = await this.call(i, method, route, key, body, idem);
+      // A connection the node closed under load (a keep-alive race) is asked again too.
+      const a = await this.call(i, method, route, key, body, idem).catch((err: unknown) => {
+        if (tries >= 20) throw err;
+        return { status: 503, json: {} as Record<string, unknown> };
+      });
       if (a.status !== 503 || tries >= 20) return a;
       await new Promise((r) => setTimeout(r, 1_000 * Number(a.json.retry_after_seconds ?? 1)));
     }
@@ -196,7 +203,10 @@ export class Cluster {
         if (n.child.exitCode !== null || n.child.signalCode !== null) return;
         const exited = new Promise((r) => n.child.once('exit', r));
         n.child.kill('SIGTERM');
+        // A node that does not finish its shutdown in time is killed: none may outlive the suite.
+        const timer = setTimeout(() => n.child.kill('SIGKILL'), 15_000);
         await exited;
+        clearTimeout(timer);
       }),
     );
     await this.pool.end();
