@@ -27,6 +27,9 @@ export const LATENCY_BUCKETS = [
   0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
 ] as const;
 
+/** A webhook attempt: a receiver on the same network answers in milliseconds; WEBHOOKS_TIMEOUT_MS caps it. */
+export const WEBHOOK_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60] as const;
+
 /** From a redemption to its flag: seconds to a day (the target is minutes). */
 export const DETECTION_BUCKETS = [0.1, 0.5, 1, 5, 15, 60, 300, 600, 1800, 3600, 21600, 86400] as const;
 
@@ -285,6 +288,22 @@ export const METRICS = [
     help: 'Event deliveries that failed on this node (retried after the lease)',
     labels: [],
     source: 'node',
+  },
+  // Webhooks
+  {
+    name: 'promoguard_webhook_deliveries_total',
+    type: 'counter',
+    help: 'Webhook attempts sent by this node by outcome: succeeded (2xx), retrying (scheduled again), failed (410 or the schedule is spent)',
+    labels: ['outcome'],
+    source: 'node',
+  },
+  {
+    name: 'promoguard_webhook_delivery_duration_seconds',
+    type: 'histogram',
+    help: "A webhook attempt from connecting to the receiver's answer (or the timeout), by outcome",
+    labels: ['outcome'],
+    source: 'node',
+    buckets: WEBHOOK_BUCKETS,
   },
   // RED per route
   {

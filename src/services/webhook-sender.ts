@@ -245,7 +245,11 @@ export class WebhookSender {
         () => this.ctx.clock.now(),
       );
     }
-    const outcome = this.outcome(d, result, started, performance.now() - startedMs);
+    const durationMs = performance.now() - startedMs;
+    const outcome = this.outcome(d, result, started, durationMs);
+    const label = { outcome: outcome.status === 'pending' ? 'retrying' : outcome.status };
+    this.ctx.metrics?.inc('promoguard_webhook_deliveries_total', label);
+    this.ctx.metrics?.observe('promoguard_webhook_delivery_duration_seconds', label, durationMs / 1000);
     try {
       if (result.statusCode === 410) await this.gone(d, token, outcome);
       else await this.ctx.db.transaction().execute((trx) => recordAttempt(trx, d.id, token, outcome));

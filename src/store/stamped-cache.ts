@@ -1,16 +1,24 @@
 /**
  * A copy of a data set held in memory by each node, re-read when its change stamp moves: at once on
- * the node that made a change (`invalidate`), within `checkMs` on the others (a one-row read, in the
- * background: the request that notices uses the copy it has, the next ones get the new one).
+ * the node that made a change (`invalidate`); on the others no request is answered from a copy whose
+ * stamp was read more than `checkMs` before the request began. Past half of that the copy is checked in
+ * the background (a one-row read) while requests go on with it; past all of it a request waits for the
+ * check. So a change committed at T is in force on every node for every request begun after T + checkMs.
  */
 import type { Kysely } from 'kysely';
 import type { Database } from './schema.js';
 import { readStamp, type StampName } from './stamps.js';
 
+interface Copy<T> {
+  stamp: number;
+  value: T;
+  /** When the stamp read that this copy is known to be current for began. */
+  readAt: number;
+}
+
 export class StampedCache<T> {
-  private copy: { stamp: number; value: T } | null = null;
-  private loading: Promise<T> | null = null;
-  private checkedAt = 0;
+  private copy: Copy<T> | null = null;
+  private loading: { startedAt: number; value: Promise<T> } | null = null;
   /** Bumped by every invalidation: a load begun before it must not install its older copy. */
   private generation = 0;
 
@@ -28,37 +36,49 @@ export class StampedCache<T> {
     this.loading = null;
   }
 
-  private async reload(): Promise<T> {
+  /** Read the stamp; re-load when it moved (or when there is no copy), and install what was read. */
+  private async check(copy: Copy<T> | null, startedAt: number): Promise<T> {
     const generation = this.generation;
     // The stamp first: a change committed between the two reads is seen again at the next check.
     const stamp = await readStamp(this.db, this.name);
-    const value = await this.load();
-    if (generation === this.generation) {
-      this.copy = { stamp, value };
-      this.checkedAt = Date.now();
+    if (copy !== null && stamp === copy.stamp) {
+      if (generation === this.generation && this.copy === copy) copy.readAt = Math.max(copy.readAt, startedAt);
+      return copy.value;
     }
+    const value = await this.load();
+    if (generation === this.generation) this.copy = { stamp, value, readAt: startedAt };
     return value;
   }
 
+  /** The check under way if it began recently enough for a request begun at `now`, else a new one. */
+  private checking(copy: Copy<T> | null, now: number): Promise<T> {
+    if (this.loading && this.loading.startedAt >= now - this.checkMs) return this.loading.value;
+    const loading = {
+      startedAt: now,
+      value: this.check(copy, now).finally(() => {
+        if (this.loading === loading) this.loading = null;
+      }),
+    };
+    this.loading = loading;
+    return loading.value;
+  }
+
   async get(): Promise<T> {
+    const now = Date.now();
     const copy = this.copy;
-    if (copy === null) {
-      this.loading ??= this.reload().finally(() => {
-        this.loading = null;
+    if (copy === null) return this.checking(null, now);
+    const age = now - copy.readAt;
+    if (age > this.checkMs) {
+      // Past the bound (a quiet node): this request waits for the one-row check rather than judge with
+      // a copy that may miss a change another node committed more than checkMs ago.
+      return this.checking(copy, now).catch((err: unknown) => {
+        this.onError(err);
+        return copy.value;
       });
-      return this.loading;
     }
-    if (Date.now() - this.checkedAt > this.checkMs && this.loading === null) {
-      this.checkedAt = Date.now();
-      this.loading = readStamp(this.db, this.name)
-        .then((stamp) => (stamp !== copy.stamp ? this.reload() : copy.value))
-        .catch((err: unknown) => {
-          this.onError(err);
-          return copy.value;
-        })
-        .finally(() => {
-          this.loading = null;
-        });
+    if (age > this.checkMs / 2 && this.loading === null) {
+      // Ahead of the bound, in the background: under steady traffic no request waits for a check.
+      this.checking(copy, now).catch((err: unknown) => this.onError(err));
     }
     return copy.value;
   }

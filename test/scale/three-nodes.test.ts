@@ -101,16 +101,22 @@ describe.runIf(ready)('three API nodes on one PostgreSQL, Redis and NATS', () =>
     body?: unknown,
     idem?: string,
   ) => {
-    const res = await fetch(`${node.url}${route}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${key}`,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-        ...(idem ? { 'idempotency-key': idem } : {}),
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+    for (let tries = 1; ; tries++) {
+      const res = await fetch(`${node.url}${route}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${key}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          ...(idem ? { 'idempotency-key': idem } : {}),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      const json = (await res.json()) as Record<string, unknown>;
+      // A 503 (the pool or statement timeout of an overloaded host) is asked again after its
+      // Retry-After, as a checkout backend does; only keyed requests, so a repeat changes nothing.
+      if (res.status !== 503 || !idem || tries >= 20) return { status: res.status, json };
+      await new Promise((r) => setTimeout(r, 1_000 * Number(json.retry_after_seconds ?? 1)));
+    }
   };
 
   beforeAll(async () => {
