@@ -61,7 +61,8 @@ export function useLoad<T>(load: () => Promise<T>, deps: unknown[]): Loaded<T> {
   }, []);
   useEffect(() => {
     if (key < 0) return;
-    setResult({ state: 'loading' });
+    // A reload keeps what is shown until the new answer arrives: forms below it keep their state.
+    setResult((was) => (was.state === 'ready' ? was : { state: 'loading' }));
     run();
   }, [run, key]);
   return { ...result, reload: run } as Loaded<T>;

@@ -108,7 +108,8 @@ function PanelGrid({ summary, rate }: { summary: Summary; rate: number | null })
       />
       <Panel
         title="Controls in force"
-        value={[...controls.entries()].map(([k, n]) => `${k} ${n}`).join(' · ') || 'none'}
+        value={count([...controls.values()].reduce((a, b) => a + b, 0))}
+        hint={[...controls.entries()].map(([k, n]) => `${k.replace(/_/g, ' ')} ${n}`).join(', ') || 'none'}
       />
     </section>
   );
@@ -255,7 +256,7 @@ function KillSwitch({ campaigns, changed }: { campaigns: Campaign[]; changed: ()
   }
 
   return (
-    <form className="form kill" onSubmit={stop} aria-labelledby="kill-title">
+    <form className="form kill" onSubmit={stop} aria-labelledby="kill-title" noValidate>
       <h2 id="kill-title">Kill switch</h2>
       {active.length === 0 ? (
         <Empty>No active campaign to stop.</Empty>

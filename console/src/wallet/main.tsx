@@ -127,7 +127,7 @@ function CopyButton({ code }: { code: string }) {
           window.setTimeout(() => setCopied(false), 2000);
         })
       }
-      aria-label={`${text.copy} ${code}`}
+      aria-label={`${copied ? text.copied : text.copy} ${code}`}
     >
       {copied ? text.copied : text.copy}
     </button>
