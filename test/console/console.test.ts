@@ -265,13 +265,22 @@ describe.skipIf(!haveBrowser)('the console in a browser', () => {
     await context.close();
   });
 
-  it('shows finance its reconciliation reports', async () => {
+  it('shows finance its reconciliation reports, and goes back to sign-in when the session ends', async () => {
     const { context, page } = await newPage();
     await signIn(page, 'finance');
     await page.getByRole('link', { name: 'Finance' }).click();
     await page.getByRole('button', { name: 'Run a reconciliation now' }).click();
     await page.getByRole('article').waitFor();
     await shot(page, 'finance');
+
+    // An admin disables the person: the session is over, and the next call brings the sign-in form back.
+    const users = (await t.call('GET', '/v1/console-users')).json().data as { id: string; email: string }[];
+    const finance = users.find((u) => u.email === emails['finance']) as { id: string };
+    const disabled = await t.call('PATCH', `/v1/console-users/${finance.id}`, { body: { disabled: true } });
+    expect(disabled.statusCode, disabled.body).toBe(200);
+    await page.getByRole('button', { name: 'Run a reconciliation now' }).click();
+    await page.getByText('Your session ended. Sign in again to go on.').waitFor();
+    await page.getByRole('button', { name: 'Sign in' }).waitFor();
     await context.close();
   });
 
