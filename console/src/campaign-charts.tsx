@@ -68,7 +68,7 @@ function ActivityCharts({ data, campaign }: { data: Series; campaign: Campaign }
       tooltip: { trigger: 'axis' },
       legend: { top: 0 },
       grid: { left: 40, right: 16, top: 36, bottom: 28 },
-      xAxis: { type: 'time' },
+      xAxis: { type: 'time', min: data.from, max: data.to },
       yAxis: { type: 'value', minInterval: 1 },
       series: [
         { name: 'Redemptions', type: 'bar', data: data.points.map((p) => [p.at, p.redemptions]) },
@@ -93,7 +93,7 @@ function ActivityCharts({ data, campaign }: { data: Series; campaign: Campaign }
       tooltip: { trigger: 'axis', valueFormatter: (v: unknown) => money(Number(v), currency) },
       legend: { top: 0 },
       grid: { left: 72, right: 16, top: 36, bottom: 28 },
-      xAxis: { type: 'time' },
+      xAxis: { type: 'time', min: data.from, max: data.to },
       yAxis: { type: 'value', axisLabel: { formatter: (v: number) => money(v, currency) } },
       series: [
         { name: 'Spent', type: 'line', step: 'end', areaStyle: {}, data: line },

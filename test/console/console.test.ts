@@ -327,6 +327,14 @@ describe.skipIf(!haveBrowser)('the console in a browser', () => {
     // Fits a phone: nothing wider than the viewport.
     expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
     await shot(page, 'wallet-390');
+
+    // The same wallet in English: amounts per locale, the usage guide, the convert rules. (A fresh
+    // document: a change of the fragment alone would not load the page again.)
+    await page.goto('about:blank');
+    await page.goto(`/console/wallet.html#token=${token}&program=${program.json().id}&locale=en-US`);
+    await page.locator('li.coupon').first().getByText('¥500 off').waitFor();
+    await page.getByRole('heading', { name: 'How to use a coupon' }).waitFor();
+    await shot(page, 'wallet-390-en');
     await context.close();
   });
 });
