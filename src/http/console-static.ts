@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import type { App } from '../app.js';
+import { corsOrigins } from '../config.js';
 import { AppError } from '../errors.js';
 
 /** dist/console of the package: this file sits in src/http or dist/http, two levels below the root. */
@@ -31,6 +32,16 @@ export const CONSOLE_CSP = [
   "frame-ancestors 'none'",
 ].join('; ');
 
+/**
+ * The customer wallet page is made to be framed by the shops CORS_ORIGINS names (and by nothing
+ * else); it holds no staff session, only the customer token its frame was given.
+ */
+export const WALLET_PAGE = 'wallet.html';
+
+export function walletCsp(shops: string[]): string {
+  return CONSOLE_CSP.replace("frame-ancestors 'none'", `frame-ancestors ${["'self'", ...shops].join(' ')}`);
+}
+
 /** Vite names every built asset by its content hash: a changed file is a new URL, so it may be kept for good. */
 const HASHED_ASSETS = /^assets\//;
 
@@ -43,12 +54,17 @@ export const consoleStatic =
   async (server) => {
     const root = consoleDirectory(app, given);
     const built = existsSync(root) && statSync(root).isDirectory();
+    const walletPolicy = walletCsp(corsOrigins(app.config.CORS_ORIGINS));
     await server.register(
       async (scope) => {
         if (built) await scope.register(fastifyStatic, { root, serve: false });
-        scope.addHook('onSend', async (_request, reply) => {
-          reply.header('content-security-policy', CONSOLE_CSP);
-          reply.header('x-frame-options', 'DENY');
+        scope.addHook('onSend', async (request, reply) => {
+          if (request.url.split('?')[0] === `/console/${WALLET_PAGE}`) {
+            reply.header('content-security-policy', walletPolicy);
+          } else {
+            reply.header('content-security-policy', CONSOLE_CSP);
+            reply.header('x-frame-options', 'DENY');
+          }
           reply.header('x-content-type-options', 'nosniff');
           reply.header('referrer-policy', 'same-origin');
           reply.header('cross-origin-opener-policy', 'same-origin');

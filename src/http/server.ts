@@ -30,6 +30,7 @@ import { consoleUserRoutes } from './routes/console-users.js';
 import { controlRoutes } from './routes/controls.js';
 import { decisionRoutes } from './routes/decisions.js';
 import { healthRoutes } from './routes/health.js';
+import { insightRoutes } from './routes/insights.js';
 import { listRoutes } from './routes/lists.js';
 import { loyaltyRoutes } from './routes/loyalty.js';
 import { metricsRoutes } from './routes/metrics.js';
@@ -264,7 +265,8 @@ export async function buildServer(app: App, options: ServerOptions = {}): Promis
       tags: [
         {
           name: 'campaigns',
-          description: 'Campaigns and their lifecycle (scope marketing; pause/resume also fraud)',
+          description:
+            'Campaigns and their lifecycle (scope marketing; reading them and pause/resume also fraud)',
         },
         { name: 'codes', description: 'Codes of a campaign (scope marketing)' },
         {
@@ -333,6 +335,7 @@ export async function buildServer(app: App, options: ServerOptions = {}): Promis
     alertRoutes,
     sessionRoutes,
     consoleUserRoutes,
+    insightRoutes,
   ]) {
     await server.register(routes(app), { prefix: '/v1' });
   }

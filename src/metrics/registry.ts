@@ -109,6 +109,31 @@ export class Metrics {
     (this.metrics.get(name) as Gauge).set(labels as Record<string, string>, value);
   }
 
+  /** The promoguard_* metrics as values (what a scrape would read), for the console's panels. */
+  async summary(): Promise<
+    {
+      name: string;
+      type: string;
+      help: string;
+      samples: { labels: Record<string, string>; value: number }[];
+    }[]
+  > {
+    this.options.beforeScrape?.();
+    const all = await this.registry.getMetricsAsJSON();
+    return all
+      .filter((m) => m.name.startsWith('promoguard_'))
+      .map((m) => ({
+        name: m.name,
+        type: String(m.type),
+        help: m.help,
+        samples: m.values.map((v) => ({
+          labels: Object.fromEntries(Object.entries(v.labels).map(([k, l]) => [k, String(l)])),
+          value: v.value,
+          ...('metricName' in v && typeof v.metricName === 'string' ? { series: v.metricName } : {}),
+        })),
+      }));
+  }
+
   /** The text exposition format, and its content type. */
   async scrape(): Promise<{ contentType: string; body: string }> {
     this.options.beforeScrape?.();

@@ -12,6 +12,12 @@ import { newId } from '../lib/ids.js';
 import { type ApprovalKind, type ApprovalRecord, insertApproval } from '../store/approvals.js';
 import { insertAudit } from '../store/audit.js';
 import {
+  campaignSeries,
+  type SeriesBucket,
+  type SeriesPoint,
+  spentBefore,
+} from '../store/campaign-series.js';
+import {
   type CampaignFields,
   findCampaign,
   insertCampaign,
@@ -135,6 +141,9 @@ function checkFields(f: CampaignFields): void {
   });
 }
 
+export const MAX_SERIES_BUCKETS = 2000;
+const BUCKET_MS: Record<SeriesBucket, number> = { minute: 60_000, hour: 3_600_000, day: 86_400_000 };
+
 export class CampaignService {
   constructor(
     private readonly ctx: ServiceContext,
@@ -198,6 +207,30 @@ export class CampaignService {
     });
     this.ctx.afterCommit();
     return change;
+  }
+
+  /**
+   * The campaign over a window in buckets (see store/campaign-series.ts), with the discount in force
+   * from before the window, where its budget burn starts. At most MAX_SERIES_BUCKETS buckets.
+   */
+  async series(
+    id: string,
+    window: { from: Date; to: Date; bucket: SeriesBucket },
+  ): Promise<{ campaign: CampaignRecord; spentBefore: number; points: SeriesPoint[] }> {
+    const span = window.to.getTime() - window.from.getTime();
+    if (span <= 0) throw new AppError('validation_failed', 'querystring/to must be after from');
+    if (span / BUCKET_MS[window.bucket] > MAX_SERIES_BUCKETS) {
+      throw new AppError(
+        'validation_failed',
+        `the window holds more than ${MAX_SERIES_BUCKETS} ${window.bucket} buckets; choose a larger bucket or a shorter window`,
+      );
+    }
+    const campaign = await this.get(id);
+    const [spent, points] = await Promise.all([
+      spentBefore(this.ctx.db, id, window.from),
+      campaignSeries(this.ctx.db, id, window),
+    ]);
+    return { campaign, spentBefore: spent, points };
   }
 
   async get(id: string): Promise<CampaignRecord> {

@@ -24,9 +24,9 @@ describe('the console at /console', () => {
   let unbuilt: FastifyInstance;
   const closers: (() => Promise<void>)[] = [];
 
-  async function serverFor(consoleDir: string) {
+  async function serverFor(consoleDir: string, env: Record<string, string> = {}) {
     const app = await createApp({
-      config: loadConfig({ LOG_LEVEL: 'silent' }),
+      config: loadConfig({ LOG_LEVEL: 'silent', ...env }),
       logger: silentLogger,
       database: await (backends[0] as (typeof backends)[number]).open<Database>(),
       relay: false,
@@ -47,6 +47,7 @@ describe('the console at /console', () => {
     await writeFile(path.join(dir, 'assets/app-abc123.js'), 'console.log(1)');
     await writeFile(path.join(dir, 'favicon.svg'), '<svg xmlns="http://www.w3.org/2000/svg"/>');
     await writeFile(path.join(dir, '.secret'), 'no');
+    await writeFile(path.join(dir, 'wallet.html'), '<!doctype html><title>Your coupons</title>');
     built = await serverFor(dir);
     unbuilt = await serverFor(empty);
   }, 180_000);
@@ -70,6 +71,22 @@ describe('the console at /console', () => {
       expect(res.headers['x-frame-options']).toBe('DENY');
       expect(res.headers['x-content-type-options']).toBe('nosniff');
     }
+  });
+
+  it('lets the shops of CORS_ORIGINS, and no one else, frame the customer wallet page', async () => {
+    const shop = await serverFor(dir, { CORS_ORIGINS: 'https://shop.example' });
+    const res = await shop.inject({ method: 'GET', url: '/console/wallet.html' });
+    expect(res.statusCode).toBe(200);
+    const csp = String(res.headers['content-security-policy']);
+    expect(csp).toContain("frame-ancestors 'self' https://shop.example");
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).not.toContain('unsafe-inline');
+    expect(res.headers['x-frame-options']).toBeUndefined();
+    const page = await shop.inject({ method: 'GET', url: '/console/campaigns' });
+    expect(String(page.headers['content-security-policy'])).toContain("frame-ancestors 'none'");
+    expect(page.headers['x-frame-options']).toBe('DENY');
+    const plain = await built.inject({ method: 'GET', url: '/console/wallet.html' });
+    expect(String(plain.headers['content-security-policy'])).toMatch(/frame-ancestors 'self'$/);
   });
 
   it('serves hashed assets for good and other files uncached', async () => {

@@ -5610,6 +5610,131 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/campaigns/{id}/series": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One campaign over time: redemptions, discount (budget burn), rollbacks, risk refusals
+         * @description Buckets without activity are left out. `from` defaults to 24 hours before `to`, `to` to now; a window may hold at most 2000 buckets.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description UTC instant, RFC 3339 */
+                    from?: string;
+                    /** @description UTC instant, RFC 3339 */
+                    to?: string;
+                    /** @description default hour */
+                    bucket?: "minute" | "hour" | "day";
+                };
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["CampaignSeries"];
+                    };
+                };
+                400: components["responses"]["Problem400"];
+                401: components["responses"]["Problem401"];
+                403: components["responses"]["Problem403"];
+                404: components["responses"]["Problem404"];
+                409: components["responses"]["Problem409"];
+                422: components["responses"]["Problem422"];
+                428: components["responses"]["Problem428"];
+                429: components["responses"]["Problem429"];
+                503: components["responses"]["Problem503"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/metrics/summary": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The service's metrics as JSON: this node's counters since it started and the database gauges
+         * @description The promoguard_* series of GET /metrics. `campaign_id` keeps only the series of that campaign (and those without a campaign label).
+         */
+        get: {
+            parameters: {
+                query?: {
+                    campaign_id?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** Format: date-time */
+                            at: string;
+                            metrics: {
+                                name: string;
+                                /** @description counter, gauge or histogram */
+                                type: string;
+                                help: string;
+                                /** @description Histograms as their _bucket (label le), _sum and _count series */
+                                samples: {
+                                    labels: {
+                                        [key: string]: string;
+                                    };
+                                    value: number;
+                                    /** @description A histogram’s series: name_bucket, name_sum or name_count */
+                                    series?: string;
+                                }[];
+                            }[];
+                        };
+                    };
+                };
+                400: components["responses"]["Problem400"];
+                401: components["responses"]["Problem401"];
+                403: components["responses"]["Problem403"];
+                404: components["responses"]["Problem404"];
+                409: components["responses"]["Problem409"];
+                422: components["responses"]["Problem422"];
+                428: components["responses"]["Problem428"];
+                429: components["responses"]["Problem429"];
+                503: components["responses"]["Problem503"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -5834,6 +5959,35 @@ export interface components {
                 ends_at: string;
                 /** @description Redemptions per minute the campaign expects at the peak */
                 expected_per_minute: number;
+            }[];
+        };
+        CampaignSeries: {
+            campaign_id: string;
+            currency: string;
+            budget_minor: number | null;
+            bucket: string;
+            /** Format: date-time */
+            from: string;
+            /** Format: date-time */
+            to: string;
+            /** @description Discount in force from redemptions before `from`: where the burn starts */
+            spent_before_minor: number;
+            points: {
+                /**
+                 * Format: date-time
+                 * @description Start of the bucket (UTC)
+                 */
+                at: string;
+                /** @description Redemptions made in the bucket (later rollbacks included) */
+                redemptions: number;
+                /** @description Discount of the bucket’s redemptions still in force */
+                spent_minor: number;
+                /** @description Redemptions rolled back in the bucket */
+                rollbacks: number;
+                /** @description Redemption attempts the risk engine blocked */
+                risk_blocked: number;
+                /** @description Redemption attempts the risk engine challenged */
+                risk_challenged: number;
             }[];
         };
         CheckoutBody: {

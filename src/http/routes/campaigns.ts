@@ -339,7 +339,8 @@ export const campaignRoutes =
     server.get(
       '/campaigns',
       {
-        config,
+        // On-call reads what it may pause.
+        config: killSwitch,
         schema: {
           tags: ['campaigns'],
           summary: 'List campaigns, newest first',
@@ -361,7 +362,7 @@ export const campaignRoutes =
     server.get(
       '/campaigns/:id',
       {
-        config,
+        config: killSwitch,
         schema: {
           tags: ['campaigns'],
           summary: 'Read a campaign',
