@@ -42,7 +42,8 @@ export class StampedCache<T> {
     // The stamp first: a change committed between the two reads is seen again at the next check.
     const stamp = await readStamp(this.db, this.name);
     if (copy !== null && stamp === copy.stamp) {
-      if (generation === this.generation && this.copy === copy) copy.readAt = Math.max(copy.readAt, startedAt);
+      if (generation === this.generation && this.copy === copy)
+        copy.readAt = Math.max(copy.readAt, startedAt);
       return copy.value;
     }
     const value = await this.load();

@@ -100,7 +100,13 @@ for (const backend of backends) {
     async function remediationsOf(alertId: string) {
       const r = await t.call('GET', `/v1/remediations?alert_id=${alertId}`, { key: fraud });
       expect(r.statusCode).toBe(200);
-      return r.json().data as { id: string; action: string; status: string; dry_run: boolean; change: any }[];
+      return r.json().data as {
+        id: string;
+        action: string;
+        status: string;
+        dry_run: boolean;
+        change: Record<string, unknown>;
+      }[];
     }
 
     async function lift(id: string) {
