@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { CompiledQuery } from 'kysely';
 import pg from 'pg';
+import { loadConfig } from '../../dist/config.js';
 import { newId } from '../../dist/lib/ids.js';
 import { IdentifierHasher } from '../../dist/security/identifier-hasher.js';
 import { identityKeys, resolveContext } from '../../dist/security/request-context.js';
@@ -14,6 +15,9 @@ import { fingerprint } from '../../dist/services/redemptions.js';
 import { openDatabase } from '../../dist/store/connect.js';
 import { REDEEM_SQL, redeemArgs } from '../../dist/store/redemptions.js';
 import { LatencyRecorder } from './stats.mjs';
+
+/** The service passes the configured limit on linking through widely shared identifiers; so does the limit. */
+const SHARED_LIMIT = loadConfig({}).IDENTITY_SHARED_LIMIT;
 
 export const USER_AGENT = 'promoguard-bench/1 (autocannon)';
 export const SUBTOTAL_MINOR = 10_000;
@@ -101,6 +105,7 @@ export function makeRedeemParams(row, req, hasher, decision = null) {
     perPersonCap: row.per_person_cap === null ? null : Number(row.per_person_cap),
     throttlePerMinute: row.throttle_per_minute === null ? null : Number(row.throttle_per_minute),
     partner: row.partner,
+    sharedLimit: SHARED_LIMIT,
     personCandidate: newId('person', now.getTime()),
     identityKeys: identityKeys(req.customerId, resolved),
     context: Object.keys(resolved.stored).length > 0 ? resolved.stored : null,
