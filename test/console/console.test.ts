@@ -76,7 +76,10 @@ describe.skipIf(!haveBrowser)('the console in a browser', () => {
   async function newPage(
     viewport = { width: 1280, height: 800 },
   ): Promise<{ context: BrowserContext; page: Page }> {
-    const context = await browser.newContext({ viewport, baseURL: base });
+    // Headless Chromium says so in its user agent, and the default rules refuse automation on the
+    // customer's own routes (wallet reads, conversions): these tests play a person in a browser.
+    const userAgent = `Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/${browser.version()} Safari/537.36`;
+    const context = await browser.newContext({ viewport, baseURL: base, userAgent });
     const page = await context.newPage();
     page.setDefaultTimeout(10_000);
     current = page;

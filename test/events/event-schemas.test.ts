@@ -79,7 +79,11 @@ for (const backend of backends) {
         body: { generate: { count: 3, prefix: 'SCH' } },
       });
       expect(batch.statusCode, batch.body).toBeLessThan(300);
-      await t.app.relay.drain();
+      // The batch's event is written once its codes are in, which may finish after the answer.
+      for (let i = 0; i < 100 && !seen.some((e) => e.type === 'code.batch_generated'); i++) {
+        await t.app.relay.drain();
+        if (!seen.some((e) => e.type === 'code.batch_generated')) await new Promise((r) => setTimeout(r, 50));
+      }
 
       const ajv = validator();
       const types = new Set<string>();

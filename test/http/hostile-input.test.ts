@@ -111,6 +111,8 @@ async function tableNames(t: TestApp): Promise<string[]> {
  * The outbox is counted only (the relay stamps delivered rows).
  */
 async function fingerprint(t: TestApp, tables: string[]): Promise<Fingerprint> {
+  // A redemption's customer history is written just after its answer: let the last one land first.
+  await t.app.loyalty.settled();
   const quote = (name: string) => `"${name.replaceAll('"', '""')}"`;
   const counts = tables.map((n) => `(SELECT count(*) FROM ${quote(n)}) AS ${quote(`rows:${n}`)}`).join(',\n');
   const { rows } = await sql<Fingerprint>`

@@ -35,7 +35,7 @@ describe('classify', () => {
       }),
     );
     expect(held).toMatchObject({ outcome: 'held', grantedMinor: 700 });
-    expect(held.decision).toEqual({ action: 'review', rules: ['r1:review'] });
+    expect(held.decision).toEqual({ id: 'dec_1', action: 'review', rules: ['r1:review'] });
     expect(
       classify('redeem', answer(201, { discount_minor: 500 }, { 'idempotent-replayed': 'true' })),
     ).toMatchObject({ outcome: 'replayed', grantedMinor: 0 });
