@@ -1,7 +1,7 @@
 /**
  * Analysts' rules: saved only when their expression type-checks, audited, and taken into account by
- * every node within seconds (the engine re-reads the rule set when its stamp changes). Backtests
- * evaluate a saved or draft rule over the stored decisions of a period — over exactly the inputs each
+ * every node for requests begun 2 s after the commit (the engine re-reads the rule set when its stamp
+ * changes). Backtests evaluate a saved or draft rule over the stored decisions of a period — over exactly the inputs each
  * live decision saw — and score it against the labels present.
  */
 import type { RiskAction, RuleMode } from '../domain/risk.js';

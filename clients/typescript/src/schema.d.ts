@@ -2207,7 +2207,7 @@ export interface paths {
         put?: never;
         /**
          * Create a rule
-         * @description The expression is type-checked now: an unknown feature or field, a comparison of a count with a string, or a result that is not a bool is a 400 `rule_invalid` naming it. Every node applies a new rule within about two seconds. Resolution: allow-list > block > challenge > review > allow; shadow rules are recorded on the decision and never act.
+         * @description The expression is type-checked now: an unknown feature or field, a comparison of a count with a string, or a result that is not a bool is a 400 `rule_invalid` naming it. Every node applies a new rule to every request begun 2 s after the commit. Resolution: allow-list > block > challenge > review > allow; shadow rules are recorded on the decision and never act.
          */
         post: {
             parameters: {
@@ -2918,7 +2918,7 @@ export interface paths {
         put?: never;
         /**
          * Make a model the enforcing one (its score becomes `features.model_score`)
-         * @description Audited with the reason. The model enforcing before is retired. Every node scores with it within about two seconds. Rules read the score as `has(features.model_score) && features.model_score > …`.
+         * @description Audited with the reason. The model enforcing before is retired. Every node scores with it for requests begun 2 s after the promotion. Rules read the score as `has(features.model_score) && features.model_score > …`.
          */
         post: {
             parameters: {

@@ -289,8 +289,8 @@ export const modelRoutes =
           tags,
           summary: 'Make a model the enforcing one (its score becomes `features.model_score`)',
           description:
-            'Audited with the reason. The model enforcing before is retired. Every node scores with it within ' +
-            'about two seconds. Rules read the score as `has(features.model_score) && features.model_score > …`.',
+            'Audited with the reason. The model enforcing before is retired. Every node scores with it for requests begun ' +
+            '2 s after the promotion. Rules read the score as `has(features.model_score) && features.model_score > …`.',
           params: Params,
           body: Reason,
           response: { 200: ScoreModel, ...ErrorResponses },

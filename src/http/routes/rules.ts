@@ -241,8 +241,8 @@ export const ruleRoutes =
           description:
             'The expression is type-checked now: an unknown feature or field, a comparison of a count with a ' +
             'string, or a result that is not a bool is a 400 `rule_invalid` naming it. Every node applies a new ' +
-            'rule within about two seconds. Resolution: allow-list > block > challenge > review > allow; ' +
-            'shadow rules are recorded on the decision and never act.',
+            'rule to every request begun 2 s after the commit. Resolution: allow-list > block > challenge > ' +
+            'review > allow; shadow rules are recorded on the decision and never act.',
           body: RuleCreate,
           response: { 201: Rule, ...ErrorResponses },
         },
