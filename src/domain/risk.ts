@@ -24,6 +24,7 @@ export type FeatureEntity =
   | 'device+campaign'
   | 'code'
   | 'campaign'
+  | 'partner+campaign'
   | 'ip'
   | 'person'
   | 'customer'
@@ -103,6 +104,26 @@ export const FEATURES: readonly FeatureDefinition[] = [
       'Distinct accounts younger than 24 hours that redeemed in this campaign in the last hour (M6: a leaked code farmed by new accounts).',
   },
   {
+    name: 'code_new_accounts_24h',
+    entity: 'code',
+    windowMs: 24 * HOUR,
+    statistic: 'distinct count',
+    type: 'int',
+    source: 'counter',
+    description:
+      'Distinct accounts younger than 24 hours that redeemed this code in the last 24 hours (a referral code farmed by a ring of fresh accounts).',
+  },
+  {
+    name: 'partner_redemptions_1h',
+    entity: 'partner+campaign',
+    windowMs: HOUR,
+    statistic: 'count',
+    type: 'int',
+    source: 'counter',
+    description:
+      "Redemptions of this code's partner's codes in this campaign in the last hour; 0 for a code without a partner.",
+  },
+  {
     name: 'ip_failed_attempts_1h',
     entity: 'ip',
     windowMs: HOUR,
@@ -111,6 +132,17 @@ export const FEATURES: readonly FeatureDefinition[] = [
     source: 'counter',
     description:
       'Failed validations and redemptions (unknown, used-up, expired, revoked or not-yours codes; a blocked identifier or blocked_by_rule) from this client address (IPv6: its /64) in the last hour.',
+    operations: ALL_OPERATIONS,
+  },
+  {
+    name: 'ip_customers_1h',
+    entity: 'ip',
+    windowMs: HOUR,
+    statistic: 'distinct count',
+    type: 'int',
+    source: 'counter',
+    description:
+      'Distinct customer accounts seen from this client address (IPv6: its /64) in validations and redemptions in the last hour, not counting this one unless seen before: how many people a failure count on a NAT is shared by.',
     operations: ALL_OPERATIONS,
   },
   {
@@ -201,6 +233,16 @@ export const FEATURES: readonly FeatureDefinition[] = [
     source: 'database',
     description:
       "Redemptions per hour the campaign's declared planned peak expects (planned_peaks expected_per_minute x 60), for a peak that overlaps the last hour; 0 when none does. A flash sale's own burst is expected, not a leak.",
+  },
+  {
+    name: 'partner_cap',
+    entity: 'partner+campaign',
+    windowMs: null,
+    statistic: 'value',
+    type: 'int',
+    source: 'database',
+    description:
+      "The contract cap on redemptions of this code's partner in this campaign. Absent for a code without a partner or a partner without a cap: test with has(features.partner_cap).",
   },
   {
     name: 'customer_redemptions',

@@ -142,11 +142,45 @@ export const DEFAULT_PACK: readonly PackRule[] = [
     reason: 'Many brand-new accounts are redeeming this campaign; this account is new',
   },
   {
+    id: 'rule_default_new_account_flood',
+    name: 'Flood of new accounts',
+    description:
+      "A leaked code past the burst: while 5 or more accounts younger than a day redeemed the campaign in the last hour, beyond its declared planned peak, a new account's redemption is held for review. A step-up alone lets through whoever opens accounts on their own phone; the hold stops the money until a person looks. Established customers, and a declared flash sale's sign-ups, are not affected.",
+    expression:
+      'has(features.account_age_hours) && features.account_age_hours < 24.0 && features.campaign_new_accounts_1h >= 5 && features.campaign_new_accounts_1h >= features.campaign_planned_per_hour',
+    action: 'review',
+    mode: 'enforce',
+    reason: 'A flood of brand-new accounts is redeeming this campaign; this account is new',
+  },
+  {
+    id: 'rule_default_referral_ring',
+    name: 'Fresh accounts sharing one code',
+    description:
+      "A code of its own (a referral or partner code, kind unique) that another account younger than a day already redeemed within 24 hours, redeemed by a new account again: a ring farming its leader's referral code with fresh accounts, whatever identifiers they rotate. An honest referrer's friends rarely sign up and order the same day; the hold lets a person release them.",
+    expression:
+      "code.kind == 'unique' && has(features.account_age_hours) && features.account_age_hours < 24.0 && features.code_new_accounts_24h >= 1",
+    action: 'review',
+    mode: 'enforce',
+    reason: 'Another brand-new account redeemed this code in the last day; this account is new too',
+  },
+  {
+    id: 'rule_default_partner_burn',
+    name: "Partner's cap spent fast",
+    description:
+      "The code's partner redeemed a tenth of its contract cap or more within the last hour: a cap meant to last the contract is being spent in hours, the shape of a batch posted on a coupon site. Redemptions are held for review (the partner's genuine customers are released) while the rate lasts.",
+    expression:
+      'has(features.partner_cap) && features.partner_cap > 0 && features.partner_redemptions_1h * 10 >= features.partner_cap',
+    action: 'review',
+    mode: 'enforce',
+    reason: "A tenth of the partner's cap was redeemed within the last hour",
+  },
+  {
     id: 'rule_default_guessing_address',
     name: 'Guessing from this address',
     description:
-      'Fifteen or more failed codes from one address (IPv6: /64) in an hour, slower than the lockout catches: a slow sprayer, or a busy NAT — hence a challenge, not a block.',
-    expression: 'features.ip_failed_attempts_1h >= 15',
+      "Fifteen or more failed codes from one address (IPv6: /64) in an hour, slower than the lockout catches, and three or more for every account seen there: a slow sprayer, whether it keeps its account or opens new ones. A carrier or campus NAT's subscribers share the address and their typos, but each mistypes a code now and then, not three times; a guesser behind the NAT is still locked out on its own.",
+    expression:
+      'features.ip_failed_attempts_1h >= 15 && features.ip_failed_attempts_1h >= 3 * features.ip_customers_1h',
     action: 'challenge',
     mode: 'enforce',
     reason: 'Many failed code attempts came from this address in the last hour',

@@ -175,6 +175,8 @@ export interface AttemptRecord {
   codeId: string | null;
   /** The redemption made, if any. */
   redemptionId: string | null;
+  /** The partner of the code redeemed, if any. */
+  partner?: string | null | undefined;
   /** A failed attempt in the sense of isFailedAttempt (guessing; a blocked identifier; blocked_by_rule). */
   failed: boolean;
   now: Date;
@@ -269,8 +271,13 @@ export class RiskEngine {
       add('device_customers_24h', `dv:${device}`);
     }
     if (payment && s.code) add('code_payment_instruments_30d', `cp:${s.code.id}`);
+    if (s.code) add('code_new_accounts_24h', `cna:${s.code.id}`);
     if (s.campaign) add('campaign_new_accounts_1h', `cn:${s.campaign.id}`);
-    if (s.context.ipKey) add('ip_failed_attempts_1h', `if:${s.context.ipKey}`);
+    if (s.campaign && s.code?.partner) add('partner_redemptions_1h', `pr:${s.campaign.id}:${s.code.partner}`);
+    if (s.context.ipKey) {
+      add('ip_failed_attempts_1h', `if:${s.context.ipKey}`);
+      add('ip_customers_1h', `ic:${s.context.ipKey}`);
+    }
     return q;
   }
 
@@ -394,6 +401,8 @@ export class RiskEngine {
       features.linked_strong_links = s.facts.linkedStrongLinks;
       features.shared_identifier_customers = s.facts.sharedIdentifierCustomers;
       features.customer_redemptions = s.facts.customerRedemptions;
+      if (s.facts.partnerCap != null && !notComputed.has('partner_cap'))
+        features.partner_cap = s.facts.partnerCap;
       const ratio = s.cart ? amountRatio(s.cart.subtotalMinor, s.facts.meanSubtotalMinor) : null;
       if (ratio !== null) features.order_amount_ratio = ratio;
     }
@@ -529,7 +538,24 @@ export class RiskEngine {
           member: a.customerId,
           windowMs: w('campaign_new_accounts_1h'),
         });
+        if (a.codeId) {
+          events.push({
+            key: `cna:${a.codeId}`,
+            member: a.customerId,
+            windowMs: w('code_new_accounts_24h'),
+          });
+        }
       }
+      if (a.partner) {
+        events.push({
+          key: `pr:${a.campaignId}:${a.partner}`,
+          member: a.redemptionId,
+          windowMs: w('partner_redemptions_1h'),
+        });
+      }
+    }
+    if (a.context.ipKey) {
+      events.push({ key: `ic:${a.context.ipKey}`, member: a.customerId, windowMs: w('ip_customers_1h') });
     }
     if (a.failed && a.context.ipKey) {
       events.push({ key: `if:${a.context.ipKey}`, member: eventId(), windowMs: w('ip_failed_attempts_1h') });

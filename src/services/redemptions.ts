@@ -252,7 +252,12 @@ export class RedemptionService {
   }
 
   /** Count the attempt into the risk features (after its decision, never into its own). */
-  private record(admission: Admission, customerId: string, result: RedeemResult | ValidationResult): void {
+  private record(
+    admission: Admission,
+    customerId: string,
+    result: RedeemResult | ValidationResult,
+    seen: Seen,
+  ): void {
     const redemption = 'redemption' in result && result.ok && !result.replayed ? result.redemption : null;
     const failed =
       ('valid' in result && !result.valid && isFailedAttempt(result.reason)) ||
@@ -266,6 +271,7 @@ export class RedemptionService {
       campaignId: redemption?.campaignId ?? null,
       codeId: redemption?.codeId ?? null,
       redemptionId: redemption?.id ?? null,
+      partner: redemption ? seen.partner : null,
       failed,
       now: this.ctx.clock.now(),
     });
@@ -296,7 +302,7 @@ export class RedemptionService {
       throw err;
     }
     const result = await this.decideValidation(req, admission, options, seen);
-    this.record(admission, req.customer.id, result);
+    this.record(admission, req.customer.id, result, seen);
     if (!result.valid && isFailedAttempt(result.reason)) await this.recordGuess(req, admission);
     await this.defenses.settle(
       admission,
@@ -391,7 +397,7 @@ export class RedemptionService {
       );
     }
     if (!(result.ok && result.replayed)) {
-      this.record(admission, req.customer.id, result);
+      this.record(admission, req.customer.id, result, seen);
       if (!result.ok && result.reason !== 'challenge_required' && isFailedAttempt(result.reason))
         await this.recordGuess(req, admission);
       // A challenge is neither a success nor a failure of the caller's: it does not move the lockout.

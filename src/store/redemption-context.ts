@@ -44,6 +44,8 @@ export interface RiskFacts {
   linkedStrongLinks: number;
   /** The most other customers that share one of this request's identifiers (counted up to 100). */
   sharedIdentifierCustomers: number;
+  /** The contract cap of the code's partner in this campaign; null without a partner or a cap. */
+  partnerCap?: number | null | undefined;
 }
 
 /** What a validation or redemption reads before deciding (see loadRedemptionContext). */
@@ -106,6 +108,7 @@ interface ContextResult {
   customer_uses: number;
   person_uses: number;
   partner_full: boolean;
+  partner_cap?: number | null;
   throttled: boolean;
   linked_accounts: number;
   identity: {
@@ -153,6 +156,7 @@ function contextFromResult(result: unknown, q: ContextQuery): LoadedContext {
         ...identityFacts(row.identity ?? identityAlone(q)),
         sharedIdentifierCustomers: Number(row.shared_max ?? 0),
         customerRedemptions: row.customer_redemptions,
+        partnerCap: row.partner_cap == null ? null : Number(row.partner_cap),
         meanSubtotalMinor: row.mean_subtotal == null ? null : Number(row.mean_subtotal),
       },
     },

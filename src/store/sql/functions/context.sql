@@ -34,10 +34,15 @@ BEGIN
                                                       WHERE e.identifier_key = k AND e.customer_id <> p_customer_id
                                                       LIMIT 100) s))
     INTO v_shared FROM unnest(p_keys) AS k WHERE NOT starts_with(k, 'customer:');
+  -- An account established for 30 days or more does not link through where it ships (as in
+  -- redeem.sql): a customer who moves into a flat inherits nothing from the former tenant, while a
+  -- new account shipping to a known address still links (the multi-accounting the address catches).
   SELECT array_agg(DISTINCT person_id) INTO v_persons FROM identity_nodes
    WHERE key = ANY (p_keys) AND NOT unlinked
      AND (starts_with(key, 'customer:') OR p_shared_limit IS NULL
-          OR COALESCE((v_shared->>key)::integer, 0) < p_shared_limit);
+          OR COALESCE((v_shared->>key)::integer, 0) < p_shared_limit)
+     AND NOT (p_account_created_at <= p_now - interval '30 days'
+              AND (starts_with(key, 'address:') OR starts_with(key, 'place:')));
   v_customers := ARRAY(SELECT substr(n.key, 10) FROM identity_nodes n
                         WHERE starts_with(n.key, 'customer:') AND n.person_id = ANY (v_persons)
                        UNION SELECT p_customer_id);
@@ -74,6 +79,8 @@ BEGIN
                   WHERE pu.campaign_id = v_campaign.id AND pu.person_id = ANY (v_persons)), 0) END,
     'partner_full', COALESCE((SELECT pc.cap IS NOT NULL AND pc.used >= pc.cap FROM partner_caps pc
                                WHERE pc.campaign_id = v_campaign.id AND pc.partner = v_code.partner), false),
+    'partner_cap', CASE WHEN v_code.partner IS NULL THEN NULL ELSE
+       (SELECT pc.cap FROM partner_caps pc WHERE pc.campaign_id = v_campaign.id AND pc.partner = v_code.partner) END,
     'throttled', v_campaign.throttle_per_minute IS NOT NULL AND COALESCE(
        (SELECT m.uses >= v_campaign.throttle_per_minute FROM campaign_minute m
          WHERE m.campaign_id = v_campaign.id AND m.minute = date_trunc('minute', p_now)), false),

@@ -51,14 +51,20 @@ BEGIN
       -- shared family card at a school) no longer links: its edge is still recorded below, so the
       -- features see it, but it merges no person. Counted after the lock above, which every redemption
       -- carrying this identifier takes first: concurrent ones count each other's edges, so the limit is exact.
-      -- An identifier an analyst cut when splitting a person (unlinked) links nobody either.
+      -- An identifier an analyst cut when splitting a person (unlinked) links nobody either. An account
+      -- established for 30 days or more links through no address or building someone else was seen
+      -- with: the former tenant of a flat is not the customer who moved in. An address first seen now
+      -- joins its person, so a new account shipping there later still links to it.
       v_linking := ARRAY(
         SELECT k FROM unnest(p_identity_keys) AS k
          WHERE starts_with(k, 'customer:')
             OR NOT (SELECT u.unlinked FROM identity_nodes u WHERE u.key = k)
            AND (p_shared_limit IS NULL OR (SELECT count(*) FROM (SELECT 1 FROM identity_edges e
                                        WHERE e.identifier_key = k AND e.customer_id <> p_customer_id
-                                       LIMIT p_shared_limit) s) < p_shared_limit));
+                                       LIMIT p_shared_limit) s) < p_shared_limit)
+           AND NOT (v_created <= p_now - interval '30 days'
+                    AND (starts_with(k, 'address:') OR starts_with(k, 'place:'))
+                    AND (SELECT u.person_id FROM identity_nodes u WHERE u.key = k) <> p_person_candidate));
       SELECT array_agg(DISTINCT person_id) INTO v_persons FROM identity_nodes WHERE key = ANY (v_linking);
       IF v_created IS NOT NULL THEN
         UPDATE identity_nodes SET account_created_at = v_created
