@@ -504,6 +504,11 @@ export function buildCli(getConfig: () => Config): Command {
     .option('--out <file>', 'write the JSON result here (default: ./simulate-results/<time>-seed<seed>.json)')
     .option('--no-progress', 'no progress bar')
     .option(
+      '--operator',
+      'operator mode: remediation policies in dry_run enforce during the run, and the alerts and remediations are reported (default with --embedded)',
+    )
+    .option('--no-operator', 'no operator mode (with --embedded)')
+    .option(
       '--label-decisions',
       'afterwards, label every stored decision with the truth (abuse or legitimate): training data for `model train`',
     )
@@ -549,6 +554,7 @@ export function buildCli(getConfig: () => Config): Command {
           concurrency: opts.concurrency,
           scenarios: scenarios ?? null,
           labelDecisions: opts.labelDecisions ?? false,
+          operator: opts.operator ?? opts.embedded === true,
           onProgress: (done, planned) => {
             if (!bar) return;
             if (!started) {
@@ -587,6 +593,7 @@ interface SimulateCliOptions {
   out?: string;
   progress: boolean;
   labelDecisions?: boolean;
+  operator?: boolean;
 }
 
 function wholeNumber(value: string): number {

@@ -178,9 +178,9 @@ export const DEFAULT_PACK: readonly PackRule[] = [
     id: 'rule_default_guessing_address',
     name: 'Guessing from this address',
     description:
-      "Fifteen or more failed codes from one address (IPv6: /64) in an hour, slower than the lockout catches, and three or more for every account seen there: a slow sprayer, whether it keeps its account or opens new ones. A carrier or campus NAT's subscribers share the address and their typos, but each mistypes a code now and then, not three times; a guesser behind the NAT is still locked out on its own.",
+      'Fifteen or more failed codes from one address (IPv6: /64) in an hour, slower than the lockout catches: a slow sprayer, also one opening a fresh account for every guess. A customer with an account a week old or more is spared where the failures are spread thin (under three per account seen there): the subscribers of a carrier or campus NAT share its address and the typos and guesser behind it, and the guesser is still locked out on its own.',
     expression:
-      'features.ip_failed_attempts_1h >= 15 && features.ip_failed_attempts_1h >= 3 * features.ip_customers_1h',
+      'features.ip_failed_attempts_1h >= 15 && (!has(features.account_age_hours) || features.account_age_hours < 168.0 || features.ip_failed_attempts_1h >= 3 * features.ip_customers_1h)',
     action: 'challenge',
     mode: 'enforce',
     reason: 'Many failed code attempts came from this address in the last hour',

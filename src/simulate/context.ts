@@ -23,6 +23,8 @@ export interface RunSettings {
 export class Simulation {
   readonly attempts: AttemptRecord[] = [];
   readonly actors: ActorRecord[] = [];
+  /** The scenario that created each campaign (id → name): what an alert or remediation was about. */
+  readonly campaignScenario = new Map<string, string>();
   /** performance.now() when the traffic started. */
   t0 = performance.now();
   /** Server clock minus local clock (ms). */
@@ -175,6 +177,7 @@ export class ScenarioContext {
       bucket: 'setup',
       body: { currency: 'USD', status: 'active', starts_at: '2020-01-01T00:00:00Z', ...body },
     });
+    this.sim.campaignScenario.set(String(created['id']), this.name);
     return String(created['id']);
   }
 

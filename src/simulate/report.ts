@@ -1,7 +1,8 @@
 /** The scorecard as text tables (stdout) and the whole run as JSON (a file). */
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { SimulationResult } from './runner.js';
+import type { OperatorAlert, OperatorRemediation } from './operator.js';
+import type { OperatorResult, SimulationResult } from './runner.js';
 import { latencySummary, type ScenarioRow } from './scorecard.js';
 
 export function money(minor: number): string {
@@ -60,6 +61,11 @@ const abuseColumns: Column<Row>[] = [
   { head: 'err', value: (r) => String(r.abuse.outcomes.error) },
   { head: 'entitled', value: (r) => String(r.entitledAttempts) },
   { head: 'at stake', value: (r) => money(r.abuse.valueAtStakeMinor) },
+  {
+    head: 'value stopped',
+    value: (r) =>
+      pct(r.abuse.valueAtStakeMinor === 0 ? null : r.abuse.valueProtectedMinor / r.abuse.valueAtStakeMinor),
+  },
   { head: 'leaked', value: (r) => money(r.abuse.valueLeakedMinor) },
   { head: 'protected', value: (r) => money(r.abuse.valueProtectedMinor) },
   { head: 'p50 ms', value: (r) => ms(r.latency.p50Ms) },
@@ -123,7 +129,51 @@ export function formatScorecard(result: SimulationResult): string {
       `honest customers hurt ${pct(overall.honest.hurtRate)}, denied ${pct(overall.honest.deniedRate)}`,
     `time: setup ${m.setupSeconds} s, traffic ${m.trafficSeconds} s, total ${m.totalSeconds} s`,
   );
+  if (result.operator) out.push('', formatOperator(result.operator));
   return `${out.join('\n')}\n`;
+}
+
+const seconds = (ms: number | null) => (ms === null ? '-' : (ms / 1000).toFixed(1));
+
+/** Operator mode: the remediations applied during the run (when, by which policy, on what), and the alerts. */
+export function formatOperator(op: OperatorResult): string {
+  const scenarioOf = (campaignId: string | null) =>
+    campaignId ? (op.campaignScenarios[campaignId] ?? campaignId) : '-';
+  const switched = op.policies.filter((p) => p.switched).length;
+  const enforcing = op.policies.filter((p) => p.mode === 'enforce' || p.switched).length;
+  const byKind = new Map<string, number>();
+  for (const a of op.alerts) byKind.set(a.kind, (byKind.get(a.kind) ?? 0) + 1);
+  const out = [
+    `operator: ${op.policies.length} remediation policies, ${enforcing} enforcing` +
+      (switched > 0 ? ` (${switched} switched from dry_run for the run)` : '') +
+      `; ${op.alerts.length} alerts (${[...byKind].map(([k, n]) => `${k} ${n}`).join(', ') || 'none'}); ` +
+      `${op.remediations.length} remediations`,
+  ];
+  if (op.remediations.length > 0) {
+    const columns: Column<OperatorRemediation>[] = [
+      { head: 'at s', value: (r) => seconds(r.atMs) },
+      { head: 'action', value: (r) => (r.dryRun ? `${r.action} (dry run)` : r.action), left: true },
+      { head: 'policy', value: (r) => r.policyId, left: true },
+      { head: 'alert', value: (r) => r.alertKind, left: true },
+      { head: 'target', value: (r) => r.target.type, left: true },
+      { head: 'scenario', value: (r) => scenarioOf(r.target.campaignId), left: true },
+      { head: 'ended s', value: (r) => seconds(r.endedAtMs) },
+    ];
+    out.push('', table(columns, op.remediations, []));
+  }
+  if (op.alerts.length > 0) {
+    const columns: Column<OperatorAlert>[] = [
+      { head: 'at s', value: (a) => seconds(a.atMs) },
+      { head: 'alert', value: (a) => a.kind, left: true },
+      { head: 'severity', value: (a) => a.severity, left: true },
+      { head: 'scope', value: (a) => a.scope.type, left: true },
+      { head: 'scenario', value: (a) => scenarioOf(a.scope.campaignId), left: true },
+      { head: 'observed', value: (a) => a.observed.toFixed(1) },
+      { head: 'expected', value: (a) => a.expected.toFixed(2) },
+    ];
+    out.push('', table(columns, op.alerts, []));
+  }
+  return out.join('\n');
 }
 
 /** Writes the whole result; returns the path written. */

@@ -6,6 +6,7 @@
 import { ScenarioContext, Simulation } from './context.js';
 import { SimHttpClient } from './http-client.js';
 import type { ActorRecord, AttemptRecord, ScenarioInfo } from './model.js';
+import { collectOperatorReport, enforcePolicies, type OperatorReport, restorePolicies } from './operator.js';
 import { OUTCOME_MEANING, type Outcome } from './outcomes.js';
 import { selectScenarios } from './scenarios.js';
 import { buildScorecard, type Scorecard } from './scorecard.js';
@@ -28,6 +29,16 @@ export interface SimulateOptions {
    * legitimate for honest and entitled attempts): training data for the learned score.
    */
   labelDecisions?: boolean;
+  /**
+   * Operator mode: every enabled remediation policy in dry_run enforces during the run (switched back
+   * after it), and the alerts and remediations of the run are read back into the result.
+   */
+  operator?: boolean;
+}
+
+/** What the operating loop did during an operator-mode run, with the scenario each campaign belongs to. */
+export interface OperatorResult extends OperatorReport {
+  campaignScenarios: Record<string, string>;
 }
 
 export interface SimulationResult {
@@ -47,10 +58,13 @@ export interface SimulationResult {
     serverClockOffsetMs: number;
     /** Decisions labeled with the simulator's truth (`--label-decisions`); null when not asked. */
     labeledDecisions: number | null;
+    operator: boolean;
   };
   /** What each outcome counts as (the table the scorecard applies). */
   outcomeMeaning: Record<Outcome, { abuseStopped: boolean; honestHurt: boolean }>;
   scorecard: Scorecard;
+  /** Operator mode: the alerts raised and remediations applied during the run; null when off. */
+  operator: OperatorResult | null;
   /** HTTP calls the client made, per bucket (each scenario, and `setup`). */
   httpCalls: Record<string, number>;
   actors: ActorRecord[];
@@ -111,16 +125,29 @@ export async function runSimulation(options: SimulateOptions): Promise<Simulatio
     options.onProgress?.(done, Math.max(planned, done));
   };
 
+  const policies = options.operator ? await enforcePolicies(http) : null;
+  let operator: OperatorResult | null = null;
   const setupStart = performance.now();
-  await Promise.all(prepared.map((p) => p.setup()));
-  const trafficStart = performance.now();
-  sim.t0 = trafficStart;
-  sim.t0ServerMs = Date.now() + sim.serverOffsetMs;
-  options.onProgress?.(0, planned);
-  await Promise.all(prepared.map((p) => p.run()));
-  const finished = performance.now();
-  // Adaptive actors make more or fewer attempts than planned: the bar ends full either way.
-  options.onProgress?.(done, done);
+  const setupStartServerMs = Date.now() + sim.serverOffsetMs;
+  let trafficStart: number;
+  let finished: number;
+  try {
+    await Promise.all(prepared.map((p) => p.setup()));
+    trafficStart = performance.now();
+    sim.t0 = trafficStart;
+    sim.t0ServerMs = Date.now() + sim.serverOffsetMs;
+    options.onProgress?.(0, planned);
+    await Promise.all(prepared.map((p) => p.run()));
+    finished = performance.now();
+    // Adaptive actors make more or fewer attempts than planned: the bar ends full either way.
+    options.onProgress?.(done, done);
+    if (policies) {
+      const report = await collectOperatorReport(http, policies, setupStartServerMs, sim.t0ServerMs);
+      operator = { ...report, campaignScenarios: Object.fromEntries(sim.campaignScenario) };
+    }
+  } finally {
+    if (policies) await restorePolicies(http, policies);
+  }
 
   const labeled = options.labelDecisions ? await labelDecisions(http, sim.attempts) : null;
 
@@ -146,9 +173,11 @@ export async function runSimulation(options: SimulateOptions): Promise<Simulatio
       totalSeconds: round((Date.now() - started.getTime()) / 1000),
       serverClockOffsetMs: sim.serverOffsetMs,
       labeledDecisions: labeled,
+      operator: options.operator === true,
     },
     outcomeMeaning: OUTCOME_MEANING,
     scorecard: buildScorecard(infos, sim.actors, sim.attempts),
+    operator,
     httpCalls: http.countsByBucket(),
     actors: sim.actors,
     attempts: sim.attempts,

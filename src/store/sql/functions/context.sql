@@ -41,7 +41,7 @@ BEGIN
    WHERE key = ANY (p_keys) AND NOT unlinked
      AND (starts_with(key, 'customer:') OR p_shared_limit IS NULL
           OR COALESCE((v_shared->>key)::integer, 0) < p_shared_limit)
-     AND NOT (p_account_created_at <= p_now - interval '30 days'
+     AND NOT (COALESCE(p_account_created_at <= p_now - interval '30 days', false)
               AND (starts_with(key, 'address:') OR starts_with(key, 'place:')));
   v_customers := ARRAY(SELECT substr(n.key, 10) FROM identity_nodes n
                         WHERE starts_with(n.key, 'customer:') AND n.person_id = ANY (v_persons)

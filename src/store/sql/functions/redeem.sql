@@ -62,7 +62,7 @@ BEGIN
            AND (p_shared_limit IS NULL OR (SELECT count(*) FROM (SELECT 1 FROM identity_edges e
                                        WHERE e.identifier_key = k AND e.customer_id <> p_customer_id
                                        LIMIT p_shared_limit) s) < p_shared_limit)
-           AND NOT (v_created <= p_now - interval '30 days'
+           AND NOT (COALESCE(v_created <= p_now - interval '30 days', false)
                     AND (starts_with(k, 'address:') OR starts_with(k, 'place:'))
                     AND (SELECT u.person_id FROM identity_nodes u WHERE u.key = k) <> p_person_candidate));
       SELECT array_agg(DISTINCT person_id) INTO v_persons FROM identity_nodes WHERE key = ANY (v_linking);
