@@ -227,3 +227,57 @@ describe.each(backends.slice(0, 1))('simulate: a small mix against the embedded 
     expect(text).toMatch(/overall: \d+ attempts/);
   });
 });
+
+describe.each(backends.slice(0, 1))('simulate: operator mode ($name)', (backend) => {
+  let t: TestApp;
+  let result: SimulationResult;
+  const POLICY = 'rpol_default_guessing_wave';
+
+  beforeAll(async () => {
+    t = await startTestApp(backend, { env: REAL_LIMITS });
+    const url = await t.server.listen({ port: 0, host: '127.0.0.1' });
+    const patched = await t.call('PATCH', `/v1/remediation-policies/${POLICY}`, {
+      key: t.keys.admin,
+      body: { mode: 'dry_run' },
+    });
+    expect(patched.statusCode, patched.body).toBe(200);
+    result = await runSimulation({
+      url,
+      apiKey: t.keys.admin,
+      seed: 3,
+      scale: 0.3,
+      durationSeconds: 4,
+      tag: 'op',
+      concurrency: 8,
+      scenarios: ['race-exploit', 'code-spraying'],
+      operator: true,
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('enforces a dry-run policy for the run and puts it back afterwards', async () => {
+    const policy = result.operator?.policies.find((p) => p.id === POLICY);
+    expect(policy).toMatchObject({ mode: 'dry_run', switched: true });
+    const after = await t.call('GET', `/v1/remediation-policies/${POLICY}`, { key: t.keys.admin });
+    expect(after.json().mode).toBe('dry_run');
+  });
+
+  it('reports the alerts raised and the remediations applied during the run, with their times', () => {
+    const op = result.operator;
+    expect(op).not.toBeNull();
+    // A race's refused duplicates (code_used_up) on one campaign are a refusal wave; the guessing
+    // policy, enforcing for the run, tightens the campaign's guessing limit.
+    const wave = op?.alerts.find((a) => a.kind === 'refusal_wave' && a.scope.type === 'campaign');
+    expect(wave).toBeDefined();
+    expect(op?.campaignScenarios[wave?.scope.campaignId ?? '']).toBe('race-exploit');
+    const applied = op?.remediations.find((r) => r.alertId === wave?.id);
+    expect(applied).toMatchObject({ policyId: POLICY, action: 'tighten_guessing', dryRun: false });
+    expect(applied?.atMs).toBeGreaterThanOrEqual(wave?.atMs ?? Number.POSITIVE_INFINITY);
+    const text = formatScorecard(result);
+    expect(text).toMatch(/operator: \d+ remediation policies/);
+    expect(text).toContain('tighten_guessing');
+  });
+});
