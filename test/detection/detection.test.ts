@@ -143,6 +143,31 @@ for (const backend of backends) {
       clock.advance(10 * MINUTE);
     });
 
+    it('watches a public code’s own rate, and gives a single-use code no key of its own', async () => {
+      const created = await t.call('POST', '/v1/campaigns', { body: campaignBody() });
+      expect(created.statusCode, created.body).toBe(201);
+      const id = created.json().id as string;
+      const code = unique('PUBLIC');
+      const made = await t.call('POST', `/v1/campaigns/${id}/codes`, {
+        body: { codes: [{ code, max_uses: 10_000 }] },
+      });
+      expect(made.statusCode, made.body).toBe(201);
+      await baselineThenBurst(Array(2 * 40 + 30).fill(code), 40, 30);
+      const scopes = (await alerts(`?campaign_id=${id}`))
+        .filter((a) => a.kind === 'redemption_spike')
+        .map((a) => a.scope.type)
+        .sort();
+      expect(scopes).toEqual(['campaign', 'code']);
+
+      // Three single-use codes of a new campaign: one new rate key (the campaign), none per code.
+      const batch = await campaignWithCodes(3);
+      const before = (t.app.detection as DetectionService).sizes.rate;
+      for (const c of batch.codes) await redeem(c);
+      await t.app.relay.drain();
+      expect((t.app.detection as DetectionService).sizes.rate - before).toBe(1);
+      clock.advance(10 * MINUTE);
+    });
+
     it('the same burst inside a declared planned peak raises none', async () => {
       const start = nextMinute();
       const peak = {
