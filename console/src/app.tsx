@@ -1,5 +1,6 @@
 /** The console shell: sign-in, the navigation the role may use, and the page the path names. */
 import type { ReactNode } from 'react';
+import { ApiKeysPage, UsersPage } from './pages/admin.tsx';
 import { AuditPage } from './pages/audit.tsx';
 import { CampaignDetail, CampaignEdit, CampaignList, CampaignNew } from './pages/campaigns.tsx';
 import { FinancePage } from './pages/finance.tsx';
@@ -29,6 +30,8 @@ const PAGES: Page[] = [
   { path: '/rules', nav: 'Rules', scope: 'fraud', render: () => <RulesPage /> },
   { path: '/finance', nav: 'Finance', scope: 'finance', render: () => <FinancePage /> },
   { path: '/audit', nav: 'Audit log', scope: 'fraud', render: () => <AuditPage /> },
+  { path: '/admin/users', nav: 'Users', scope: 'admin', render: () => <UsersPage /> },
+  { path: '/admin/api-keys', nav: 'API keys', scope: 'admin', render: () => <ApiKeysPage /> },
 ];
 
 const ROLE_NAMES = {

@@ -5496,7 +5496,7 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        /** Change the role, disable or enable, or set a new password (disabling and a new password end every session of the user) */
+        /** Change the role, disable or enable, unlock after failed sign-ins, or set a new password (disabling and a new password end every session of the user) */
         patch: {
             parameters: {
                 query?: never;
@@ -5516,6 +5516,11 @@ export interface paths {
                         role?: "marketing" | "fraud" | "on_call" | "finance" | "admin";
                         disabled?: boolean;
                         password?: string;
+                        /**
+                         * @description Lift a lock after failed sign-ins now, and reset the count of failures
+                         * @enum {boolean}
+                         */
+                        unlock?: true;
                     };
                 };
             };
