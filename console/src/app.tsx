@@ -1,6 +1,7 @@
 /** The console shell: sign-in, the navigation the role may use, and the page the path names. */
 import type { ReactNode } from 'react';
 import { ApiKeysPage, UsersPage } from './pages/admin.tsx';
+import { ApprovalsPage } from './pages/approvals.tsx';
 import { AuditPage } from './pages/audit.tsx';
 import { CampaignDetail, CampaignEdit, CampaignList, CampaignNew } from './pages/campaigns.tsx';
 import { FinancePage } from './pages/finance.tsx';
@@ -25,6 +26,7 @@ const PAGES: Page[] = [
   { path: '/campaigns/new', scope: 'marketing', render: () => <CampaignNew /> },
   { path: '/campaigns/:id', scope: 'marketing', render: (p) => <CampaignDetail id={p.id as string} /> },
   { path: '/campaigns/:id/edit', scope: 'marketing', render: (p) => <CampaignEdit id={p.id as string} /> },
+  { path: '/approvals', nav: 'Approvals', scope: 'marketing', render: () => <ApprovalsPage /> },
   { path: '/on-call', nav: 'On-call', scope: 'fraud', render: () => <OnCallPage /> },
   { path: '/reviews', nav: 'Review queue', scope: 'fraud', render: () => <ReviewsPage /> },
   { path: '/rules', nav: 'Rules', scope: 'fraud', render: () => <RulesPage /> },
