@@ -49,14 +49,18 @@ function ApprovalCard({ approval, decided }: { approval: Approval; decided: () =
     }
   }
 
+  const campaign = useLoad(
+    () => need(api.GET('/v1/campaigns/{id}', { params: { path: { id: approval.target_id } } })),
+    [approval.target_id],
+  );
   const fields = Object.entries(approval.change);
   return (
     <article className="case" aria-label={`Approval ${approval.id}`}>
       <div className="page-head">
         <h2>
           {approval.kind === 'campaign.create' ? 'Activate a new campaign' : 'Change a campaign'}{' '}
-          <Link to={`/campaigns/${approval.target_id}`} className="mono">
-            {approval.target_id}
+          <Link to={`/campaigns/${approval.target_id}`}>
+            {campaign.state === 'ready' ? campaign.data.name : approval.target_id}
           </Link>
         </h2>
         <span

@@ -40,14 +40,16 @@ function SpendChart({ report, currency }: { report: SpendReport; currency: strin
       .maximumFractionDigits;
     const scale = 10 ** (digits ?? 2);
     return {
+      animation: false,
       tooltip: { trigger: 'axis' },
       legend: { type: 'scroll', bottom: 0 },
-      grid: { left: 60, right: 16, top: 16, bottom: 48 },
+      grid: { left: 60, right: 16, top: 32, bottom: 48 },
       xAxis: { type: 'category', data: periods.map((p) => periodLabel(p, report.period)) },
       yAxis: { type: 'value', name: currency },
       series: campaigns.map(([id, name]) => ({
         type: 'bar',
         stack: 'net',
+        barMaxWidth: 56,
         name,
         data: periods.map((p) => {
           const row = rows.find((r) => r.period_start === p && r.campaign_id === id);
@@ -282,7 +284,7 @@ function Reconciliations() {
   }
 
   return (
-    <section>
+    <section className="spaced">
       <div className="page-head">
         <h2>Reconciliation</h2>
         <button type="button" className="primary" onClick={() => void run()} disabled={running}>

@@ -419,7 +419,7 @@ function Alerts({ tick, changed }: { tick: number; changed: () => void }) {
                     </td>
                     <td>
                       <span className={`badge badge-alert-${a.status}`}>{a.status}</span>
-                      {a.acknowledged_by && <div className="muted">by {a.acknowledged_by}</div>}
+                      {a.acknowledged_by && <div className="muted mono">by {a.acknowledged_by}</div>}
                     </td>
                     <td>
                       {a.status === 'open' && (
@@ -509,7 +509,14 @@ function Remediations({
             <>
               <label>
                 Reason for a lift (required, kept in the audit log)
-                <input value={reason} onChange={(e) => setReason(e.target.value)} maxLength={500} />
+                <input
+                  value={reason}
+                  onChange={(e) => {
+                    setReason(e.target.value);
+                    setError(null);
+                  }}
+                  maxLength={500}
+                />
               </label>
               <table className="list" aria-label="Remediations">
                 <thead>
@@ -570,7 +577,7 @@ export function OnCallPage() {
         <span className="muted">Panels refresh every {POLL_MS / 1000} s</span>
       </div>
       <Panels />
-      <div className="grid-2">
+      <div className="stack">
         <Alerts tick={tick} changed={() => setVersion((n) => n + 1)} />
         <Remediations tick={tick} version={version} changed={() => setVersion((n) => n + 1)} />
       </div>
