@@ -50,6 +50,7 @@ import { RemediationService } from './services/remediations.js';
 import { ReviewService } from './services/reviews.js';
 import { RuleService } from './services/rules.js';
 import { ScoreModelService } from './services/score-models.js';
+import { SpendService } from './services/spend.js';
 import { WebhookSender } from './services/webhook-sender.js';
 import { WebhookService } from './services/webhooks.js';
 import { type Backend, type OpenedDatabase, openDatabase } from './store/connect.js';
@@ -87,6 +88,8 @@ export interface App {
   approvals: ApprovalService;
   audit: AuditService;
   reconciliation: ReconciliationService;
+  /** Discount spend by campaign and period, from the ledger (finance). */
+  spend: SpendService;
   /** The Prometheus registry: this node's counters and the database gauges, read on scrape. */
   metrics: Metrics;
   outcomes: OutcomeService;
@@ -457,6 +460,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     approvals: new ApprovalService(ctx, campaigns),
     audit: new AuditService(ctx),
     reconciliation,
+    spend: new SpendService(ctx),
     metrics,
     outcomes: new OutcomeService(ctx),
     telemetry,

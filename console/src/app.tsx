@@ -1,5 +1,7 @@
 /** The console shell: sign-in, the navigation the role may use, and the page the path names. */
 import type { ReactNode } from 'react';
+import { ApiKeysPage, UsersPage } from './pages/admin.tsx';
+import { ApprovalsPage } from './pages/approvals.tsx';
 import { AuditPage } from './pages/audit.tsx';
 import { CampaignDetail, CampaignEdit, CampaignList, CampaignNew } from './pages/campaigns.tsx';
 import { FinancePage } from './pages/finance.tsx';
@@ -24,11 +26,14 @@ const PAGES: Page[] = [
   { path: '/campaigns/new', scope: 'marketing', render: () => <CampaignNew /> },
   { path: '/campaigns/:id', scope: 'marketing', render: (p) => <CampaignDetail id={p.id as string} /> },
   { path: '/campaigns/:id/edit', scope: 'marketing', render: (p) => <CampaignEdit id={p.id as string} /> },
+  { path: '/approvals', nav: 'Approvals', scope: 'marketing', render: () => <ApprovalsPage /> },
   { path: '/on-call', nav: 'On-call', scope: 'fraud', render: () => <OnCallPage /> },
   { path: '/reviews', nav: 'Review queue', scope: 'fraud', render: () => <ReviewsPage /> },
   { path: '/rules', nav: 'Rules', scope: 'fraud', render: () => <RulesPage /> },
   { path: '/finance', nav: 'Finance', scope: 'finance', render: () => <FinancePage /> },
   { path: '/audit', nav: 'Audit log', scope: 'fraud', render: () => <AuditPage /> },
+  { path: '/admin/users', nav: 'Users', scope: 'admin', render: () => <UsersPage /> },
+  { path: '/admin/api-keys', nav: 'API keys', scope: 'admin', render: () => <ApiKeysPage /> },
 ];
 
 const ROLE_NAMES = {

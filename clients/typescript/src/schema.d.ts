@@ -3974,6 +3974,64 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/finance/spend": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Discount spend by campaign and day, week or month, from the ledger (JSON or CSV)
+         * @description Sums the ledger’s expense entries: a redemption counts in the period it was made, a rollback in the period it was rolled back. `from` defaults to 30 days before `to`, `to` to now; a window covers at most 400 days by day, 3 years by week, 10 years by month, and at most 20,000 rows.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description UTC instant, RFC 3339 */
+                    from?: string;
+                    /** @description UTC instant, RFC 3339 */
+                    to?: string;
+                    /** @description default day */
+                    period?: "day" | "week" | "month";
+                    campaign_id?: string;
+                    format?: "json" | "csv";
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The report, or with format=csv its rows as text/csv (money in minor units) */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["SpendReport"];
+                        "text/csv": string;
+                    };
+                };
+                400: components["responses"]["Problem400"];
+                401: components["responses"]["Problem401"];
+                403: components["responses"]["Problem403"];
+                404: components["responses"]["Problem404"];
+                409: components["responses"]["Problem409"];
+                422: components["responses"]["Problem422"];
+                428: components["responses"]["Problem428"];
+                429: components["responses"]["Problem429"];
+                503: components["responses"]["Problem503"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/redemptions/{id}/outcome": {
         parameters: {
             query?: never;
@@ -5496,7 +5554,7 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        /** Change the role, disable or enable, or set a new password (disabling and a new password end every session of the user) */
+        /** Change the role, disable or enable, unlock after failed sign-ins, or set a new password (disabling and a new password end every session of the user) */
         patch: {
             parameters: {
                 query?: never;
@@ -5516,6 +5574,11 @@ export interface paths {
                         role?: "marketing" | "fraud" | "on_call" | "finance" | "admin";
                         disabled?: boolean;
                         password?: string;
+                        /**
+                         * @description Lift a lock after failed sign-ins now, and reset the count of failures
+                         * @enum {boolean}
+                         */
+                        unlock?: true;
                     };
                 };
             };
@@ -5618,7 +5681,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * One campaign over time: redemptions, discount (budget burn), rollbacks, risk refusals
+         * One campaign over time: redemptions, discount (budget burn), rollbacks, new accounts, risk refusals
          * @description Buckets without activity are left out. `from` defaults to 24 hours before `to`, `to` to now; a window may hold at most 2000 buckets.
          */
         get: {
@@ -5970,6 +6033,8 @@ export interface components {
             from: string;
             /** Format: date-time */
             to: string;
+            /** @description An account younger than this counts as new */
+            new_account_hours: number;
             /** @description Discount in force from redemptions before `from`: where the burn starts */
             spent_before_minor: number;
             points: {
@@ -5984,6 +6049,10 @@ export interface components {
                 spent_minor: number;
                 /** @description Redemptions rolled back in the bucket */
                 rollbacks: number;
+                /** @description Redemptions made in the bucket by an account younger than `new_account_hours` (by the `account_created_at` the request sent) */
+                new_accounts: number;
+                /** @description Redemptions made in the bucket whose request sent `account_created_at`: the share’s denominator */
+                account_age_known: number;
                 /** @description Redemption attempts the risk engine blocked */
                 risk_blocked: number;
                 /** @description Redemption attempts the risk engine challenged */
@@ -6527,6 +6596,40 @@ export interface components {
                 count: number;
                 predicted: number | null;
                 observed: number | null;
+            }[];
+        };
+        SpendReport: {
+            /** @enum {string} */
+            period: "day" | "week" | "month";
+            /** Format: date-time */
+            from: string;
+            /** Format: date-time */
+            to: string;
+            /** @description By period, then campaign, then currency */
+            data: {
+                /**
+                 * Format: date-time
+                 * @description Start of the period (UTC; weeks start Monday)
+                 */
+                period_start: string;
+                campaign_id: string;
+                campaign_name: string | null;
+                currency: string;
+                /** @description Discount of the redemptions made in the period */
+                spent_minor: number;
+                /** @description Discount given back by rollbacks in the period */
+                reversed_minor: number;
+                /** @description spent_minor - reversed_minor: the ledger’s expense of the period */
+                net_minor: number;
+                redemptions: number;
+                reversals: number;
+            }[];
+            /** @description The window’s sums per currency (amounts of different currencies never add up) */
+            totals: {
+                currency: string;
+                spent_minor: number;
+                reversed_minor: number;
+                net_minor: number;
             }[];
         };
         StoredDecision: {
