@@ -39,6 +39,7 @@ import type { ServiceContext } from './services/context.js';
 import { ControlService } from './services/controls.js';
 import { Defenses } from './services/defenses.js';
 import { DetectionService, decodeRefusal, refusalSignal } from './services/detection.js';
+import { DetectionLeader } from './services/detection-leader.js';
 import { ListService } from './services/lists.js';
 import { LoyaltyGuard } from './services/loyalty-guard.js';
 import { OutcomeService } from './services/outcomes.js';
@@ -107,6 +108,8 @@ export interface App {
   alerts: AlertService;
   /** The streaming detectors, when DETECTION is on and the relay runs. */
   detection: DetectionService | null;
+  /** Holds or waits for the detection lease (null with DETECTION=off). */
+  detectionLeader: DetectionLeader | null;
   close(): Promise<void>;
 }
 
@@ -413,17 +416,25 @@ export async function createApp(options: AppOptions): Promise<App> {
       if (refusal) bus.publishTransient(refusalSubject, JSON.stringify(refusal));
     });
   }
-  await detection?.start(
-    bus,
-    telemetry,
-    bus instanceof JetStreamBus
-      ? (handler) =>
-          bus.subscribeTransient(refusalSubject, 'detection', (text) => {
-            const refusal = decodeRefusal(text);
-            if (refusal) handler(refusal);
-          })
-      : undefined,
-  );
+  const detectionLeader = detection
+    ? new DetectionLeader(ctx, detection, {
+        leaseMs: config.DETECTION_LEASE_SECONDS * 1000,
+        logger: { info: (obj, msg) => options.logger.info?.(obj, msg), error: logger.error },
+        start: () =>
+          detection.start(
+            bus,
+            telemetry,
+            bus instanceof JetStreamBus
+              ? (handler) =>
+                  bus.subscribeTransient(refusalSubject, 'detection', (text) => {
+                    const refusal = decodeRefusal(text);
+                    if (refusal) handler(refusal);
+                  })
+              : undefined,
+          ),
+      })
+    : null;
+  await detectionLeader?.start();
   let closed = false;
   const campaigns = new CampaignService(ctx, {
     policy: approvalPolicy(config),
@@ -479,6 +490,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     }),
     alerts: new AlertService(ctx),
     detection,
+    detectionLeader,
     async close() {
       if (closed) return;
       closed = true;
@@ -493,7 +505,9 @@ export async function createApp(options: AppOptions): Promise<App> {
       if (patternRefresh) clearInterval(patternRefresh);
       await relay.stop();
       // After the relay: no event is handed over any more, and the state saved is the last one.
-      await detection?.stop().catch((err: unknown) => logger.error({ err }, 'detector state not saved'));
+      await detectionLeader
+        ?.stop()
+        .catch((err: unknown) => logger.error({ err }, 'detector state not saved'));
       await webhookSender.stop();
       await bus.close();
       await database.close();

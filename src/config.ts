@@ -271,6 +271,13 @@ const EnvSchema = Type.Object({
     default: 'on',
     description: 'Streaming detectors that raise alerts (docs/detection.md); off = none run on this node',
   }),
+  DETECTION_LEASE_SECONDS: Type.Integer({
+    minimum: 2,
+    maximum: 600,
+    default: 15,
+    description:
+      'One node with DETECTION=on runs the detectors, holding a lease in the database for this long and renewing it every third; another takes over when it lapses',
+  }),
   DETECTION_INTERVAL_SECONDS: Type.Integer({
     minimum: 1,
     maximum: 3600,

@@ -182,6 +182,14 @@ export const METRICS = [
     source: 'node',
     seed: 'M8',
   },
+  {
+    name: 'promoguard_detection_leader',
+    type: 'gauge',
+    help: 'Whether this node runs the streaming detectors (1) or waits for their lease (0); one node of the cluster holds it',
+    labels: [],
+    source: 'node',
+    seed: 'M8',
+  },
   // M9: manual review queue
   {
     name: 'promoguard_review_queue_pending',

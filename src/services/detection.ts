@@ -272,8 +272,11 @@ export class DetectionService {
     this.saver.unref();
   }
 
-  /** Stops consuming, waits for alerts under way, and saves the state. */
-  async stop(): Promise<void> {
+  /**
+   * Stops consuming, waits for alerts under way, and saves the state, unless `save` is false: a node
+   * that lost its lease must not overwrite the state the node holding it now saves.
+   */
+  async stop({ save = true }: { save?: boolean } = {}): Promise<void> {
     if (!this.started) return;
     this.started = false;
     this.unsubscribe?.();
@@ -282,7 +285,11 @@ export class DetectionService {
     if (this.ticker) clearInterval(this.ticker);
     if (this.saver) clearInterval(this.saver);
     await Promise.allSettled([...this.inFlight]);
-    await this.save();
+    if (save) await this.save();
+  }
+
+  get running(): boolean {
+    return this.started;
   }
 
   /** Resolves when the alerts being raised from refused attempts are written (tests, shutdown). */

@@ -293,6 +293,13 @@ export interface DetectorSnapshotsTable {
   saved_at: Date;
 }
 
+export interface NodeLeasesTable {
+  name: string;
+  holder: string;
+  acquired_at: Date;
+  expires_at: Date;
+}
+
 export interface ServerSecretsTable {
   name: string;
   value: string;
@@ -582,6 +589,7 @@ export interface Database {
   remediation_revoked_codes: RemediationRevokedCodesTable;
   alerts: AlertsTable;
   detector_snapshots: DetectorSnapshotsTable;
+  node_leases: NodeLeasesTable;
 }
 
 /**
