@@ -295,7 +295,7 @@ export async function labelDecision(
 }
 
 export type ReviewOutcome =
-  | { outcome: 'reviewed' | 'already_reviewed'; redemption: Redemption }
+  | { outcome: 'reviewed' | 'already_reviewed' | 'locked'; redemption: Redemption }
   | { outcome: 'not_found' | 'not_under_review' };
 
 export const REVIEW = dbFunction('promoguard_review', {
@@ -310,7 +310,7 @@ export const REVIEW = dbFunction('promoguard_review', {
 });
 
 type ReviewResult =
-  | { outcome: 'reviewed' | 'already_reviewed'; redemption: RedemptionRow }
+  | { outcome: 'reviewed' | 'already_reviewed' | 'locked'; redemption: RedemptionRow }
   | { outcome: 'not_found' | 'not_under_review' };
 
 export async function reviewRedemption(
@@ -344,22 +344,6 @@ export async function reviewRedemption(
     return { outcome: result.outcome, redemption: redemptionFromRow(result.redemption) };
   }
   return { outcome: result.outcome };
-}
-
-/** Redemptions waiting for review, oldest first. */
-export async function pendingReviews(
-  db: Kysely<Database>,
-  page: { limit: number; after?: string | undefined; campaignId?: string | undefined },
-): Promise<Redemption[]> {
-  let query = db
-    .selectFrom('redemptions')
-    .selectAll()
-    .where('review_status', '=', 'pending')
-    .orderBy('id')
-    .limit(page.limit);
-  if (page.after) query = query.where('id', '>', page.after);
-  if (page.campaignId) query = query.where('campaign_id', '=', page.campaignId);
-  return (await query.execute()).map(redemptionFromRow);
 }
 
 export async function countPendingReviews(db: Kysely<Database>): Promise<number> {
