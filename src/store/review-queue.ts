@@ -26,15 +26,19 @@ export interface ReviewFilter {
   now: Date;
 }
 
-/** Cases in the order they were held (ids are time-ordered), a page at a time. */
+/**
+ * Pending cases oldest first (the order they wait in), decided ones newest first (what was just done);
+ * ids are time-ordered. A page at a time.
+ */
 export async function listReviews(db: Kysely<Database>, f: ReviewFilter): Promise<Redemption[]> {
+  const oldestFirst = f.status === 'pending';
   let query = db
     .selectFrom('redemptions as r')
     .selectAll('r')
     .where('r.review_status', '=', f.status)
-    .orderBy('r.id')
+    .orderBy('r.id', oldestFirst ? 'asc' : 'desc')
     .limit(f.limit);
-  if (f.after) query = query.where('r.id', '>', f.after);
+  if (f.after) query = query.where('r.id', oldestFirst ? '>' : '<', f.after);
   if (f.campaignId) query = query.where('r.campaign_id', '=', f.campaignId);
   if (f.customerId) query = query.where('r.customer_id', '=', f.customerId);
   if (f.personId) {

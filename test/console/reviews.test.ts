@@ -157,7 +157,7 @@ describe.skipIf(!haveBrowser)('the review queue in a browser', () => {
     await article.getByLabel('Legitimate').check();
     await article.getByLabel('Note', { exact: true }).fill(`known customer ${XSS}`);
     await noXss(page);
-    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.evaluate('window.scrollTo(0, 0)');
     await shot(page, 'review-case');
     await article.getByRole('button', { name: 'Approve' }).click();
     await page.getByText('Choose a case, or take the oldest').waitFor();
@@ -215,7 +215,7 @@ describe.skipIf(!haveBrowser)('the review queue in a browser', () => {
     const inbox = page.getByRole('table', { name: 'Inbox' });
     await expect.poll(() => inbox.locator('tbody tr').count()).toBe(3);
     await bulk.getByLabel('Note for all selected').fill(`ring on one email ${XSS}`);
-    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.evaluate('window.scrollTo(0, 0)');
     await shot(page, 'review-bulk');
     await bulk.getByRole('button', { name: 'Reject selected' }).click();
     await page.getByRole('status').getByText('Rejected: 3 decided').waitFor();

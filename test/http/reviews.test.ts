@@ -221,7 +221,15 @@ describe.each(backends.map((b) => [b.name, b] as const))('the review queue on %s
     expect(idsOf(await list('assigned=unassigned'))).toEqual([young, elsewhere].sort());
 
     await t.call('POST', `/v1/reviews/${old}/reject`, { key: analystA, body: {} });
-    expect(idsOf(await list(`status=rejected&campaign_id=${one.campaignId}`))).toEqual([old]);
+    await t.call('POST', `/v1/reviews/${young}/reject`, { key: analystA, body: {} });
+    // Decided cases newest first, a page at a time.
+    const rejected = await list(`status=rejected&campaign_id=${one.campaignId}&limit=1`);
+    expect((rejected.json().data as ReviewJson[]).map((r) => r.redemption.id)).toEqual([young]);
+    const rest = await list(
+      `status=rejected&campaign_id=${one.campaignId}&limit=1&cursor=${rejected.json().next_cursor}`,
+    );
+    expect((rest.json().data as ReviewJson[]).map((r) => r.redemption.id)).toEqual([old]);
+    expect(rest.json().next_cursor).toBeNull();
     expect(idsOf(await list(`status=approved&campaign_id=${one.campaignId}`))).toEqual([]);
     const page1 = await list(`campaign_id=${other.campaignId}&limit=1`);
     expect(page1.json().next_cursor).toBeNull();

@@ -3089,7 +3089,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * The review inbox: held redemptions, oldest first, with their decision and linked accounts
+         * The review inbox: pending cases oldest first (decided ones newest first), with their decision and linked accounts
          * @description Pending cases by default; filter by status, campaign, a rule that fired, customer, person, who holds them and age. `pending` is the whole queue length; `sla_minutes` the age past which a pending case is `overdue`.
          */
         get: {

@@ -38,6 +38,8 @@ const NO_FILTERS: Filters = {
 /** Graph nodes beyond these are left out of the picture (the list below it names them all). */
 const GRAPH_ACCOUNTS = 40;
 const GRAPH_IDENTIFIERS = 40;
+/** The most cases one bulk verdict takes (the API's limit). */
+const BULK_MAX = 100;
 
 function age(seconds: number): string {
   const minutes = Math.floor(seconds / 60);
@@ -650,7 +652,9 @@ export function ReviewsPage() {
     setError(null);
     try {
       const cases = await need(
-        api.GET('/v1/reviews', { params: { query: { person_id: person, status: 'pending', limit: 200 } } }),
+        api.GET('/v1/reviews', {
+          params: { query: { person_id: person, status: 'pending', limit: BULK_MAX } },
+        }),
       );
       setFilters({ ...NO_FILTERS, person });
       setSelected(new Set(cases.data.map((c) => c.redemption.id)));

@@ -222,7 +222,7 @@ export const reviewRoutes =
         schema: {
           tags: ['risk'],
           summary:
-            'The review inbox: held redemptions, oldest first, with their decision and linked accounts',
+            'The review inbox: pending cases oldest first (decided ones newest first), with their decision and linked accounts',
           description:
             'Pending cases by default; filter by status, campaign, a rule that fired, customer, person, ' +
             'who holds them and age. `pending` is the whole queue length; `sla_minutes` the age past which ' +
