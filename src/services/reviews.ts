@@ -7,7 +7,7 @@
 import { AppError } from '../errors.js';
 import { newId } from '../lib/ids.js';
 import { insertAudit } from '../store/audit.js';
-import { personLinks } from '../store/controls.js';
+import { type PersonLinks, personLinksOf } from '../store/controls.js';
 import {
   customerHistory,
   extendOwnReview,
@@ -22,6 +22,7 @@ import {
   countPendingReviews,
   decisionsBetween,
   findDecision,
+  findDecisions,
   labelDecision,
   type RuleLabel,
   reviewRedemption,
@@ -45,6 +46,12 @@ export interface ReviewQueueOptions {
 /** How many of a customer's redemptions and decisions a case shows. */
 const HISTORY_LIMIT = 20;
 
+export interface ReviewItem {
+  redemption: Redemption;
+  decision: StoredDecision | null;
+  links: PersonLinks;
+}
+
 export type BulkOutcome = 'decided' | 'unchanged' | 'locked' | 'conflict' | 'not_found' | 'not_under_review';
 
 export class ReviewService {
@@ -65,7 +72,7 @@ export class ReviewService {
     const heldBefore =
       minAgeMinutes === undefined ? undefined : new Date(now.getTime() - minAgeMinutes * 60_000);
     const items = await listReviews(this.ctx.db, { ...rest, heldBefore, now });
-    return Promise.all(items.map((redemption) => this.withContext(redemption)));
+    return this.withContext(items);
   }
 
   /** One case with its decision, linked accounts and the customer's recent history. */
@@ -75,19 +82,32 @@ export class ReviewService {
     if (redemption.reviewStatus === null) {
       throw new AppError('not_under_review', 'this redemption was never held for review');
     }
-    const [item, history] = await Promise.all([
-      this.withContext(redemption),
+    const [[item], history] = await Promise.all([
+      this.withContext([redemption]),
       customerHistory(this.ctx.db, redemption.customerId, HISTORY_LIMIT),
     ]);
-    return { ...item, history };
+    return { ...(item as ReviewItem), history };
   }
 
-  private async withContext(redemption: Redemption) {
-    return {
+  /** Cases with their decisions and linked accounts, read in a fixed number of queries. */
+  private async withContext(redemptions: Redemption[]): Promise<ReviewItem[]> {
+    const decisionIds = redemptions.flatMap((r) => (r.decisionId ? [r.decisionId] : []));
+    const [decisions, links] = await Promise.all([
+      findDecisions(this.ctx.db, decisionIds),
+      personLinksOf(
+        this.ctx.db,
+        redemptions.map((r) => r.customerId),
+      ),
+    ]);
+    return redemptions.map((redemption) => ({
       redemption,
-      decision: redemption.decisionId ? await findDecision(this.ctx.db, redemption.decisionId) : null,
-      links: await personLinks(this.ctx.db, redemption.customerId),
-    };
+      decision: redemption.decisionId ? (decisions.get(redemption.decisionId) ?? null) : null,
+      links: links.get(redemption.customerId) as PersonLinks,
+    }));
+  }
+
+  private async one(redemption: Redemption): Promise<ReviewItem> {
+    return (await this.withContext([redemption]))[0] as ReviewItem;
   }
 
   /** When a lock taken now runs out. */
@@ -109,7 +129,7 @@ export class ReviewService {
       if (fresh) await this.auditAssignment(trx, 'review.assigned', fresh, actor, now);
       return fresh;
     });
-    return taken ? this.withContext(taken) : null;
+    return taken ? this.one(taken) : null;
   }
 
   /** Take a named case (from the inbox); taking one already held extends its lock. */
@@ -121,7 +141,7 @@ export class ReviewService {
       return outcome?.redemption ?? null;
     });
     if (!taken) await this.explainRefusal(id);
-    return this.withContext(taken as Redemption);
+    return this.one(taken as Redemption);
   }
 
   /** Give a case back to the queue. Releasing a case nobody holds changes nothing. */
@@ -132,14 +152,14 @@ export class ReviewService {
       if (r) await this.auditAssignment(trx, 'review.released', r, actor, now);
       return r;
     });
-    if (released) return this.withContext(released);
+    if (released) return this.one(released);
     const current = await findReviewCase(this.ctx.db, id);
     if (!current) throw new AppError('redemption_not_found');
     if (current.reviewStatus === null) {
       throw new AppError('not_under_review', 'this redemption was never held for review');
     }
     if (heldByOther(current, actor, now)) throw lockedError(current);
-    return this.withContext(current);
+    return this.one(current);
   }
 
   /** Why a case could not be taken: missing, never held, decided, or another analyst's. */

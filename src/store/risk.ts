@@ -226,6 +226,18 @@ export async function findDecision(db: Kysely<Database>, id: string): Promise<St
   return row ? decisionFromRow(row) : null;
 }
 
+/** Several decisions by id, with their labels (a page of the review inbox in one query). */
+export async function findDecisions(
+  db: Kysely<Database>,
+  ids: readonly string[],
+): Promise<Map<string, StoredDecision>> {
+  if (ids.length === 0) return new Map();
+  const rows = await decisionsWithLabels(db)
+    .where('d.id', 'in', [...ids])
+    .execute();
+  return new Map(rows.map((row) => [row.id, decisionFromRow(row)]));
+}
+
 /** Decisions of a period in creation order, a page at a time (`after` = the last id seen). */
 export async function decisionsBetween(
   db: Kysely<Database>,
