@@ -466,7 +466,10 @@ export async function createApp(options: AppOptions): Promise<App> {
     risk,
     rules,
     models: new ScoreModelService(ctx, risk),
-    reviews: new ReviewService(ctx),
+    reviews: new ReviewService(ctx, {
+      slaMinutes: config.REVIEW_SLA_MINUTES,
+      lockMinutes: config.REVIEW_LOCK_MINUTES,
+    }),
     dependencies,
     approvals: new ApprovalService(ctx, campaigns),
     audit: new AuditService(ctx),

@@ -351,6 +351,18 @@ const EnvSchema = Type.Object({
     default: 15,
     description: 'How often each node ends the remediations past their expiry (each is ended by one node)',
   }),
+  REVIEW_SLA_MINUTES: Type.Integer({
+    minimum: 1,
+    maximum: 43_200,
+    default: 240,
+    description: 'A case held for review longer than this is overdue (the console highlights it)',
+  }),
+  REVIEW_LOCK_MINUTES: Type.Integer({
+    minimum: 1,
+    maximum: 1440,
+    default: 15,
+    description: 'How long taking a review case holds it for the analyst before it is free again',
+  }),
   CONSOLE_SESSION_IDLE_MINUTES: Type.Integer({
     minimum: 1,
     maximum: 1440,

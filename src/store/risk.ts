@@ -226,6 +226,18 @@ export async function findDecision(db: Kysely<Database>, id: string): Promise<St
   return row ? decisionFromRow(row) : null;
 }
 
+/** Several decisions by id, with their labels (a page of the review inbox in one query). */
+export async function findDecisions(
+  db: Kysely<Database>,
+  ids: readonly string[],
+): Promise<Map<string, StoredDecision>> {
+  if (ids.length === 0) return new Map();
+  const rows = await decisionsWithLabels(db)
+    .where('d.id', 'in', [...ids])
+    .execute();
+  return new Map(rows.map((row) => [row.id, decisionFromRow(row)]));
+}
+
 /** Decisions of a period in creation order, a page at a time (`after` = the last id seen). */
 export async function decisionsBetween(
   db: Kysely<Database>,
@@ -295,7 +307,7 @@ export async function labelDecision(
 }
 
 export type ReviewOutcome =
-  | { outcome: 'reviewed' | 'already_reviewed'; redemption: Redemption }
+  | { outcome: 'reviewed' | 'already_reviewed' | 'locked'; redemption: Redemption }
   | { outcome: 'not_found' | 'not_under_review' };
 
 export const REVIEW = dbFunction('promoguard_review', {
@@ -310,7 +322,7 @@ export const REVIEW = dbFunction('promoguard_review', {
 });
 
 type ReviewResult =
-  | { outcome: 'reviewed' | 'already_reviewed'; redemption: RedemptionRow }
+  | { outcome: 'reviewed' | 'already_reviewed' | 'locked'; redemption: RedemptionRow }
   | { outcome: 'not_found' | 'not_under_review' };
 
 export async function reviewRedemption(
@@ -344,22 +356,6 @@ export async function reviewRedemption(
     return { outcome: result.outcome, redemption: redemptionFromRow(result.redemption) };
   }
   return { outcome: result.outcome };
-}
-
-/** Redemptions waiting for review, oldest first. */
-export async function pendingReviews(
-  db: Kysely<Database>,
-  page: { limit: number; after?: string | undefined; campaignId?: string | undefined },
-): Promise<Redemption[]> {
-  let query = db
-    .selectFrom('redemptions')
-    .selectAll()
-    .where('review_status', '=', 'pending')
-    .orderBy('id')
-    .limit(page.limit);
-  if (page.after) query = query.where('id', '>', page.after);
-  if (page.campaignId) query = query.where('campaign_id', '=', page.campaignId);
-  return (await query.execute()).map(redemptionFromRow);
 }
 
 export async function countPendingReviews(db: Kysely<Database>): Promise<number> {

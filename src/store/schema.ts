@@ -119,6 +119,9 @@ export interface RedemptionsTable {
   reviewed_at: Date | null;
   reviewed_by: string | null;
   decision_id: string | null;
+  review_assigned_to: string | null;
+  review_assigned_at: Date | null;
+  review_locked_until: Date | null;
 }
 
 export interface LedgerEntriesTable {

@@ -3088,13 +3088,28 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Redemptions held for review, oldest first, with their decision and linked accounts */
+        /**
+         * The review inbox: pending cases oldest first (decided ones newest first), with their decision and linked accounts
+         * @description Pending cases by default; filter by status, campaign, a rule that fired, customer, person, who holds them and age. `pending` is the whole queue length; `sla_minutes` the age past which a pending case is `overdue`.
+         */
         get: {
             parameters: {
                 query?: {
                     limit?: number;
                     cursor?: string;
+                    /** @description Default `pending` */
+                    status?: "pending" | "approved" | "rejected";
                     campaign_id?: string;
+                    /** @description A rule that fired on the decision */
+                    rule_id?: string;
+                    /** @description Your id of the customer */
+                    customer_id?: string;
+                    /** @description Every account of this person (`linked_accounts.person_id`) */
+                    person_id?: string;
+                    /** @description `me`: cases the caller holds; `unassigned`: cases nobody holds */
+                    assigned?: "me" | "unassigned";
+                    /** @description Held at least this long */
+                    min_age_minutes?: number;
                 };
                 header?: never;
                 path?: never;
@@ -3112,6 +3127,7 @@ export interface paths {
                             data: components["schemas"]["Review"][];
                             next_cursor: string | null;
                             pending: number;
+                            sla_minutes: number;
                         };
                     };
                 };
@@ -3134,6 +3150,269 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/reviews/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One case: the decision with every rule that fired and its values, the linked accounts, the customer's recent history */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ReviewCase"];
+                    };
+                };
+                400: components["responses"]["Problem400"];
+                401: components["responses"]["Problem401"];
+                403: components["responses"]["Problem403"];
+                404: components["responses"]["Problem404"];
+                409: components["responses"]["Problem409"];
+                422: components["responses"]["Problem422"];
+                428: components["responses"]["Problem428"];
+                429: components["responses"]["Problem429"];
+                503: components["responses"]["Problem503"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/reviews/next": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Take the next case: the one the caller holds already, else the oldest pending case nobody holds
+         * @description The case is held for the caller for REVIEW_LOCK_MINUTES (taking it again extends the lock); meanwhile another analyst cannot decide it (409 `review_locked`). Analysts asking at the same time get different cases. `review` is null when every pending case is held.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            review: components["schemas"]["Review"] | null;
+                        };
+                    };
+                };
+                400: components["responses"]["Problem400"];
+                401: components["responses"]["Problem401"];
+                403: components["responses"]["Problem403"];
+                404: components["responses"]["Problem404"];
+                409: components["responses"]["Problem409"];
+                422: components["responses"]["Problem422"];
+                428: components["responses"]["Problem428"];
+                429: components["responses"]["Problem429"];
+                503: components["responses"]["Problem503"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/reviews/{id}/take": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Take a named case (or extend the lock on one the caller holds) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Review"];
+                    };
+                };
+                400: components["responses"]["Problem400"];
+                401: components["responses"]["Problem401"];
+                403: components["responses"]["Problem403"];
+                404: components["responses"]["Problem404"];
+                409: components["responses"]["Problem409"];
+                422: components["responses"]["Problem422"];
+                428: components["responses"]["Problem428"];
+                429: components["responses"]["Problem429"];
+                503: components["responses"]["Problem503"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/reviews/{id}/release": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Give a case back to the queue (only its holder can; a case nobody holds is unchanged) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Review"];
+                    };
+                };
+                400: components["responses"]["Problem400"];
+                401: components["responses"]["Problem401"];
+                403: components["responses"]["Problem403"];
+                404: components["responses"]["Problem404"];
+                409: components["responses"]["Problem409"];
+                422: components["responses"]["Problem422"];
+                428: components["responses"]["Problem428"];
+                429: components["responses"]["Problem429"];
+                503: components["responses"]["Problem503"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/reviews/bulk": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Decide several cases with one verdict, label and note (a ring): each decided and audited
+         * @description Each case is decided on its own as its single route would, so a repeat of the request changes nothing more. A case another analyst holds, or one decided the other way, is reported in `results`, not forced.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        ids: string[];
+                        /** @enum {string} */
+                        verdict: "approve" | "reject";
+                        /** @description Default: `legitimate` for an approval, `abuse` for a rejection */
+                        label?: "abuse" | "legitimate";
+                        /** @description Why; kept with the label */
+                        note?: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: {
+                                id: string;
+                                /**
+                                 * @description `decided` now; `unchanged`: it had this verdict already; `locked`: another analyst holds it; `conflict`: decided the other way; `not_found`; `not_under_review`: never held
+                                 * @enum {string}
+                                 */
+                                outcome: "decided" | "unchanged" | "locked" | "conflict" | "not_found" | "not_under_review";
+                                redemption: components["schemas"]["Redemption"] | null;
+                            }[];
+                            /** @description Cases this request decided */
+                            decided: number;
+                        };
+                    };
+                };
+                400: components["responses"]["Problem400"];
+                401: components["responses"]["Problem401"];
+                403: components["responses"]["Problem403"];
+                404: components["responses"]["Problem404"];
+                409: components["responses"]["Problem409"];
+                422: components["responses"]["Problem422"];
+                428: components["responses"]["Problem428"];
+                429: components["responses"]["Problem429"];
+                503: components["responses"]["Problem503"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/reviews/{id}/approve": {
         parameters: {
             query?: never;
@@ -3145,7 +3424,7 @@ export interface paths {
         put?: never;
         /**
          * Approve a held redemption
-         * @description Repeating the same verdict returns the redemption unchanged; the other verdict afterwards is a 409 `review_already_decided`. The label is kept on the decision (training data, rule precision).
+         * @description Repeating the same verdict returns the redemption unchanged; the other verdict afterwards is a 409 `review_already_decided`; a case another analyst holds is a 409 `review_locked`. The label is kept on the decision (training data, rule precision); the verdict is audited.
          */
         post: {
             parameters: {
@@ -3204,7 +3483,7 @@ export interface paths {
         put?: never;
         /**
          * Reject a held redemption: it is rolled back (exactly once) and `review.rejected` is emitted
-         * @description Repeating the same verdict returns the redemption unchanged; the other verdict afterwards is a 409 `review_already_decided`. The label is kept on the decision (training data, rule precision).
+         * @description Repeating the same verdict returns the redemption unchanged; the other verdict afterwards is a 409 `review_already_decided`; a case another analyst holds is a 409 `review_locked`. The label is kept on the decision (training data, rule precision); the verdict is audited.
          */
         post: {
             parameters: {
@@ -6340,7 +6619,7 @@ export interface components {
             title: string;
             status: number;
             /** @enum {string} */
-            code: "validation_failed" | "rule_invalid" | "idempotency_key_required" | "malformed_request" | "unauthorized" | "sign_in_failed" | "forbidden" | "csrf_failed" | "not_found" | "campaign_not_found" | "code_not_found" | "redemption_not_found" | "points_program_not_found" | "api_key_not_found" | "list_entry_not_found" | "rule_not_found" | "decision_not_found" | "model_not_found" | "request_timeout" | "approval_not_found" | "person_not_found" | "reconciliation_not_found" | "webhook_not_found" | "webhook_delivery_not_found" | "console_user_not_found" | "remediation_policy_not_found" | "remediation_not_found" | "alert_not_found" | "console_not_built" | "invalid_status_transition" | "code_already_exists" | "code_conflicts_with_pattern" | "campaign_not_editable" | "not_under_review" | "review_already_decided" | "self_approval_forbidden" | "approval_already_decided" | "approval_expired" | "approval_stale" | "reconciliation_running" | "alert_resolved" | "console_user_exists" | "model_training_conflict" | "model_already_enforcing" | "remediation_not_active" | "payload_too_large" | "unsupported_media_type" | "idempotency_key_reused" | "webhook_url_refused" | "redemption_refused" | "remediation_policy_invalid" | "insufficient_points" | "conversion_below_minimum" | "conversion_not_in_steps" | "conversion_above_maximum" | "daily_conversion_limit_exceeded" | "unknown_tier" | "not_enough_labels" | "model_format_unsupported" | "blocked_by_rule" | "points_program_inactive" | "password_too_weak" | "current_password_incorrect" | "challenge_required" | "too_many_requests" | "request_header_too_large" | "internal_error" | "not_ready" | "database_unavailable";
+            code: "validation_failed" | "rule_invalid" | "idempotency_key_required" | "malformed_request" | "unauthorized" | "sign_in_failed" | "forbidden" | "csrf_failed" | "not_found" | "campaign_not_found" | "code_not_found" | "redemption_not_found" | "points_program_not_found" | "api_key_not_found" | "list_entry_not_found" | "rule_not_found" | "decision_not_found" | "model_not_found" | "request_timeout" | "approval_not_found" | "person_not_found" | "reconciliation_not_found" | "webhook_not_found" | "webhook_delivery_not_found" | "console_user_not_found" | "remediation_policy_not_found" | "remediation_not_found" | "alert_not_found" | "console_not_built" | "invalid_status_transition" | "code_already_exists" | "code_conflicts_with_pattern" | "campaign_not_editable" | "not_under_review" | "review_already_decided" | "review_locked" | "review_closed" | "self_approval_forbidden" | "approval_already_decided" | "approval_expired" | "approval_stale" | "reconciliation_running" | "alert_resolved" | "console_user_exists" | "model_training_conflict" | "model_already_enforcing" | "remediation_not_active" | "payload_too_large" | "unsupported_media_type" | "idempotency_key_reused" | "webhook_url_refused" | "redemption_refused" | "remediation_policy_invalid" | "insufficient_points" | "conversion_below_minimum" | "conversion_not_in_steps" | "conversion_above_maximum" | "daily_conversion_limit_exceeded" | "unknown_tier" | "not_enough_labels" | "model_format_unsupported" | "blocked_by_rule" | "points_program_inactive" | "password_too_weak" | "current_password_incorrect" | "challenge_required" | "too_many_requests" | "request_header_too_large" | "internal_error" | "not_ready" | "database_unavailable";
             detail?: string;
             request_id: string;
         } & {
@@ -6513,6 +6792,26 @@ export interface components {
         };
         Review: {
             redemption: components["schemas"]["Redemption"];
+            assignment: {
+                /** @description The console user id or API key id holding the case */
+                assigned_to: string;
+                /**
+                 * Format: date-time
+                 * @description UTC instant, RFC 3339
+                 */
+                assigned_at: string;
+                /**
+                 * Format: date-time
+                 * @description UTC instant, RFC 3339
+                 */
+                locked_until: string;
+                /** @description Held by the caller */
+                mine: boolean;
+            } | null;
+            /** @description Since the redemption was held */
+            age_seconds: number;
+            /** @description Pending longer than REVIEW_SLA_MINUTES */
+            overdue: boolean;
             decision: components["schemas"]["Decision"] | null;
             linked_accounts: {
                 person_id: string | null;
@@ -6521,6 +6820,61 @@ export interface components {
                     type: string;
                     hash: string;
                     customers: string[];
+                }[];
+            };
+        };
+        ReviewCase: {
+            redemption: components["schemas"]["Redemption"];
+            assignment: {
+                /** @description The console user id or API key id holding the case */
+                assigned_to: string;
+                /**
+                 * Format: date-time
+                 * @description UTC instant, RFC 3339
+                 */
+                assigned_at: string;
+                /**
+                 * Format: date-time
+                 * @description UTC instant, RFC 3339
+                 */
+                locked_until: string;
+                /** @description Held by the caller */
+                mine: boolean;
+            } | null;
+            /** @description Since the redemption was held */
+            age_seconds: number;
+            /** @description Pending longer than REVIEW_SLA_MINUTES */
+            overdue: boolean;
+            decision: components["schemas"]["Decision"] | null;
+            linked_accounts: {
+                person_id: string | null;
+                customers: string[];
+                shared_identifiers: {
+                    type: string;
+                    hash: string;
+                    customers: string[];
+                }[];
+            };
+            /** @description The customer's recent redemptions and decisions, newest first (at most 20 each) */
+            history: {
+                redemptions: components["schemas"]["Redemption"][];
+                /** @description Also the attempts blocked or challenged */
+                decisions: {
+                    id: string;
+                    /**
+                     * Format: date-time
+                     * @description UTC instant, RFC 3339
+                     */
+                    created_at: string;
+                    operation: string;
+                    campaign_id: string;
+                    redemption_id: string | null;
+                    /** @enum {string} */
+                    action: "allow" | "review" | "challenge" | "block";
+                    /** @enum {string} */
+                    outcome: "redeemed" | "blocked" | "challenged";
+                    because: string[];
+                    label: ("abuse" | "legitimate") | null;
                 }[];
             };
         };
@@ -6709,7 +7063,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description Problem document; `code` is one of `invalid_status_transition`, `code_already_exists`, `code_conflicts_with_pattern`, `campaign_not_editable`, `not_under_review`, `review_already_decided`, `self_approval_forbidden`, `approval_already_decided`, `approval_expired`, `approval_stale`, `reconciliation_running`, `alert_resolved`, `console_user_exists`, `model_training_conflict`, `model_already_enforcing`, `remediation_not_active` */
+        /** @description Problem document; `code` is one of `invalid_status_transition`, `code_already_exists`, `code_conflicts_with_pattern`, `campaign_not_editable`, `not_under_review`, `review_already_decided`, `review_locked`, `review_closed`, `self_approval_forbidden`, `approval_already_decided`, `approval_expired`, `approval_stale`, `reconciliation_running`, `alert_resolved`, `console_user_exists`, `model_training_conflict`, `model_already_enforcing`, `remediation_not_active` */
         Problem409: {
             headers: {
                 [name: string]: unknown;
