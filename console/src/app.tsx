@@ -3,6 +3,7 @@ import type { ReactNode } from 'react';
 import { AuditPage } from './pages/audit.tsx';
 import { CampaignDetail, CampaignEdit, CampaignList, CampaignNew } from './pages/campaigns.tsx';
 import { FinancePage } from './pages/finance.tsx';
+import { ListsPage } from './pages/lists.tsx';
 import { OnCallPage } from './pages/on-call.tsx';
 import { ReviewsPage } from './pages/reviews.tsx';
 import { RulesPage } from './pages/rules.tsx';
@@ -27,6 +28,7 @@ const PAGES: Page[] = [
   { path: '/on-call', nav: 'On-call', scope: 'fraud', render: () => <OnCallPage /> },
   { path: '/reviews', nav: 'Review queue', scope: 'fraud', render: () => <ReviewsPage /> },
   { path: '/rules', nav: 'Rules', scope: 'fraud', render: () => <RulesPage /> },
+  { path: '/lists', nav: 'Lists', scope: 'fraud', render: () => <ListsPage /> },
   { path: '/finance', nav: 'Finance', scope: 'finance', render: () => <FinancePage /> },
   { path: '/audit', nav: 'Audit log', scope: 'fraud', render: () => <AuditPage /> },
 ];
