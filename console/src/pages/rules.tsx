@@ -468,7 +468,6 @@ function CellExamples({ cell, examples, total }: { cell: Cell; examples: Example
               <th scope="col">When</th>
               <th scope="col">Customer</th>
               <th scope="col">Outcome</th>
-              <th scope="col">Redemption</th>
             </tr>
           </thead>
           <tbody>
@@ -508,12 +507,12 @@ function ExampleRow({ example, open, toggle }: { example: Example; open: boolean
         <td className="mono small">{example.customer_id}</td>
         <td>
           {example.action} ({example.outcome})
+          {example.redemption_id && <div className="mono small">{example.redemption_id}</div>}
         </td>
-        <td className="mono small">{example.redemption_id ?? '—'}</td>
       </tr>
       {open && (
         <tr>
-          <td colSpan={5}>
+          <td colSpan={4}>
             <DecisionDetail id={example.id} />
           </td>
         </tr>
@@ -644,6 +643,12 @@ function BacktestPanel({ rule }: { rule: Rule }) {
   );
 }
 
+/** The analysts' own rules (newest first) above the shipped ones, which rarely change. */
+function ownFirst(rules: Rule[]): Rule[] {
+  const own = rules.filter((r) => r.pack === null).reverse();
+  return [...own, ...rules.filter((r) => r.pack !== null)];
+}
+
 // ---------------------------------------------------------------------------------------------------
 // The page
 // ---------------------------------------------------------------------------------------------------
@@ -695,69 +700,71 @@ export function RulesPage() {
                 No rules yet: write the first one beside this list, in shadow mode to watch it first.
               </Empty>
             ) : (
-              <table className="list" aria-label="Rules">
-                <thead>
-                  <tr>
-                    <th scope="col">Name</th>
-                    <th scope="col">Action</th>
-                    <th scope="col">Mode</th>
-                    <th scope="col" className="num">
-                      Enforced hits
-                    </th>
-                    <th scope="col" className="num">
-                      Shadow hits
-                    </th>
-                    <th scope="col" className="num">
-                      Hit rate
-                    </th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {page.data.map((rule) => {
-                    const hits = hitsOf(rule.id);
-                    return (
-                      <tr
-                        key={rule.id}
-                        className={selected === rule.id ? 'selected' : undefined}
-                        data-rule={rule.id}
-                      >
-                        <td>
-                          <button
-                            type="button"
-                            className="link"
-                            aria-pressed={selected === rule.id}
-                            onClick={() => {
-                              setNotice('');
-                              setSelected(selected === rule.id ? null : rule.id);
-                            }}
-                          >
-                            {rule.name}
-                          </button>
-                          <div className="mono small expression">{rule.expression}</div>
-                        </td>
-                        <td>{rule.action}</td>
-                        <td>
-                          <span className={`badge mode-${rule.enabled ? rule.mode : 'disabled'}`}>
-                            {rule.enabled ? rule.mode : 'disabled'}
-                          </span>
-                        </td>
-                        <td className="num">{hits ? count(hits.enforced_hits) : '…'}</td>
-                        <td className="num">{hits ? count(hits.shadow_hits) : '…'}</td>
-                        <td className="num" data-testid="hit-rate">
-                          {hits ? (
-                            <span title={`${count(hits.hits)} of ${count(hits.decisions)} decisions`}>
-                              {percent(hits.hit_rate)}
-                              <span className="muted small"> of {count(hits.decisions)}</span>
+              <div className="rules-table">
+                <table className="list" aria-label="Rules">
+                  <thead>
+                    <tr>
+                      <th scope="col">Name</th>
+                      <th scope="col">Action</th>
+                      <th scope="col">Mode</th>
+                      <th scope="col" className="num">
+                        Enforced hits
+                      </th>
+                      <th scope="col" className="num">
+                        Shadow hits
+                      </th>
+                      <th scope="col" className="num">
+                        Hit rate
+                      </th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {ownFirst(page.data).map((rule) => {
+                      const hits = hitsOf(rule.id);
+                      return (
+                        <tr
+                          key={rule.id}
+                          className={selected === rule.id ? 'selected' : undefined}
+                          data-rule={rule.id}
+                        >
+                          <td>
+                            <button
+                              type="button"
+                              className="link"
+                              aria-pressed={selected === rule.id}
+                              onClick={() => {
+                                setNotice('');
+                                setSelected(selected === rule.id ? null : rule.id);
+                              }}
+                            >
+                              {rule.name}
+                            </button>
+                            <div className="mono small expression">{rule.expression}</div>
+                          </td>
+                          <td>{rule.action}</td>
+                          <td>
+                            <span className={`badge mode-${rule.enabled ? rule.mode : 'disabled'}`}>
+                              {rule.enabled ? rule.mode : 'disabled'}
                             </span>
-                          ) : (
-                            '…'
-                          )}
-                        </td>
-                      </tr>
-                    );
-                  })}
-                </tbody>
-              </table>
+                          </td>
+                          <td className="num">{hits ? count(hits.enforced_hits) : '…'}</td>
+                          <td className="num">{hits ? count(hits.shadow_hits) : '…'}</td>
+                          <td className="num" data-testid="hit-rate">
+                            {hits ? (
+                              <span title={`${count(hits.hits)} of ${count(hits.decisions)} decisions`}>
+                                <span className="rate">{percent(hits.hit_rate)}</span>
+                                <span className="muted small rate-of"> of {count(hits.decisions)}</span>
+                              </span>
+                            ) : (
+                              '…'
+                            )}
+                          </td>
+                        </tr>
+                      );
+                    })}
+                  </tbody>
+                </table>
+              </div>
             )
           }
         </Show>
