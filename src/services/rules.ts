@@ -331,9 +331,9 @@ export class RuleService {
       if (g.result === 'fired') {
         stats.hits += g.count;
         if (g.mode === 'enforce') stats.enforcedHits += g.count;
-        else stats.shadowHits += g.count;
+        else if (g.mode === 'shadow') stats.shadowHits += g.count;
       } else if (g.result === 'unavailable') stats.unavailable += g.count;
-      else stats.errors += g.count;
+      else if (g.result === 'error') stats.errors += g.count;
       if (g.mode === 'shadow' && g.result !== 'error' && RISK_ACTIONS.includes(g.ruleAction)) {
         const wouldBe = actionIfEnforced(g);
         const key = `${g.decided}>${wouldBe}`;
