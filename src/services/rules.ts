@@ -4,7 +4,14 @@
  * changes). Backtests evaluate a saved or draft rule over the stored decisions of a period — over exactly the inputs each
  * live decision saw — and score it against the labels present.
  */
-import { actionIfEnforced, RISK_ACTIONS, type RiskAction, type RuleMode } from '../domain/risk.js';
+import {
+  actionIfEnforced,
+  FEATURES,
+  featureOperations,
+  RISK_ACTIONS,
+  type RiskAction,
+  type RuleMode,
+} from '../domain/risk.js';
 import { AppError } from '../errors.js';
 import { newId } from '../lib/ids.js';
 import { DEFAULT_PACK } from '../risk/default-pack.js';
@@ -19,7 +26,7 @@ import { insertAudit } from '../store/audit.js';
 import { findCampaign } from '../store/campaigns.js';
 import {
   countDecisions,
-  decisionCountsByCampaign,
+  decisionCounts,
   decisionsBetween,
   deleteRule,
   findRule,
@@ -29,6 +36,7 @@ import {
   type RulePatch,
   ruleHitGroups,
   type StoredDecision,
+  type StoredOperation,
   updateRule,
 } from '../store/risk.js';
 import { bumpStamp } from '../store/stamps.js';
@@ -94,7 +102,10 @@ export const EXAMPLES_PER_CELL = 10;
 /** One rule's part in the decisions of a period. */
 export interface RuleStats {
   ruleId: string;
-  /** Decisions in the rule's scope (its campaign, if any) since it was created, within the period. */
+  /**
+   * Stored decisions of the period the rule applies to (the operations whose variables and features it
+   * reads; its campaign's redemptions, if it has one) since it was created.
+   */
   decisions: number;
   /** Decisions the rule fired on, in either mode. */
   hits: number;
@@ -137,6 +148,30 @@ function validPeriod(period: { from: Date; to: Date }, where: 'body' | 'querystr
       errors: [{ field: `${where}/to`, message: 'must be after from' }],
     });
   }
+}
+
+/** The variables each stored operation's decisions carry (the engine's inputs for it). */
+const VARIABLES_OF: Record<StoredOperation, ReadonlySet<string>> = {
+  redemption: new Set(['features', 'request', 'customer', 'order', 'campaign', 'code']),
+  conversion: new Set(['features', 'request', 'customer', 'loyalty']),
+  wallet_read: new Set(['features', 'request', 'customer']),
+};
+const STORED_OPERATIONS = Object.keys(VARIABLES_OF) as StoredOperation[];
+const FEATURE_OPERATIONS = new Map(FEATURES.map((f) => [f.name, featureOperations(f)]));
+
+/**
+ * The stored operations a rule applies to, as the engine decides it: only redemptions of its campaign
+ * when it has one; otherwise those that carry every variable and compute every feature it reads.
+ */
+function operationsOf(rule: RiskRule): StoredOperation[] {
+  const compiled = compileRule(rule.expression);
+  const candidates: StoredOperation[] = rule.campaignId === null ? STORED_OPERATIONS : ['redemption'];
+  if (!compiled.ok) return candidates;
+  return candidates.filter(
+    (op) =>
+      compiled.rule.variables.every((v) => VARIABLES_OF[op].has(v)) &&
+      compiled.rule.features.every((f) => FEATURE_OPERATIONS.get(f)?.includes(op) ?? true),
+  );
 }
 
 function exampleOf(d: StoredDecision): BacktestExample {
@@ -278,9 +313,10 @@ export class RuleService {
   }
 
   /**
-   * Every rule's hits over the stored decisions of a period: one pass over the period's decisions for
-   * the rule outcomes they recorded, one count per campaign, and one count for each rule created
-   * inside the period (its rate counts only the decisions it could have seen).
+   * Every rule's hits over the stored decisions of a period (redemption attempts and loyalty
+   * operations): one pass over the period's decisions for the rule outcomes they recorded, one count
+   * per campaign and loyalty operation, and one count for each rule created inside the period (its
+   * rate counts only the decisions it could have seen).
    */
   async stats(period: { from: Date; to: Date }): Promise<RuleStatsResult> {
     validPeriod(period, 'querystring');
@@ -289,27 +325,35 @@ export class RuleService {
         errors: [{ field: 'querystring/from', message: `at most ${STATS_MAX_DAYS} days before to` }],
       });
     }
-    const [rules, groups, perCampaign] = await Promise.all([
+    const [rules, groups, counts] = await Promise.all([
       listRules(this.ctx.db),
       ruleHitGroups(this.ctx.db, period),
-      decisionCountsByCampaign(this.ctx.db, period),
+      decisionCounts(this.ctx.db, period),
     ]);
-    let total = 0;
-    for (const n of perCampaign.values()) total += n;
+    let redemptions = 0;
+    for (const n of counts.byCampaign.values()) redemptions += n;
     const byRule = new Map<string, RuleStats>();
     for (const rule of rules) {
-      let decisions: number;
-      if (rule.createdAt.getTime() > period.from.getTime()) {
-        decisions =
-          rule.createdAt.getTime() >= period.to.getTime()
-            ? 0
-            : await countDecisions(this.ctx.db, {
-                from: rule.createdAt,
-                to: period.to,
-                campaignId: rule.campaignId,
-              });
+      const operations = operationsOf(rule);
+      let decisions = 0;
+      if (rule.createdAt.getTime() >= period.to.getTime()) {
+        decisions = 0;
+      } else if (rule.createdAt.getTime() > period.from.getTime()) {
+        decisions = await countDecisions(this.ctx.db, {
+          from: rule.createdAt,
+          to: period.to,
+          campaignId: rule.campaignId,
+          operations,
+        });
       } else {
-        decisions = rule.campaignId === null ? total : (perCampaign.get(rule.campaignId) ?? 0);
+        for (const op of operations) {
+          if (op === 'redemption') {
+            decisions +=
+              rule.campaignId === null ? redemptions : (counts.byCampaign.get(rule.campaignId) ?? 0);
+          } else {
+            decisions += counts[op];
+          }
+        }
       }
       byRule.set(rule.id, {
         ruleId: rule.id,
@@ -352,7 +396,12 @@ export class RuleService {
         })
         .sort((a, b) => order(a.decided) - order(b.decided) || order(a.wouldBe) - order(b.wouldBe));
     }
-    return { from: period.from, to: period.to, decisions: total, rules: [...byRule.values()] };
+    return {
+      from: period.from,
+      to: period.to,
+      decisions: redemptions + counts.conversion + counts.wallet_read,
+      rules: [...byRule.values()],
+    };
   }
 
   async backtest(

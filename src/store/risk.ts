@@ -263,9 +263,13 @@ export interface RuleHitGroup {
   count: number;
 }
 
+/** The operations whose decisions are stored: redemptions (risk_decisions) and loyalty ones. */
+export type StoredOperation = 'redemption' | 'conversion' | 'wallet_read';
+
 /**
- * Every rule outcome recorded on the decisions of [from, to), counted in one pass over the period's
- * rows (the created_at index bounds the scan; the rule outcomes are unnested from each decision).
+ * Every rule outcome recorded on the decisions of [from, to) — redemption attempts and loyalty
+ * operations — counted in one pass over each table's rows of the period (the created_at indexes bound
+ * the scans; the rule outcomes are unnested from each decision).
  */
 export async function ruleHitGroups(
   db: Kysely<Database>,
@@ -281,16 +285,22 @@ export async function ruleHitGroups(
     step_up: boolean;
     n: unknown;
   }>`
+    WITH d AS (
+      SELECT action, decision FROM risk_decisions
+      WHERE created_at >= ${period.from} AND created_at < ${period.to}
+      UNION ALL
+      SELECT action, decision FROM loyalty_decisions
+      WHERE created_at >= ${period.from} AND created_at < ${period.to}
+    )
     SELECT r.value->>'id' AS rule_id, r.value->>'mode' AS mode, r.value->>'action' AS rule_action,
            r.value->>'result' AS result, d.action AS decided,
            coalesce(d.decision->>'allow_listed' = 'true', false) AS allow_listed,
            coalesce(jsonb_typeof(d.decision->'step_up') = 'string', false) AS step_up,
            count(*) AS n
-    FROM risk_decisions d
+    FROM d
     CROSS JOIN LATERAL jsonb_array_elements(
       CASE WHEN jsonb_typeof(d.decision->'rules') = 'array' THEN d.decision->'rules' ELSE '[]'::jsonb END
     ) AS r(value)
-    WHERE d.created_at >= ${period.from} AND d.created_at < ${period.to}
     GROUP BY 1, 2, 3, 4, 5, 6, 7`.execute(db);
   return rows.map((r) => ({
     ruleId: r.rule_id,
@@ -304,33 +314,62 @@ export async function ruleHitGroups(
   }));
 }
 
-/** Decisions of [from, to) per campaign. */
-export async function decisionCountsByCampaign(
+/** Stored decisions of [from, to): redemption attempts per campaign, loyalty ones per operation. */
+export async function decisionCounts(
   db: Kysely<Database>,
   period: { from: Date; to: Date },
-): Promise<Map<string, number>> {
-  const rows = await db
-    .selectFrom('risk_decisions')
-    .select((eb) => ['campaign_id', eb.fn.countAll().as('n')])
-    .where('created_at', '>=', period.from)
-    .where('created_at', '<', period.to)
-    .groupBy('campaign_id')
-    .execute();
-  return new Map(rows.map((r) => [r.campaign_id, Number(r.n)]));
+): Promise<{ byCampaign: Map<string, number>; conversion: number; wallet_read: number }> {
+  const [redemptions, loyalty] = await Promise.all([
+    db
+      .selectFrom('risk_decisions')
+      .select((eb) => ['campaign_id', eb.fn.countAll().as('n')])
+      .where('created_at', '>=', period.from)
+      .where('created_at', '<', period.to)
+      .groupBy('campaign_id')
+      .execute(),
+    db
+      .selectFrom('loyalty_decisions')
+      .select((eb) => ['operation', eb.fn.countAll().as('n')])
+      .where('created_at', '>=', period.from)
+      .where('created_at', '<', period.to)
+      .groupBy('operation')
+      .execute(),
+  ]);
+  const of = (op: string) => Number(loyalty.find((r) => r.operation === op)?.n ?? 0);
+  return {
+    byCampaign: new Map(redemptions.map((r) => [r.campaign_id, Number(r.n)])),
+    conversion: of('conversion'),
+    wallet_read: of('wallet_read'),
+  };
 }
 
-/** Decisions of [from, to), of one campaign or of all. */
+/** Stored decisions of [from, to) of the given operations (redemptions of one campaign, if named). */
 export async function countDecisions(
   db: Kysely<Database>,
-  filter: { from: Date; to: Date; campaignId: string | null },
+  filter: { from: Date; to: Date; campaignId: string | null; operations: readonly StoredOperation[] },
 ): Promise<number> {
-  let query = db
-    .selectFrom('risk_decisions')
-    .select((eb) => eb.fn.countAll().as('n'))
-    .where('created_at', '>=', filter.from)
-    .where('created_at', '<', filter.to);
-  if (filter.campaignId) query = query.where('campaign_id', '=', filter.campaignId);
-  return Number((await query.executeTakeFirstOrThrow()).n);
+  let total = 0;
+  if (filter.operations.includes('redemption')) {
+    let query = db
+      .selectFrom('risk_decisions')
+      .select((eb) => eb.fn.countAll().as('n'))
+      .where('created_at', '>=', filter.from)
+      .where('created_at', '<', filter.to);
+    if (filter.campaignId) query = query.where('campaign_id', '=', filter.campaignId);
+    total += Number((await query.executeTakeFirstOrThrow()).n);
+  }
+  const loyalty = filter.operations.filter((op) => op !== 'redemption') as ('conversion' | 'wallet_read')[];
+  if (loyalty.length > 0 && !filter.campaignId) {
+    const row = await db
+      .selectFrom('loyalty_decisions')
+      .select((eb) => eb.fn.countAll().as('n'))
+      .where('created_at', '>=', filter.from)
+      .where('created_at', '<', filter.to)
+      .where('operation', 'in', loyalty)
+      .executeTakeFirstOrThrow();
+    total += Number(row.n);
+  }
+  return total;
 }
 
 /**

@@ -111,6 +111,10 @@ describe.each(backends.map((b) => [b.name, b] as const))('rule statistics on %s'
       { decided: 'block', would_be: 'block', decisions: 1 },
     ]);
     expect(of(late)).toMatchObject({ decisions: 2, hits: 1, shadow_hits: 1, hit_rate: 0.5 });
+    // A shipped rule about every operation counts every redemption attempt; one about conversions
+    // counts none of them (it never applies to a redemption).
+    expect(of('rule_default_automation_agent')).toMatchObject({ decisions: 8, hits: 0, hit_rate: 0 });
+    expect(of('rule_default_ato_balance_drain')).toMatchObject({ decisions: 0, hits: 0, hit_rate: null });
 
     // A period before the rules had any decision: no hits, no rate where nothing was decided.
     const before = await stats(

@@ -2271,7 +2271,7 @@ export interface paths {
         };
         /**
          * Each rule's hits and hit rate over the stored decisions of a period, enforced and shadow
-         * @description The period is `[from, to)`: `to` defaults to now, `from` to 24 hours before `to`; it spans at most 31 days. A rule's rate is its hits over the decisions in its scope since it was created. For the time a rule ran in shadow, `shadow` sets the action each decision took beside the one it would have taken had the rule been enforced.
+         * @description The period is `[from, to)`: `to` defaults to now, `from` to 24 hours before `to`; it spans at most 31 days. Stored decisions are redemption attempts (made, blocked or challenged) and loyalty operations (conversions, wallet reads). A rule's rate is its hits over the stored decisions it applies to since it was created. For the time a rule ran in shadow, `shadow` sets the action each decision took beside the one it would have taken had the rule been enforced.
          */
         get: {
             parameters: {
@@ -6700,7 +6700,7 @@ export interface components {
         };
         RuleHits: {
             rule_id: string;
-            /** @description Decisions of the period in the rule's scope (its campaign, if any) since it was created */
+            /** @description Stored decisions of the period the rule applies to since it was created: the operations whose variables and features it reads (redemptions, conversions, wallet reads), its campaign’s redemptions if it has one */
             decisions: number;
             /** @description Decisions it fired on, in either mode */
             hits: number;

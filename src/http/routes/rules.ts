@@ -143,7 +143,9 @@ const RuleHits = component(
   Type.Object({
     rule_id: RuleId,
     decisions: Type.Integer({
-      description: "Decisions of the period in the rule's scope (its campaign, if any) since it was created",
+      description:
+        'Stored decisions of the period the rule applies to since it was created: the operations whose ' +
+        'variables and features it reads (redemptions, conversions, wallet reads), its campaign’s redemptions if it has one',
     }),
     hits: Type.Integer({ description: 'Decisions it fired on, in either mode' }),
     enforced_hits: Type.Integer({ description: 'Hits while it was enforced' }),
@@ -340,9 +342,10 @@ export const ruleRoutes =
           summary: "Each rule's hits and hit rate over the stored decisions of a period, enforced and shadow",
           description:
             'The period is `[from, to)`: `to` defaults to now, `from` to 24 hours before `to`; it spans at most ' +
-            `${STATS_MAX_DAYS} days. A rule's rate is its hits over the decisions in its scope since it was ` +
-            'created. For the time a rule ran in shadow, `shadow` sets the action each decision took beside the ' +
-            'one it would have taken had the rule been enforced.',
+            `${STATS_MAX_DAYS} days. Stored decisions are redemption attempts (made, blocked or challenged) and ` +
+            "loyalty operations (conversions, wallet reads). A rule's rate is its hits over the stored decisions " +
+            'it applies to since it was created. For the time a rule ran in shadow, `shadow` sets the action each ' +
+            'decision took beside the one it would have taken had the rule been enforced.',
           querystring: Type.Object({ from: Type.Optional(Timestamp), to: Type.Optional(Timestamp) }, strict),
           response: {
             200: Type.Object({
