@@ -1,6 +1,7 @@
 /**
  * What the console's Rules page reads, through the real HTTP app on every database backend: each rule's
- * hit rate over a period (enforced and shadow hits, the decisions in its scope since it was created),
+ * hit rate over a period (enforced and shadow hits over the stored decisions it applies to, wallet
+ * reads and redemption attempts alike, since it was created),
  * what a shadow rule would have changed had it been enforced, backtest examples per confusion-matrix
  * cell (bounded), and the position a type error points at. Scopes and bad input answer 4xx.
  */
@@ -214,6 +215,39 @@ describe.each(backends.map((b) => [b.name, b] as const))('rule statistics on %s'
       outcome: 'redeemed',
     });
     expect(body.examples.true_positives[0].redemption_id).toMatch(/^red_/);
+  });
+
+  it('counts wallet reads for the rules that apply to them, and not for a rule about the order', async () => {
+    clock.advance(86_400_000);
+    const start = clock.now();
+    const { code } = await campaignWithCode(t);
+    const everywhere = await createRule(t, fraud, {
+      expression: "request.operation == 'wallet_read'",
+      action: 'review',
+      mode: 'shadow',
+    });
+    const orders = await createRule(t, fraud, {
+      expression: 'order.subtotal_minor > 0',
+      action: 'review',
+      mode: 'shadow',
+    });
+    const customer = unique('CUS_WR_');
+    for (let i = 0; i < 2; i++) {
+      clock.advance(1000);
+      const read = await t.call('GET', `/v1/customers/${customer}/coupons`, { key: t.keys.checkout });
+      expect(read.statusCode, read.body).toBe(200);
+    }
+    clock.advance(1000);
+    expectRedeemed(await redeem(t, code, customer));
+    const res = await stats(
+      `?from=${new Date(start.getTime() - 1000).toISOString()}&to=${new Date(clock.now().getTime() + 1000).toISOString()}`,
+    );
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json().decisions).toBe(3);
+    const of = (id: string) => (res.json().data as RuleHits[]).find((r) => r.rule_id === id);
+    expect(of(everywhere)).toMatchObject({ decisions: 3, hits: 2, shadow_hits: 2 });
+    expect(of(everywhere)?.shadow).toEqual([{ decided: 'allow', would_be: 'review', decisions: 2 }]);
+    expect(of(orders)).toMatchObject({ decisions: 1, hits: 1, shadow_hits: 1, hit_rate: 1 });
   });
 
   it('points a type error at its place in the expression', async () => {
