@@ -5,6 +5,7 @@ import { ApprovalsPage } from './pages/approvals.tsx';
 import { AuditPage } from './pages/audit.tsx';
 import { CampaignDetail, CampaignEdit, CampaignList, CampaignNew } from './pages/campaigns.tsx';
 import { FinancePage } from './pages/finance.tsx';
+import { ListsPage } from './pages/lists.tsx';
 import { OnCallPage } from './pages/on-call.tsx';
 import { ReviewsPage } from './pages/reviews.tsx';
 import { RulesPage } from './pages/rules.tsx';
@@ -30,6 +31,7 @@ const PAGES: Page[] = [
   { path: '/on-call', nav: 'On-call', scope: 'fraud', render: () => <OnCallPage /> },
   { path: '/reviews', nav: 'Review queue', scope: 'fraud', render: () => <ReviewsPage /> },
   { path: '/rules', nav: 'Rules', scope: 'fraud', render: () => <RulesPage /> },
+  { path: '/lists', nav: 'Lists', scope: 'fraud', render: () => <ListsPage /> },
   { path: '/finance', nav: 'Finance', scope: 'finance', render: () => <FinancePage /> },
   { path: '/audit', nav: 'Audit log', scope: 'fraud', render: () => <AuditPage /> },
   { path: '/admin/users', nav: 'Users', scope: 'admin', render: () => <UsersPage /> },

@@ -2262,6 +2262,73 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/rules/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Each rule's hits and hit rate over the stored decisions of a period, enforced and shadow
+         * @description The period is `[from, to)`: `to` defaults to now, `from` to 24 hours before `to`; it spans at most 31 days. Stored decisions are redemption attempts (made, blocked or challenged) and loyalty operations (conversions, wallet reads). A rule's rate is its hits over the stored decisions it applies to since it was created. For the time a rule ran in shadow, `shadow` sets the action each decision took beside the one it would have taken had the rule been enforced.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description UTC instant, RFC 3339 */
+                    from?: string;
+                    /** @description UTC instant, RFC 3339 */
+                    to?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /**
+                             * Format: date-time
+                             * @description UTC instant, RFC 3339
+                             */
+                            from: string;
+                            /**
+                             * Format: date-time
+                             * @description UTC instant, RFC 3339
+                             */
+                            to: string;
+                            /** @description All stored decisions of the period */
+                            decisions: number;
+                            data: components["schemas"]["RuleHits"][];
+                        };
+                    };
+                };
+                400: components["responses"]["Problem400"];
+                401: components["responses"]["Problem401"];
+                403: components["responses"]["Problem403"];
+                404: components["responses"]["Problem404"];
+                409: components["responses"]["Problem409"];
+                422: components["responses"]["Problem422"];
+                428: components["responses"]["Problem428"];
+                429: components["responses"]["Problem429"];
+                503: components["responses"]["Problem503"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/rules/check": {
         parameters: {
             query?: never;
@@ -2271,7 +2338,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Type-check an expression without saving it */
+        /**
+         * Type-check an expression without saving it
+         * @description A refusal is a 400 `rule_invalid` whose `errors[0]` carries the message and, when the checker names one, the `position` it points at: `offset` and `end` (UTF-16 code units into the expression) and `line` and `column` (from 1).
+         */
         post: {
             parameters: {
                 query?: never;
@@ -2387,9 +2457,82 @@ export interface paths {
                             true_positives: number;
                             false_positives: number;
                             false_negatives: number;
+                            /** @description Labeled legitimate decisions the rule stays silent on */
+                            true_negatives: number;
                             precision: number | null;
                             recall: number | null;
                             sample_hits: string[];
+                            /** @description Decisions of each cell of the confusion matrix (rule fires or not × label) */
+                            examples: {
+                                /** @description The first 10 decisions of the cell, oldest first */
+                                true_positives: {
+                                    /** @description The decision (GET /v1/decisions/{id}) */
+                                    id: string;
+                                    /**
+                                     * Format: date-time
+                                     * @description UTC instant, RFC 3339
+                                     */
+                                    created_at: string;
+                                    campaign_id: string;
+                                    customer_id: string;
+                                    redemption_id: string | null;
+                                    /** @enum {string} */
+                                    action: "allow" | "review" | "challenge" | "block";
+                                    /** @description redeemed, blocked or challenged */
+                                    outcome: string;
+                                }[];
+                                /** @description The first 10 decisions of the cell, oldest first */
+                                false_positives: {
+                                    /** @description The decision (GET /v1/decisions/{id}) */
+                                    id: string;
+                                    /**
+                                     * Format: date-time
+                                     * @description UTC instant, RFC 3339
+                                     */
+                                    created_at: string;
+                                    campaign_id: string;
+                                    customer_id: string;
+                                    redemption_id: string | null;
+                                    /** @enum {string} */
+                                    action: "allow" | "review" | "challenge" | "block";
+                                    /** @description redeemed, blocked or challenged */
+                                    outcome: string;
+                                }[];
+                                /** @description The first 10 decisions of the cell, oldest first */
+                                false_negatives: {
+                                    /** @description The decision (GET /v1/decisions/{id}) */
+                                    id: string;
+                                    /**
+                                     * Format: date-time
+                                     * @description UTC instant, RFC 3339
+                                     */
+                                    created_at: string;
+                                    campaign_id: string;
+                                    customer_id: string;
+                                    redemption_id: string | null;
+                                    /** @enum {string} */
+                                    action: "allow" | "review" | "challenge" | "block";
+                                    /** @description redeemed, blocked or challenged */
+                                    outcome: string;
+                                }[];
+                                /** @description The first 10 decisions of the cell, oldest first */
+                                true_negatives: {
+                                    /** @description The decision (GET /v1/decisions/{id}) */
+                                    id: string;
+                                    /**
+                                     * Format: date-time
+                                     * @description UTC instant, RFC 3339
+                                     */
+                                    created_at: string;
+                                    campaign_id: string;
+                                    customer_id: string;
+                                    redemption_id: string | null;
+                                    /** @enum {string} */
+                                    action: "allow" | "review" | "challenge" | "block";
+                                    /** @description redeemed, blocked or challenged */
+                                    outcome: string;
+                                }[];
+                            };
                             truncated: boolean;
                         };
                     };
@@ -2604,9 +2747,82 @@ export interface paths {
                             true_positives: number;
                             false_positives: number;
                             false_negatives: number;
+                            /** @description Labeled legitimate decisions the rule stays silent on */
+                            true_negatives: number;
                             precision: number | null;
                             recall: number | null;
                             sample_hits: string[];
+                            /** @description Decisions of each cell of the confusion matrix (rule fires or not × label) */
+                            examples: {
+                                /** @description The first 10 decisions of the cell, oldest first */
+                                true_positives: {
+                                    /** @description The decision (GET /v1/decisions/{id}) */
+                                    id: string;
+                                    /**
+                                     * Format: date-time
+                                     * @description UTC instant, RFC 3339
+                                     */
+                                    created_at: string;
+                                    campaign_id: string;
+                                    customer_id: string;
+                                    redemption_id: string | null;
+                                    /** @enum {string} */
+                                    action: "allow" | "review" | "challenge" | "block";
+                                    /** @description redeemed, blocked or challenged */
+                                    outcome: string;
+                                }[];
+                                /** @description The first 10 decisions of the cell, oldest first */
+                                false_positives: {
+                                    /** @description The decision (GET /v1/decisions/{id}) */
+                                    id: string;
+                                    /**
+                                     * Format: date-time
+                                     * @description UTC instant, RFC 3339
+                                     */
+                                    created_at: string;
+                                    campaign_id: string;
+                                    customer_id: string;
+                                    redemption_id: string | null;
+                                    /** @enum {string} */
+                                    action: "allow" | "review" | "challenge" | "block";
+                                    /** @description redeemed, blocked or challenged */
+                                    outcome: string;
+                                }[];
+                                /** @description The first 10 decisions of the cell, oldest first */
+                                false_negatives: {
+                                    /** @description The decision (GET /v1/decisions/{id}) */
+                                    id: string;
+                                    /**
+                                     * Format: date-time
+                                     * @description UTC instant, RFC 3339
+                                     */
+                                    created_at: string;
+                                    campaign_id: string;
+                                    customer_id: string;
+                                    redemption_id: string | null;
+                                    /** @enum {string} */
+                                    action: "allow" | "review" | "challenge" | "block";
+                                    /** @description redeemed, blocked or challenged */
+                                    outcome: string;
+                                }[];
+                                /** @description The first 10 decisions of the cell, oldest first */
+                                true_negatives: {
+                                    /** @description The decision (GET /v1/decisions/{id}) */
+                                    id: string;
+                                    /**
+                                     * Format: date-time
+                                     * @description UTC instant, RFC 3339
+                                     */
+                                    created_at: string;
+                                    campaign_id: string;
+                                    customer_id: string;
+                                    redemption_id: string | null;
+                                    /** @enum {string} */
+                                    action: "allow" | "review" | "challenge" | "block";
+                                    /** @description redeemed, blocked or challenged */
+                                    outcome: string;
+                                }[];
+                            };
                             truncated: boolean;
                         };
                     };
@@ -6904,6 +7120,30 @@ export interface components {
              * @description UTC instant, RFC 3339
              */
             updated_at: string;
+        };
+        RuleHits: {
+            rule_id: string;
+            /** @description Stored decisions of the period the rule applies to since it was created: the operations whose variables and features it reads (redemptions, conversions, wallet reads), its campaign’s redemptions if it has one */
+            decisions: number;
+            /** @description Decisions it fired on, in either mode */
+            hits: number;
+            /** @description Hits while it was enforced */
+            enforced_hits: number;
+            /** @description Hits while it was in shadow */
+            shadow_hits: number;
+            /** @description Decisions it could not be evaluated on (a feature was missing) */
+            unavailable: number;
+            /** @description Decisions it failed on at run time */
+            errors: number;
+            hit_rate: number | null;
+            /** @description Decisions it fired on (or could not be evaluated on) while in shadow, by the action taken and the one enforcing it would have led to; `decided` ≠ `would_be` is a decision it would have changed */
+            shadow: {
+                /** @enum {string} */
+                decided: "allow" | "review" | "challenge" | "block";
+                /** @enum {string} */
+                would_be: "allow" | "review" | "challenge" | "block";
+                decisions: number;
+            }[];
         };
         ScoreModel: {
             version: number;
