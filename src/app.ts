@@ -39,6 +39,7 @@ import type { ServiceContext } from './services/context.js';
 import { ControlService } from './services/controls.js';
 import { Defenses } from './services/defenses.js';
 import { DetectionService, decodeRefusal, refusalSignal } from './services/detection.js';
+import { DetectionLeader } from './services/detection-leader.js';
 import { ListService } from './services/lists.js';
 import { LoyaltyGuard } from './services/loyalty-guard.js';
 import { OutcomeService } from './services/outcomes.js';
@@ -50,6 +51,7 @@ import { RemediationService } from './services/remediations.js';
 import { ReviewService } from './services/reviews.js';
 import { RuleService } from './services/rules.js';
 import { ScoreModelService } from './services/score-models.js';
+import { SpendService } from './services/spend.js';
 import { WebhookSender } from './services/webhook-sender.js';
 import { WebhookService } from './services/webhooks.js';
 import { type Backend, type OpenedDatabase, openDatabase } from './store/connect.js';
@@ -87,6 +89,8 @@ export interface App {
   approvals: ApprovalService;
   audit: AuditService;
   reconciliation: ReconciliationService;
+  /** Discount spend by campaign and period, from the ledger (finance). */
+  spend: SpendService;
   /** The Prometheus registry: this node's counters and the database gauges, read on scrape. */
   metrics: Metrics;
   outcomes: OutcomeService;
@@ -104,6 +108,8 @@ export interface App {
   alerts: AlertService;
   /** The streaming detectors, when DETECTION is on and the relay runs. */
   detection: DetectionService | null;
+  /** Holds or waits for the detection lease (null with DETECTION=off). */
+  detectionLeader: DetectionLeader | null;
   close(): Promise<void>;
 }
 
@@ -410,17 +416,25 @@ export async function createApp(options: AppOptions): Promise<App> {
       if (refusal) bus.publishTransient(refusalSubject, JSON.stringify(refusal));
     });
   }
-  await detection?.start(
-    bus,
-    telemetry,
-    bus instanceof JetStreamBus
-      ? (handler) =>
-          bus.subscribeTransient(refusalSubject, 'detection', (text) => {
-            const refusal = decodeRefusal(text);
-            if (refusal) handler(refusal);
-          })
-      : undefined,
-  );
+  const detectionLeader = detection
+    ? new DetectionLeader(ctx, detection, {
+        leaseMs: config.DETECTION_LEASE_SECONDS * 1000,
+        logger: { info: (obj, msg) => options.logger.info?.(obj, msg), error: logger.error },
+        start: () =>
+          detection.start(
+            bus,
+            telemetry,
+            bus instanceof JetStreamBus
+              ? (handler) =>
+                  bus.subscribeTransient(refusalSubject, 'detection', (text) => {
+                    const refusal = decodeRefusal(text);
+                    if (refusal) handler(refusal);
+                  })
+              : undefined,
+          ),
+      })
+    : null;
+  await detectionLeader?.start();
   let closed = false;
   const campaigns = new CampaignService(ctx, {
     policy: approvalPolicy(config),
@@ -452,11 +466,15 @@ export async function createApp(options: AppOptions): Promise<App> {
     risk,
     rules,
     models: new ScoreModelService(ctx, risk),
-    reviews: new ReviewService(ctx),
+    reviews: new ReviewService(ctx, {
+      slaMinutes: config.REVIEW_SLA_MINUTES,
+      lockMinutes: config.REVIEW_LOCK_MINUTES,
+    }),
     dependencies,
     approvals: new ApprovalService(ctx, campaigns),
     audit: new AuditService(ctx),
     reconciliation,
+    spend: new SpendService(ctx),
     metrics,
     outcomes: new OutcomeService(ctx),
     telemetry,
@@ -475,6 +493,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     }),
     alerts: new AlertService(ctx),
     detection,
+    detectionLeader,
     async close() {
       if (closed) return;
       closed = true;
@@ -489,7 +508,9 @@ export async function createApp(options: AppOptions): Promise<App> {
       if (patternRefresh) clearInterval(patternRefresh);
       await relay.stop();
       // After the relay: no event is handed over any more, and the state saved is the last one.
-      await detection?.stop().catch((err: unknown) => logger.error({ err }, 'detector state not saved'));
+      await detectionLeader
+        ?.stop()
+        .catch((err: unknown) => logger.error({ err }, 'detector state not saved'));
       await webhookSender.stop();
       await bus.close();
       await database.close();

@@ -271,6 +271,13 @@ const EnvSchema = Type.Object({
     default: 'on',
     description: 'Streaming detectors that raise alerts (docs/detection.md); off = none run on this node',
   }),
+  DETECTION_LEASE_SECONDS: Type.Integer({
+    minimum: 2,
+    maximum: 600,
+    default: 15,
+    description:
+      'One node with DETECTION=on runs the detectors, holding a lease in the database for this long and renewing it every third; another takes over when it lapses',
+  }),
   DETECTION_INTERVAL_SECONDS: Type.Integer({
     minimum: 1,
     maximum: 3600,
@@ -343,6 +350,18 @@ const EnvSchema = Type.Object({
     maximum: 3600,
     default: 15,
     description: 'How often each node ends the remediations past their expiry (each is ended by one node)',
+  }),
+  REVIEW_SLA_MINUTES: Type.Integer({
+    minimum: 1,
+    maximum: 43_200,
+    default: 240,
+    description: 'A case held for review longer than this is overdue (the console highlights it)',
+  }),
+  REVIEW_LOCK_MINUTES: Type.Integer({
+    minimum: 1,
+    maximum: 1440,
+    default: 15,
+    description: 'How long taking a review case holds it for the analyst before it is free again',
   }),
   CONSOLE_SESSION_IDLE_MINUTES: Type.Integer({
     minimum: 1,

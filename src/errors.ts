@@ -45,6 +45,11 @@ export const ERROR_CODES = {
   campaign_not_editable: { status: 409, title: 'An ended campaign cannot be changed' },
   not_under_review: { status: 409, title: 'The redemption was never held for review' },
   review_already_decided: { status: 409, title: 'The review was already decided the other way' },
+  review_locked: {
+    status: 409,
+    title: 'Another analyst holds this case; it is theirs to decide until their lock expires',
+  },
+  review_closed: { status: 409, title: 'The review was already decided; the case is closed' },
   self_approval_forbidden: { status: 409, title: 'A change needs the approval of a different key' },
   approval_already_decided: { status: 409, title: 'The approval was already decided' },
   approval_expired: { status: 409, title: 'The approval expired before it was decided' },

@@ -1,8 +1,11 @@
 /** The console shell: sign-in, the navigation the role may use, and the page the path names. */
 import type { ReactNode } from 'react';
+import { ApiKeysPage, UsersPage } from './pages/admin.tsx';
+import { ApprovalsPage } from './pages/approvals.tsx';
 import { AuditPage } from './pages/audit.tsx';
 import { CampaignDetail, CampaignEdit, CampaignList, CampaignNew } from './pages/campaigns.tsx';
 import { FinancePage } from './pages/finance.tsx';
+import { ListsPage } from './pages/lists.tsx';
 import { OnCallPage } from './pages/on-call.tsx';
 import { ReviewsPage } from './pages/reviews.tsx';
 import { RulesPage } from './pages/rules.tsx';
@@ -24,11 +27,15 @@ const PAGES: Page[] = [
   { path: '/campaigns/new', scope: 'marketing', render: () => <CampaignNew /> },
   { path: '/campaigns/:id', scope: 'marketing', render: (p) => <CampaignDetail id={p.id as string} /> },
   { path: '/campaigns/:id/edit', scope: 'marketing', render: (p) => <CampaignEdit id={p.id as string} /> },
+  { path: '/approvals', nav: 'Approvals', scope: 'marketing', render: () => <ApprovalsPage /> },
   { path: '/on-call', nav: 'On-call', scope: 'fraud', render: () => <OnCallPage /> },
   { path: '/reviews', nav: 'Review queue', scope: 'fraud', render: () => <ReviewsPage /> },
   { path: '/rules', nav: 'Rules', scope: 'fraud', render: () => <RulesPage /> },
+  { path: '/lists', nav: 'Lists', scope: 'fraud', render: () => <ListsPage /> },
   { path: '/finance', nav: 'Finance', scope: 'finance', render: () => <FinancePage /> },
   { path: '/audit', nav: 'Audit log', scope: 'fraud', render: () => <AuditPage /> },
+  { path: '/admin/users', nav: 'Users', scope: 'admin', render: () => <UsersPage /> },
+  { path: '/admin/api-keys', nav: 'API keys', scope: 'admin', render: () => <ApiKeysPage /> },
 ];
 
 const ROLE_NAMES = {

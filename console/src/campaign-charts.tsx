@@ -1,4 +1,7 @@
-/** One campaign's charts: activity over time and budget burn (database), attempts by outcome (this node). */
+/**
+ * One campaign's charts: activity over time, the share of redemptions by new accounts and budget burn
+ * (database), attempts by outcome (this node).
+ */
 import { useMemo, useState } from 'react';
 import { api, need, type Schema } from './api.ts';
 import { Chart, type ChartOption } from './chart.tsx';
@@ -114,7 +117,36 @@ function ActivityCharts({ data, campaign }: { data: Series; campaign: Campaign }
       ],
     };
   }, [data]);
+  const share = useMemo<ChartOption>(
+    () => ({
+      animation: false,
+      tooltip: {
+        trigger: 'axis',
+        valueFormatter: (v: unknown) => `${Number(v).toFixed(0)} %`,
+      },
+      legend: { top: 0 },
+      grid: { left: 48, right: 16, top: 36, bottom: 28 },
+      xAxis: { type: 'time', min: data.from, max: data.to },
+      yAxis: { type: 'value', min: 0, max: 100, axisLabel: { formatter: '{value} %' } },
+      series: [
+        {
+          name: `Accounts younger than ${data.new_account_hours} h`,
+          type: 'line',
+          step: 'middle',
+          areaStyle: {},
+          // Buckets with no account age sent say nothing about the share: left out, not drawn as 0 %.
+          data: data.points
+            .filter((p) => p.account_age_known > 0)
+            .map((p) => [p.at, (100 * p.new_accounts) / p.account_age_known]),
+        },
+      ],
+    }),
+    [data],
+  );
   const made = data.points.reduce((n, p) => n + p.redemptions, 0);
+  const newAccounts = data.points.reduce((n, p) => n + p.new_accounts, 0);
+  const known = data.points.reduce((n, p) => n + p.account_age_known, 0);
+  const sharePercent = known > 0 ? Math.round((100 * newAccounts) / known) : null;
   return (
     <div>
       <h3>Redemptions, rollbacks and risk refusals</h3>
@@ -125,6 +157,19 @@ function ActivityCharts({ data, campaign }: { data: Series; campaign: Campaign }
         <Empty>No redemptions, rollbacks or refusals in this window.</Empty>
       ) : (
         <Chart option={activity} label={`${made} redemptions in the window`} />
+      )}
+      <h3>New-account share</h3>
+      <p className="muted" data-testid="new-account-share">
+        {sharePercent === null
+          ? 'No redemption in this window sent the account’s creation time.'
+          : `${sharePercent} % of redemptions (${count(newAccounts)} of ${count(known)} with an account age) by accounts younger than ${data.new_account_hours} hours`}
+      </p>
+      {known > 0 && (
+        <Chart
+          option={share}
+          label={`${sharePercent} % of redemptions by new accounts in the window`}
+          height={180}
+        />
       )}
       <h3>Budget burn</h3>
       <Chart

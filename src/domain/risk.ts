@@ -448,6 +448,24 @@ export function resolveDecision(input: {
   return { action: best, because, challengeSatisfied };
 }
 
+/**
+ * The action a decision would have taken had one more rule been enforced: the decided action, raised
+ * by the rule's (a rule that could not be evaluated fails open to `review`). The same resolution as
+ * resolveDecision: an allow-listed identifier stays `allow`, and a step-up proof satisfies a challenge.
+ */
+export function actionIfEnforced(input: {
+  decided: RiskAction;
+  ruleAction: RiskAction;
+  result: RuleResult;
+  allowListed: boolean;
+  stepUp: boolean;
+}): RiskAction {
+  if (input.allowListed || input.result === 'error') return input.decided;
+  const acting = input.result === 'unavailable' ? 'review' : input.ruleAction;
+  if (acting === 'challenge' && input.stepUp) return input.decided;
+  return RANK[acting] > RANK[input.decided] ? acting : input.decided;
+}
+
 /** Does an event at `eventAt` count in a window of `windowMs` ending at `now`? It does while now < eventAt + window. */
 export function inWindow(eventAt: number, now: number, windowMs: number): boolean {
   return eventAt > now - windowMs;

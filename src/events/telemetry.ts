@@ -30,6 +30,8 @@ export interface Attempt {
   /** The code's generated batch, when it has one (guessing waves are counted per batch). */
   batchId: string | null;
   partner: string | null;
+  /** Whether the code can be used once at most (its own rate and distinct counts say nothing then). */
+  codeSingleUse?: boolean | null;
   customerId: string;
   /** Discount granted (redeemed), returned (rolled back) or the coupon's amount (converted). */
   amountMinor: number;

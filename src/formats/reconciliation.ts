@@ -22,7 +22,7 @@ export function entityText(entity: Record<string, string>): string {
  * A spreadsheet runs a cell starting with = + - @ (or a tab or CR before them) as a formula; ids come
  * from callers (customer ids), so text cells are quoted out of that. Numbers stay numbers.
  */
-function safeText(text: string): string {
+export function safeText(text: string): string {
   return /^[=+\-@\t\r]/.test(text) ? `'${text}` : text;
 }
 

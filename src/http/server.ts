@@ -29,6 +29,7 @@ import { codeRoutes } from './routes/codes.js';
 import { consoleUserRoutes } from './routes/console-users.js';
 import { controlRoutes } from './routes/controls.js';
 import { decisionRoutes } from './routes/decisions.js';
+import { financeRoutes } from './routes/finance.js';
 import { healthRoutes } from './routes/health.js';
 import { insightRoutes } from './routes/insights.js';
 import { listRoutes } from './routes/lists.js';
@@ -329,6 +330,7 @@ export async function buildServer(app: App, options: ServerOptions = {}): Promis
     approvalRoutes,
     auditRoutes,
     reconciliationRoutes,
+    financeRoutes,
     outcomeRoutes,
     webhookRoutes,
     remediationRoutes,

@@ -182,6 +182,28 @@ export const METRICS = [
     source: 'node',
     seed: 'M8',
   },
+  {
+    name: 'promoguard_detection_leader',
+    type: 'gauge',
+    help: 'Whether this node runs the streaming detectors (1) or waits for their lease (0); one node of the cluster holds it',
+    labels: [],
+    source: 'node',
+    seed: 'M8',
+  },
+  {
+    name: 'promoguard_remediations_total',
+    type: 'counter',
+    help: 'Remediations by action and what happened to them: applied, dry_run (recorded only), lifted (by a person), expired',
+    labels: ['action', 'how'],
+    source: 'node',
+  },
+  {
+    name: 'promoguard_remediations_active',
+    type: 'gauge',
+    help: 'Remediations in force (mode enforce) or recorded as a dry run, by action',
+    labels: ['action', 'mode'],
+    source: 'database',
+  },
   // M9: manual review queue
   {
     name: 'promoguard_review_queue_pending',

@@ -79,7 +79,38 @@ export interface CompiledRule {
   variables: string[];
 }
 
-export type CompileResult = { ok: true; rule: CompiledRule } | { ok: false; message: string };
+/** Where in the expression a refusal points: offsets in UTF-16 code units, line and column from 1. */
+export interface SourcePosition {
+  offset: number;
+  end: number;
+  line: number;
+  column: number;
+}
+
+export type CompileResult =
+  | { ok: true; rule: CompiledRule }
+  | { ok: false; message: string; position?: SourcePosition };
+
+/** The span a cel-js error names (its node's start and end), as a position in `expression`. */
+function positionOf(err: unknown, expression: string): SourcePosition | undefined {
+  const node = (err as { node?: { start?: unknown; end?: unknown } } | null)?.node;
+  const start = node?.start;
+  if (typeof start !== 'number' || !Number.isInteger(start) || start < 0 || start > expression.length) {
+    return undefined;
+  }
+  const rawEnd = typeof node?.end === 'number' ? node.end : start;
+  const end = Math.min(Math.max(rawEnd, start), expression.length);
+  const before = expression.slice(0, start);
+  const line = before.split('\n').length;
+  const column = start - (before.lastIndexOf('\n') + 1) + 1;
+  return { offset: start, end, line, column };
+}
+
+/** A refusal with its position, when the checker named one. */
+function refusal(err: unknown, expression: string): CompileResult {
+  const position = positionOf(err, expression);
+  return position ? { ok: false, message: firstLine(err), position } : { ok: false, message: firstLine(err) };
+}
 
 /** The first line of a cel-js message, without the source excerpt it appends. */
 function firstLine(err: unknown): string {
@@ -146,9 +177,9 @@ export function compileRule(expression: string): CompileResult {
   try {
     checked = environment.check(expression);
   } catch (err) {
-    return { ok: false, message: firstLine(err) };
+    return refusal(err, expression);
   }
-  if (!checked.valid) return { ok: false, message: firstLine(checked.error) };
+  if (!checked.valid) return refusal(checked.error, expression);
   if (checked.type !== 'bool') {
     return { ok: false, message: `a rule must yield a bool, this expression yields ${checked.type}` };
   }

@@ -215,7 +215,7 @@ export class CampaignService {
    */
   async series(
     id: string,
-    window: { from: Date; to: Date; bucket: SeriesBucket },
+    window: { from: Date; to: Date; bucket: SeriesBucket; newAccountHours: number },
   ): Promise<{ campaign: CampaignRecord; spentBefore: number; points: SeriesPoint[] }> {
     const span = window.to.getTime() - window.from.getTime();
     if (span <= 0) throw new AppError('validation_failed', 'querystring/to must be after from');

@@ -157,7 +157,12 @@ export class ConsoleUserService {
    */
   async update(
     id: string,
-    change: { role?: ConsoleRole | undefined; disabled?: boolean | undefined; password?: string | undefined },
+    change: {
+      role?: ConsoleRole | undefined;
+      disabled?: boolean | undefined;
+      password?: string | undefined;
+      unlock?: boolean | undefined;
+    },
     actor: Actor,
   ): Promise<ConsoleUserRecord> {
     const existing = await this.get(id);
@@ -174,6 +179,9 @@ export class ConsoleUserService {
       const wasDisabled = before.disabledAt !== null;
       if (change.disabled !== undefined && change.disabled !== wasDisabled)
         changes['disabled'] = { from: wasDisabled, to: change.disabled };
+      // Only a lock still in force is worth an audit entry; unlocking an unlocked user changes nothing.
+      if (change.unlock === true && before.lockedUntil !== null && before.lockedUntil > now)
+        changes['locked_until'] = { from: before.lockedUntil.toISOString(), to: null };
       const after = await updateConsoleUser(
         trx,
         id,
@@ -181,6 +189,7 @@ export class ConsoleUserService {
           ...(changes['role'] ? { role: change.role as ConsoleRole } : {}),
           ...(changes['disabled'] ? { disabledAt: change.disabled ? now : null } : {}),
           ...(passwordHash !== undefined ? { passwordHash } : {}),
+          ...(change.unlock === true ? { unlock: true } : {}),
         },
         now,
       );

@@ -84,6 +84,8 @@ type Family = 'rate' | 'distinct' | 'refusal';
 interface Signals {
   partner: string | null;
   batchId: string | null;
+  /** A code used once at most has no rate or distinct count of its own to watch. */
+  singleUse: boolean;
   paymentKey: string | null;
   deviceKey: string | null;
   addressKey: string | null;
@@ -270,8 +272,11 @@ export class DetectionService {
     this.saver.unref();
   }
 
-  /** Stops consuming, waits for alerts under way, and saves the state. */
-  async stop(): Promise<void> {
+  /**
+   * Stops consuming, waits for alerts under way, and saves the state, unless `save` is false: a node
+   * that lost its lease must not overwrite the state the node holding it now saves.
+   */
+  async stop({ save = true }: { save?: boolean } = {}): Promise<void> {
     if (!this.started) return;
     this.started = false;
     this.unsubscribe?.();
@@ -280,7 +285,11 @@ export class DetectionService {
     if (this.ticker) clearInterval(this.ticker);
     if (this.saver) clearInterval(this.saver);
     await Promise.allSettled([...this.inFlight]);
-    await this.save();
+    if (save) await this.save();
+  }
+
+  get running(): boolean {
+    return this.started;
   }
 
   /** Resolves when the alerts being raised from refused attempts are written (tests, shutdown). */
@@ -323,14 +332,17 @@ export class DetectionService {
     const actorAlerts: NewActorAlert[] = [];
     if (event.type === 'redemption.created') {
       const peaks = await this.campaignPeaks(r.campaign_id);
-      const rateKeys = [`code:${r.code_id}`, `campaign:${r.campaign_id}`];
+      // Per-code keys only for codes used more than once: a single-use code's count is at most one, and
+      // keying each of a batch's codes would fill the detectors (and their snapshots) with nothing.
+      const codeKeys = signals.singleUse ? [] : [`code:${r.code_id}`];
+      const rateKeys = [...codeKeys, `campaign:${r.campaign_id}`];
       if (signals.partner !== null) rateKeys.push(`partner:${r.campaign_id}:${signals.partner}`);
       for (const key of rateKeys) {
         this.applyPeaks(this.rate, `rate:${key}`, key, peaks, at);
         this.rate.observe(key, at);
       }
       const distinctKeys: [string, string][] = [];
-      const scopes = [`code:${r.code_id}`, `campaign:${r.campaign_id}`];
+      const scopes = [...codeKeys, `campaign:${r.campaign_id}`];
       const newAccount =
         signals.accountCreatedAt !== null &&
         at - signals.accountCreatedAt.getTime() < this.options.newAccountHours * 3_600_000;
@@ -377,7 +389,7 @@ export class DetectionService {
     const row = await this.ctx.db
       .selectFrom('redemptions as r')
       .innerJoin('codes as c', 'c.id', 'r.code_id')
-      .select(['r.context', 'c.partner', 'c.batch_id'])
+      .select(['r.context', 'c.partner', 'c.batch_id', 'c.max_uses'])
       .where('r.id', '=', redemptionId)
       .executeTakeFirst();
     const context = parseJsonResult<Record<string, unknown> | null>(row?.context ?? null) ?? {};
@@ -386,6 +398,7 @@ export class DetectionService {
     return {
       partner: row?.partner ?? null,
       batchId: row?.batch_id ?? null,
+      singleUse: row?.max_uses === 1,
       paymentKey: text(context.payment_fingerprint),
       deviceKey: text(context.device_id),
       addressKey: text(context.shipping_address),
@@ -454,6 +467,7 @@ export class DetectionService {
       this.hints.set(a.redemptionId, {
         partner: a.partner,
         batchId: a.batchId,
+        singleUse: a.codeSingleUse === true,
         paymentKey: a.paymentKey,
         deviceKey: a.deviceKey,
         addressKey: a.shippingKey ?? null,

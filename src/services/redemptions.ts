@@ -83,10 +83,11 @@ interface Seen {
   batchId: string | null;
   partner: string | null;
   currency: string | null;
+  singleUse: boolean | null;
 }
 
 function unseen(): Seen {
-  return { campaignId: null, codeId: null, batchId: null, partner: null, currency: null };
+  return { campaignId: null, codeId: null, batchId: null, partner: null, currency: null, singleUse: null };
 }
 
 function see(seen: Seen, context: RedemptionContext): void {
@@ -94,6 +95,7 @@ function see(seen: Seen, context: RedemptionContext): void {
   seen.codeId = context.code.id;
   seen.batchId = context.code.batchId;
   seen.partner = context.code.partner;
+  seen.singleUse = context.code.maxUses === 1;
   seen.currency = context.campaign.currency;
 }
 
@@ -453,6 +455,7 @@ export class RedemptionService {
       codeId: seen.codeId,
       batchId: seen.batchId,
       partner: seen.partner,
+      codeSingleUse: seen.singleUse,
       customerId: req.customer.id,
       currency: seen.currency ?? req.cart.currency,
       accountAgeHours: created ? (at.getTime() - created.getTime()) / 3_600_000 : null,

@@ -24,6 +24,7 @@ import {
   type PolicyScope,
   parseParams,
   policiesFor,
+  REMEDIATION_ACTIONS,
   type RemediationPolicy,
   targetIds,
   targetKey,
@@ -113,7 +114,12 @@ export class RemediationService {
       /** Called after a remediation starts or ends on this node: its copy in memory is re-read at once. */
       onChange?: () => void;
     },
-  ) {}
+  ) {
+    // Every series exists from the start at 0, so a first remediation shows as an increase.
+    for (const action of REMEDIATION_ACTIONS)
+      for (const how of ['applied', 'dry_run', 'lifted', 'expired'])
+        ctx.metrics?.inc('promoguard_remediations_total', { action, how }, 0);
+  }
 
   // -------------------------------------------------------------------------------------------------
   // Policies
@@ -306,6 +312,10 @@ export class RemediationService {
     if (result) {
       this.ctx.afterCommit();
       this.options.onChange?.();
+      this.ctx.metrics?.inc('promoguard_remediations_total', {
+        action: result.action,
+        how: result.dryRun ? 'dry_run' : 'applied',
+      });
     }
     return result;
   }
@@ -499,6 +509,7 @@ export class RemediationService {
     if (ended) {
       this.ctx.afterCommit();
       this.options.onChange?.();
+      this.ctx.metrics?.inc('promoguard_remediations_total', { action: ended.action, how });
     }
     return ended;
   }

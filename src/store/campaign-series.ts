@@ -1,6 +1,7 @@
 /**
  * One campaign over time, bucketed by minute, hour or day: redemptions made, the discount they gave
- * (still in force), rollbacks, and redemption attempts the risk engine refused (blocked or challenged).
+ * (still in force), rollbacks, redemptions by new accounts (the account age the request sent, kept with
+ * the redemption), and redemption attempts the risk engine refused (blocked or challenged).
  * Read through the campaign's redemption index and the decisions' time index; the window is bounded
  * by the caller, so a read never grows with the campaign's whole history.
  */
@@ -14,6 +15,10 @@ export interface SeriesPoint {
   redemptions: number;
   spentMinor: number;
   rollbacks: number;
+  /** Redemptions whose request said the account was younger than `newAccountHours` when it redeemed. */
+  newAccounts: number;
+  /** Redemptions whose request sent the account's creation time at all. */
+  accountAgeKnown: number;
   riskBlocked: number;
   riskChallenged: number;
 }
@@ -23,22 +28,27 @@ const toDate = (v: Date | string) => (v instanceof Date ? v : new Date(v));
 export async function campaignSeries(
   db: Kysely<Database>,
   campaignId: string,
-  window: { from: Date; to: Date; bucket: SeriesBucket },
+  window: { from: Date; to: Date; bucket: SeriesBucket; newAccountHours: number },
 ): Promise<SeriesPoint[]> {
-  const { from, to, bucket } = window;
+  const { from, to, bucket, newAccountHours } = window;
   // date_trunc in UTC: buckets are the same instants whatever the session's time zone.
   const { rows } = await sql<{
     at: Date | string;
     redemptions: string | number;
     spent_minor: string | number;
     rollbacks: string | number;
+    new_accounts: string | number;
+    account_age_known: string | number;
     risk_blocked: string | number;
     risk_challenged: string | number;
   }>`
     WITH made AS (
       SELECT date_trunc(${bucket}, created_at AT TIME ZONE 'UTC') AS at,
              count(*) AS redemptions,
-             coalesce(sum(discount_minor) FILTER (WHERE status = 'redeemed'), 0) AS spent_minor
+             coalesce(sum(discount_minor) FILTER (WHERE status = 'redeemed'), 0) AS spent_minor,
+             count(*) FILTER (WHERE (context->>'account_created_at')::timestamptz
+                                    > created_at - make_interval(hours => ${newAccountHours}::int)) AS new_accounts,
+             count(*) FILTER (WHERE context->>'account_created_at' IS NOT NULL) AS account_age_known
         FROM redemptions
        WHERE campaign_id = ${campaignId} AND created_at >= ${from} AND created_at < ${to}
        GROUP BY 1
@@ -62,6 +72,8 @@ export async function campaignSeries(
            coalesce(m.redemptions, 0) AS redemptions,
            coalesce(m.spent_minor, 0) AS spent_minor,
            coalesce(u.rollbacks, 0) AS rollbacks,
+           coalesce(m.new_accounts, 0) AS new_accounts,
+           coalesce(m.account_age_known, 0) AS account_age_known,
            coalesce(r.risk_blocked, 0) AS risk_blocked,
            coalesce(r.risk_challenged, 0) AS risk_challenged
       FROM buckets b
@@ -74,6 +86,8 @@ export async function campaignSeries(
     redemptions: Number(r.redemptions),
     spentMinor: Number(r.spent_minor),
     rollbacks: Number(r.rollbacks),
+    newAccounts: Number(r.new_accounts),
+    accountAgeKnown: Number(r.account_age_known),
     riskBlocked: Number(r.risk_blocked),
     riskChallenged: Number(r.risk_challenged),
   }));

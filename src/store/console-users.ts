@@ -99,7 +99,7 @@ export async function listConsoleUsers(
 export async function updateConsoleUser(
   db: Kysely<Database>,
   id: string,
-  change: { role?: ConsoleRole; disabledAt?: Date | null; passwordHash?: string },
+  change: { role?: ConsoleRole; disabledAt?: Date | null; passwordHash?: string; unlock?: boolean },
   now: Date,
 ): Promise<ConsoleUserRecord | null> {
   const row = await db
@@ -108,6 +108,7 @@ export async function updateConsoleUser(
       updated_at: now,
       ...(change.role !== undefined ? { role: change.role } : {}),
       ...(change.disabledAt !== undefined ? { disabled_at: change.disabledAt } : {}),
+      ...(change.unlock ? { failed_sign_ins: 0, locked_until: null } : {}),
       // A new password also lifts a lock: the admin who reset it vouches for the person.
       ...(change.passwordHash !== undefined
         ? { password_hash: change.passwordHash, failed_sign_ins: 0, locked_until: null }

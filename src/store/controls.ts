@@ -63,42 +63,87 @@ export interface PersonLinks {
 
 /** The person a customer belongs to, its other accounts, and the shared identifiers that link them. */
 export async function personLinks(db: Kysely<Database>, customerId: string): Promise<PersonLinks> {
-  const person = await db
+  return (await personLinksOf(db, [customerId])).get(customerId) as PersonLinks;
+}
+
+/**
+ * personLinks of several customers in three queries whatever their number (a page of the review
+ * inbox), each person's links read once however many of its customers are asked for.
+ */
+export async function personLinksOf(
+  db: Kysely<Database>,
+  customerIds: readonly string[],
+): Promise<Map<string, PersonLinks>> {
+  const wanted = [...new Set(customerIds)];
+  const out = new Map<string, PersonLinks>();
+  if (wanted.length === 0) return out;
+  const nodes = await db
     .selectFrom('identity_nodes')
-    .select('person_id')
-    .where('key', '=', `customer:${customerId}`)
-    .executeTakeFirst();
-  const personId = person?.person_id ?? null;
-  if (personId === null) return { personId: null, sharedIdentifiers: [], customers: [customerId] };
-  const { rows } = await sql<{ identifier_key: string; customers: string[]; first_seen: Date }>`
-    SELECT e.identifier_key, array_agg(DISTINCT e.customer_id ORDER BY e.customer_id) AS customers,
-           min(e.first_seen) AS first_seen
-      FROM identity_edges e
-      JOIN identity_nodes n ON n.key = e.identifier_key
-     WHERE n.person_id = ${personId}
-     GROUP BY e.identifier_key
-    HAVING count(DISTINCT e.customer_id) > 1
-     ORDER BY e.identifier_key`.execute(db);
-  const members = await db
-    .selectFrom('identity_nodes')
-    .select('key')
-    .where('person_id', '=', personId)
-    .where('key', 'like', 'customer:%')
-    .orderBy('key')
+    .select(['key', 'person_id'])
+    .where(
+      'key',
+      'in',
+      wanted.map((c) => `customer:${c}`),
+    )
     .execute();
-  return {
-    personId,
-    sharedIdentifiers: rows.map((r) => {
+  const personOf = new Map(nodes.map((n) => [n.key.slice('customer:'.length), n.person_id]));
+  const persons = [...new Set(nodes.map((n) => n.person_id))];
+  const shared = new Map<string, PersonLinks['sharedIdentifiers']>();
+  const members = new Map<string, string[]>();
+  if (persons.length > 0) {
+    const { rows } = await sql<{
+      person_id: string;
+      identifier_key: string;
+      customers: string[];
+      first_seen: Date;
+    }>`
+      SELECT n.person_id, e.identifier_key,
+             array_agg(DISTINCT e.customer_id ORDER BY e.customer_id) AS customers,
+             min(e.first_seen) AS first_seen
+        FROM identity_edges e
+        JOIN identity_nodes n ON n.key = e.identifier_key
+       WHERE n.person_id = ANY (${persons}::text[])
+       GROUP BY n.person_id, e.identifier_key
+      HAVING count(DISTINCT e.customer_id) > 1
+       ORDER BY e.identifier_key`.execute(db);
+    for (const r of rows) {
       const split = r.identifier_key.indexOf(':');
-      return {
+      const list = shared.get(r.person_id) ?? [];
+      list.push({
         type: r.identifier_key.slice(0, split),
         hash: r.identifier_key.slice(split + 1),
         customers: r.customers,
         firstSeen: r.first_seen,
-      };
-    }),
-    customers: members.map((m) => m.key.slice('customer:'.length)),
-  };
+      });
+      shared.set(r.person_id, list);
+    }
+    const accounts = await db
+      .selectFrom('identity_nodes')
+      .select(['person_id', 'key'])
+      .where('person_id', 'in', persons)
+      .where('key', 'like', 'customer:%')
+      .orderBy('key')
+      .execute();
+    for (const a of accounts) {
+      const list = members.get(a.person_id) ?? [];
+      list.push(a.key.slice('customer:'.length));
+      members.set(a.person_id, list);
+    }
+  }
+  for (const customerId of wanted) {
+    const personId = personOf.get(customerId) ?? null;
+    out.set(
+      customerId,
+      personId === null
+        ? { personId: null, sharedIdentifiers: [], customers: [customerId] }
+        : {
+            personId,
+            sharedIdentifiers: shared.get(personId) ?? [],
+            customers: members.get(personId) ?? [customerId],
+          },
+    );
+  }
+  return out;
 }
 
 export type SplitOutcome =

@@ -28,6 +28,7 @@ export interface MetricReadings {
   promoguard_campaign_planned_peak: Sample[];
   promoguard_code_payment_instruments: Sample[];
   promoguard_campaign_payment_instruments: Sample[];
+  promoguard_remediations_active: Sample[];
 }
 
 export interface ReadingLimits {
@@ -98,6 +99,9 @@ export async function readMetrics(db: Kysely<Database>, limits: ReadingLimits): 
      WHERE created_at >= ${since} AND status = 'redeemed' AND context ? 'payment_fingerprint'
      GROUP BY campaign_id ORDER BY n DESC, campaign_id LIMIT ${limits.topN}`.execute(db),
   );
+  const remediations = await sql<{ action: string; mode: string; n: number }>`
+    SELECT action, CASE WHEN dry_run THEN 'dry_run' ELSE 'enforce' END AS mode, count(*) AS n
+      FROM remediations WHERE status = 'active' GROUP BY 1, 2`.execute(db);
   const reconciliation = await lastFinishedReconciliation(db);
   const kinds = Object.entries(reconciliation?.kinds ?? {});
   return {
@@ -129,6 +133,10 @@ export async function readMetrics(db: Kysely<Database>, limits: ReadingLimits): 
     })),
     promoguard_campaign_payment_instruments: campaigns.rows.map((r) => ({
       labels: { campaign_id: r.campaign_id },
+      value: Number(r.n),
+    })),
+    promoguard_remediations_active: remediations.rows.map((r) => ({
+      labels: { action: r.action, mode: r.mode },
       value: Number(r.n),
     })),
   };

@@ -1,5 +1,5 @@
 /** Rules, stored decisions, labels and reviews of the risk engine. */
-import { CompiledQuery, type Kysely, type Selectable } from 'kysely';
+import { CompiledQuery, type Kysely, type Selectable, sql } from 'kysely';
 import type { RiskAction, RuleMode } from '../domain/risk.js';
 import { dbFunction } from './functions.js';
 import { retryOnConflict } from './retry.js';
@@ -226,6 +226,18 @@ export async function findDecision(db: Kysely<Database>, id: string): Promise<St
   return row ? decisionFromRow(row) : null;
 }
 
+/** Several decisions by id, with their labels (a page of the review inbox in one query). */
+export async function findDecisions(
+  db: Kysely<Database>,
+  ids: readonly string[],
+): Promise<Map<string, StoredDecision>> {
+  if (ids.length === 0) return new Map();
+  const rows = await decisionsWithLabels(db)
+    .where('d.id', 'in', [...ids])
+    .execute();
+  return new Map(rows.map((row) => [row.id, decisionFromRow(row)]));
+}
+
 /** Decisions of a period in creation order, a page at a time (`after` = the last id seen). */
 export async function decisionsBetween(
   db: Kysely<Database>,
@@ -247,6 +259,129 @@ export async function decisionsBetween(
   if (filter.campaignId) query = query.where('d.campaign_id', '=', filter.campaignId);
   if (filter.action) query = query.where('d.action', '=', filter.action);
   return (await query.execute()).map(decisionFromRow);
+}
+
+/** How often one rule took part in the decisions of a period, grouped by what it and the decision did. */
+export interface RuleHitGroup {
+  ruleId: string;
+  /** The rule's mode, action and result as recorded on the decision (a rule may change in the period). */
+  mode: RuleMode;
+  ruleAction: RiskAction;
+  result: 'fired' | 'unavailable' | 'error';
+  /** The action the decision took (the enforced outcome). */
+  decided: RiskAction;
+  allowListed: boolean;
+  stepUp: boolean;
+  count: number;
+}
+
+/** The operations whose decisions are stored: redemptions (risk_decisions) and loyalty ones. */
+export type StoredOperation = 'redemption' | 'conversion' | 'wallet_read';
+
+/**
+ * Every rule outcome recorded on the decisions of [from, to) — redemption attempts and loyalty
+ * operations — counted in one pass over each table's rows of the period (the created_at indexes bound
+ * the scans; the rule outcomes are unnested from each decision).
+ */
+export async function ruleHitGroups(
+  db: Kysely<Database>,
+  period: { from: Date; to: Date },
+): Promise<RuleHitGroup[]> {
+  const { rows } = await sql<{
+    rule_id: string;
+    mode: RuleMode;
+    rule_action: RiskAction;
+    result: RuleHitGroup['result'];
+    decided: RiskAction;
+    allow_listed: boolean;
+    step_up: boolean;
+    n: unknown;
+  }>`
+    WITH d AS (
+      SELECT action, decision FROM risk_decisions
+      WHERE created_at >= ${period.from} AND created_at < ${period.to}
+      UNION ALL
+      SELECT action, decision FROM loyalty_decisions
+      WHERE created_at >= ${period.from} AND created_at < ${period.to}
+    )
+    SELECT r.value->>'id' AS rule_id, r.value->>'mode' AS mode, r.value->>'action' AS rule_action,
+           r.value->>'result' AS result, d.action AS decided,
+           coalesce(d.decision->>'allow_listed' = 'true', false) AS allow_listed,
+           coalesce(jsonb_typeof(d.decision->'step_up') = 'string', false) AS step_up,
+           count(*) AS n
+    FROM d
+    CROSS JOIN LATERAL jsonb_array_elements(
+      CASE WHEN jsonb_typeof(d.decision->'rules') = 'array' THEN d.decision->'rules' ELSE '[]'::jsonb END
+    ) AS r(value)
+    GROUP BY 1, 2, 3, 4, 5, 6, 7`.execute(db);
+  return rows.map((r) => ({
+    ruleId: r.rule_id,
+    mode: r.mode,
+    ruleAction: r.rule_action,
+    result: r.result,
+    decided: r.decided,
+    allowListed: r.allow_listed,
+    stepUp: r.step_up,
+    count: Number(r.n),
+  }));
+}
+
+/** Stored decisions of [from, to): redemption attempts per campaign, loyalty ones per operation. */
+export async function decisionCounts(
+  db: Kysely<Database>,
+  period: { from: Date; to: Date },
+): Promise<{ byCampaign: Map<string, number>; conversion: number; wallet_read: number }> {
+  const [redemptions, loyalty] = await Promise.all([
+    db
+      .selectFrom('risk_decisions')
+      .select((eb) => ['campaign_id', eb.fn.countAll().as('n')])
+      .where('created_at', '>=', period.from)
+      .where('created_at', '<', period.to)
+      .groupBy('campaign_id')
+      .execute(),
+    db
+      .selectFrom('loyalty_decisions')
+      .select((eb) => ['operation', eb.fn.countAll().as('n')])
+      .where('created_at', '>=', period.from)
+      .where('created_at', '<', period.to)
+      .groupBy('operation')
+      .execute(),
+  ]);
+  const of = (op: string) => Number(loyalty.find((r) => r.operation === op)?.n ?? 0);
+  return {
+    byCampaign: new Map(redemptions.map((r) => [r.campaign_id, Number(r.n)])),
+    conversion: of('conversion'),
+    wallet_read: of('wallet_read'),
+  };
+}
+
+/** Stored decisions of [from, to) of the given operations (redemptions of one campaign, if named). */
+export async function countDecisions(
+  db: Kysely<Database>,
+  filter: { from: Date; to: Date; campaignId: string | null; operations: readonly StoredOperation[] },
+): Promise<number> {
+  let total = 0;
+  if (filter.operations.includes('redemption')) {
+    let query = db
+      .selectFrom('risk_decisions')
+      .select((eb) => eb.fn.countAll().as('n'))
+      .where('created_at', '>=', filter.from)
+      .where('created_at', '<', filter.to);
+    if (filter.campaignId) query = query.where('campaign_id', '=', filter.campaignId);
+    total += Number((await query.executeTakeFirstOrThrow()).n);
+  }
+  const loyalty = filter.operations.filter((op) => op !== 'redemption') as ('conversion' | 'wallet_read')[];
+  if (loyalty.length > 0 && !filter.campaignId) {
+    const row = await db
+      .selectFrom('loyalty_decisions')
+      .select((eb) => eb.fn.countAll().as('n'))
+      .where('created_at', '>=', filter.from)
+      .where('created_at', '<', filter.to)
+      .where('operation', 'in', loyalty)
+      .executeTakeFirstOrThrow();
+    total += Number(row.n);
+  }
+  return total;
 }
 
 /**
@@ -295,7 +430,7 @@ export async function labelDecision(
 }
 
 export type ReviewOutcome =
-  | { outcome: 'reviewed' | 'already_reviewed'; redemption: Redemption }
+  | { outcome: 'reviewed' | 'already_reviewed' | 'locked'; redemption: Redemption }
   | { outcome: 'not_found' | 'not_under_review' };
 
 export const REVIEW = dbFunction('promoguard_review', {
@@ -310,7 +445,7 @@ export const REVIEW = dbFunction('promoguard_review', {
 });
 
 type ReviewResult =
-  | { outcome: 'reviewed' | 'already_reviewed'; redemption: RedemptionRow }
+  | { outcome: 'reviewed' | 'already_reviewed' | 'locked'; redemption: RedemptionRow }
   | { outcome: 'not_found' | 'not_under_review' };
 
 export async function reviewRedemption(
@@ -344,22 +479,6 @@ export async function reviewRedemption(
     return { outcome: result.outcome, redemption: redemptionFromRow(result.redemption) };
   }
   return { outcome: result.outcome };
-}
-
-/** Redemptions waiting for review, oldest first. */
-export async function pendingReviews(
-  db: Kysely<Database>,
-  page: { limit: number; after?: string | undefined; campaignId?: string | undefined },
-): Promise<Redemption[]> {
-  let query = db
-    .selectFrom('redemptions')
-    .selectAll()
-    .where('review_status', '=', 'pending')
-    .orderBy('id')
-    .limit(page.limit);
-  if (page.after) query = query.where('id', '>', page.after);
-  if (page.campaignId) query = query.where('campaign_id', '=', page.campaignId);
-  return (await query.execute()).map(redemptionFromRow);
 }
 
 export async function countPendingReviews(db: Kysely<Database>): Promise<number> {

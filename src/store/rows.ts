@@ -159,6 +159,10 @@ export interface Redemption {
   reviewStatus: ReviewStatus | null;
   reviewedAt: Date | null;
   decisionId: string | null;
+  /** The analyst holding a pending case, while `reviewLockedUntil` is in the future. */
+  reviewAssignedTo: string | null;
+  reviewAssignedAt: Date | null;
+  reviewLockedUntil: Date | null;
 }
 
 /** A redemption row without its stored context (the functions leave it out of what they return). */
@@ -183,5 +187,8 @@ export function redemptionFromRow(row: RedemptionRow): Redemption {
     reviewStatus: row.review_status ?? null,
     reviewedAt: toDateOrNull(row.reviewed_at ?? null),
     decisionId: row.decision_id ?? null,
+    reviewAssignedTo: row.review_assigned_to ?? null,
+    reviewAssignedAt: toDateOrNull(row.review_assigned_at ?? null),
+    reviewLockedUntil: toDateOrNull(row.review_locked_until ?? null),
   };
 }

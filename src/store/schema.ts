@@ -119,6 +119,9 @@ export interface RedemptionsTable {
   reviewed_at: Date | null;
   reviewed_by: string | null;
   decision_id: string | null;
+  review_assigned_to: string | null;
+  review_assigned_at: Date | null;
+  review_locked_until: Date | null;
 }
 
 export interface LedgerEntriesTable {
@@ -291,6 +294,13 @@ export interface DetectorSnapshotsTable {
   name: string;
   snapshot: string;
   saved_at: Date;
+}
+
+export interface NodeLeasesTable {
+  name: string;
+  holder: string;
+  acquired_at: Date;
+  expires_at: Date;
 }
 
 export interface ServerSecretsTable {
@@ -582,6 +592,7 @@ export interface Database {
   remediation_revoked_codes: RemediationRevokedCodesTable;
   alerts: AlertsTable;
   detector_snapshots: DetectorSnapshotsTable;
+  node_leases: NodeLeasesTable;
 }
 
 /**

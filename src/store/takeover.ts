@@ -210,13 +210,19 @@ export function sightingRows(sightings: readonly Sighting[]): SightingRow[] {
   );
 }
 
+/** How long a sighting may wait for others to share its statement, and how many one statement takes. */
+const SIGHT_FLUSH_MS = 100;
+const SIGHT_BATCH = 500;
+
 /**
- * Sightings written after the answer, the ones of one event-loop turn in one statement. A failure is
- * reported and dropped: the history is a feature, and missing one action only keeps a device "new" a
- * little longer.
+ * Sightings written after the answer, those of up to SIGHT_FLUSH_MS in one statement: on PGlite every
+ * statement waits its turn behind the requests, so one per redemption would lengthen them all. A
+ * failure is reported and dropped: the history is a feature, and missing one action only keeps a
+ * device "new" a little longer.
  */
 export class SightingsRecorder {
   private queue: Sighting[] = [];
+  private timer: NodeJS.Timeout | undefined;
   private readonly writing = new Set<Promise<void>>();
   readonly stats = { statements: 0, sightings: 0, errors: 0 };
 
@@ -227,10 +233,15 @@ export class SightingsRecorder {
 
   record(sighting: Sighting): void {
     this.queue.push(sighting);
-    if (this.queue.length === 1) setImmediate(() => this.flush());
+    if (this.queue.length >= SIGHT_BATCH) this.flush();
+    else if (this.timer === undefined) this.timer = setTimeout(() => this.flush(), SIGHT_FLUSH_MS);
   }
 
   private flush(): void {
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
     const batch = this.queue.splice(0);
     if (batch.length === 0) return;
     this.stats.statements++;

@@ -129,7 +129,7 @@ describe.skipIf(!haveBrowser)('the console in a browser', () => {
     const { context, page } = await newPage();
     await signIn(page, 'marketing');
     const nav = page.getByRole('navigation', { name: 'Main' });
-    await expect.poll(() => nav.getByRole('link').allTextContents()).toEqual(['Campaigns']);
+    await expect.poll(() => nav.getByRole('link').allTextContents()).toEqual(['Campaigns', 'Approvals']);
 
     await page.getByRole('link', { name: 'New campaign' }).click();
     // The API's own validation message, next to its field.

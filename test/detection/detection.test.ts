@@ -143,6 +143,31 @@ for (const backend of backends) {
       clock.advance(10 * MINUTE);
     });
 
+    it('watches a public code’s own rate, and gives a single-use code no key of its own', async () => {
+      const created = await t.call('POST', '/v1/campaigns', { body: campaignBody() });
+      expect(created.statusCode, created.body).toBe(201);
+      const id = created.json().id as string;
+      const code = unique('PUBLIC');
+      const made = await t.call('POST', `/v1/campaigns/${id}/codes`, {
+        body: { codes: [{ code, max_uses: 10_000 }] },
+      });
+      expect(made.statusCode, made.body).toBe(201);
+      await baselineThenBurst(Array(2 * 40 + 30).fill(code), 40, 30);
+      const scopes = (await alerts(`?campaign_id=${id}`))
+        .filter((a) => a.kind === 'redemption_spike')
+        .map((a) => a.scope.type)
+        .sort();
+      expect(scopes).toEqual(['campaign', 'code']);
+
+      // Three single-use codes of a new campaign: one new rate key (the campaign), none per code.
+      const batch = await campaignWithCodes(3);
+      const before = (t.app.detection as DetectionService).sizes.rate;
+      for (const c of batch.codes) await redeem(c);
+      await t.app.relay.drain();
+      expect((t.app.detection as DetectionService).sizes.rate - before).toBe(1);
+      clock.advance(10 * MINUTE);
+    });
+
     it('the same burst inside a declared planned peak raises none', async () => {
       const start = nextMinute();
       const peak = {
@@ -152,7 +177,11 @@ for (const backend of backends) {
       };
       const { id, codes } = await campaignWithCodes(2 * 40 + 30, { planned_peaks: [peak] });
       await baselineThenBurst(codes, 40, 30);
-      expect((await alerts(`?campaign_id=${id}`)).filter((a) => a.kind === 'redemption_spike')).toEqual([]);
+      expect(
+        (await alerts(`?campaign_id=${id}`))
+          .filter((a) => a.kind === 'redemption_spike')
+          .map((a) => a.detector_key),
+      ).toEqual([]);
       clock.advance(10 * MINUTE);
     });
 
@@ -192,6 +221,72 @@ for (const backend of backends) {
       const cycles = (await alerts('?kind=rollback_cycle')).filter((a) => a.scope.campaign_id === campaignId);
       expect(cycles).toHaveLength(1);
       expect(cycles[0]?.scope.type).toBe('person');
+    });
+
+    it('many small orders by one person in a day raise order_splitting; large ones do not', async () => {
+      const created = await t.call('POST', '/v1/campaigns', { body: campaignBody() });
+      const campaignId = created.json().id as string;
+      const code = unique('SHIP');
+      await t.call('POST', `/v1/campaigns/${campaignId}/codes`, { body: { code } });
+      const big = unique('cus_');
+      for (let i = 0; i < 6; i++) {
+        clock.advance(20 * MINUTE);
+        await redeem(code, big, 10_000);
+      }
+      await t.app.relay.drain();
+      const splitter = unique('cus_');
+      for (let i = 0; i < 4; i++) {
+        clock.advance(20 * MINUTE);
+        await redeem(code, splitter, 1_500);
+      }
+      await t.app.relay.drain();
+      const ofCampaign = async () =>
+        (await alerts('?kind=order_splitting')).filter((a) => a.scope.campaign_id === campaignId);
+      expect(await ofCampaign()).toEqual([]);
+      clock.advance(20 * MINUTE);
+      await redeem(code, splitter, 1_500);
+      await t.app.relay.drain();
+      const raised = await ofCampaign();
+      expect(raised).toHaveLength(1);
+      expect(raised[0]?.scope.type).toBe('person');
+      clock.advance(24 * 60 * MINUTE);
+    });
+
+    it('a burst of distinct devices on a campaign raises distinct_spike beside the rate', async () => {
+      const { id, codes } = await campaignWithCodes(2 * 40 + 30);
+      nextMinute();
+      let next = 0;
+      // One customer per device: a device shared by many accounts is a farm, which the rules refuse.
+      const redeemFrom = async (device: string, customer = unique('cus_')) => {
+        const res = await t.call('POST', '/v1/redemptions', {
+          key: t.keys.checkout,
+          body: checkoutBody(codes[next++] as string, {
+            customer: { id: customer },
+            context: { device_id: device },
+          }),
+          headers: { 'idempotency-key': unique('idem-') },
+        });
+        expect(res.statusCode, res.body).toBe(201);
+      };
+      // Two redemptions a minute from one of two devices, then thirty devices within a minute.
+      for (let m = 0; m < 40; m++) {
+        clock.advance(10_000);
+        await redeemFrom(`dev-a-${id}`, `cus-a-${id}`);
+        clock.advance(30_000);
+        await redeemFrom(`dev-b-${id}`, `cus-b-${id}`);
+        clock.advance(20_000);
+        await t.app.relay.drain();
+      }
+      for (let i = 0; i < 30; i++) {
+        clock.advance(1_000);
+        await redeemFrom(unique('dev-'));
+        await t.app.relay.drain();
+      }
+      const spikes = (await alerts(`?campaign_id=${id}&kind=distinct_spike`)).filter(
+        (a) => a.kind === 'distinct_spike',
+      );
+      expect(spikes.map((a) => a.detector_key)).toContain(`distinct:device:campaign:${id}`);
+      clock.advance(10 * MINUTE);
     });
 
     it('an alert is acknowledged and resolved by a fraud key, audited, and the list filters by status', async () => {

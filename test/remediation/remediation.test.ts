@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { DomainEvent } from '../../src/domain/events.js';
 import { toWire } from '../../src/events/wire.js';
 import { newId } from '../../src/lib/ids.js';
+import { readMetrics } from '../../src/store/metric-readings.js';
 import { appendEvents } from '../../src/store/outbox.js';
 import {
   campaignWithCode,
@@ -124,7 +125,17 @@ for (const backend of backends) {
       return r.json().data[0].id;
     }
 
+    /** A counter's value as /metrics shows it, by its labels in catalogue order. */
+    async function counter(name: string, labels: string): Promise<number> {
+      const res = await t.call('GET', '/metrics', { key: null });
+      const line = res.body.split('\n').find((l) => l.startsWith(`${name}{${labels}} `));
+      return Number(line?.split(' ')[1] ?? Number.NaN);
+    }
+
     it('leak spike: throttles the campaign and challenges guests and new accounts; lifting ends both', async () => {
+      const throttles = (how: string) =>
+        counter('promoguard_remediations_total', `action="throttle",how="${how}"`);
+      const [appliedBefore, liftedBefore] = [await throttles('applied'), await throttles('lifted')];
       const { campaignId, code } = await campaignWithCode(t);
       const codeId = await codeIdOf(campaignId);
       // Before the alert a guest redeems without a challenge.
@@ -135,6 +146,12 @@ for (const backend of backends) {
       const applied = await remediationsOf(alert.alert_id);
       expect(applied.map((r) => r.action).sort()).toEqual(['require_step_up', 'throttle']);
       expect(applied.every((r) => r.status === 'active' && !r.dry_run)).toBe(true);
+      expect(await throttles('applied')).toBe(appliedBefore + 1);
+      const readings = await readMetrics(t.app.db, { campaigns: 0, topN: 0, now: new Date() });
+      expect(readings.promoguard_remediations_active).toContainEqual({
+        labels: { action: 'throttle', mode: 'enforce' },
+        value: expect.any(Number),
+      });
 
       // A guest (no account age) and a day-old account are challenged; an old account is not.
       const guest = await redeem(code);
@@ -154,6 +171,7 @@ for (const backend of backends) {
       expect(burst[10]).toBe('campaign_throttled');
 
       for (const r of applied) await lift(r.id);
+      expect(await throttles('lifted')).toBe(liftedBefore + 1);
       // Lifted: a guest redeems at once, in the same minute, without a challenge.
       expect(refusal(await redeem(code))).toBe('redeemed');
       expect(refusal(await redeem(code, {}, OLD_ACCOUNT))).toBe('redeemed');

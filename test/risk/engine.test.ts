@@ -886,9 +886,18 @@ describe.each(backends.map((b) => [b.name, b] as const))('risk rules and reviews
       true_positives: 3,
       false_positives: 1,
       false_negatives: 2,
+      true_negatives: 1,
       precision: 0.75,
       recall: 0.6,
       sample_hits: [decisions[2], decisions[3], decisions[4], decisions[5], decisions[6]],
+      examples: {
+        true_positives: [decisions[2], decisions[3], decisions[6]].map((id) =>
+          expect.objectContaining({ id }),
+        ),
+        false_positives: [expect.objectContaining({ id: decisions[4] })],
+        false_negatives: [decisions[0], decisions[7]].map((id) => expect.objectContaining({ id })),
+        true_negatives: [expect.objectContaining({ id: decisions[1] })],
+      },
       truncated: false,
     });
 

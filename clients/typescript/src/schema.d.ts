@@ -2262,6 +2262,73 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/rules/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Each rule's hits and hit rate over the stored decisions of a period, enforced and shadow
+         * @description The period is `[from, to)`: `to` defaults to now, `from` to 24 hours before `to`; it spans at most 31 days. Stored decisions are redemption attempts (made, blocked or challenged) and loyalty operations (conversions, wallet reads). A rule's rate is its hits over the stored decisions it applies to since it was created. For the time a rule ran in shadow, `shadow` sets the action each decision took beside the one it would have taken had the rule been enforced.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description UTC instant, RFC 3339 */
+                    from?: string;
+                    /** @description UTC instant, RFC 3339 */
+                    to?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /**
+                             * Format: date-time
+                             * @description UTC instant, RFC 3339
+                             */
+                            from: string;
+                            /**
+                             * Format: date-time
+                             * @description UTC instant, RFC 3339
+                             */
+                            to: string;
+                            /** @description All stored decisions of the period */
+                            decisions: number;
+                            data: components["schemas"]["RuleHits"][];
+                        };
+                    };
+                };
+                400: components["responses"]["Problem400"];
+                401: components["responses"]["Problem401"];
+                403: components["responses"]["Problem403"];
+                404: components["responses"]["Problem404"];
+                409: components["responses"]["Problem409"];
+                422: components["responses"]["Problem422"];
+                428: components["responses"]["Problem428"];
+                429: components["responses"]["Problem429"];
+                503: components["responses"]["Problem503"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/rules/check": {
         parameters: {
             query?: never;
@@ -2271,7 +2338,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Type-check an expression without saving it */
+        /**
+         * Type-check an expression without saving it
+         * @description A refusal is a 400 `rule_invalid` whose `errors[0]` carries the message and, when the checker names one, the `position` it points at: `offset` and `end` (UTF-16 code units into the expression) and `line` and `column` (from 1).
+         */
         post: {
             parameters: {
                 query?: never;
@@ -2387,9 +2457,82 @@ export interface paths {
                             true_positives: number;
                             false_positives: number;
                             false_negatives: number;
+                            /** @description Labeled legitimate decisions the rule stays silent on */
+                            true_negatives: number;
                             precision: number | null;
                             recall: number | null;
                             sample_hits: string[];
+                            /** @description Decisions of each cell of the confusion matrix (rule fires or not × label) */
+                            examples: {
+                                /** @description The first 10 decisions of the cell, oldest first */
+                                true_positives: {
+                                    /** @description The decision (GET /v1/decisions/{id}) */
+                                    id: string;
+                                    /**
+                                     * Format: date-time
+                                     * @description UTC instant, RFC 3339
+                                     */
+                                    created_at: string;
+                                    campaign_id: string;
+                                    customer_id: string;
+                                    redemption_id: string | null;
+                                    /** @enum {string} */
+                                    action: "allow" | "review" | "challenge" | "block";
+                                    /** @description redeemed, blocked or challenged */
+                                    outcome: string;
+                                }[];
+                                /** @description The first 10 decisions of the cell, oldest first */
+                                false_positives: {
+                                    /** @description The decision (GET /v1/decisions/{id}) */
+                                    id: string;
+                                    /**
+                                     * Format: date-time
+                                     * @description UTC instant, RFC 3339
+                                     */
+                                    created_at: string;
+                                    campaign_id: string;
+                                    customer_id: string;
+                                    redemption_id: string | null;
+                                    /** @enum {string} */
+                                    action: "allow" | "review" | "challenge" | "block";
+                                    /** @description redeemed, blocked or challenged */
+                                    outcome: string;
+                                }[];
+                                /** @description The first 10 decisions of the cell, oldest first */
+                                false_negatives: {
+                                    /** @description The decision (GET /v1/decisions/{id}) */
+                                    id: string;
+                                    /**
+                                     * Format: date-time
+                                     * @description UTC instant, RFC 3339
+                                     */
+                                    created_at: string;
+                                    campaign_id: string;
+                                    customer_id: string;
+                                    redemption_id: string | null;
+                                    /** @enum {string} */
+                                    action: "allow" | "review" | "challenge" | "block";
+                                    /** @description redeemed, blocked or challenged */
+                                    outcome: string;
+                                }[];
+                                /** @description The first 10 decisions of the cell, oldest first */
+                                true_negatives: {
+                                    /** @description The decision (GET /v1/decisions/{id}) */
+                                    id: string;
+                                    /**
+                                     * Format: date-time
+                                     * @description UTC instant, RFC 3339
+                                     */
+                                    created_at: string;
+                                    campaign_id: string;
+                                    customer_id: string;
+                                    redemption_id: string | null;
+                                    /** @enum {string} */
+                                    action: "allow" | "review" | "challenge" | "block";
+                                    /** @description redeemed, blocked or challenged */
+                                    outcome: string;
+                                }[];
+                            };
                             truncated: boolean;
                         };
                     };
@@ -2604,9 +2747,82 @@ export interface paths {
                             true_positives: number;
                             false_positives: number;
                             false_negatives: number;
+                            /** @description Labeled legitimate decisions the rule stays silent on */
+                            true_negatives: number;
                             precision: number | null;
                             recall: number | null;
                             sample_hits: string[];
+                            /** @description Decisions of each cell of the confusion matrix (rule fires or not × label) */
+                            examples: {
+                                /** @description The first 10 decisions of the cell, oldest first */
+                                true_positives: {
+                                    /** @description The decision (GET /v1/decisions/{id}) */
+                                    id: string;
+                                    /**
+                                     * Format: date-time
+                                     * @description UTC instant, RFC 3339
+                                     */
+                                    created_at: string;
+                                    campaign_id: string;
+                                    customer_id: string;
+                                    redemption_id: string | null;
+                                    /** @enum {string} */
+                                    action: "allow" | "review" | "challenge" | "block";
+                                    /** @description redeemed, blocked or challenged */
+                                    outcome: string;
+                                }[];
+                                /** @description The first 10 decisions of the cell, oldest first */
+                                false_positives: {
+                                    /** @description The decision (GET /v1/decisions/{id}) */
+                                    id: string;
+                                    /**
+                                     * Format: date-time
+                                     * @description UTC instant, RFC 3339
+                                     */
+                                    created_at: string;
+                                    campaign_id: string;
+                                    customer_id: string;
+                                    redemption_id: string | null;
+                                    /** @enum {string} */
+                                    action: "allow" | "review" | "challenge" | "block";
+                                    /** @description redeemed, blocked or challenged */
+                                    outcome: string;
+                                }[];
+                                /** @description The first 10 decisions of the cell, oldest first */
+                                false_negatives: {
+                                    /** @description The decision (GET /v1/decisions/{id}) */
+                                    id: string;
+                                    /**
+                                     * Format: date-time
+                                     * @description UTC instant, RFC 3339
+                                     */
+                                    created_at: string;
+                                    campaign_id: string;
+                                    customer_id: string;
+                                    redemption_id: string | null;
+                                    /** @enum {string} */
+                                    action: "allow" | "review" | "challenge" | "block";
+                                    /** @description redeemed, blocked or challenged */
+                                    outcome: string;
+                                }[];
+                                /** @description The first 10 decisions of the cell, oldest first */
+                                true_negatives: {
+                                    /** @description The decision (GET /v1/decisions/{id}) */
+                                    id: string;
+                                    /**
+                                     * Format: date-time
+                                     * @description UTC instant, RFC 3339
+                                     */
+                                    created_at: string;
+                                    campaign_id: string;
+                                    customer_id: string;
+                                    redemption_id: string | null;
+                                    /** @enum {string} */
+                                    action: "allow" | "review" | "challenge" | "block";
+                                    /** @description redeemed, blocked or challenged */
+                                    outcome: string;
+                                }[];
+                            };
                             truncated: boolean;
                         };
                     };
@@ -3088,13 +3304,28 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Redemptions held for review, oldest first, with their decision and linked accounts */
+        /**
+         * The review inbox: pending cases oldest first (decided ones newest first), with their decision and linked accounts
+         * @description Pending cases by default; filter by status, campaign, a rule that fired, customer, person, who holds them and age. `pending` is the whole queue length; `sla_minutes` the age past which a pending case is `overdue`.
+         */
         get: {
             parameters: {
                 query?: {
                     limit?: number;
                     cursor?: string;
+                    /** @description Default `pending` */
+                    status?: "pending" | "approved" | "rejected";
                     campaign_id?: string;
+                    /** @description A rule that fired on the decision */
+                    rule_id?: string;
+                    /** @description Your id of the customer */
+                    customer_id?: string;
+                    /** @description Every account of this person (`linked_accounts.person_id`) */
+                    person_id?: string;
+                    /** @description `me`: cases the caller holds; `unassigned`: cases nobody holds */
+                    assigned?: "me" | "unassigned";
+                    /** @description Held at least this long */
+                    min_age_minutes?: number;
                 };
                 header?: never;
                 path?: never;
@@ -3112,6 +3343,7 @@ export interface paths {
                             data: components["schemas"]["Review"][];
                             next_cursor: string | null;
                             pending: number;
+                            sla_minutes: number;
                         };
                     };
                 };
@@ -3134,6 +3366,269 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/reviews/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One case: the decision with every rule that fired and its values, the linked accounts, the customer's recent history */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ReviewCase"];
+                    };
+                };
+                400: components["responses"]["Problem400"];
+                401: components["responses"]["Problem401"];
+                403: components["responses"]["Problem403"];
+                404: components["responses"]["Problem404"];
+                409: components["responses"]["Problem409"];
+                422: components["responses"]["Problem422"];
+                428: components["responses"]["Problem428"];
+                429: components["responses"]["Problem429"];
+                503: components["responses"]["Problem503"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/reviews/next": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Take the next case: the one the caller holds already, else the oldest pending case nobody holds
+         * @description The case is held for the caller for REVIEW_LOCK_MINUTES (taking it again extends the lock); meanwhile another analyst cannot decide it (409 `review_locked`). Analysts asking at the same time get different cases. `review` is null when every pending case is held.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            review: components["schemas"]["Review"] | null;
+                        };
+                    };
+                };
+                400: components["responses"]["Problem400"];
+                401: components["responses"]["Problem401"];
+                403: components["responses"]["Problem403"];
+                404: components["responses"]["Problem404"];
+                409: components["responses"]["Problem409"];
+                422: components["responses"]["Problem422"];
+                428: components["responses"]["Problem428"];
+                429: components["responses"]["Problem429"];
+                503: components["responses"]["Problem503"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/reviews/{id}/take": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Take a named case (or extend the lock on one the caller holds) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Review"];
+                    };
+                };
+                400: components["responses"]["Problem400"];
+                401: components["responses"]["Problem401"];
+                403: components["responses"]["Problem403"];
+                404: components["responses"]["Problem404"];
+                409: components["responses"]["Problem409"];
+                422: components["responses"]["Problem422"];
+                428: components["responses"]["Problem428"];
+                429: components["responses"]["Problem429"];
+                503: components["responses"]["Problem503"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/reviews/{id}/release": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Give a case back to the queue (only its holder can; a case nobody holds is unchanged) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Review"];
+                    };
+                };
+                400: components["responses"]["Problem400"];
+                401: components["responses"]["Problem401"];
+                403: components["responses"]["Problem403"];
+                404: components["responses"]["Problem404"];
+                409: components["responses"]["Problem409"];
+                422: components["responses"]["Problem422"];
+                428: components["responses"]["Problem428"];
+                429: components["responses"]["Problem429"];
+                503: components["responses"]["Problem503"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/reviews/bulk": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Decide several cases with one verdict, label and note (a ring): each decided and audited
+         * @description Each case is decided on its own as its single route would, so a repeat of the request changes nothing more. A case another analyst holds, or one decided the other way, is reported in `results`, not forced.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        ids: string[];
+                        /** @enum {string} */
+                        verdict: "approve" | "reject";
+                        /** @description Default: `legitimate` for an approval, `abuse` for a rejection */
+                        label?: "abuse" | "legitimate";
+                        /** @description Why; kept with the label */
+                        note?: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            results: {
+                                id: string;
+                                /**
+                                 * @description `decided` now; `unchanged`: it had this verdict already; `locked`: another analyst holds it; `conflict`: decided the other way; `not_found`; `not_under_review`: never held
+                                 * @enum {string}
+                                 */
+                                outcome: "decided" | "unchanged" | "locked" | "conflict" | "not_found" | "not_under_review";
+                                redemption: components["schemas"]["Redemption"] | null;
+                            }[];
+                            /** @description Cases this request decided */
+                            decided: number;
+                        };
+                    };
+                };
+                400: components["responses"]["Problem400"];
+                401: components["responses"]["Problem401"];
+                403: components["responses"]["Problem403"];
+                404: components["responses"]["Problem404"];
+                409: components["responses"]["Problem409"];
+                422: components["responses"]["Problem422"];
+                428: components["responses"]["Problem428"];
+                429: components["responses"]["Problem429"];
+                503: components["responses"]["Problem503"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/reviews/{id}/approve": {
         parameters: {
             query?: never;
@@ -3145,7 +3640,7 @@ export interface paths {
         put?: never;
         /**
          * Approve a held redemption
-         * @description Repeating the same verdict returns the redemption unchanged; the other verdict afterwards is a 409 `review_already_decided`. The label is kept on the decision (training data, rule precision).
+         * @description Repeating the same verdict returns the redemption unchanged; the other verdict afterwards is a 409 `review_already_decided`; a case another analyst holds is a 409 `review_locked`. The label is kept on the decision (training data, rule precision); the verdict is audited.
          */
         post: {
             parameters: {
@@ -3204,7 +3699,7 @@ export interface paths {
         put?: never;
         /**
          * Reject a held redemption: it is rolled back (exactly once) and `review.rejected` is emitted
-         * @description Repeating the same verdict returns the redemption unchanged; the other verdict afterwards is a 409 `review_already_decided`. The label is kept on the decision (training data, rule precision).
+         * @description Repeating the same verdict returns the redemption unchanged; the other verdict afterwards is a 409 `review_already_decided`; a case another analyst holds is a 409 `review_locked`. The label is kept on the decision (training data, rule precision); the verdict is audited.
          */
         post: {
             parameters: {
@@ -3952,6 +4447,64 @@ export interface paths {
                             items: components["schemas"]["ReconciliationMismatch"][];
                             next_cursor: number | null;
                         };
+                        "text/csv": string;
+                    };
+                };
+                400: components["responses"]["Problem400"];
+                401: components["responses"]["Problem401"];
+                403: components["responses"]["Problem403"];
+                404: components["responses"]["Problem404"];
+                409: components["responses"]["Problem409"];
+                422: components["responses"]["Problem422"];
+                428: components["responses"]["Problem428"];
+                429: components["responses"]["Problem429"];
+                503: components["responses"]["Problem503"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/finance/spend": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Discount spend by campaign and day, week or month, from the ledger (JSON or CSV)
+         * @description Sums the ledger’s expense entries: a redemption counts in the period it was made, a rollback in the period it was rolled back. `from` defaults to 30 days before `to`, `to` to now; a window covers at most 400 days by day, 3 years by week, 10 years by month, and at most 20,000 rows.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description UTC instant, RFC 3339 */
+                    from?: string;
+                    /** @description UTC instant, RFC 3339 */
+                    to?: string;
+                    /** @description default day */
+                    period?: "day" | "week" | "month";
+                    campaign_id?: string;
+                    format?: "json" | "csv";
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The report, or with format=csv its rows as text/csv (money in minor units) */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["SpendReport"];
                         "text/csv": string;
                     };
                 };
@@ -5496,7 +6049,7 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        /** Change the role, disable or enable, or set a new password (disabling and a new password end every session of the user) */
+        /** Change the role, disable or enable, unlock after failed sign-ins, or set a new password (disabling and a new password end every session of the user) */
         patch: {
             parameters: {
                 query?: never;
@@ -5516,6 +6069,11 @@ export interface paths {
                         role?: "marketing" | "fraud" | "on_call" | "finance" | "admin";
                         disabled?: boolean;
                         password?: string;
+                        /**
+                         * @description Lift a lock after failed sign-ins now, and reset the count of failures
+                         * @enum {boolean}
+                         */
+                        unlock?: true;
                     };
                 };
             };
@@ -5618,7 +6176,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * One campaign over time: redemptions, discount (budget burn), rollbacks, risk refusals
+         * One campaign over time: redemptions, discount (budget burn), rollbacks, new accounts, risk refusals
          * @description Buckets without activity are left out. `from` defaults to 24 hours before `to`, `to` to now; a window may hold at most 2000 buckets.
          */
         get: {
@@ -5970,6 +6528,8 @@ export interface components {
             from: string;
             /** Format: date-time */
             to: string;
+            /** @description An account younger than this counts as new */
+            new_account_hours: number;
             /** @description Discount in force from redemptions before `from`: where the burn starts */
             spent_before_minor: number;
             points: {
@@ -5984,6 +6544,10 @@ export interface components {
                 spent_minor: number;
                 /** @description Redemptions rolled back in the bucket */
                 rollbacks: number;
+                /** @description Redemptions made in the bucket by an account younger than `new_account_hours` (by the `account_created_at` the request sent) */
+                new_accounts: number;
+                /** @description Redemptions made in the bucket whose request sent `account_created_at`: the share’s denominator */
+                account_age_known: number;
                 /** @description Redemption attempts the risk engine blocked */
                 risk_blocked: number;
                 /** @description Redemption attempts the risk engine challenged */
@@ -6271,7 +6835,7 @@ export interface components {
             title: string;
             status: number;
             /** @enum {string} */
-            code: "validation_failed" | "rule_invalid" | "idempotency_key_required" | "malformed_request" | "unauthorized" | "sign_in_failed" | "forbidden" | "csrf_failed" | "not_found" | "campaign_not_found" | "code_not_found" | "redemption_not_found" | "points_program_not_found" | "api_key_not_found" | "list_entry_not_found" | "rule_not_found" | "decision_not_found" | "model_not_found" | "request_timeout" | "approval_not_found" | "person_not_found" | "reconciliation_not_found" | "webhook_not_found" | "webhook_delivery_not_found" | "console_user_not_found" | "remediation_policy_not_found" | "remediation_not_found" | "alert_not_found" | "console_not_built" | "invalid_status_transition" | "code_already_exists" | "code_conflicts_with_pattern" | "campaign_not_editable" | "not_under_review" | "review_already_decided" | "self_approval_forbidden" | "approval_already_decided" | "approval_expired" | "approval_stale" | "reconciliation_running" | "alert_resolved" | "console_user_exists" | "model_training_conflict" | "model_already_enforcing" | "remediation_not_active" | "payload_too_large" | "unsupported_media_type" | "idempotency_key_reused" | "webhook_url_refused" | "redemption_refused" | "remediation_policy_invalid" | "insufficient_points" | "conversion_below_minimum" | "conversion_not_in_steps" | "conversion_above_maximum" | "daily_conversion_limit_exceeded" | "unknown_tier" | "not_enough_labels" | "model_format_unsupported" | "blocked_by_rule" | "points_program_inactive" | "password_too_weak" | "current_password_incorrect" | "challenge_required" | "too_many_requests" | "request_header_too_large" | "internal_error" | "not_ready" | "database_unavailable";
+            code: "validation_failed" | "rule_invalid" | "idempotency_key_required" | "malformed_request" | "unauthorized" | "sign_in_failed" | "forbidden" | "csrf_failed" | "not_found" | "campaign_not_found" | "code_not_found" | "redemption_not_found" | "points_program_not_found" | "api_key_not_found" | "list_entry_not_found" | "rule_not_found" | "decision_not_found" | "model_not_found" | "request_timeout" | "approval_not_found" | "person_not_found" | "reconciliation_not_found" | "webhook_not_found" | "webhook_delivery_not_found" | "console_user_not_found" | "remediation_policy_not_found" | "remediation_not_found" | "alert_not_found" | "console_not_built" | "invalid_status_transition" | "code_already_exists" | "code_conflicts_with_pattern" | "campaign_not_editable" | "not_under_review" | "review_already_decided" | "review_locked" | "review_closed" | "self_approval_forbidden" | "approval_already_decided" | "approval_expired" | "approval_stale" | "reconciliation_running" | "alert_resolved" | "console_user_exists" | "model_training_conflict" | "model_already_enforcing" | "remediation_not_active" | "payload_too_large" | "unsupported_media_type" | "idempotency_key_reused" | "webhook_url_refused" | "redemption_refused" | "remediation_policy_invalid" | "insufficient_points" | "conversion_below_minimum" | "conversion_not_in_steps" | "conversion_above_maximum" | "daily_conversion_limit_exceeded" | "unknown_tier" | "not_enough_labels" | "model_format_unsupported" | "blocked_by_rule" | "points_program_inactive" | "password_too_weak" | "current_password_incorrect" | "challenge_required" | "too_many_requests" | "request_header_too_large" | "internal_error" | "not_ready" | "database_unavailable";
             detail?: string;
             request_id: string;
         } & {
@@ -6444,6 +7008,26 @@ export interface components {
         };
         Review: {
             redemption: components["schemas"]["Redemption"];
+            assignment: {
+                /** @description The console user id or API key id holding the case */
+                assigned_to: string;
+                /**
+                 * Format: date-time
+                 * @description UTC instant, RFC 3339
+                 */
+                assigned_at: string;
+                /**
+                 * Format: date-time
+                 * @description UTC instant, RFC 3339
+                 */
+                locked_until: string;
+                /** @description Held by the caller */
+                mine: boolean;
+            } | null;
+            /** @description Since the redemption was held */
+            age_seconds: number;
+            /** @description Pending longer than REVIEW_SLA_MINUTES */
+            overdue: boolean;
             decision: components["schemas"]["Decision"] | null;
             linked_accounts: {
                 person_id: string | null;
@@ -6452,6 +7036,61 @@ export interface components {
                     type: string;
                     hash: string;
                     customers: string[];
+                }[];
+            };
+        };
+        ReviewCase: {
+            redemption: components["schemas"]["Redemption"];
+            assignment: {
+                /** @description The console user id or API key id holding the case */
+                assigned_to: string;
+                /**
+                 * Format: date-time
+                 * @description UTC instant, RFC 3339
+                 */
+                assigned_at: string;
+                /**
+                 * Format: date-time
+                 * @description UTC instant, RFC 3339
+                 */
+                locked_until: string;
+                /** @description Held by the caller */
+                mine: boolean;
+            } | null;
+            /** @description Since the redemption was held */
+            age_seconds: number;
+            /** @description Pending longer than REVIEW_SLA_MINUTES */
+            overdue: boolean;
+            decision: components["schemas"]["Decision"] | null;
+            linked_accounts: {
+                person_id: string | null;
+                customers: string[];
+                shared_identifiers: {
+                    type: string;
+                    hash: string;
+                    customers: string[];
+                }[];
+            };
+            /** @description The customer's recent redemptions and decisions, newest first (at most 20 each) */
+            history: {
+                redemptions: components["schemas"]["Redemption"][];
+                /** @description Also the attempts blocked or challenged */
+                decisions: {
+                    id: string;
+                    /**
+                     * Format: date-time
+                     * @description UTC instant, RFC 3339
+                     */
+                    created_at: string;
+                    operation: string;
+                    campaign_id: string;
+                    redemption_id: string | null;
+                    /** @enum {string} */
+                    action: "allow" | "review" | "challenge" | "block";
+                    /** @enum {string} */
+                    outcome: "redeemed" | "blocked" | "challenged";
+                    because: string[];
+                    label: ("abuse" | "legitimate") | null;
                 }[];
             };
         };
@@ -6481,6 +7120,30 @@ export interface components {
              * @description UTC instant, RFC 3339
              */
             updated_at: string;
+        };
+        RuleHits: {
+            rule_id: string;
+            /** @description Stored decisions of the period the rule applies to since it was created: the operations whose variables and features it reads (redemptions, conversions, wallet reads), its campaign’s redemptions if it has one */
+            decisions: number;
+            /** @description Decisions it fired on, in either mode */
+            hits: number;
+            /** @description Hits while it was enforced */
+            enforced_hits: number;
+            /** @description Hits while it was in shadow */
+            shadow_hits: number;
+            /** @description Decisions it could not be evaluated on (a feature was missing) */
+            unavailable: number;
+            /** @description Decisions it failed on at run time */
+            errors: number;
+            hit_rate: number | null;
+            /** @description Decisions it fired on (or could not be evaluated on) while in shadow, by the action taken and the one enforcing it would have led to; `decided` ≠ `would_be` is a decision it would have changed */
+            shadow: {
+                /** @enum {string} */
+                decided: "allow" | "review" | "challenge" | "block";
+                /** @enum {string} */
+                would_be: "allow" | "review" | "challenge" | "block";
+                decisions: number;
+            }[];
         };
         ScoreModel: {
             version: number;
@@ -6527,6 +7190,40 @@ export interface components {
                 count: number;
                 predicted: number | null;
                 observed: number | null;
+            }[];
+        };
+        SpendReport: {
+            /** @enum {string} */
+            period: "day" | "week" | "month";
+            /** Format: date-time */
+            from: string;
+            /** Format: date-time */
+            to: string;
+            /** @description By period, then campaign, then currency */
+            data: {
+                /**
+                 * Format: date-time
+                 * @description Start of the period (UTC; weeks start Monday)
+                 */
+                period_start: string;
+                campaign_id: string;
+                campaign_name: string | null;
+                currency: string;
+                /** @description Discount of the redemptions made in the period */
+                spent_minor: number;
+                /** @description Discount given back by rollbacks in the period */
+                reversed_minor: number;
+                /** @description spent_minor - reversed_minor: the ledger’s expense of the period */
+                net_minor: number;
+                redemptions: number;
+                reversals: number;
+            }[];
+            /** @description The window’s sums per currency (amounts of different currencies never add up) */
+            totals: {
+                currency: string;
+                spent_minor: number;
+                reversed_minor: number;
+                net_minor: number;
             }[];
         };
         StoredDecision: {
@@ -6606,7 +7303,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description Problem document; `code` is one of `invalid_status_transition`, `code_already_exists`, `code_conflicts_with_pattern`, `campaign_not_editable`, `not_under_review`, `review_already_decided`, `self_approval_forbidden`, `approval_already_decided`, `approval_expired`, `approval_stale`, `reconciliation_running`, `alert_resolved`, `console_user_exists`, `model_training_conflict`, `model_already_enforcing`, `remediation_not_active` */
+        /** @description Problem document; `code` is one of `invalid_status_transition`, `code_already_exists`, `code_conflicts_with_pattern`, `campaign_not_editable`, `not_under_review`, `review_already_decided`, `review_locked`, `review_closed`, `self_approval_forbidden`, `approval_already_decided`, `approval_expired`, `approval_stale`, `reconciliation_running`, `alert_resolved`, `console_user_exists`, `model_training_conflict`, `model_already_enforcing`, `remediation_not_active` */
         Problem409: {
             headers: {
                 [name: string]: unknown;

@@ -2,6 +2,7 @@
 import { type FormEvent, useState } from 'react';
 import { ApiError, api, fieldErrors, need, problemMessage, type Schema } from '../api.ts';
 import { CampaignCharts } from '../campaign-charts.tsx';
+import { ImportCodes } from '../code-import.tsx';
 import { Link, navigate } from '../router.tsx';
 import { count, Empty, ErrorBox, money, Show, Spinner, useLoad, when } from '../ui.tsx';
 
@@ -560,7 +561,10 @@ export function CampaignDetail({ id }: { id: string }) {
         </div>
       </dl>
       <CampaignCharts campaign={c} />
-      <GenerateCodes campaign={c} done={() => setCodesVersion((n) => n + 1)} />
+      <div className="grid-2">
+        <GenerateCodes campaign={c} done={() => setCodesVersion((n) => n + 1)} />
+        <ImportCodes campaignId={c.id} done={() => setCodesVersion((n) => n + 1)} />
+      </div>
       <CodesTable campaignId={c.id} version={codesVersion} />
     </section>
   );

@@ -1,10 +1,15 @@
-/** On-call: live panels, what is paused or throttled now (with undo), and the kill switch. */
+/**
+ * On-call: live panels, the detectors' alerts (acknowledge, resolve), the remediations in force (lift),
+ * what is paused or throttled now (with undo), and the kill switch.
+ */
 import { type FormEvent, useEffect, useRef, useState } from 'react';
 import { ApiError, api, need, problemMessage, type Schema } from '../api.ts';
 import { loadSummary, quantile, type Summary, sumBy, total } from '../metrics.ts';
-import { count, Empty, ErrorBox, Show, Spinner, useLoad } from '../ui.tsx';
+import { count, Empty, ErrorBox, Show, Spinner, useLoad, when } from '../ui.tsx';
 
 type Campaign = Schema<'Campaign'>;
+type Alert = Schema<'Alert'>;
+type Remediation = Schema<'Remediation'>;
 
 /** The validation latency objective the panels compare against (docs/operations.md). */
 const VALIDATION_SLO_SECONDS = 0.05;
@@ -313,8 +318,254 @@ function KillSwitch({ campaigns, changed }: { campaigns: Campaign[]; changed: ()
   );
 }
 
+const caught = (e: unknown) => (e instanceof ApiError ? e.problem : e);
+
+/** Unresolved alerts first: the ones someone must look at (open) or is looking at (acknowledged). */
+function loadAlerts(view: 'unresolved' | 'resolved') {
+  if (view === 'resolved')
+    return need(api.GET('/v1/alerts', { params: { query: { status: 'resolved', limit: 50 } } })).then(
+      (p) => p.data,
+    );
+  return Promise.all(
+    (['open', 'acknowledged'] as const).map((status) =>
+      need(api.GET('/v1/alerts', { params: { query: { status, limit: 100 } } })),
+    ),
+  ).then(([open, acked]) =>
+    [...(open?.data ?? []), ...(acked?.data ?? [])].sort((a, b) => b.raised_at.localeCompare(a.raised_at)),
+  );
+}
+
+function scopeText(a: Alert): string {
+  const s = a.scope;
+  const where = [
+    s.campaign_id && s.campaign_id !== s.id ? `campaign ${s.campaign_id}` : null,
+    s.partner && s.type !== 'partner' ? `partner ${s.partner}` : null,
+  ]
+    .filter(Boolean)
+    .join(', ');
+  return `${s.type} ${s.id}${where ? ` (${where})` : ''}`;
+}
+
+function Alerts({ tick, changed }: { tick: number; changed: () => void }) {
+  const [view, setView] = useState<'unresolved' | 'resolved'>('unresolved');
+  const [version, setVersion] = useState(0);
+  const loaded = useLoad(() => loadAlerts(view), [view, tick, version]);
+  const [busy, setBusy] = useState<string | null>(null);
+  const [error, setError] = useState<unknown>(null);
+
+  async function act(a: Alert, action: 'acknowledge' | 'resolve') {
+    setBusy(`${action}:${a.id}`);
+    setError(null);
+    try {
+      const path = action === 'acknowledge' ? '/v1/alerts/{id}/acknowledge' : '/v1/alerts/{id}/resolve';
+      await need(api.POST(path, { params: { path: { id: a.id } }, body: {} }));
+      setVersion((n) => n + 1);
+      changed();
+    } catch (e) {
+      setError(caught(e));
+    } finally {
+      setBusy(null);
+    }
+  }
+
+  return (
+    <section aria-labelledby="alerts-title">
+      <div className="page-head">
+        <h2 id="alerts-title">Alerts</h2>
+        <label>
+          Show
+          <select value={view} onChange={(e) => setView(e.target.value as 'unresolved' | 'resolved')}>
+            <option value="unresolved">Open and acknowledged</option>
+            <option value="resolved">Resolved</option>
+          </select>
+        </label>
+      </div>
+      {error !== null && <ErrorBox error={error} />}
+      <Show loaded={loaded}>
+        {(alerts) =>
+          alerts.length === 0 ? (
+            <Empty>
+              {view === 'unresolved'
+                ? 'No open alert. The detectors raise one when redemptions, refusals or new accounts rise above their baseline.'
+                : 'No resolved alert yet.'}
+            </Empty>
+          ) : (
+            <table className="list" aria-label="Alerts">
+              <thead>
+                <tr>
+                  <th scope="col">Raised</th>
+                  <th scope="col">Alert</th>
+                  <th scope="col">Observed / expected</th>
+                  <th scope="col">Status</th>
+                  <th scope="col">Act</th>
+                </tr>
+              </thead>
+              <tbody>
+                {alerts.map((a) => (
+                  <tr key={a.id} data-alert={a.id}>
+                    <td>{when(a.raised_at)}</td>
+                    <td className="details">
+                      <span className={`badge badge-${a.severity === 'page' ? 'failed' : 'paused'}`}>
+                        {a.severity}
+                      </span>{' '}
+                      {a.kind.replace(/_/g, ' ')}
+                      <div className="muted">{scopeText(a)}</div>
+                    </td>
+                    <td className="num">
+                      {count(Math.round(a.observed))} / {count(Math.round(a.expected))} per{' '}
+                      {a.interval_seconds >= 60
+                        ? `${Math.round(a.interval_seconds / 60)} min`
+                        : `${a.interval_seconds} s`}
+                    </td>
+                    <td>
+                      <span className={`badge badge-alert-${a.status}`}>{a.status}</span>
+                      {a.acknowledged_by && <div className="muted mono">by {a.acknowledged_by}</div>}
+                    </td>
+                    <td>
+                      {a.status === 'open' && (
+                        <button
+                          type="button"
+                          disabled={busy !== null}
+                          onClick={() => void act(a, 'acknowledge')}
+                        >
+                          {busy === `acknowledge:${a.id}` ? 'Acknowledging…' : 'Acknowledge'}
+                        </button>
+                      )}{' '}
+                      {a.status !== 'resolved' && (
+                        <button type="button" disabled={busy !== null} onClick={() => void act(a, 'resolve')}>
+                          {busy === `resolve:${a.id}` ? 'Resolving…' : 'Resolve'}
+                        </button>
+                      )}
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )
+        }
+      </Show>
+    </section>
+  );
+}
+
+function targetText(r: Remediation): string {
+  const t = r.target;
+  if (t.type === 'code') return `code ${t.code_id ?? ''}`;
+  if (t.type === 'partner') return `partner ${t.partner ?? ''} of ${t.campaign_id ?? ''}`;
+  if (t.type === 'batch') return `batch ${t.batch_id ?? ''}`;
+  return `campaign ${t.campaign_id ?? ''}`;
+}
+
+function Remediations({
+  tick,
+  version: outer,
+  changed,
+}: {
+  tick: number;
+  version: number;
+  changed: () => void;
+}) {
+  const [version, setVersion] = useState(0);
+  const loaded = useLoad(
+    () => need(api.GET('/v1/remediations', { params: { query: { status: 'active', limit: 100 } } })),
+    [tick, version, outer],
+  );
+  const [reason, setReason] = useState('');
+  const [busy, setBusy] = useState<string | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [done, setDone] = useState<string | null>(null);
+
+  async function lift(r: Remediation) {
+    setDone(null);
+    if (reason.trim().length < 3) {
+      setError(new Error('Lifting needs a reason: say why the remediation is not needed.'));
+      return;
+    }
+    setBusy(r.id);
+    setError(null);
+    try {
+      await need(
+        api.POST('/v1/remediations/{id}/lift', { params: { path: { id: r.id } }, body: { reason } }),
+      );
+      setDone(`Lifted ${r.action.replace(/_/g, ' ')} on ${targetText(r)}: its change is undone.`);
+      setVersion((n) => n + 1);
+      // Lifting may resume a campaign or lift its throttle: the controls below change too.
+      changed();
+    } catch (e) {
+      setError(caught(e));
+    } finally {
+      setBusy(null);
+    }
+  }
+
+  return (
+    <section aria-labelledby="remediations-title">
+      <h2 id="remediations-title">Remediations in force</h2>
+      <Show loaded={loaded}>
+        {(page) =>
+          page.data.length === 0 ? (
+            <Empty>No remediation is in force. Policies apply one when an alert matches them.</Empty>
+          ) : (
+            <>
+              <label>
+                Reason for a lift (required, kept in the audit log)
+                <input
+                  value={reason}
+                  onChange={(e) => {
+                    setReason(e.target.value);
+                    setError(null);
+                  }}
+                  maxLength={500}
+                />
+              </label>
+              <table className="list" aria-label="Remediations">
+                <thead>
+                  <tr>
+                    <th scope="col">Action</th>
+                    <th scope="col">On</th>
+                    <th scope="col">Since / until</th>
+                    <th scope="col">Lift</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {page.data.map((r) => (
+                    <tr key={r.id} data-remediation={r.id}>
+                      <td>
+                        {r.action.replace(/_/g, ' ')}
+                        {r.dry_run && <span className="badge"> dry run</span>}
+                        <div className="muted">{r.alert_kind.replace(/_/g, ' ')}</div>
+                      </td>
+                      <td className="details">{targetText(r)}</td>
+                      <td>
+                        {when(r.applied_at)}
+                        <div className="muted">until {when(r.expires_at)}</div>
+                      </td>
+                      <td>
+                        <button type="button" disabled={busy !== null} onClick={() => void lift(r)}>
+                          {busy === r.id ? 'Lifting…' : 'Lift'}
+                        </button>
+                      </td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </>
+          )
+        }
+      </Show>
+      {done && (
+        <p className="notice" role="status">
+          {done}
+        </p>
+      )}
+      {error !== null && <ErrorBox error={error} />}
+    </section>
+  );
+}
+
 export function OnCallPage() {
   const [version, setVersion] = useState(0);
+  const tick = usePoll(POLL_MS);
   const campaigns = useLoad(
     () => need(api.GET('/v1/campaigns', { params: { query: { limit: 200 } } })),
     [version],
@@ -326,6 +577,10 @@ export function OnCallPage() {
         <span className="muted">Panels refresh every {POLL_MS / 1000} s</span>
       </div>
       <Panels />
+      <div className="stack">
+        <Alerts tick={tick} changed={() => setVersion((n) => n + 1)} />
+        <Remediations tick={tick} version={version} changed={() => setVersion((n) => n + 1)} />
+      </div>
       <Show loaded={campaigns}>
         {(page) => (
           <div className="grid-2">

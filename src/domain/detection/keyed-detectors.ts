@@ -194,6 +194,10 @@ export class KeyedStreams<Acc, Item, Open, Extra extends object = Record<never, 
     if (this.current === null) {
       if (timeMs === undefined) throw new RangeError('setPeaks before the first event needs a time');
       this.current = this.intervalOf(timeMs);
+    } else if (timeMs !== undefined && this.intervalOf(timeMs) > this.current) {
+      // Move the clock first, as record() does: a key created at a stale interval would take the quiet
+      // time since as learned empty intervals, end its warm-up at a baseline of nothing, and alarm.
+      this.closeThrough(this.intervalOf(timeMs));
     }
     const entry = this.touch(key);
     setPlannedPeaks(this.config, entry.state, peaks);

@@ -102,13 +102,18 @@ export const consoleUserRoutes =
         schema: {
           tags: ['console'],
           summary:
-            'Change the role, disable or enable, or set a new password (disabling and a new password end every session of the user)',
+            'Change the role, disable or enable, unlock after failed sign-ins, or set a new password (disabling and a new password end every session of the user)',
           params: Type.Object({ id: Id('usr') }),
           body: Type.Object(
             {
               role: Type.Optional(Role),
               disabled: Type.Optional(Type.Boolean()),
               password: Type.Optional(Password),
+              unlock: Type.Optional(
+                Type.Literal(true, {
+                  description: 'Lift a lock after failed sign-ins now, and reset the count of failures',
+                }),
+              ),
             },
             { ...strict, minProperties: 1 },
           ),

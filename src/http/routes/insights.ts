@@ -22,6 +22,14 @@ const SeriesPoint = Type.Object({
   redemptions: Type.Integer({ description: 'Redemptions made in the bucket (later rollbacks included)' }),
   spent_minor: Type.Integer({ description: 'Discount of the bucket’s redemptions still in force' }),
   rollbacks: Type.Integer({ description: 'Redemptions rolled back in the bucket' }),
+  new_accounts: Type.Integer({
+    description:
+      'Redemptions made in the bucket by an account younger than `new_account_hours` (by the `account_created_at` the request sent)',
+  }),
+  account_age_known: Type.Integer({
+    description:
+      'Redemptions made in the bucket whose request sent `account_created_at`: the share’s denominator',
+  }),
   risk_blocked: Type.Integer({ description: 'Redemption attempts the risk engine blocked' }),
   risk_challenged: Type.Integer({ description: 'Redemption attempts the risk engine challenged' }),
 });
@@ -35,6 +43,7 @@ const CampaignSeries = component(
     bucket: Type.String(),
     from: Type.String({ format: 'date-time' }),
     to: Type.String({ format: 'date-time' }),
+    new_account_hours: Type.Integer({ description: 'An account younger than this counts as new' }),
     spent_before_minor: Type.Integer({
       description: 'Discount in force from redemptions before `from`: where the burn starts',
     }),
@@ -68,7 +77,8 @@ export const insightRoutes =
         config: { scopes: ['marketing' as const, 'fraud' as const] },
         schema: {
           tags: ['campaigns'],
-          summary: 'One campaign over time: redemptions, discount (budget burn), rollbacks, risk refusals',
+          summary:
+            'One campaign over time: redemptions, discount (budget burn), rollbacks, new accounts, risk refusals',
           description:
             'Buckets without activity are left out. `from` defaults to 24 hours before `to`, `to` to now; ' +
             'a window may hold at most 2000 buckets.',
@@ -97,6 +107,7 @@ export const insightRoutes =
           from,
           to,
           bucket,
+          newAccountHours: app.config.DETECTION_NEW_ACCOUNT_HOURS,
         });
         return {
           campaign_id: campaign.id,
@@ -105,12 +116,15 @@ export const insightRoutes =
           bucket,
           from: from.toISOString(),
           to: to.toISOString(),
+          new_account_hours: app.config.DETECTION_NEW_ACCOUNT_HOURS,
           spent_before_minor: spentBefore,
           points: points.map((p) => ({
             at: p.at.toISOString(),
             redemptions: p.redemptions,
             spent_minor: p.spentMinor,
             rollbacks: p.rollbacks,
+            new_accounts: p.newAccounts,
+            account_age_known: p.accountAgeKnown,
             risk_blocked: p.riskBlocked,
             risk_challenged: p.riskChallenged,
           })),

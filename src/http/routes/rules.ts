@@ -6,7 +6,14 @@ import { type StaticDecode, Type } from 'typebox';
 import type { App } from '../../app.js';
 import { FEATURES } from '../../domain/risk.js';
 import { MAX_EXPRESSION_LENGTH, RULE_VARIABLES } from '../../risk/rule-language.js';
-import type { BacktestResult as BacktestRecord, RuleInput } from '../../services/rules.js';
+import {
+  type BacktestExample as BacktestExampleRecord,
+  type BacktestResult as BacktestRecord,
+  EXAMPLES_PER_CELL,
+  type RuleInput,
+  type RuleStatsResult,
+  STATS_MAX_DAYS,
+} from '../../services/rules.js';
 import type { RiskRule, RulePatch as RulePatchFields } from '../../store/risk.js';
 import {
   actorOf,
@@ -88,6 +95,21 @@ const BacktestPeriod = Type.Object(
   strict,
 );
 
+const BacktestExample = Type.Object({
+  id: Type.String({ description: 'The decision (GET /v1/decisions/{id})' }),
+  created_at: Timestamp,
+  campaign_id: Type.String(),
+  customer_id: Type.String(),
+  redemption_id: Nullable(Type.String()),
+  action: RiskAction,
+  outcome: Type.String({ description: 'redeemed, blocked or challenged' }),
+});
+
+const CellExamples = Type.Array(BacktestExample, {
+  maxItems: EXAMPLES_PER_CELL,
+  description: `The first ${EXAMPLES_PER_CELL} decisions of the cell, oldest first`,
+});
+
 const BacktestResult = Type.Object({
   from: Timestamp,
   to: Timestamp,
@@ -100,11 +122,53 @@ const BacktestResult = Type.Object({
   true_positives: Type.Integer(),
   false_positives: Type.Integer(),
   false_negatives: Type.Integer(),
+  true_negatives: Type.Integer({ description: 'Labeled legitimate decisions the rule stays silent on' }),
   precision: Nullable(Type.Number()),
   recall: Nullable(Type.Number()),
   sample_hits: Type.Array(Type.String()),
+  examples: Type.Object(
+    {
+      true_positives: CellExamples,
+      false_positives: CellExamples,
+      false_negatives: CellExamples,
+      true_negatives: CellExamples,
+    },
+    { description: 'Decisions of each cell of the confusion matrix (rule fires or not × label)' },
+  ),
   truncated: Type.Boolean(),
 });
+
+const RuleHits = component(
+  'RuleHits',
+  Type.Object({
+    rule_id: RuleId,
+    decisions: Type.Integer({
+      description:
+        'Stored decisions of the period the rule applies to since it was created: the operations whose ' +
+        'variables and features it reads (redemptions, conversions, wallet reads), its campaign’s redemptions if it has one',
+    }),
+    hits: Type.Integer({ description: 'Decisions it fired on, in either mode' }),
+    enforced_hits: Type.Integer({ description: 'Hits while it was enforced' }),
+    shadow_hits: Type.Integer({ description: 'Hits while it was in shadow' }),
+    unavailable: Type.Integer({
+      description: 'Decisions it could not be evaluated on (a feature was missing)',
+    }),
+    errors: Type.Integer({ description: 'Decisions it failed on at run time' }),
+    hit_rate: Nullable(Type.Number({ description: 'hits / decisions; null without decisions' })),
+    shadow: Type.Array(
+      Type.Object({
+        decided: RiskAction,
+        would_be: RiskAction,
+        decisions: Type.Integer(),
+      }),
+      {
+        description:
+          'Decisions it fired on (or could not be evaluated on) while in shadow, by the action taken and the ' +
+          'one enforcing it would have led to; `decided` ≠ `would_be` is a decision it would have changed',
+      },
+    ),
+  }),
+);
 
 const Params = Type.Object({ id: RuleId });
 
@@ -149,6 +213,37 @@ function ruleJson(r: RiskRule) {
   };
 }
 
+function exampleJson(e: BacktestExampleRecord) {
+  return {
+    id: e.id,
+    created_at: e.createdAt.toISOString(),
+    campaign_id: e.campaignId,
+    customer_id: e.customerId,
+    redemption_id: e.redemptionId,
+    action: e.action,
+    outcome: e.outcome,
+  };
+}
+
+function statsJson(s: RuleStatsResult) {
+  return {
+    from: s.from.toISOString(),
+    to: s.to.toISOString(),
+    decisions: s.decisions,
+    data: s.rules.map((r) => ({
+      rule_id: r.ruleId,
+      decisions: r.decisions,
+      hits: r.hits,
+      enforced_hits: r.enforcedHits,
+      shadow_hits: r.shadowHits,
+      unavailable: r.unavailable,
+      errors: r.errors,
+      hit_rate: r.hitRate,
+      shadow: r.shadow.map((t) => ({ decided: t.decided, would_be: t.wouldBe, decisions: t.decisions })),
+    })),
+  };
+}
+
 function backtestJson(b: BacktestRecord) {
   return {
     from: b.from.toISOString(),
@@ -162,9 +257,16 @@ function backtestJson(b: BacktestRecord) {
     true_positives: b.truePositives,
     false_positives: b.falsePositives,
     false_negatives: b.falseNegatives,
+    true_negatives: b.trueNegatives,
     precision: b.precision,
     recall: b.recall,
     sample_hits: b.sampleHits,
+    examples: {
+      true_positives: b.examples.true_positives.map(exampleJson),
+      false_positives: b.examples.false_positives.map(exampleJson),
+      false_negatives: b.examples.false_negatives.map(exampleJson),
+      true_negatives: b.examples.true_negatives.map(exampleJson),
+    },
     truncated: b.truncated,
   };
 }
@@ -231,6 +333,39 @@ export const ruleRoutes =
       async () => ({ data: (await app.rules.list()).map(ruleJson) }),
     );
 
+    server.get(
+      '/rules/stats',
+      {
+        config: fraud,
+        schema: {
+          tags: ['risk'],
+          summary: "Each rule's hits and hit rate over the stored decisions of a period, enforced and shadow",
+          description:
+            'The period is `[from, to)`: `to` defaults to now, `from` to 24 hours before `to`; it spans at most ' +
+            `${STATS_MAX_DAYS} days. Stored decisions are redemption attempts (made, blocked or challenged) and ` +
+            "loyalty operations (conversions, wallet reads). A rule's rate is its hits over the stored decisions " +
+            'it applies to since it was created. For the time a rule ran in shadow, `shadow` sets the action each ' +
+            'decision took beside the one it would have taken had the rule been enforced.',
+          querystring: Type.Object({ from: Type.Optional(Timestamp), to: Type.Optional(Timestamp) }, strict),
+          response: {
+            200: Type.Object({
+              from: Timestamp,
+              to: Timestamp,
+              decisions: Type.Integer({ description: 'All stored decisions of the period' }),
+              data: Type.Array(RuleHits),
+            }),
+            ...ErrorResponses,
+          },
+        },
+      },
+      async (request, reply) => {
+        reply.header('cache-control', 'no-store');
+        const to = request.query.to ?? new Date();
+        const from = request.query.from ?? new Date(to.getTime() - 86_400_000);
+        return statsJson(await app.rules.stats({ from, to }));
+      },
+    );
+
     server.post(
       '/rules',
       {
@@ -260,6 +395,10 @@ export const ruleRoutes =
         schema: {
           tags: ['risk'],
           summary: 'Type-check an expression without saving it',
+          description:
+            'A refusal is a 400 `rule_invalid` whose `errors[0]` carries the message and, when the checker names ' +
+            'one, the `position` it points at: `offset` and `end` (UTF-16 code units into the expression) and ' +
+            '`line` and `column` (from 1).',
           body: Type.Object({ expression: Expression }, strict),
           response: { 200: Type.Object({ features: Type.Array(Type.String()) }), ...ErrorResponses },
         },

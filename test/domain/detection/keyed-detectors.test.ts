@@ -191,6 +191,24 @@ describe('KeyedDetectors', () => {
     expect(alarms.map((a) => a.key)).toEqual(['campaign:b']);
     expect(d.inspect('campaign:a')?.baseline).toBe(before);
   });
+
+  it('a key given peaks after a quiet hour starts then, and warms up before it may alarm', () => {
+    const d = new KeyedDetectors({ detector: { warmupIntervals: 10 } });
+    d.observe('campaign:old', T0);
+    const start = T0 + 60 * MINUTE;
+    d.setPeaks(
+      'campaign:new',
+      [{ startsAt: start + 100 * MINUTE, endsAt: start + 110 * MINUTE, expectedPerMinute: 9 }],
+      start,
+    );
+    const alarms: KeyedAlarm[] = [];
+    for (let m = 0; m < 8; m++) {
+      d.observe('campaign:new', start + m * MINUTE + 1_000, 2);
+      alarms.push(...d.advance(start + (m + 1) * MINUTE));
+    }
+    expect(alarms).toEqual([]);
+    expect(d.inspect('campaign:new')?.baseline).toBeNull();
+  });
 });
 
 describe('snapshot and restore', () => {
