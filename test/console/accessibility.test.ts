@@ -293,14 +293,44 @@ window.fetchStatus = fetch('${base}/v1/api-keys', {
         const label = el.closest('label')?.textContent?.trim() ?? el.getAttribute('aria-label') ?? '';
         return el.tagName.toLowerCase() + '|' + (el.getAttribute('type') ?? '') + '|' + (label || el.textContent.trim());
       })()`) as Promise<string>;
+    // The outline must stand out from what is behind it: 3:1 at least (WCAG 1.4.11).
+    const ring = async () =>
+      (await page.evaluate(`(() => {
+      const el = document.activeElement;
+      const style = getComputedStyle(el);
+      const rgb = (c) => [...c.match(/[\\d.]+/g).map(Number), 1].slice(0, 4);
+      const lum = ([r, g, b]) => {
+        const f = (v) => ((v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
+        return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+      };
+      let behind = el.parentElement;
+      while (behind && rgb(getComputedStyle(behind).backgroundColor)[3] === 0) behind = behind.parentElement;
+      const bg = behind ? rgb(getComputedStyle(behind).backgroundColor) : [255, 255, 255];
+      const [a, b] = [lum(rgb(style.outlineColor)), lum(bg)].sort((x, y) => y - x);
+      return {
+        inNav: el.closest('nav[aria-label="Main"]') !== null && el.tagName === 'A',
+        text: el.textContent.trim(),
+        visible: el.matches(':focus-visible'),
+        outline: style.outlineStyle !== 'none' && Number.parseFloat(style.outlineWidth) >= 2,
+        contrast: (a + 0.05) / (b + 0.05),
+      };
+    })()`)) as { inNav: boolean; text: string; visible: boolean; outline: boolean; contrast: number };
+    const expectRing = async () => {
+      const state = await ring();
+      expect(state.visible && state.outline, `focus outline on ${state.text}`).toBe(true);
+      expect(state.contrast, `focus outline contrast on ${state.text}`).toBeGreaterThanOrEqual(3);
+    };
     await page.keyboard.press('Tab');
     expect(await focused()).toMatch(/^input\|email\|/);
+    await expectRing();
     await page.keyboard.type(emails['on_call'] as string);
     await page.keyboard.press('Tab');
     expect(await focused()).toMatch(/^input\|password\|/);
+    await expectRing();
     await page.keyboard.type(PASSWORD);
     await page.keyboard.press('Tab');
     expect(await focused()).toBe('button|submit|Sign in');
+    await expectRing();
     await page.keyboard.press('Shift+Tab');
     await page.keyboard.press('Enter');
     await page.getByRole('button', { name: 'Sign out' }).waitFor();
@@ -312,18 +342,10 @@ window.fetchStatus = fetch('${base}/v1/api-keys', {
     const reached: string[] = [];
     for (let i = 0; i < 30 && reached.length < links.length; i++) {
       await page.keyboard.press('Tab');
-      const state = (await page.evaluate(`(() => {
-        const el = document.activeElement;
-        const style = getComputedStyle(el);
-        return {
-          inNav: el.closest('nav[aria-label="Main"]') !== null && el.tagName === 'A',
-          text: el.textContent.trim(),
-          visible: el.matches(':focus-visible'),
-          outline: style.outlineStyle !== 'none' && Number.parseFloat(style.outlineWidth) >= 2,
-        };
-      })()`)) as { inNav: boolean; text: string; visible: boolean; outline: boolean };
+      const state = await ring();
       if (!state.inNav) continue;
       expect(state.visible && state.outline, `focus outline on ${state.text}`).toBe(true);
+      expect(state.contrast, `focus outline contrast on ${state.text}`).toBeGreaterThanOrEqual(3);
       reached.push(state.text);
     }
     expect(reached).toEqual(links);
@@ -353,10 +375,21 @@ window.fetchStatus = fetch('${base}/v1/api-keys', {
     await page.getByText('Campaign paused').waitFor();
     const after = await t.call('GET', `/v1/campaigns/${campaignId}`);
     expect(after.json().status).toBe('paused');
-    const resumed = await t.call('POST', `/v1/campaigns/${campaignId}/resume`, {
-      body: { reason: 'test over' },
-    });
-    expect(resumed.statusCode, resumed.body).toBe(200);
+
+    // The undo, also by keyboard: Tab on to its reason, write it, Tab to Resume, Enter.
+    const tabTo = async (want: RegExp) => {
+      for (let i = 0; i < 40; i++) {
+        await page.keyboard.press('Tab');
+        if (want.test(await focused())) return;
+      }
+      throw new Error(`Tab never reached ${want}`);
+    };
+    await tabTo(/^input\|\|Reason for an undo/);
+    await page.keyboard.type('false alarm');
+    await tabTo(/^button\|button\|Resume/);
+    await page.keyboard.press('Enter');
+    await page.getByText('No campaign is paused or throttled.').waitFor();
+    expect((await t.call('GET', `/v1/campaigns/${campaignId}`)).json().status).toBe('active');
     await context.close();
   });
 
