@@ -524,6 +524,35 @@ window.fetchStatus = fetch('${base}/v1/api-keys', {
     await context.addCookies([{ name: 'pg_session', value: second, url: base }]);
     expect(await page.evaluate(async () => (await fetch('/v1/session')).status)).toBe(401);
     expect(await page.evaluate(async () => (await fetch('/v1/campaigns')).status)).toBe(401);
+
+    // Planted with a narrower Path, the attacker's cookie outlives the sign-in beside the new one and
+    // is sent first: the server reads the last (its own), and revoked the planted one at sign-in.
+    const again = await t.server.inject({
+      method: 'POST',
+      url: '/v1/session',
+      payload: { email: emails['fraud'], password: PASSWORD },
+    });
+    const narrow = /pg_session=([^;]+)/.exec(String(again.headers['set-cookie']))?.[1] as string;
+    await context.clearCookies();
+    await context.addCookies([{ name: 'pg_session', value: narrow, domain: '127.0.0.1', path: '/v1' }]);
+    const victim = await page.evaluate(
+      async ([email, password]) =>
+        (
+          await fetch('/v1/session', {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ email, password }),
+          })
+        ).status,
+      [emails['marketing'] as string, PASSWORD],
+    );
+    expect(victim).toBe(201);
+    expect((await context.cookies()).filter((c) => c.name === 'pg_session')).toHaveLength(2);
+    expect((await asCookie(narrow)).statusCode).toBe(401);
+    const whoNow = await page.evaluate(
+      async () => ((await (await fetch('/v1/session')).json()) as { user: { email: string } }).user.email,
+    );
+    expect(whoNow).toBe(emails['marketing']);
     await context.close();
   });
 });
