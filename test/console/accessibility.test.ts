@@ -223,6 +223,18 @@ window.fetchStatus = fetch('${base}/v1/api-keys', {
           await settled(page);
           found.push(...(await axe(page, `${role} campaign edit`)));
         }
+        if (name === 'Users') {
+          await page.getByRole('button', { name: 'Create user' }).click();
+          await page.locator('.field-error').first().waitFor();
+          found.push(...(await axe(page, `${role} new user with errors`)));
+        }
+        if (name === 'API keys') {
+          await page.getByLabel('Key name').fill('axe checked');
+          await page.getByRole('checkbox', { name: 'checkout' }).check();
+          await page.getByRole('button', { name: 'Create key' }).click();
+          await page.getByTestId('new-secret').waitFor();
+          found.push(...(await axe(page, `${role} new API key`)));
+        }
         if (name === 'Rules') {
           await page.getByLabel('Expression (CEL)').fill('features.no_such_feature > 1');
           await page.locator('#cel-check.check-bad').waitFor();
@@ -282,7 +294,7 @@ window.fetchStatus = fetch('${base}/v1/api-keys', {
   });
 
   it('signs in, moves through the navigation and pauses a campaign with the keyboard alone', async () => {
-    const { context, page } = await newPage();
+    const { context, page } = await newPage(undefined, true);
     await page.goto('/console/');
     await page.getByRole('button', { name: 'Sign in' }).waitFor();
     // What has the focus: tag, type and its label (or text).
@@ -373,6 +385,9 @@ window.fetchStatus = fetch('${base}/v1/api-keys', {
     expect(await focused()).toBe('button|submit|Pause campaign');
     await page.keyboard.press('Enter');
     await page.getByText('Campaign paused').waitFor();
+    await page.getByRole('button', { name: 'Resume' }).waitFor();
+    const paused = await axe(page, 'on-call with a paused campaign');
+    expect(paused, paused.join('\n')).toEqual([]);
     const after = await t.call('GET', `/v1/campaigns/${campaignId}`);
     expect(after.json().status).toBe('paused');
 
