@@ -75,7 +75,11 @@ function PanelGrid({ summary, rate }: { summary: Summary; rate: number | null })
   const mismatch = total(summary, 'promoguard_reconciliation_mismatch_rows');
   const controls = sumBy(summary, 'promoguard_active_controls', 'kind');
   return (
-    <section className="panels" aria-label="Live metrics">
+    <section className="panels" aria-labelledby="metrics-title">
+      {/* The panels' h3 titles need an h2 above them: screen readers list headings as an outline. */}
+      <h2 id="metrics-title" className="visually-hidden">
+        Live metrics
+      </h2>
       <Panel
         title="Redemptions"
         value={count(redeemed)}

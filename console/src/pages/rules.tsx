@@ -613,7 +613,7 @@ function BacktestPanel({ rule }: { rule: Rule }) {
           <table className="matrix" aria-label="Confusion matrix">
             <thead>
               <tr>
-                <th />
+                <td />
                 <th scope="col">Labeled abuse</th>
                 <th scope="col">Labeled legitimate</th>
               </tr>
