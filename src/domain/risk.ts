@@ -114,6 +114,16 @@ export const FEATURES: readonly FeatureDefinition[] = [
       'Distinct accounts younger than 24 hours that redeemed this code in the last 24 hours (a referral code farmed by a ring of fresh accounts).',
   },
   {
+    name: 'code_locked_tries_1h',
+    entity: 'code',
+    windowMs: HOUR,
+    statistic: 'count',
+    type: 'int',
+    source: 'counter',
+    description:
+      'Times in the last hour a caller locked out for failed code attempts asked for this code (its text): a guesser that found it and then changed account, address and device.',
+  },
+  {
     name: 'partner_redemptions_1h',
     entity: 'partner+campaign',
     windowMs: HOUR,

@@ -180,10 +180,21 @@ export const DEFAULT_PACK: readonly PackRule[] = [
     description:
       'Fifteen or more failed codes from one address (IPv6: /64) in an hour, slower than the lockout catches: a slow sprayer, also one opening a fresh account for every guess. A customer with an account a week old or more is spared where the failures are spread thin (under three per account seen there): the subscribers of a carrier or campus NAT share its address and the typos and guesser behind it, and the guesser is still locked out on its own.',
     expression:
-      'features.ip_failed_attempts_1h >= 15 && (!has(features.account_age_hours) || features.account_age_hours < 168.0 || features.ip_failed_attempts_1h >= 3 * features.ip_customers_1h)',
+      '(features.ip_failed_attempts_1h >= 15 && (!has(features.account_age_hours) || features.account_age_hours < 168.0 || features.ip_failed_attempts_1h >= 3 * features.ip_customers_1h)) || (features.ip_failed_attempts_1h >= 3 && features.ip_customers_1h <= 2 && (!has(features.account_age_hours) || features.account_age_hours < 24.0))',
     action: 'challenge',
     mode: 'enforce',
     reason: 'Many failed code attempts came from this address in the last hour',
+  },
+  {
+    id: 'rule_default_code_after_lockout',
+    name: 'Code a locked-out guesser asked for',
+    description:
+      'A caller locked out for failed code attempts asked for this very code in the last hour, and a new or unknown account now uses it: a guesser that found it and changed account, address and device. An established account is spared (a customer who mistyped until locked, then got it right).',
+    expression:
+      'features.code_locked_tries_1h >= 1 && (!has(features.account_age_hours) || features.account_age_hours < 24.0)',
+    action: 'challenge',
+    mode: 'enforce',
+    reason: 'A caller locked out for guessing asked for this code in the last hour',
   },
   {
     id: 'rule_default_linked_accounts',

@@ -77,6 +77,8 @@ export interface RiskSubject {
   context: ResolvedContext;
   campaign?: CampaignRecord | undefined;
   code?: CodeRecord | undefined;
+  /** The keyed hash of the normalized code asked for (Defenses.codeKey), for per-code-text counts. */
+  codeKey?: string | undefined;
   discountMinor?: number | undefined;
   facts?: RiskFacts | undefined;
   loyalty?: LoyaltySubject | undefined;
@@ -272,6 +274,7 @@ export class RiskEngine {
     }
     if (payment && s.code) add('code_payment_instruments_30d', `cp:${s.code.id}`);
     if (s.code) add('code_new_accounts_24h', `cna:${s.code.id}`);
+    if (s.codeKey) add('code_locked_tries_1h', `cl:${s.codeKey}`);
     if (s.campaign) add('campaign_new_accounts_1h', `cn:${s.campaign.id}`);
     if (s.campaign && s.code?.partner) add('partner_redemptions_1h', `pr:${s.campaign.id}:${s.code.partner}`);
     if (s.context.ipKey) {
@@ -566,6 +569,24 @@ export class RiskEngine {
       .catch((err: unknown) => {
         this.stats.recordErrors++;
         this.onError(err, 'risk feature counters could not record an attempt');
+      })
+      .finally(() => this.recording.delete(done));
+    this.recording.add(done);
+  }
+
+  /**
+   * A caller locked out for failed guesses asked for this code: a guesser that then rotates its
+   * account, address and device still leaves the code it was about to try behind.
+   */
+  recordLockedTry(codeKey: string, now: Date): void {
+    const events = [
+      { key: `cl:${codeKey}`, member: eventId(), windowMs: FEATURE_WINDOW.code_locked_tries_1h as number },
+    ];
+    const done = this.counters
+      .add(events, now.getTime())
+      .catch((err: unknown) => {
+        this.stats.recordErrors++;
+        this.onError(err, 'risk feature counters could not record a locked try');
       })
       .finally(() => this.recording.delete(done));
     this.recording.add(done);

@@ -35,6 +35,18 @@ export class IdentifierHasher {
       .slice(0, HASH_LENGTH);
   }
 
+  /**
+   * A normalized coupon code as a counter key: keyed, so a counter store (Redis) never holds a code or
+   * a plain hash of one, which a short code space would give back. No identifier type is named
+   * `code-attempt`, so it never equals an identifier's hash.
+   */
+  codeKey(normalizedCode: string): string {
+    return createHmac('sha256', this.#key)
+      .update(`code-attempt:${normalizedCode}`, 'utf8')
+      .digest('base64url')
+      .slice(0, HASH_LENGTH);
+  }
+
   /** Normalize then hash; null when the raw value is not an identifier of that type. */
   fromRaw(type: IdentifierType, raw: string): string | null {
     const normalized = normalizeIdentifier(type, raw, confusableFold);

@@ -67,6 +67,11 @@ export class Defenses {
     return resolveContext(this.hasher, input);
   }
 
+  /** The keyed hash a normalized code is counted under (risk features). */
+  codeKey(normalizedCode: string): string {
+    return this.hasher.codeKey(normalizedCode);
+  }
+
   /** Throws `too_many_requests` (with the seconds to wait) when the caller is limited or locked. */
   async admit(customerId: string, input: RequestContextInput | undefined): Promise<Admission> {
     const context = resolveContext(this.hasher, input);

@@ -245,6 +245,7 @@ export class RedemptionService {
       context: admission.context,
       campaign: context.campaign,
       code: context.code,
+      codeKey: this.defenses.codeKey(normalized),
       discountMinor,
       facts: context.risk,
       allowListed: admission.allowed,
@@ -480,6 +481,8 @@ export class RedemptionService {
   ): void {
     if (!(err instanceof AppError) || err.code !== 'too_many_requests') return;
     const reason = typeof err.extensions.reason === 'string' ? err.extensions.reason : 'limited';
+    const normalized = reason === 'locked' ? normalizeCode(req.code) : null;
+    if (normalized) this.risk.recordLockedTry(this.defenses.codeKey(normalized), this.ctx.clock.now());
     this.emit(kind, req, null, seen, started, options, {
       outcome: 'limited',
       reason,

@@ -99,4 +99,23 @@ describe('guessing from an address (default pack)', () => {
     expect(guessing({ ...established, ip_failed_attempts_1h: 20, ip_customers_1h: 23 })).toBe(false);
     expect(guessing({ ...established, ip_failed_attempts_1h: 14, ip_customers_1h: 1 })).toBe(false);
   });
+
+  it('challenges a fresh account after a few failures on an address only it and one other use', () => {
+    expect(guessing({ account_age_hours: 0.5, ip_failed_attempts_1h: 3, ip_customers_1h: 1 })).toBe(true);
+    expect(guessing({ ip_failed_attempts_1h: 4, ip_customers_1h: 2 })).toBe(true);
+    // A typo or two, or an address many share (a NAT): not on this count.
+    expect(guessing({ account_age_hours: 0.5, ip_failed_attempts_1h: 2, ip_customers_1h: 1 })).toBe(false);
+    expect(guessing({ account_age_hours: 0.5, ip_failed_attempts_1h: 5, ip_customers_1h: 3 })).toBe(false);
+  });
+});
+
+describe('a code a locked-out guesser asked for', () => {
+  const afterLockout = (f: Record<string, number>) => fires('rule_default_code_after_lockout', f);
+
+  it('challenges a new or unknown account using it, and spares an established one', () => {
+    expect(afterLockout({ code_locked_tries_1h: 1, account_age_hours: 0.1 })).toBe(true);
+    expect(afterLockout({ code_locked_tries_1h: 2 })).toBe(true);
+    expect(afterLockout({ code_locked_tries_1h: 1, account_age_hours: 24 * 30 })).toBe(false);
+    expect(afterLockout({ code_locked_tries_1h: 0, account_age_hours: 0.1 })).toBe(false);
+  });
 });

@@ -98,6 +98,7 @@ describe.each(backends.map((b) => [b.name, b] as const))('risk rules and reviews
       code_payment_instruments_30d: 30 * 86_400,
       campaign_new_accounts_1h: 3_600,
       code_new_accounts_24h: 86_400,
+      code_locked_tries_1h: 3_600,
       partner_redemptions_1h: 3_600,
       ip_failed_attempts_1h: 3_600,
       ip_customers_1h: 3_600,

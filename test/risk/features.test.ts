@@ -50,7 +50,8 @@ async function startCountingApps(backend: TestBackend): Promise<CountingApps> {
     for (const store of guardStores) {
       const opened = await store.open();
       cleanups.push(() => opened.close());
-      const env: Record<string, string> = { REDIS_KEY_PREFIX: opened.keyPrefix };
+      // The per-customer lockout at its default: one test locks a guesser out.
+      const env: Record<string, string> = { REDIS_KEY_PREFIX: opened.keyPrefix, LOCKOUT_AFTER_FAILURES: '10' };
       if (store.name === 'redis') {
         const url = process.env['TEST_REDIS_URL'];
         if (!url) throw new Error('the Redis counter store is listed but TEST_REDIS_URL is not set');
@@ -181,6 +182,36 @@ describe.each(backends.map((b) => [b.name, b] as const))('risk features on %s', 
       clock.set(new Date(start + HOUR).toISOString());
       const served = expectRedeemed(await redeem(t, code, customer, { context: { ip } }));
       expect(served.decision.features.ip_failed_attempts_1h).toBe(0);
+    });
+
+    it('a code a locked-out guesser asked for challenges the next new account using it, not an established one', async () => {
+      const { code } = await campaignWithCode(t);
+      const guesser = unique('CUS_GUESS_');
+      const ip = nextIPv4();
+      for (let i = 0; i < 10; i++) {
+        const r = await validate(t, unknownCode(), guesser, { context: { ip } });
+        expect(r.json()).toMatchObject({ valid: false, reason: 'code_not_found' });
+      }
+      // Locked: the code it was about to try is refused unread, and remembered.
+      const locked = await validate(t, code, guesser, { context: { ip } });
+      expect(locked.statusCode).toBe(429);
+      expect(locked.json().reason).toBe('locked');
+
+      // The same guesser as a fresh account on another address and device.
+      const fresh = await redeem(t, code, unique('CUS_NEW_'), {
+        context: { ip: nextIPv4(), device_id: unique('dev-'), account_created_at: clock.now().toISOString() },
+      });
+      expectChallenged(fresh);
+      expect(decisionOf(fresh).because).toEqual(['rule_default_code_after_lockout']);
+      expect(decisionOf(fresh).features.code_locked_tries_1h).toBe(1);
+
+      const monthOld = new Date(clock.now().getTime() - 30 * DAY).toISOString();
+      const established = expectRedeemed(
+        await redeem(t, code, unique('CUS_OLD_'), {
+          context: { ip: nextIPv4(), account_created_at: monthOld },
+        }),
+      );
+      expect(established.decision.features.code_locked_tries_1h).toBe(1);
     });
 
     it('concurrent attempts read their counters without failing open while the store is healthy', async () => {
