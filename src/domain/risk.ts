@@ -145,6 +145,17 @@ export const FEATURES: readonly FeatureDefinition[] = [
     operations: ALL_OPERATIONS,
   },
   {
+    name: 'customer_failed_attempts_1h',
+    entity: 'customer',
+    windowMs: HOUR,
+    statistic: 'count',
+    type: 'int',
+    source: 'counter',
+    description:
+      "Failed validations and redemptions by this customer account in the last hour (the same failures as ip_failed_attempts_1h): a guesser's own account, wherever its requests come from.",
+    operations: ALL_OPERATIONS,
+  },
+  {
     name: 'ip_customers_1h',
     entity: 'ip',
     windowMs: HOUR,

@@ -275,6 +275,7 @@ export class RiskEngine {
     if (payment && s.code) add('code_payment_instruments_30d', `cp:${s.code.id}`);
     if (s.code) add('code_new_accounts_24h', `cna:${s.code.id}`);
     if (s.codeKey) add('code_locked_tries_1h', `cl:${s.codeKey}`);
+    add('customer_failed_attempts_1h', `cf:${s.customer.id}`);
     if (s.campaign) add('campaign_new_accounts_1h', `cn:${s.campaign.id}`);
     if (s.campaign && s.code?.partner) add('partner_redemptions_1h', `pr:${s.campaign.id}:${s.code.partner}`);
     if (s.context.ipKey) {
@@ -559,6 +560,13 @@ export class RiskEngine {
     }
     if (a.context.ipKey) {
       events.push({ key: `ic:${a.context.ipKey}`, member: a.customerId, windowMs: w('ip_customers_1h') });
+    }
+    if (a.failed) {
+      events.push({
+        key: `cf:${a.customerId}`,
+        member: eventId(),
+        windowMs: w('customer_failed_attempts_1h'),
+      });
     }
     if (a.failed && a.context.ipKey) {
       events.push({ key: `if:${a.context.ipKey}`, member: eventId(), windowMs: w('ip_failed_attempts_1h') });

@@ -101,11 +101,42 @@ describe('guessing from an address (default pack)', () => {
   });
 
   it('challenges a fresh account after a few failures on an address only it and one other use', () => {
-    expect(guessing({ account_age_hours: 0.5, ip_failed_attempts_1h: 3, ip_customers_1h: 1 })).toBe(true);
-    expect(guessing({ ip_failed_attempts_1h: 4, ip_customers_1h: 2 })).toBe(true);
+    expect(
+      guessing({
+        account_age_hours: 0.5,
+        ip_failed_attempts_1h: 3,
+        ip_customers_1h: 1,
+        customer_failed_attempts_1h: 0,
+      }),
+    ).toBe(true);
+    expect(guessing({ ip_failed_attempts_1h: 4, ip_customers_1h: 2, customer_failed_attempts_1h: 0 })).toBe(
+      true,
+    );
     // A typo or two, or an address many share (a NAT): not on this count.
-    expect(guessing({ account_age_hours: 0.5, ip_failed_attempts_1h: 2, ip_customers_1h: 1 })).toBe(false);
-    expect(guessing({ account_age_hours: 0.5, ip_failed_attempts_1h: 5, ip_customers_1h: 3 })).toBe(false);
+    expect(
+      guessing({
+        account_age_hours: 0.5,
+        ip_failed_attempts_1h: 2,
+        ip_customers_1h: 1,
+        customer_failed_attempts_1h: 0,
+      }),
+    ).toBe(false);
+    expect(
+      guessing({
+        account_age_hours: 0.5,
+        ip_failed_attempts_1h: 5,
+        ip_customers_1h: 3,
+        customer_failed_attempts_1h: 0,
+      }),
+    ).toBe(false);
+  });
+
+  it("challenges a fresh account's fifth failure of the hour wherever it comes from (a guesser behind a NAT)", () => {
+    const nat = { ip_failed_attempts_1h: 8, ip_customers_1h: 40 };
+    expect(guessing({ ...nat, account_age_hours: 0.5, customer_failed_attempts_1h: 5 })).toBe(true);
+    expect(guessing({ ...nat, customer_failed_attempts_1h: 7 })).toBe(true);
+    expect(guessing({ ...nat, account_age_hours: 0.5, customer_failed_attempts_1h: 4 })).toBe(false);
+    expect(guessing({ ...nat, ...established, customer_failed_attempts_1h: 9 })).toBe(false);
   });
 });
 

@@ -102,6 +102,7 @@ describe.each(backends.map((b) => [b.name, b] as const))('risk rules and reviews
       partner_redemptions_1h: 3_600,
       ip_failed_attempts_1h: 3_600,
       ip_customers_1h: 3_600,
+      customer_failed_attempts_1h: 3_600,
       linked_accounts: null,
       linked_new_accounts: null,
       linked_cards: null,

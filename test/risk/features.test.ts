@@ -51,7 +51,10 @@ async function startCountingApps(backend: TestBackend): Promise<CountingApps> {
       const opened = await store.open();
       cleanups.push(() => opened.close());
       // The per-customer lockout at its default: one test locks a guesser out.
-      const env: Record<string, string> = { REDIS_KEY_PREFIX: opened.keyPrefix, LOCKOUT_AFTER_FAILURES: '10' };
+      const env: Record<string, string> = {
+        REDIS_KEY_PREFIX: opened.keyPrefix,
+        LOCKOUT_AFTER_FAILURES: '10',
+      };
       if (store.name === 'redis') {
         const url = process.env['TEST_REDIS_URL'];
         if (!url) throw new Error('the Redis counter store is listed but TEST_REDIS_URL is not set');
