@@ -27,6 +27,9 @@ export function usePath(): string {
   useEffect(() => {
     const update = () => setPath(current());
     listeners.add(update);
+    // A navigation between the first render and this subscription (the start page's redirect runs
+    // in a microtask) told nobody: catch up with it, or the shell waits on a spinner for good.
+    update();
     return () => {
       listeners.delete(update);
     };

@@ -180,7 +180,7 @@ export const DEFAULT_PACK: readonly PackRule[] = [
     description:
       'Fifteen or more failed codes from one address (IPv6: /64) in an hour, slower than the lockout catches: a slow sprayer, also one opening a fresh account for every guess. A customer with an account a week old or more is spared where the failures are spread thin (under three per account seen there): the subscribers of a carrier or campus NAT share its address and the typos and guesser behind it, and the guesser is still locked out on its own.',
     expression:
-      '(features.ip_failed_attempts_1h >= 15 && (!has(features.account_age_hours) || features.account_age_hours < 168.0 || features.ip_failed_attempts_1h >= 3 * features.ip_customers_1h)) || ((!has(features.account_age_hours) || features.account_age_hours < 24.0) && ((features.ip_failed_attempts_1h >= 3 && features.ip_customers_1h <= 2) || features.customer_failed_attempts_1h >= 5))',
+      '(features.ip_failed_attempts_1h >= 15 && (!has(features.account_age_hours) || features.account_age_hours < 168.0 || features.ip_failed_attempts_1h >= 3 * features.ip_customers_1h)) || ((!has(features.account_age_hours) || features.account_age_hours < 24.0) && features.ip_failed_attempts_1h >= 3 && features.ip_customers_1h <= 2) || (has(features.account_age_hours) && features.account_age_hours < 24.0 && features.customer_failed_attempts_1h >= 5)',
     action: 'challenge',
     mode: 'enforce',
     reason: 'Many failed code attempts came from this address in the last hour',
