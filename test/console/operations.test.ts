@@ -6,56 +6,26 @@
  * imports a CSV of codes with its refused rows listed, reads the new-account share, and approves a
  * change waiting for a second person. Screenshots (1280×800) go to artifacts/screenshots/.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import path from 'node:path';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { readFileSync } from 'node:fs';
+import type { Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { raiseAlert } from '../../src/store/alerts.js';
-import { campaignBody, checkoutBody, startTestApp, type TestApp, unique } from '../support/app.js';
-import { backends } from '../support/backends.js';
+import { campaignBody, checkoutBody, type TestApp, unique } from '../support/app.js';
+import { ConsoleBrowser, haveBrowser, noXss, PASSWORD, XSS } from '../support/console-browser.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const PORT = 20613;
-const ROOT = path.resolve(import.meta.dirname, '../..');
-const SHOTS = path.join(ROOT, 'artifacts', 'screenshots');
-const PASSWORD = 'correct horse battery staple';
-const XSS = `<img src=x onerror="window.__xss=1">"><script>window.__xss=2</script>`;
-
-const haveBrowser = existsSync(CHROMIUM);
-if (!haveBrowser) {
-  if (process.env.CI === 'true')
-    throw new Error(`CI=true needs Chromium at ${CHROMIUM} for the console tests`);
-  console.warn(`skipping the console browser tests: no Chromium at ${CHROMIUM} (apt-get install chromium)`);
-}
 
 describe.skipIf(!haveBrowser)('the console’s operations pages in a browser', () => {
+  const cb = new ConsoleBrowser(PORT);
+  const { emails } = cb;
   let t: TestApp;
-  let browser: Browser;
-  const base = `http://127.0.0.1:${PORT}`;
-  const emails: Record<string, string> = {};
   let campaignId = '';
   let campaignName = '';
 
   beforeAll(async () => {
-    execFileSync(process.execPath, ['scripts/build.mjs', '--console', '--if-stale'], {
-      cwd: ROOT,
-      stdio: 'inherit',
-    });
-    mkdirSync(SHOTS, { recursive: true });
     // Two-person approval on (as in production): the campaigns here have budgets, so only the one
     // made to wait does.
-    t = await startTestApp(backends[0] as (typeof backends)[number], {
-      env: { CONSOLE_PASSWORD_SCRYPT_LOG_N: '14', APPROVALS: 'on' },
-    });
-    await t.server.listen({ port: PORT, host: '127.0.0.1' });
-    for (const role of ['admin', 'marketing', 'fraud', 'on_call', 'finance']) {
-      emails[role] = `${role}.${unique('u').toLowerCase()}@example.com`;
-      const res = await t.call('POST', '/v1/console-users', {
-        body: { email: emails[role], role, password: PASSWORD },
-      });
-      expect(res.statusCode, res.body).toBe(201);
-    }
+    t = await cb.start({ APPROVALS: 'on' });
     campaignName = `Spring ${XSS}`;
     const made = await t.call('POST', '/v1/campaigns', {
       body: campaignBody({
@@ -85,55 +55,14 @@ describe.skipIf(!haveBrowser)('the console’s operations pages in a browser', (
       });
       expect(res.statusCode, res.body).toBe(201);
     }
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
   }, 240_000);
 
-  afterAll(async () => {
-    await browser?.close();
-    await t?.close();
-  }, 60_000);
+  afterAll(() => cb.close(), 60_000);
+  afterEach((context) => cb.afterEach(context.task));
 
-  let current: Page | null = null;
-  afterEach(async (context) => {
-    if (context.task.result?.state === 'fail' && current && !current.isClosed()) {
-      await current.screenshot({
-        path: path.join(SHOTS, `failed-${context.task.name.slice(0, 40)}.png`),
-        fullPage: true,
-      });
-    }
-    current = null;
-  });
-
-  async function newPage(): Promise<{ context: BrowserContext; page: Page }> {
-    const userAgent = `Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/${browser.version()} Safari/537.36`;
-    const context = await browser.newContext({
-      viewport: { width: 1280, height: 800 },
-      baseURL: base,
-      userAgent,
-      acceptDownloads: true,
-    });
-    const page = await context.newPage();
-    page.setDefaultTimeout(10_000);
-    current = page;
-    page.on('console', (message) => {
-      if (message.type() === 'error') console.error(`browser: ${message.text()}`);
-    });
-    page.on('dialog', (dialog) => {
-      throw new Error(`a dialog opened: ${dialog.message()}`);
-    });
-    return { context, page };
-  }
-
-  async function signIn(page: Page, role: string) {
-    await page.goto('/console/');
-    await page.getByLabel('Email').fill(emails[role] as string);
-    await page.getByLabel('Password').fill(PASSWORD);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByRole('button', { name: 'Sign out' }).waitFor();
-  }
-
-  const shot = (page: Page, name: string) => page.screenshot({ path: path.join(SHOTS, `${name}.png`) });
-  const noXss = async (page: Page) => expect(await page.evaluate('window.__xss')).toBeUndefined();
+  const newPage = () => cb.newPage({ acceptDownloads: true });
+  const signIn = (page: Page, role: string) => cb.signIn(page, role);
+  const shot = (page: Page, name: string) => cb.shot(page, name);
 
   it('on-call acknowledges an alert and lifts the remediation it set off, with a reason', async () => {
     const now = new Date();

@@ -5,36 +5,19 @@
  * a second analyst cannot resolve a case the first one holds; XSS payloads in customer ids and notes
  * render as text. A screenshot of the page at 1280x800 goes to artifacts/screenshots/ (gitignored).
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
-import path from 'node:path';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createRule, expectRedeemed, redeem } from '../risk/helpers.js';
-import { campaignWithCode, startTestApp, type TestApp, unique } from '../support/app.js';
-import { backends } from '../support/backends.js';
+import { campaignWithCode, type TestApp, unique } from '../support/app.js';
+import { ConsoleBrowser, haveBrowser, noXss, XSS } from '../support/console-browser.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const PORT = 20611;
-const ROOT = path.resolve(import.meta.dirname, '../..');
-const SHOTS = path.join(ROOT, 'artifacts', 'screenshots');
-const PASSWORD = 'correct horse battery staple';
-const XSS = `<img src=x onerror="window.__xss=1">"><script>window.__xss=2</script>`;
-
-const haveBrowser = existsSync(CHROMIUM);
-if (!haveBrowser) {
-  if (process.env.CI === 'true')
-    throw new Error(`CI=true needs Chromium at ${CHROMIUM} for the console tests`);
-  console.warn(
-    `skipping the review queue browser tests: no Chromium at ${CHROMIUM} (apt-get install chromium)`,
-  );
-}
 
 describe.skipIf(!haveBrowser)('the review queue in a browser', () => {
+  const cb = new ConsoleBrowser(PORT);
+  /** Two fraud analysts. */
+  const users = cb.ids;
   let t: TestApp;
-  let browser: Browser;
-  const base = `http://127.0.0.1:${PORT}`;
-  const users: Record<string, { email: string; id: string }> = {};
   let ruleName = '';
   const xssCustomer = `cus_${XSS}`;
   let xssCase = '';
@@ -43,24 +26,10 @@ describe.skipIf(!haveBrowser)('the review queue in a browser', () => {
   const ring: { customer: string; id: string }[] = [];
 
   beforeAll(async () => {
-    // The suite drives the built console: build it if its sources changed (a no-op when they did not).
-    execFileSync(process.execPath, ['scripts/build.mjs', '--console', '--if-stale'], {
-      cwd: ROOT,
-      stdio: 'inherit',
-    });
-    mkdirSync(SHOTS, { recursive: true });
-    t = await startTestApp(backends[0] as (typeof backends)[number], {
-      env: { CONSOLE_PASSWORD_SCRYPT_LOG_N: '14', REVIEW_SLA_MINUTES: '240' },
-    });
-    await t.server.listen({ port: PORT, host: '127.0.0.1' });
-    for (const name of ['first', 'second']) {
-      const email = `fraud.${name}.${unique('u').toLowerCase()}@example.com`;
-      const res = await t.call('POST', '/v1/console-users', {
-        body: { email, role: 'fraud', password: PASSWORD },
-      });
-      expect(res.statusCode, res.body).toBe(201);
-      users[name] = { email, id: res.json().id as string };
-    }
+    t = await cb.start({ REVIEW_SLA_MINUTES: '240' }, [
+      { name: 'first', role: 'fraud' },
+      { name: 'second', role: 'fraud' },
+    ]);
 
     // A campaign whose every redemption goes to review, and the cases in the order they were held:
     // the XSS customer and an account linked to it by an email, then a ring of three sharing another.
@@ -84,57 +53,20 @@ describe.skipIf(!haveBrowser)('the review queue in a browser', () => {
       const customer = unique('cus_ring_');
       ring.push({ customer, id: await held(customer, ringEmail) });
     }
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
   }, 240_000);
 
-  afterAll(async () => {
-    await browser?.close();
-    await t?.close();
-  }, 60_000);
+  afterAll(() => cb.close(), 60_000);
+  afterEach((context) => cb.afterEach(context.task));
 
-  let current: Page | null = null;
-  afterEach(async (context) => {
-    if (context.task.result?.state === 'fail' && current && !current.isClosed()) {
-      await current.screenshot({
-        path: path.join(SHOTS, `failed-${context.task.name.slice(0, 40)}.png`),
-        fullPage: true,
-      });
-    }
-    current = null;
-  });
-
-  /** A fresh browser profile; every script-run XSS payload would set window.__xss, and dialogs fail the test. */
-  async function newPage(): Promise<{ context: BrowserContext; page: Page }> {
-    const userAgent = `Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/${browser.version()} Safari/537.36`;
-    const context = await browser.newContext({
-      viewport: { width: 1280, height: 800 },
-      baseURL: base,
-      userAgent,
-    });
-    const page = await context.newPage();
-    page.setDefaultTimeout(10_000);
-    current = page;
-    page.on('console', (message) => {
-      if (message.type() === 'error') console.error(`browser: ${message.text()}`);
-    });
-    page.on('dialog', (dialog) => {
-      throw new Error(`a dialog opened: ${dialog.message()}`);
-    });
-    return { context, page };
-  }
+  const newPage = () => cb.newPage();
 
   async function signIn(page: Page, who: string) {
-    await page.goto('/console/');
-    await page.getByLabel('Email').fill(users[who]?.email as string);
-    await page.getByLabel('Password').fill(PASSWORD);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByRole('button', { name: 'Sign out' }).waitFor();
+    await cb.signIn(page, who);
     await page.getByRole('link', { name: 'Review queue' }).click();
     await page.getByRole('table', { name: 'Inbox' }).waitFor();
   }
 
-  const shot = (page: Page, name: string) => page.screenshot({ path: path.join(SHOTS, `${name}.png`) });
-  const noXss = async (page: Page) => expect(await page.evaluate('window.__xss')).toBeUndefined();
+  const shot = (page: Page, name: string) => cb.shot(page, name);
   const reviewOf = async (id: string) => (await t.call('GET', `/v1/reviews/${id}`)).json();
 
   it('takes the next case, shows every rule that fired and the linked accounts, and resolves it with a label and a note', async () => {
@@ -152,7 +84,7 @@ describe.skipIf(!haveBrowser)('the review queue in a browser', () => {
     await article.getByText(linkedCustomer).first().waitFor();
     await article.getByRole('table', { name: 'Recent redemptions' }).waitFor();
     // Held by the analyst, as the API says too.
-    expect((await reviewOf(xssCase)).assignment).toMatchObject({ assigned_to: users['first']?.id });
+    expect((await reviewOf(xssCase)).assignment).toMatchObject({ assigned_to: users['first'] });
 
     await article.getByLabel('Legitimate').check();
     await article.getByLabel('Note', { exact: true }).fill(`known customer ${XSS}`);
@@ -173,8 +105,8 @@ describe.skipIf(!haveBrowser)('the review queue in a browser', () => {
       reason: string | null;
     }[];
     expect(audit.map((e) => [e.action, e.actor])).toEqual([
-      ['review.approved', users['first']?.id],
-      ['review.assigned', users['first']?.id],
+      ['review.approved', users['first']],
+      ['review.assigned', users['first']],
     ]);
     expect(audit[0]?.reason).toBe(`known customer ${XSS}`);
     await context.close();
@@ -226,7 +158,7 @@ describe.skipIf(!haveBrowser)('the review queue in a browser', () => {
       expect(review.redemption).toMatchObject({ review_status: 'rejected', status: 'rolled_back' });
       const audit = (await t.call('GET', `/v1/audit?resource=${id}&action=review.rejected`)).json().data;
       expect(audit).toEqual([
-        expect.objectContaining({ actor: users['second']?.id, reason: `ring on one email ${XSS}` }),
+        expect.objectContaining({ actor: users['second'], reason: `ring on one email ${XSS}` }),
       ]);
     }
     await context.close();

@@ -6,56 +6,23 @@
  * with an expiry and removed again; a marketer reaches neither page nor their API. XSS payloads in a
  * rule name and a list reason render as text. Screenshots go to artifacts/screenshots/.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
-import path from 'node:path';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { checkoutBody, startTestApp, type TestApp, unique } from '../support/app.js';
-import { backends } from '../support/backends.js';
+import { checkoutBody, type TestApp, unique } from '../support/app.js';
+import { ConsoleBrowser, haveBrowser, noXss, XSS } from '../support/console-browser.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const PORT = 20612;
-const ROOT = path.resolve(import.meta.dirname, '../..');
-const SHOTS = path.join(ROOT, 'artifacts', 'screenshots');
-const PASSWORD = 'correct horse battery staple';
-const XSS = `<img src=x onerror="window.__xss=1">"><script>window.__xss=2</script>`;
-
-const haveBrowser = existsSync(CHROMIUM);
-if (!haveBrowser) {
-  if (process.env.CI === 'true')
-    throw new Error(`CI=true needs Chromium at ${CHROMIUM} for the console tests`);
-  console.warn(`skipping the console browser tests: no Chromium at ${CHROMIUM} (apt-get install chromium)`);
-}
 
 describe.skipIf(!haveBrowser)('the Rules and Lists pages in a browser', () => {
+  const cb = new ConsoleBrowser(PORT);
   let t: TestApp;
-  let browser: Browser;
-  const base = `http://127.0.0.1:${PORT}`;
-  const emails: Record<string, string> = {};
   const shadowName = `Mid carts ${XSS}`;
   let shadowRule = '';
   /** Decisions in the order made: subtotals 10k, 20k, 35k, 45k, 60k, 90k. */
   const decisions: string[] = [];
 
   beforeAll(async () => {
-    // The suite drives the built console: build it if its sources changed (a no-op when they did not).
-    execFileSync(process.execPath, ['scripts/build.mjs', '--console', '--if-stale'], {
-      cwd: ROOT,
-      stdio: 'inherit',
-    });
-    mkdirSync(SHOTS, { recursive: true });
-    t = await startTestApp(backends[0] as (typeof backends)[number], {
-      env: { CONSOLE_PASSWORD_SCRYPT_LOG_N: '14' },
-    });
-    await t.server.listen({ port: PORT, host: '127.0.0.1' });
-    for (const role of ['marketing', 'fraud']) {
-      emails[role] = `${role}.${unique('u').toLowerCase()}@example.com`;
-      const res = await t.call('POST', '/v1/console-users', {
-        body: { email: emails[role], role, password: PASSWORD },
-      });
-      expect(res.statusCode, res.body).toBe(201);
-    }
+    t = await cb.start();
 
     // One campaign, a shadow rule (named with an XSS payload) and an enforced one, six labeled attempts.
     const made = await t.call('POST', '/v1/campaigns', {
@@ -122,51 +89,14 @@ describe.skipIf(!haveBrowser)('the Rules and Lists pages in a browser', () => {
       }
     }
     await t.app.risk.settled();
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
   }, 240_000);
 
-  afterAll(async () => {
-    await browser?.close();
-    await t?.close();
-  }, 60_000);
+  afterAll(() => cb.close(), 60_000);
+  afterEach((context) => cb.afterEach(context.task));
 
-  let current: Page | null = null;
-  // A failed test leaves a picture of where it stopped, beside the screenshots CI keeps.
-  afterEach(async (context) => {
-    if (context.task.result?.state === 'fail' && current && !current.isClosed()) {
-      await current.screenshot({
-        path: path.join(SHOTS, `failed-${context.task.name.slice(0, 40)}.png`),
-        fullPage: true,
-      });
-    }
-    current = null;
-  });
-
-  /** A fresh browser profile; every script-run XSS payload would set window.__xss, and dialogs fail the test. */
-  async function newPage(): Promise<{ context: BrowserContext; page: Page }> {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, baseURL: base });
-    const page = await context.newPage();
-    page.setDefaultTimeout(10_000);
-    current = page;
-    page.on('console', (message) => {
-      if (message.type() === 'error') console.error(`browser: ${message.text()}`);
-    });
-    page.on('dialog', (dialog) => {
-      throw new Error(`a dialog opened: ${dialog.message()}`);
-    });
-    return { context, page };
-  }
-
-  async function signIn(page: Page, role: string) {
-    await page.goto('/console/');
-    await page.getByLabel('Email').fill(emails[role] as string);
-    await page.getByLabel('Password').fill(PASSWORD);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByRole('button', { name: 'Sign out' }).waitFor();
-  }
-
-  const shot = (page: Page, name: string) => page.screenshot({ path: path.join(SHOTS, `${name}.png`) });
-  const noXss = async (page: Page) => expect(await page.evaluate('window.__xss')).toBeUndefined();
+  const newPage = () => cb.newPage();
+  const signIn = (page: Page, role: string) => cb.signIn(page, role);
+  const shot = (page: Page, name: string) => cb.shot(page, name);
 
   it('shows hit rates, edits a rule through a type error to a fix, and backtests it down to the decisions of a cell', async () => {
     const { context, page } = await newPage();
