@@ -70,7 +70,7 @@ describe.each(backends.map((b) => [b.name, b] as const))(
         expect((await redeem(first.code)).statusCode).toBe(201);
         const yen = await redeem(second.code, undefined, 'JPY');
         expect(yen.statusCode, yen.body).toBe(201);
-        // Wednesday 4 March: one more redemption, and a rollback of the first (its reversal counts that day).
+        // Two days on: one more redemption, and a rollback of the first (its reversal counts that day).
         clock.set('2026-03-04T09:00:00Z');
         expect((await redeem(first.code)).statusCode).toBe(201);
         expect((await rollback(a.json().id)).statusCode).toBe(200);
