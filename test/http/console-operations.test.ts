@@ -70,7 +70,8 @@ describe.each(backends.map((b) => [b.name, b] as const))(
         expect((await redeem(first.code)).statusCode).toBe(201);
         const yen = await redeem(second.code, undefined, 'JPY');
         expect(yen.statusCode, yen.body).toBe(201);
-        // Two days on: one more redemption, and a rollback of the first (its reversal counts that day).
+        // A reversal counts in the period it is made, not in its redemption's: a second day with one
+        // redemption and the reversal of a first-day one.
         clock.set('2026-03-04T09:00:00Z');
         expect((await redeem(first.code)).statusCode).toBe(201);
         expect((await rollback(a.json().id)).statusCode).toBe(200);
