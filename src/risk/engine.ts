@@ -572,11 +572,16 @@ export class RiskEngine {
       events.push({ key: `if:${a.context.ipKey}`, member: eventId(), windowMs: w('ip_failed_attempts_1h') });
     }
     if (events.length === 0) return;
+    this.count(events, a.now, 'risk feature counters could not record an attempt');
+  }
+
+  /** Adds to the window counters without holding up the answer; settled() waits for it. */
+  private count(events: WindowEvent[], now: Date, failure: string): void {
     const done = this.counters
-      .add(events, a.now.getTime())
+      .add(events, now.getTime())
       .catch((err: unknown) => {
         this.stats.recordErrors++;
-        this.onError(err, 'risk feature counters could not record an attempt');
+        this.onError(err, failure);
       })
       .finally(() => this.recording.delete(done));
     this.recording.add(done);
@@ -587,17 +592,12 @@ export class RiskEngine {
    * account, address and device still leaves the code it was about to try behind.
    */
   recordLockedTry(codeKey: string, now: Date): void {
-    const events = [
-      { key: `cl:${codeKey}`, member: eventId(), windowMs: FEATURE_WINDOW.code_locked_tries_1h as number },
-    ];
-    const done = this.counters
-      .add(events, now.getTime())
-      .catch((err: unknown) => {
-        this.stats.recordErrors++;
-        this.onError(err, 'risk feature counters could not record a locked try');
-      })
-      .finally(() => this.recording.delete(done));
-    this.recording.add(done);
+    const windowMs = FEATURE_WINDOW.code_locked_tries_1h as number;
+    this.count(
+      [{ key: `cl:${codeKey}`, member: eventId(), windowMs }],
+      now,
+      'risk feature counters could not record a locked try',
+    );
   }
 
   /** Wait for the attempts being recorded (tests, shutdown). */
