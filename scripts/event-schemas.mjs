@@ -96,6 +96,16 @@ export const PAYLOADS = {
   ],
   'redemption.created': ['a code was redeemed', { redemption: redemptionRow }, ['redemption']],
   'redemption.rolled_back': ['a redemption was rolled back', { redemption: redemptionRow }, ['redemption']],
+  'redemption.held': [
+    'an earlier redemption was put on hold for review after it was made: a review rule with hold_with held a later one of the same code or campaign (a ring, a flood); a shop holds the order until the review is decided',
+    {
+      redemption: redemptionRow,
+      held_with: { type: 'string', description: 'the redemption whose hold brought this one along' },
+      hold_with: { type: 'string', enum: ['code_new_accounts_24h', 'campaign_new_accounts_1h'] },
+      rule_ids: { type: 'array', items: str, description: 'the enforced review rules that held it' },
+    },
+    ['redemption', 'held_with', 'hold_with', 'rule_ids'],
+  ],
   'webhook.created': [
     'a webhook endpoint was created (never with its secret)',
     { webhook: record('the endpoint: id, url, event types, enabled'), actor },

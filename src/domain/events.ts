@@ -13,6 +13,7 @@ export const EVENT_TYPES = [
   'person.split',
   'redemption.created',
   'redemption.rolled_back',
+  'redemption.held',
   'review.approved',
   'review.rejected',
   'points.program_created',

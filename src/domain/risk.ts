@@ -7,6 +7,14 @@
 export const RISK_ACTIONS = ['allow', 'review', 'challenge', 'block'] as const;
 export type RiskAction = (typeof RISK_ACTIONS)[number];
 
+/**
+ * What a review rule holds along with the redemption that tripped it: the earlier redemptions its
+ * count was made of (accounts younger than a day), not yet reviewed nor rolled back — of the same code
+ * in the last 24 hours, or of the same campaign in the last hour.
+ */
+export const HOLD_WITH = ['code_new_accounts_24h', 'campaign_new_accounts_1h'] as const;
+export type HoldWith = (typeof HOLD_WITH)[number];
+
 export const RULE_MODES = ['enforce', 'shadow'] as const;
 export type RuleMode = (typeof RULE_MODES)[number];
 

@@ -59,15 +59,7 @@ export function ulid(nowMs: number = Date.now()): string {
     for (let i = 0; i < 16; i++) lastRandom[i] = (pool[poolOffset + i] as number) & 31;
     poolOffset += 16;
   }
-  if (nowMs !== lastTime || lastTimeText === '') {
-    let time = '';
-    let t = nowMs;
-    for (let i = 0; i < 10; i++) {
-      time = CROCKFORD[t % 32] + time;
-      t = Math.floor(t / 32);
-    }
-    lastTimeText = time;
-  }
+  if (nowMs !== lastTime || lastTimeText === '') lastTimeText = timePart(nowMs);
   lastTime = nowMs;
   const time = lastTimeText;
   let random = '';
@@ -81,4 +73,20 @@ export function newId(kind: IdKind, nowMs?: number): string {
 
 export function isId(kind: IdKind, value: string): boolean {
   return new RegExp(`^${ID_PREFIXES[kind]}_[0-9A-HJKMNP-TV-Z]{26}$`).test(value);
+}
+
+/** The smallest id of `kind` made at `ms` or later: ids sort by time, so a time range is an id range. */
+export function idFloor(kind: IdKind, ms: number): string {
+  return `${ID_PREFIXES[kind]}_${timePart(Math.max(0, Math.floor(ms)))}${'0'.repeat(16)}`;
+}
+
+/** A ULID's first ten symbols: the milliseconds, base 32, most significant first. */
+function timePart(ms: number): string {
+  let time = '';
+  let t = ms;
+  for (let i = 0; i < 10; i++) {
+    time = CROCKFORD[t % 32] + time;
+    t = Math.floor(t / 32);
+  }
+  return time;
 }

@@ -206,6 +206,13 @@ export const METRICS = [
   },
   // M9: manual review queue
   {
+    name: 'promoguard_related_holds_total',
+    type: 'counter',
+    help: "Earlier redemptions held for review along with one a rule held (a rule's hold_with), by scope; failed: the extra hold could not be written",
+    labels: ['hold_with', 'result'],
+    source: 'node',
+  },
+  {
     name: 'promoguard_review_queue_pending',
     type: 'gauge',
     help: 'Redemptions held for review and not yet decided',

@@ -3,7 +3,7 @@
  * deletion sticks: a deleted shipped rule is not re-created). Each rule is documented in
  * docs/risk-engine.md under "Default rule pack"; thresholds are starting points to tune with backtests.
  */
-import type { RiskAction, RuleMode } from '../domain/risk.js';
+import type { HoldWith, RiskAction, RuleMode } from '../domain/risk.js';
 
 export interface PackRule {
   id: string;
@@ -13,6 +13,8 @@ export interface PackRule {
   action: RiskAction;
   mode: RuleMode;
   reason: string;
+  /** A review rule that counts other fresh accounts holds the redemptions it counted with the one it holds. */
+  holdWith?: HoldWith;
 }
 
 // ---- Account takeover (loyalty): the customer's own history against a conversion, a wallet read
@@ -151,6 +153,7 @@ export const DEFAULT_PACK: readonly PackRule[] = [
     action: 'review',
     mode: 'enforce',
     reason: 'A flood of brand-new accounts is redeeming this campaign; this account is new',
+    holdWith: 'campaign_new_accounts_1h',
   },
   {
     id: 'rule_default_referral_ring',
@@ -162,6 +165,7 @@ export const DEFAULT_PACK: readonly PackRule[] = [
     action: 'review',
     mode: 'enforce',
     reason: 'Another brand-new account redeemed this code in the last day; this account is new too',
+    holdWith: 'code_new_accounts_24h',
   },
   {
     id: 'rule_default_partner_burn',

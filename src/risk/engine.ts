@@ -17,6 +17,7 @@ import {
   FEATURES,
   type FeatureValues,
   featureOperations,
+  type HoldWith,
   type Resolution,
   type RiskAction,
   type RiskOperation,
@@ -111,6 +112,8 @@ export interface RiskDecision {
   action: RiskAction;
   /** The enforced rules that set the action. */
   because: string[];
+  /** A hold's reach beyond this redemption, from the enforced review rules that set it (HOLD_WITH). */
+  holdWith: HoldWith[];
   /** Every rule that fired (enforced or shadow), could not be evaluated, or failed. */
   rules: DecisionRule[];
   features: FeatureValues;
@@ -490,6 +493,7 @@ export class RiskEngine {
       id: s.decisionId ?? newId('decision', s.now.getTime()),
       action: resolution.action,
       because: resolution.because.map((o) => o.rule.id),
+      holdWith: resolution.action === 'review' ? holdsOf(resolution.because, rules) : [],
       rules: outcomes
         .filter((o) => o.result !== 'not_fired')
         .map((o) => ({
@@ -604,4 +608,15 @@ export class RiskEngine {
   async settled(): Promise<void> {
     await Promise.all([...this.recording]);
   }
+}
+
+/** The reach of the review rules that fired and set a hold (a fail-open review reaches nothing more). */
+function holdsOf(because: readonly RuleOutcome[], rules: readonly LoadedRule[]): HoldWith[] {
+  const holds = new Set<HoldWith>();
+  for (const o of because) {
+    if (o.result !== 'fired') continue;
+    const hold = rules.find((r) => r.rule.id === o.rule.id)?.rule.holdWith;
+    if (hold) holds.add(hold);
+  }
+  return [...holds];
 }

@@ -32,6 +32,7 @@ import type { PatternIndex } from './code-patterns.js';
 import type { ServiceContext } from './context.js';
 import { type Admission, type Defenses, isFailedAttempt } from './defenses.js';
 import type { LoyaltyGuard } from './loyalty-guard.js';
+import { holdRelatedRedemptions } from './related-holds.js';
 import type { RemediationGate } from './remediation-gate.js';
 
 export interface CheckoutRequest {
@@ -587,6 +588,7 @@ export class RedemptionService {
       switch (outcome.outcome) {
         case 'redeemed':
           this.ctx.afterCommit();
+          if (risk.holdWith.length > 0) await holdRelatedRedemptions(this.ctx, outcome.redemption, risk, now);
           return { ok: true, redemption: outcome.redemption, replayed: false, decision: risk };
         case 'replayed':
           return replay(outcome.redemption);

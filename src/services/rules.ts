@@ -8,6 +8,7 @@ import {
   actionIfEnforced,
   FEATURES,
   featureOperations,
+  type HoldWith,
   RISK_ACTIONS,
   type RiskAction,
   type RuleMode,
@@ -49,6 +50,7 @@ export interface RuleInput {
   action: RiskAction;
   reason: string;
   mode: RuleMode;
+  holdWith?: HoldWith | null | undefined;
   campaignId?: string | null | undefined;
   expiresAt?: Date | null | undefined;
   enabled?: boolean | undefined;
@@ -212,7 +214,15 @@ export class RuleService {
       this.compile(r.expression);
       const inserted = await insertRule(
         this.ctx.db,
-        { ...r, campaignId: null, expiresAt: null, enabled: true, pack: 'default', createdBy: 'promoguard' },
+        {
+          ...r,
+          holdWith: r.holdWith ?? null,
+          campaignId: null,
+          expiresAt: null,
+          enabled: true,
+          pack: 'default',
+          createdBy: 'promoguard',
+        },
         now,
         true,
       );
@@ -227,6 +237,7 @@ export class RuleService {
 
   async create(input: RuleInput, actor: Actor): Promise<RiskRule> {
     this.compile(input.expression);
+    holdsOnlyOnReview(input.action, input.holdWith ?? null);
     await this.requireCampaign(input.campaignId);
     const now = this.ctx.clock.now();
     const rule = await this.ctx.db.transaction().execute(async (trx) => {
@@ -240,6 +251,7 @@ export class RuleService {
           action: input.action,
           reason: input.reason,
           mode: input.mode,
+          holdWith: input.holdWith ?? null,
           campaignId: input.campaignId ?? null,
           expiresAt: input.expiresAt ?? null,
           enabled: input.enabled ?? true,
@@ -268,6 +280,10 @@ export class RuleService {
     const rule = await this.ctx.db.transaction().execute(async (trx) => {
       const before = await findRule(trx, id);
       if (!before) throw new AppError('rule_not_found');
+      holdsOnlyOnReview(
+        patch.action ?? before.action,
+        patch.holdWith !== undefined ? patch.holdWith : before.holdWith,
+      );
       const after = await updateRule(trx, id, patch, now);
       if (!after) throw new AppError('rule_not_found');
       await insertAudit(
@@ -489,4 +505,12 @@ export class RuleService {
     result.recall = result.labeled.abuse > 0 ? result.truePositives / result.labeled.abuse : null;
     return result;
   }
+}
+
+/** Only a hold brings others with it: a block or challenge of one attempt says nothing of the earlier ones. */
+function holdsOnlyOnReview(action: RiskAction, holdWith: HoldWith | null): void {
+  if (holdWith === null || action === 'review') return;
+  throw new AppError('validation_failed', 'hold_with applies to a rule whose action is review', {
+    errors: [{ field: 'body/hold_with', message: `hold_with needs action review, not ${action}` }],
+  });
 }

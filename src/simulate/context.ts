@@ -324,9 +324,13 @@ export class ScenarioContext {
       latenciesMs: latencies.map((x) => Math.round(x * 100) / 100),
       atMs: Math.round(atMs),
       burst: options.burst ?? null,
+      redemptionId:
+        kind === 'redeem' && granted && typeof answerBody(answer)['id'] === 'string'
+          ? (answerBody(answer)['id'] as string)
+          : null,
+      heldAfterwards: false,
     });
-    const body =
-      answer.body !== null && typeof answer.body === 'object' ? (answer.body as Record<string, unknown>) : {};
+    const body = answerBody(answer);
     return { record, body, classified };
   }
 
@@ -424,4 +428,10 @@ export class ScenarioContext {
     if (winner) winner.record.label = 'entitled';
     return results;
   }
+}
+
+function answerBody(answer: { body: unknown }): Record<string, unknown> {
+  return answer.body !== null && typeof answer.body === 'object'
+    ? (answer.body as Record<string, unknown>)
+    : {};
 }

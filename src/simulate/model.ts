@@ -49,6 +49,13 @@ export interface AttemptRecord {
   atMs: number;
   /** Race bursts: the id shared by the attempts fired together. */
   burst: string | null;
+  /** The redemption a redeem attempt made (allowed or held); null otherwise. */
+  redemptionId: string | null;
+  /**
+   * Granted unflagged, then put on hold for review before the run ended (a later redemption's rule
+   * held it along: `hold_with`); its outcome is then `held`.
+   */
+  heldAfterwards: boolean;
 }
 
 export interface ScenarioInfo {

@@ -129,6 +129,16 @@ export function formatScorecard(result: SimulationResult): string {
       `honest customers hurt ${pct(overall.honest.hurtRate)}, denied ${pct(overall.honest.deniedRate)}`,
     `time: setup ${m.setupSeconds} s, traffic ${m.trafficSeconds} s, total ${m.totalSeconds} s`,
   );
+  const later = result.attempts.filter((a) => a.heldAfterwards);
+  if (later.length > 0) {
+    const by = new Map<string, number>();
+    for (const a of later) by.set(a.scenario, (by.get(a.scenario) ?? 0) + 1);
+    out.push(
+      `held afterwards: ${later.length} redemptions granted unflagged were held for review before the run ended ` +
+        `(a later one's rule held them along; counted as held): ` +
+        [...by].map(([scenario, n]) => `${scenario} ${n}`).join(', '),
+    );
+  }
   if (result.operator) out.push('', formatOperator(result.operator));
   return `${out.join('\n')}\n`;
 }

@@ -58,6 +58,8 @@ export interface SimulationResult {
     serverClockOffsetMs: number;
     /** Decisions labeled with the simulator's truth (`--label-decisions`); null when not asked. */
     labeledDecisions: number | null;
+    /** Redemptions granted unflagged and held for review before the run ended (`heldAfterwards`). */
+    heldAfterwards: number;
     operator: boolean;
   };
   /** What each outcome counts as (the table the scorecard applies). */
@@ -149,6 +151,7 @@ export async function runSimulation(options: SimulateOptions): Promise<Simulatio
     if (policies) await restorePolicies(http, policies);
   }
 
+  const heldAfterwards = await recheckHolds(http, sim.attempts);
   const labeled = options.labelDecisions ? await labelDecisions(http, sim.attempts) : null;
 
   const infos: ScenarioInfo[] = selected.map(({ name, label, summary, models }) => ({
@@ -173,6 +176,7 @@ export async function runSimulation(options: SimulateOptions): Promise<Simulatio
       totalSeconds: round((Date.now() - started.getTime()) / 1000),
       serverClockOffsetMs: sim.serverOffsetMs,
       labeledDecisions: labeled,
+      heldAfterwards,
       operator: options.operator === true,
     },
     outcomeMeaning: OUTCOME_MEANING,
@@ -182,6 +186,28 @@ export async function runSimulation(options: SimulateOptions): Promise<Simulatio
     actors: sim.actors,
     attempts: sim.attempts,
   };
+}
+
+/**
+ * Read again every redemption that was granted unflagged: one a later redemption's rule held along
+ * (`hold_with`) is waiting for review now, and the shop holds its order as it would a held one. Its
+ * outcome becomes `held` (stopped for abuse, hurt for an honest customer), marked `heldAfterwards`.
+ * Returns how many changed.
+ */
+async function recheckHolds(http: SimHttpClient, attempts: readonly AttemptRecord[]): Promise<number> {
+  const granted = attempts.filter((a) => a.outcome === 'allowed' && a.redemptionId !== null);
+  const answers = await Promise.all(
+    granted.map((a) => http.request('GET', `/v1/redemptions/${a.redemptionId}`, { bucket: 'recheck' })),
+  );
+  let changed = 0;
+  granted.forEach((a, i) => {
+    const body = answers[i]?.body as Record<string, unknown> | null | undefined;
+    if (answers[i]?.status !== 200 || body?.['review_status'] !== 'pending') return;
+    a.outcome = 'held';
+    a.heldAfterwards = true;
+    changed += 1;
+  });
+  return changed;
 }
 
 /**

@@ -224,3 +224,25 @@ export async function customerHistory(
     }),
   };
 }
+
+/**
+ * Hold the redemptions of a campaign (of one code only, with `codeId`) made at or after `sinceId` by
+ * accounts younger than a day when they redeemed, that are neither reviewed nor rolled back (the one
+ * that tripped the hold is pending already). One UPDATE: a redemption another hold or an analyst got to first is left
+ * as it is, so a repeat holds nothing twice. The campaign index bounds the scan by the id's time.
+ */
+export async function holdRelated(
+  db: Kysely<Database>,
+  p: { campaignId: string; codeId: string | null; sinceId: string },
+): Promise<RedemptionRow[]> {
+  const { rows } = await sql<RedemptionRow>`
+    UPDATE redemptions
+       SET review_status = 'pending'
+     WHERE campaign_id = ${p.campaignId}
+       AND id >= ${p.sinceId}
+       AND (${p.codeId}::text IS NULL OR code_id = ${p.codeId})
+       AND status = 'redeemed' AND review_status IS NULL
+       AND (context->>'account_created_at')::timestamptz > created_at - interval '24 hours'
+    RETURNING *`.execute(db);
+  return rows;
+}

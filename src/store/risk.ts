@@ -1,6 +1,6 @@
 /** Rules, stored decisions, labels and reviews of the risk engine. */
 import { CompiledQuery, type Kysely, type Selectable, sql } from 'kysely';
-import type { RiskAction, RuleMode } from '../domain/risk.js';
+import type { HoldWith, RiskAction, RuleMode } from '../domain/risk.js';
 import { dbFunction } from './functions.js';
 import { retryOnConflict } from './retry.js';
 import { parseJsonResult, type Redemption, type RedemptionRow, redemptionFromRow } from './rows.js';
@@ -16,6 +16,7 @@ export interface RiskRule {
   action: RiskAction;
   reason: string;
   mode: RuleMode;
+  holdWith: HoldWith | null;
   campaignId: string | null;
   expiresAt: Date | null;
   enabled: boolean;
@@ -35,6 +36,7 @@ function ruleFromRow(row: Selectable<RiskRulesTable>): RiskRule {
     action: row.action,
     reason: row.reason,
     mode: row.mode,
+    holdWith: row.hold_with,
     campaignId: row.campaign_id,
     expiresAt: row.expires_at,
     enabled: row.enabled,
@@ -63,6 +65,7 @@ export async function insertRule(
     action: rule.action,
     reason: rule.reason,
     mode: rule.mode,
+    hold_with: rule.holdWith,
     campaign_id: rule.campaignId,
     expires_at: rule.expiresAt,
     enabled: rule.enabled,
@@ -85,6 +88,7 @@ export type RulePatch = Partial<
     | 'action'
     | 'reason'
     | 'mode'
+    | 'holdWith'
     | 'campaignId'
     | 'expiresAt'
     | 'enabled'
@@ -106,6 +110,7 @@ export async function updateRule(
       ...(patch.action !== undefined ? { action: patch.action } : {}),
       ...(patch.reason !== undefined ? { reason: patch.reason } : {}),
       ...(patch.mode !== undefined ? { mode: patch.mode } : {}),
+      ...(patch.holdWith !== undefined ? { hold_with: patch.holdWith } : {}),
       ...(patch.campaignId !== undefined ? { campaign_id: patch.campaignId } : {}),
       ...(patch.expiresAt !== undefined ? { expires_at: patch.expiresAt } : {}),
       ...(patch.enabled !== undefined ? { enabled: patch.enabled } : {}),

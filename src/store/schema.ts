@@ -4,7 +4,7 @@
  */
 import type { ColumnType, Generated, Selectable } from 'kysely';
 import type { CampaignStatus, CodeKind, CodeStatus } from '../domain/campaign.js';
-import type { RiskAction, RuleMode } from '../domain/risk.js';
+import type { HoldWith, RiskAction, RuleMode } from '../domain/risk.js';
 
 /** Defaulted by the database on insert; never changed afterwards. */
 type CreatedAt = ColumnType<Date, Date | undefined, never>;
@@ -366,6 +366,7 @@ export interface RiskRulesTable {
   action: RiskAction;
   reason: string;
   mode: RuleMode;
+  hold_with: HoldWith | null;
   campaign_id: string | null;
   expires_at: Date | null;
   enabled: Generated<boolean>;

@@ -133,6 +133,8 @@ function attempt(overrides: Partial<AttemptRecord>): AttemptRecord {
     latenciesMs: [10],
     atMs: 0,
     burst: null,
+    redemptionId: null,
+    heldAfterwards: false,
     ...overrides,
   };
 }

@@ -139,8 +139,17 @@ describe.each(backends.slice(0, 1))('simulate: a small mix against the embedded 
     }
     const setup = result.httpCalls['setup'] ?? 0;
     const labels = result.httpCalls['labels'] ?? 0;
+    // After the run, each redemption granted unflagged is read once more (held afterwards?).
+    const rechecks = result.httpCalls['recheck'] ?? 0;
     const total = Object.values(result.httpCalls).reduce((n, c) => n + c, 0);
-    expect(overall.httpCalls).toBe(total - setup - labels);
+    expect(overall.httpCalls).toBe(total - setup - labels - rechecks);
+    const later = result.attempts.filter((a) => a.heldAfterwards);
+    expect(later.every((a) => a.outcome === 'held' && a.kind === 'redeem')).toBe(true);
+    expect(result.meta.heldAfterwards).toBe(later.length);
+    expect(rechecks).toBe(
+      result.attempts.filter((a) => a.heldAfterwards || (a.outcome === 'allowed' && a.redemptionId !== null))
+        .length,
+    );
     expect(overall.attempts).toBe(result.attempts.length);
     // The progress callback saw every attempt.
     expect(progress.at(-1)?.[0]).toBe(result.attempts.length);

@@ -2229,6 +2229,7 @@ export interface paths {
                         reason: string;
                         /** @enum {string} */
                         mode: "enforce" | "shadow";
+                        hold_with?: ("code_new_accounts_24h" | "campaign_new_accounts_1h") | null;
                         campaign_id?: string | null;
                         expires_at?: string | null;
                         enabled?: boolean;
@@ -2650,6 +2651,7 @@ export interface paths {
                         reason?: string;
                         /** @enum {string} */
                         mode?: "enforce" | "shadow";
+                        hold_with?: ("code_new_accounts_24h" | "campaign_new_accounts_1h") | null;
                         campaign_id?: string | null;
                         expires_at?: string | null;
                         enabled?: boolean;
@@ -4679,7 +4681,7 @@ export interface paths {
                         /** @description Where events are POSTed (http or https) */
                         url: string;
                         /** @description Event types to send; "*" sends every type */
-                        event_types: ("campaign.created" | "campaign.updated" | "campaign.paused" | "campaign.resumed" | "campaign.status_changed" | "code.created" | "code.batch_generated" | "code.imported" | "code.revoked" | "code.bulk_revoked" | "person.split" | "redemption.created" | "redemption.rolled_back" | "review.approved" | "review.rejected" | "points.program_created" | "points.credited" | "points.debited" | "points.converted" | "points.refunded" | "approval.requested" | "approval.approved" | "approval.rejected" | "approval.expired" | "redemption.outcome_recorded" | "webhook.created" | "webhook.updated" | "webhook.deleted" | "webhook.secret_rotated" | "webhook.disabled" | "alert.raised" | "remediation.applied" | "remediation.lifted" | "alert.acknowledged" | "alert.resolved" | "*")[];
+                        event_types: ("campaign.created" | "campaign.updated" | "campaign.paused" | "campaign.resumed" | "campaign.status_changed" | "code.created" | "code.batch_generated" | "code.imported" | "code.revoked" | "code.bulk_revoked" | "person.split" | "redemption.created" | "redemption.rolled_back" | "redemption.held" | "review.approved" | "review.rejected" | "points.program_created" | "points.credited" | "points.debited" | "points.converted" | "points.refunded" | "approval.requested" | "approval.approved" | "approval.rejected" | "approval.expired" | "redemption.outcome_recorded" | "webhook.created" | "webhook.updated" | "webhook.deleted" | "webhook.secret_rotated" | "webhook.disabled" | "alert.raised" | "remediation.applied" | "remediation.lifted" | "alert.acknowledged" | "alert.resolved" | "*")[];
                         description?: string | null;
                         enabled?: boolean;
                     };
@@ -4837,7 +4839,7 @@ export interface paths {
                         /** @description Where events are POSTed (http or https) */
                         url?: string;
                         /** @description Event types to send; "*" sends every type */
-                        event_types?: ("campaign.created" | "campaign.updated" | "campaign.paused" | "campaign.resumed" | "campaign.status_changed" | "code.created" | "code.batch_generated" | "code.imported" | "code.revoked" | "code.bulk_revoked" | "person.split" | "redemption.created" | "redemption.rolled_back" | "review.approved" | "review.rejected" | "points.program_created" | "points.credited" | "points.debited" | "points.converted" | "points.refunded" | "approval.requested" | "approval.approved" | "approval.rejected" | "approval.expired" | "redemption.outcome_recorded" | "webhook.created" | "webhook.updated" | "webhook.deleted" | "webhook.secret_rotated" | "webhook.disabled" | "alert.raised" | "remediation.applied" | "remediation.lifted" | "alert.acknowledged" | "alert.resolved" | "*")[];
+                        event_types?: ("campaign.created" | "campaign.updated" | "campaign.paused" | "campaign.resumed" | "campaign.status_changed" | "code.created" | "code.batch_generated" | "code.imported" | "code.revoked" | "code.bulk_revoked" | "person.split" | "redemption.created" | "redemption.rolled_back" | "redemption.held" | "review.approved" | "review.rejected" | "points.program_created" | "points.credited" | "points.debited" | "points.converted" | "points.refunded" | "approval.requested" | "approval.approved" | "approval.rejected" | "approval.expired" | "redemption.outcome_recorded" | "webhook.created" | "webhook.updated" | "webhook.deleted" | "webhook.secret_rotated" | "webhook.disabled" | "alert.raised" | "remediation.applied" | "remediation.lifted" | "alert.acknowledged" | "alert.resolved" | "*")[];
                         description?: string | null;
                         enabled?: boolean;
                     };
@@ -7104,6 +7106,7 @@ export interface components {
             reason: string;
             /** @enum {string} */
             mode: "enforce" | "shadow";
+            hold_with: ("code_new_accounts_24h" | "campaign_new_accounts_1h") | null;
             campaign_id: string | null;
             expires_at: string | null;
             enabled: boolean;

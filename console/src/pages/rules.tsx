@@ -109,7 +109,10 @@ interface Draft {
   action: Action;
   mode: Mode;
   reason: string;
+  hold_with: HoldWith | null;
 }
+
+type HoldWith = NonNullable<Rule['hold_with']>;
 
 const EMPTY: Draft = {
   name: '',
@@ -118,12 +121,13 @@ const EMPTY: Draft = {
   action: 'review',
   mode: 'shadow',
   reason: '',
+  hold_with: null,
 };
 
 function draftOf(rule: Rule | null): Draft {
   if (!rule) return EMPTY;
-  const { name, description, expression, action, mode, reason } = rule;
-  return { name, description, expression, action, mode, reason };
+  const { name, description, expression, action, mode, reason, hold_with } = rule;
+  return { name, description, expression, action, mode, reason, hold_with };
 }
 
 function RuleEditor({
@@ -158,7 +162,8 @@ function RuleEditor({
 
   function save(event: FormEvent) {
     event.preventDefault();
-    const body = { ...draft };
+    // Only a hold brings earlier redemptions with it; the API refuses hold_with on other actions.
+    const body = { ...draft, hold_with: draft.action === 'review' ? draft.hold_with : null };
     if (rule) {
       void run(
         () => need(api.PATCH('/v1/rules/{id}', { params: { path: { id: rule.id } }, body })),
@@ -241,6 +246,19 @@ function RuleEditor({
             <option value="enforce">enforce</option>
           </select>
         </label>
+        {draft.action === 'review' && (
+          <label>
+            Also hold
+            <select
+              value={draft.hold_with ?? ''}
+              onChange={(e) => set('hold_with', e.target.value === '' ? null : (e.target.value as HoldWith))}
+            >
+              <option value="">nothing more</option>
+              <option value="code_new_accounts_24h">the code's fresh accounts of the last day</option>
+              <option value="campaign_new_accounts_1h">the campaign's fresh accounts of the last hour</option>
+            </select>
+          </label>
+        )}
       </div>
       <label>
         Reason (shown on decisions)

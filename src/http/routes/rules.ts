@@ -4,7 +4,7 @@
  */
 import { type StaticDecode, Type } from 'typebox';
 import type { App } from '../../app.js';
-import { FEATURES } from '../../domain/risk.js';
+import { FEATURES, HOLD_WITH } from '../../domain/risk.js';
 import { MAX_EXPRESSION_LENGTH, RULE_VARIABLES } from '../../risk/rule-language.js';
 import {
   type BacktestExample as BacktestExampleRecord,
@@ -23,6 +23,7 @@ import {
   iso,
   Nullable,
   type Routes,
+  StringEnum,
   strict,
   Text,
   Timestamp,
@@ -34,6 +35,13 @@ import { RiskAction, RuleMode } from './decisions.js';
 // ---------------------------------------------------------------------------------------------------
 
 const RuleId = Type.String({ pattern: '^rule_[0-9A-Za-z_]{1,64}$' });
+
+const HoldWithSchema = StringEnum(HOLD_WITH, {
+  description:
+    'A review rule only: when it holds a redemption, also hold the earlier ones of accounts younger than a day ' +
+    'that are not reviewed nor rolled back — of the same code in the last 24 hours (`code_new_accounts_24h`) ' +
+    'or of the same campaign in the last hour (`campaign_new_accounts_1h`); each gets a `redemption.held` event',
+});
 
 const Expression = Type.String({
   minLength: 1,
@@ -51,6 +59,7 @@ const Rule = component(
     action: RiskAction,
     reason: Type.String(),
     mode: RuleMode,
+    hold_with: Nullable(HoldWithSchema),
     campaign_id: Nullable(CampaignId),
     expires_at: Nullable(Timestamp),
     enabled: Type.Boolean(),
@@ -69,6 +78,7 @@ const RuleFields = {
   action: RiskAction,
   reason: Text(500, 'Shown to analysts with every decision the rule takes part in'),
   mode: RuleMode,
+  hold_with: Type.Optional(Nullable(HoldWithSchema)),
   campaign_id: Type.Optional(Nullable(CampaignId)),
   expires_at: Type.Optional(Nullable(Timestamp)),
   enabled: Type.Optional(Type.Boolean()),
@@ -83,6 +93,7 @@ const RulePatch = Type.Object(
     action: Type.Optional(RiskAction),
     reason: Type.Optional(RuleFields.reason),
     mode: Type.Optional(RuleMode),
+    hold_with: RuleFields.hold_with,
     campaign_id: RuleFields.campaign_id,
     expires_at: RuleFields.expires_at,
     enabled: RuleFields.enabled,
@@ -187,6 +198,7 @@ function ruleFromBody(b: StaticDecode<typeof RulePatch>): RulePatchFields {
     action: b.action,
     reason: b.reason,
     mode: b.mode,
+    holdWith: b.hold_with,
     campaignId: b.campaign_id,
     expiresAt: b.expires_at,
     enabled: b.enabled,
@@ -202,6 +214,7 @@ function ruleJson(r: RiskRule) {
     action: r.action,
     reason: r.reason,
     mode: r.mode,
+    hold_with: r.holdWith,
     campaign_id: r.campaignId,
     expires_at: iso(r.expiresAt),
     enabled: r.enabled,
