@@ -356,6 +356,24 @@ async function runPostgres() {
    * every hot load starts from vacuumed hot rows.
    */
   const vacuumHotRows = () => benchDb.query('VACUUM codes, campaigns', []);
+  /**
+   * The limit's redemptions are real outbox events: the running server delivers them and its
+   * detectors read each one's identifiers (there is no telemetry of them on the node). That is work
+   * the next HTTP load did not cause, so each HTTP load starts once they are all delivered (limit and
+   * pgbench loads alike).
+   */
+  const deliverLimitEvents = async (phase) => {
+    const started = performance.now();
+    for (let i = 0; i < 1200; i++) {
+      const [row] = await benchDb.query(
+        'SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL',
+        [],
+      );
+      if (row.n === 0) break;
+      await sleep(100);
+    }
+    say(`limit events of the ${phase} load delivered after ${Math.round(performance.now() - started)} ms`);
+  };
   out.autovacuum = (await admin.query('SHOW autovacuum')).rows[0].autovacuum;
   const deadlocksBefore = await deadlocks();
   let validationRows = null;
@@ -391,6 +409,7 @@ async function runPostgres() {
       // pgbench drives the same statement: size its share of codes from what the driver just did.
       b.rates.pgbench = Math.max(r.limitSpread.rate * 1.3, 200);
       if (b.pgbench) r.pgbenchSpread = await pgbenchPhase(b, benchDb, databaseUrl, tmp, 'spread', pool, rep);
+      await deliverLimitEvents('spread');
       r.httpSpread = await httpRedeemPhase(
         b,
         server,
@@ -406,6 +425,7 @@ async function runPostgres() {
     }
     await vacuumHotRows();
     if (b.pgbench) r.pgbenchHot = await pgbenchPhase(b, benchDb, databaseUrl, tmp, 'hot', hotRow, rep);
+    await deliverLimitEvents('hot');
     await vacuumHotRows();
     r.httpHot = await httpRedeemPhase(b, server, setup.checkoutKey, () => HOT_CODE, 'hot', { warm: false });
     r.validations = await validationPhase(b, server, setup.checkoutKey, validationRows);
