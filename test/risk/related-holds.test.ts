@@ -7,7 +7,14 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decisionOf, redeem } from '../risk/helpers.js';
-import { campaignWithCode, startTestApp, type TestApp, TestClock, unique } from '../support/app.js';
+import {
+  campaignWithCode,
+  checkoutBody,
+  startTestApp,
+  type TestApp,
+  TestClock,
+  unique,
+} from '../support/app.js';
 import { backends } from '../support/backends.js';
 
 const NOW = new Date('2026-06-01T12:00:00Z');
@@ -104,6 +111,39 @@ describe.each(backends.map((b) => [b.name, b] as const))(
       const next = await redeem(t, code, unique('cus_c'), fresh());
       expect(next.json().review_status).toBe('pending');
       expect(await reviewStatus(held.json().id)).toBe('approved');
+    });
+
+    it('holds an earlier redemption once when a ring redeems at the same moment', async () => {
+      clock.set(NOW.toISOString());
+      const { code } = await campaignWithCode(t, {}, { max_uses: 50 });
+      const fresh = () => ({ context: { account_created_at: ageHours(clock, 1) } });
+      const first = await redeem(t, code, unique('cus_a'), fresh());
+      expect(decisionOf(first).action).toBe('allow');
+      clock.advance(60_000);
+      // Every one of the burst is held and reaches back to the first: one of them holds it.
+      const burst = await Promise.all(
+        Array.from({ length: 8 }, () =>
+          t.call('POST', '/v1/redemptions', {
+            key: t.keys.checkout,
+            body: checkoutBody(code, { customer: { id: unique('cus_burst') }, ...fresh() }),
+            headers: { 'idempotency-key': unique('IDEM-') },
+          }),
+        ),
+      );
+      expect(burst.map((r) => r.statusCode)).toEqual(Array(8).fill(201));
+      for (const r of [first, ...burst]) expect(await reviewStatus(r.json().id)).toBe('pending');
+      const events = await t.app.db
+        .selectFrom('outbox')
+        .select(['aggregate_id', (eb) => eb.fn.countAll<number>().as('n')])
+        .where('type', '=', 'redemption.held')
+        .where(
+          'aggregate_id',
+          'in',
+          [first, ...burst].map((r) => r.json().id),
+        )
+        .groupBy('aggregate_id')
+        .execute();
+      expect(events.map((e) => [e.aggregate_id, Number(e.n)])).toEqual([[first.json().id, 1]]);
     });
 
     it("holds a flood's earlier fresh accounts of the last hour on the campaign, not older ones", async () => {
