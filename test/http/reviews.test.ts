@@ -7,7 +7,7 @@
  */
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createRule, expectRedeemed, fraudKey, redeem } from '../risk/helpers.js';
+import { createRule, expectBlocked, expectRedeemed, fraudKey, redeem } from '../risk/helpers.js';
 import { campaignWithCode, startTestApp, type TestApp, TestClock, unique } from '../support/app.js';
 import { backends } from '../support/backends.js';
 
@@ -242,6 +242,16 @@ describe.each(backends.map((b) => [b.name, b] as const))('the review queue on %s
     const partner = unique('CUS_CASE_');
     const earlier = await held(code, customer, { email });
     await held(code, partner, { email });
+    // An attempt the rules stopped is part of the history too (a decision without a redemption).
+    const fenced = await campaignWithCode(t);
+    await createRule(t, analystA, {
+      expression: "request.operation == 'redemption'",
+      action: 'block',
+      reason: 'closed to everyone',
+      campaign_id: fenced.campaignId,
+    });
+    expectBlocked(await redeem(t, fenced.code, customer, { context: { email } }));
+    clock.advance(1_000);
     const id = await held(code, customer, { email });
 
     const res = await t.call('GET', `/v1/reviews/${id}`, { key: analystA });
@@ -257,8 +267,10 @@ describe.each(backends.map((b) => [b.name, b] as const))('the review queue on %s
       expect.objectContaining({ type: 'email', customers: [customer, partner].sort() }),
     ]);
     expect((body.history.redemptions as { id: string }[]).map((r) => r.id)).toEqual([id, earlier]);
-    expect(body.history.decisions).toHaveLength(2);
+    expect(body.history.decisions).toHaveLength(3);
     expect(body.history.decisions[0]).toMatchObject({ redemption_id: id, action: 'review', because: [rule] });
+    expect(body.history.decisions[1]).toMatchObject({ redemption_id: null, action: 'block' });
+    expect(body.history.decisions[2]).toMatchObject({ action: 'review' });
 
     const plain = await campaignWithCode(t);
     const notHeld = expectRedeemed(await redeem(t, plain.code, unique('CUS_PLAIN_')));

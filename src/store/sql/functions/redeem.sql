@@ -20,7 +20,6 @@ DECLARE
   v_code codes%ROWTYPE;
   v_persons text[];
   v_person text;
-  v_linking text[];
   v_created timestamptz := (p_context->>'account_created_at')::timestamptz;
   -- A decision without an id takes the redemption's (same ULID, prefix dec_).
   v_decision_id text := CASE WHEN p_decision IS NOT NULL
@@ -55,17 +54,17 @@ BEGIN
       -- established for 30 days or more links through no address or building someone else was seen
       -- with: the former tenant of a flat is not the customer who moved in. An address first seen now
       -- joins its person, so a new account shipping there later still links to it.
-      v_linking := ARRAY(
-        SELECT k FROM unnest(p_identity_keys) AS k
-         WHERE starts_with(k, 'customer:')
-            OR NOT (SELECT u.unlinked FROM identity_nodes u WHERE u.key = k)
-           AND (p_shared_limit IS NULL OR (SELECT count(*) FROM (SELECT 1 FROM identity_edges e
-                                       WHERE e.identifier_key = k AND e.customer_id <> p_customer_id
-                                       LIMIT p_shared_limit) s) < p_shared_limit)
-           AND NOT (COALESCE(v_created <= p_now - interval '30 days', false)
-                    AND (starts_with(k, 'address:') OR starts_with(k, 'place:'))
-                    AND (SELECT u.person_id FROM identity_nodes u WHERE u.key = k) <> p_person_candidate));
-      SELECT array_agg(DISTINCT person_id) INTO v_persons FROM identity_nodes WHERE key = ANY (v_linking);
+      SELECT array_agg(DISTINCT n.person_id) INTO v_persons
+        FROM identity_nodes n
+       WHERE n.key = ANY (p_identity_keys)
+         AND (starts_with(n.key, 'customer:')
+              OR NOT n.unlinked
+             AND (p_shared_limit IS NULL OR (SELECT count(*) FROM (SELECT 1 FROM identity_edges e
+                                         WHERE e.identifier_key = n.key AND e.customer_id <> p_customer_id
+                                         LIMIT p_shared_limit) s) < p_shared_limit)
+             AND NOT (COALESCE(v_created <= p_now - interval '30 days', false)
+                      AND (starts_with(n.key, 'address:') OR starts_with(n.key, 'place:'))
+                      AND n.person_id <> p_person_candidate));
       IF v_created IS NOT NULL THEN
         UPDATE identity_nodes SET account_created_at = v_created
          WHERE key = 'customer:' || p_customer_id AND account_created_at IS DISTINCT FROM v_created;
