@@ -7,6 +7,6 @@ CREATE INDEX risk_decisions_stopped_customer_idx ON risk_decisions (customer_id,
 WHERE redemption_id IS NULL;
 
 -- Spend by period: ledger rows are appended in time order, so a block range index finds a period for
--- next to nothing per insert (the btree it replaces took a write with every redemption).
+-- next to nothing per insert, where a btree takes a write with every redemption.
 DROP INDEX ledger_entries_expense_time_idx;
 CREATE INDEX ledger_entries_time_brin ON ledger_entries USING brin (created_at);
