@@ -6,7 +6,7 @@
 import { codeTag, Faker, type Shopper } from './fakes.js';
 import type { SimHttpClient } from './http-client.js';
 import type { ActorRecord, AttemptLabel, AttemptRecord, Label, ScenarioInfo } from './model.js';
-import { type AttemptKind, type Classified, classify } from './outcomes.js';
+import { type AttemptKind, asRecord, type Classified, classify } from './outcomes.js';
 import { Rng } from './prng.js';
 
 export interface RunSettings {
@@ -308,6 +308,7 @@ export class ScenarioContext {
             ? 0
             : classified.grantedMinor;
     }
+    const body = asRecord(answer.body);
     const record = this.sim.record({
       scenario: this.name,
       label: options.label ?? this.label,
@@ -324,13 +325,9 @@ export class ScenarioContext {
       latenciesMs: latencies.map((x) => Math.round(x * 100) / 100),
       atMs: Math.round(atMs),
       burst: options.burst ?? null,
-      redemptionId:
-        kind === 'redeem' && granted && typeof answerBody(answer)['id'] === 'string'
-          ? (answerBody(answer)['id'] as string)
-          : null,
+      redemptionId: kind === 'redeem' && granted && typeof body['id'] === 'string' ? body['id'] : null,
       heldAfterwards: false,
     });
-    const body = answerBody(answer);
     return { record, body, classified };
   }
 
@@ -428,10 +425,4 @@ export class ScenarioContext {
     if (winner) winner.record.label = 'entitled';
     return results;
   }
-}
-
-function answerBody(answer: { body: unknown }): Record<string, unknown> {
-  return answer.body !== null && typeof answer.body === 'object'
-    ? (answer.body as Record<string, unknown>)
-    : {};
 }

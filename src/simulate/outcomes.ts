@@ -94,7 +94,7 @@ export interface Classified {
   challengeToken: string | null;
 }
 
-const asRecord = (v: unknown): Record<string, unknown> =>
+export const asRecord = (v: unknown): Record<string, unknown> =>
   v !== null && typeof v === 'object' ? (v as Record<string, unknown>) : {};
 
 function decisionOf(body: Record<string, unknown>): Classified['decision'] {

@@ -7,7 +7,7 @@ import { ScenarioContext, Simulation } from './context.js';
 import { SimHttpClient } from './http-client.js';
 import type { ActorRecord, AttemptRecord, ScenarioInfo } from './model.js';
 import { collectOperatorReport, enforcePolicies, type OperatorReport, restorePolicies } from './operator.js';
-import { OUTCOME_MEANING, type Outcome } from './outcomes.js';
+import { asRecord, OUTCOME_MEANING, type Outcome } from './outcomes.js';
 import { selectScenarios } from './scenarios.js';
 import { buildScorecard, type Scorecard } from './scorecard.js';
 
@@ -201,8 +201,7 @@ async function recheckHolds(http: SimHttpClient, attempts: readonly AttemptRecor
   );
   let changed = 0;
   granted.forEach((a, i) => {
-    const body = answers[i]?.body as Record<string, unknown> | null | undefined;
-    if (answers[i]?.status !== 200 || body?.['review_status'] !== 'pending') return;
+    if (answers[i]?.status !== 200 || asRecord(answers[i]?.body)['review_status'] !== 'pending') return;
     a.outcome = 'held';
     a.heldAfterwards = true;
     changed += 1;
