@@ -251,6 +251,45 @@ describe.each(backends.map((b) => [b.name, b] as const))('database functions on 
     expect((await state(cmp)).used).toBe(1);
   });
 
+  it('links the person before writing the redemption; a replay of the key links nothing', async () => {
+    const cmp = await campaign({});
+    const p = params(cmp, await code(cmp), { identityKeys: [] });
+    p.identityKeys = [`customer:${p.customerId}`, `device:${uid('dev')}`];
+    const first = await redeem(p);
+    expect(first.outcome).toBe('redeemed');
+    const row = await db
+      .selectFrom('redemptions')
+      .select('person_id')
+      .where('id', '=', p.id)
+      .executeTakeFirst();
+    expect(row?.person_id).toBe(p.personCandidate);
+    const usage = () =>
+      db.selectFrom('person_usage').select(['person_id', 'uses']).where('campaign_id', '=', cmp).execute();
+    expect(await usage()).toEqual([{ person_id: p.personCandidate, uses: 1 }]);
+    // The repeat carries an identifier never seen: its node and edge would be written before the row.
+    const unseen = `device:${uid('dev')}`;
+    const again = await redeem({
+      ...p,
+      id: newId('redemption'),
+      eventId: newId('event'),
+      personCandidate: newId('person'),
+      identityKeys: [...p.identityKeys, unseen],
+    });
+    expect(again.outcome).toBe('replayed');
+    expect(again.redemption?.id).toBe(p.id);
+    expect(await db.selectFrom('identity_nodes').select('key').where('key', '=', unseen).execute()).toEqual(
+      [],
+    );
+    expect(
+      await db
+        .selectFrom('identity_edges')
+        .select('customer_id')
+        .where('identifier_key', '=', unseen)
+        .execute(),
+    ).toEqual([]);
+    expect(await usage()).toEqual([{ person_id: p.personCandidate, uses: 1 }]);
+  });
+
   /** Each refusal with the setup that provokes it; `prior` redemptions are made first. */
   const refusals: {
     reason: (typeof ATOMIC_REFUSALS)[number];

@@ -1,7 +1,9 @@
 -- Redeem. Locks in one fixed order, cold rows first and the hot ones (code, campaign) last so they
--- are held as briefly as possible: the new redemption row (its idempotency key), the identity
--- nodes (sorted), the person's and the customer's usage, the partner cap, the code, the campaign,
--- the campaign's current minute. The rollback follows the same order, so the two never deadlock.
+-- are held as briefly as possible: the identity nodes (sorted), the new redemption row (its
+-- idempotency key), the person's and the customer's usage, the partner cap, the code, the campaign,
+-- the campaign's current minute. The rollback takes an existing redemption's row, never one being
+-- inserted, then the same order, so the two never deadlock. The person is found before the row is
+-- written, so the row is written once, with its person.
 -- The caps passed in belong to campaign version p_campaign_version; the campaign UPDATE checks that
 -- version, so none of them can be stale. Generic plans, as in context.sql: every statement is an
 -- indexed lookup or update whose generic plan is the right one.
@@ -26,19 +28,6 @@ DECLARE
                              THEN COALESCE(p_decision->>'id', 'dec_' || substr(p_id, 5)) END;
 BEGIN
   BEGIN
-    INSERT INTO redemptions (id, idempotency_key, request_fingerprint, campaign_id, code_id, customer_id,
-                             order_id, currency, subtotal_minor, discount_minor, status, created_at, context,
-                             review_status, decision_id)
-    VALUES (p_id, p_idempotency_key, p_fingerprint, p_campaign_id, p_code_id, p_customer_id,
-            p_order_id, p_currency, p_subtotal_minor, p_discount_minor, 'redeemed', p_now, p_context,
-            CASE WHEN p_review THEN 'pending' END, v_decision_id)
-    ON CONFLICT (idempotency_key) DO NOTHING
-    RETURNING * INTO v_redemption;
-    IF NOT FOUND THEN
-      SELECT * INTO v_redemption FROM redemptions WHERE idempotency_key = p_idempotency_key;
-      RETURN jsonb_build_object('outcome', 'replayed', 'redemption', to_jsonb(v_redemption) - 'context');
-    END IF;
-
     IF cardinality(p_identity_keys) > 0 THEN
       -- Link everything seen together into one person (merging persons), then count per person.
       INSERT INTO identity_nodes (key, person_id, first_seen, account_created_at)
@@ -86,13 +75,28 @@ BEGIN
       SELECT p_customer_id, k, p_now, p_now FROM unnest(p_identity_keys) AS k
        WHERE NOT starts_with(k, 'customer:') ORDER BY k
       ON CONFLICT (customer_id, identifier_key) DO UPDATE SET last_seen = p_now;
+    END IF;
+
+    INSERT INTO redemptions (id, idempotency_key, request_fingerprint, campaign_id, code_id, customer_id,
+                             order_id, currency, subtotal_minor, discount_minor, status, created_at, context,
+                             review_status, decision_id, person_id)
+    VALUES (p_id, p_idempotency_key, p_fingerprint, p_campaign_id, p_code_id, p_customer_id,
+            p_order_id, p_currency, p_subtotal_minor, p_discount_minor, 'redeemed', p_now, p_context,
+            CASE WHEN p_review THEN 'pending' END, v_decision_id, v_person)
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING * INTO v_redemption;
+    IF NOT FOUND THEN
+      -- The key was taken by a concurrent call with it (the context read found none): undo the
+      -- linking above and answer that redemption.
+      RAISE EXCEPTION USING ERRCODE = 'PGRPL', MESSAGE = 'replayed';
+    END IF;
+    IF v_person IS NOT NULL THEN
       INSERT INTO person_usage AS pu (campaign_id, person_id, uses) VALUES (p_campaign_id, v_person, 1)
       ON CONFLICT (campaign_id, person_id) DO UPDATE SET uses = pu.uses + 1
         WHERE p_per_person_cap IS NULL OR pu.uses < p_per_person_cap;
       IF NOT FOUND THEN
         RAISE EXCEPTION USING ERRCODE = 'PGREF', MESSAGE = 'person_cap_reached';
       END IF;
-      UPDATE redemptions SET person_id = v_person WHERE id = p_id RETURNING * INTO v_redemption;
     END IF;
 
     INSERT INTO customer_usage AS u (campaign_id, customer_id, uses)
@@ -169,7 +173,10 @@ BEGIN
             jsonb_build_object('redemption', to_jsonb(v_redemption) - 'context'), p_now);
     -- The stored context stays in the database: the caller answers without it.
     RETURN jsonb_build_object('outcome', 'redeemed', 'redemption', to_jsonb(v_redemption) - 'context');
-  EXCEPTION WHEN SQLSTATE 'PGREF' THEN
+  EXCEPTION WHEN SQLSTATE 'PGRPL' THEN
+    SELECT * INTO v_redemption FROM redemptions WHERE idempotency_key = p_idempotency_key;
+    RETURN jsonb_build_object('outcome', 'replayed', 'redemption', to_jsonb(v_redemption) - 'context');
+  WHEN SQLSTATE 'PGREF' THEN
     RETURN jsonb_build_object('outcome', 'refused', 'reason', SQLERRM);
   END;
 END $fn$;
