@@ -138,8 +138,12 @@ export interface LoadedScoreModel {
   model: ScoreModel;
 }
 
-/** The stored (and event) form of a decision. */
+/**
+ * The stored (and event) form of a decision. The inputs' `features` are the decision's own `features`
+ * (one object), so they are stored once; storedInputs() puts them back.
+ */
 export function decisionRecord(d: RiskDecision): Record<string, unknown> {
+  const { features: _same, ...inputs } = d.inputs;
   return {
     id: d.id,
     action: d.action,
@@ -150,9 +154,16 @@ export function decisionRecord(d: RiskDecision): Record<string, unknown> {
     allow_listed: d.allowListed,
     challenge_satisfied: d.challengeSatisfied,
     step_up: d.stepUp,
-    inputs: d.inputs,
+    inputs,
     ...(d.model.enforcing || d.model.shadow ? { model: d.model } : {}),
   };
+}
+
+/** What the rules saw, from a stored decision (of either form: with or without the inputs' features). */
+export function storedInputs(decision: Record<string, unknown>): DecisionInputs {
+  const inputs = (decision.inputs ?? {}) as DecisionInputs;
+  if (inputs.features !== undefined) return inputs;
+  return { ...inputs, features: (decision.features ?? {}) as Record<string, unknown> };
 }
 
 interface LoadedRule {

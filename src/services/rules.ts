@@ -16,13 +16,8 @@ import {
 import { AppError } from '../errors.js';
 import { newId } from '../lib/ids.js';
 import { DEFAULT_PACK } from '../risk/default-pack.js';
-import type { RiskEngine } from '../risk/engine.js';
-import {
-  compileRule,
-  type DecisionInputs,
-  type SourcePosition,
-  toActivation,
-} from '../risk/rule-language.js';
+import { type RiskEngine, storedInputs } from '../risk/engine.js';
+import { compileRule, type SourcePosition, toActivation } from '../risk/rule-language.js';
 import { insertAudit } from '../store/audit.js';
 import { findCampaign } from '../store/campaigns.js';
 import {
@@ -464,7 +459,7 @@ export class RuleService {
         }
         result.evaluated++;
         if (d.label) result.labeled[d.label]++;
-        const inputs = (d.decision.inputs ?? {}) as DecisionInputs;
+        const inputs = storedInputs(d.decision);
         const unavailable = (d.decision.unavailable_features ?? []) as string[];
         let hit = false;
         if (compiled.features.some((f) => unavailable.includes(f))) {

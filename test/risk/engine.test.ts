@@ -979,6 +979,52 @@ describe.each(backends.map((b) => [b.name, b] as const))('risk rules and reviews
     expect(unknown.json()).toMatchObject({ status: 404, code: 'decision_not_found' });
   });
 
+  it('stores a decision’s features once, and reads decisions stored with the inputs’ copy alike', async () => {
+    const { campaignId, code } = await campaignWithCode(t);
+    const start = clock.now();
+    const ids: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      clock.advance(1);
+      const r = await redeem(t, code, unique('CUS_ONCE_'));
+      expectRedeemed(r);
+      ids.push(decisionOf(r).id);
+    }
+    const stored = async (id: string) => {
+      const { rows } = await sql<{
+        decision: unknown;
+      }>`SELECT decision FROM risk_decisions WHERE id = ${id}`.execute(t.app.db);
+      const d = rows[0]?.decision;
+      return (typeof d === 'string' ? JSON.parse(d) : d) as {
+        features: Record<string, unknown>;
+        inputs: Record<string, unknown>;
+      };
+    };
+    const fresh = await stored(ids[0] as string);
+    expect(fresh.features.linked_accounts).toBe(1);
+    expect(fresh.inputs.features).toBeUndefined();
+    expect(fresh.inputs.order).toMatchObject({ currency: 'USD' });
+    // The form an earlier version stored: the features in the inputs too.
+    await sql`UPDATE risk_decisions SET decision = jsonb_set(decision, '{inputs,features}', decision->'features')
+               WHERE id = ${ids[1] as string}`.execute(t.app.db);
+    expect((await stored(ids[1] as string)).inputs.features).toEqual(fresh.features);
+
+    for (const id of ids) {
+      const shown = await t.call('GET', `/v1/decisions/${id}`, { key: fraud });
+      expect(shown.statusCode, shown.body).toBe(200);
+      expect(shown.json().inputs.features).toMatchObject({ linked_accounts: 1 });
+    }
+    const backtest = await t.call('POST', '/v1/rules/backtest', {
+      key: fraud,
+      body: {
+        expression: 'features.linked_accounts == 1 && order.currency == "USD"',
+        from: new Date(start.getTime() - 60_000).toISOString(),
+        to: new Date(start.getTime() + 60_000).toISOString(),
+        campaign_id: campaignId,
+      },
+    });
+    expect(backtest.json()).toMatchObject({ evaluated: 2, hits: 2, unavailable: 0, errors: 0 });
+  });
+
   it('every event the outbox emits is a declared event type (consumers type events by EventType)', async () => {
     const { campaignId, code } = await campaignWithCode(t);
     await createRule(t, fraud, { expression: 'true', action: 'review', campaign_id: campaignId });

@@ -2,6 +2,7 @@
 import { type Static, Type } from 'typebox';
 import type { App } from '../../app.js';
 import { RISK_ACTIONS, RULE_MODES } from '../../domain/risk.js';
+import { storedInputs } from '../../risk/engine.js';
 import type { StoredDecision as StoredDecisionRecord } from '../../store/risk.js';
 import {
   actorOf,
@@ -133,7 +134,7 @@ function storedDecisionJson(d: StoredDecisionRecord) {
     outcome: d.outcome,
     label: d.label,
     decision: decisionJson(d.decision),
-    inputs: (d.decision.inputs ?? {}) as Record<string, unknown>,
+    inputs: storedInputs(d.decision),
   };
 }
 
