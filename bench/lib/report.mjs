@@ -25,6 +25,7 @@ function redemptionSummary(reps, http, limit, pgbench) {
     ratioPgbench: med((r) => ratio(r[http]?.rate, r[pgbench]?.tps)),
     p50: med((r) => r[http]?.latencyOk.p50),
     p99: med((r) => r[http]?.latencyOk.p99),
+    firstMax: med((r) => r[http]?.latencyFirst?.max),
     limitP50: med((r) => r[limit]?.latency.p50),
     limitP99: med((r) => r[limit]?.latency.p99),
     pgbenchRedeemMs: med((r) => r[pgbench]?.redeemLatencyMs),
@@ -244,7 +245,8 @@ export function printReport(results, options, file) {
   w(
     'reading: ratio = HTTP redemptions/s ÷ limit transactions/s, measured back to back in this run with the same ' +
       'number in flight; limit = REDEEM_SQL alone (the statement the service issues), through the pg driver, ' +
-      "pgbench or in-process PGlite; p50/p99 = HTTP latency of the successful answers; RSS = the server's peak " +
+      'pgbench or in-process PGlite; p50/p99 = HTTP latency of the successful answers on established ' +
+      "connections; RSS = the server's peak " +
       'during that load (/proc VmHWM, reset per load).',
   );
   for (const [backend, b] of Object.entries(results.backends)) {
@@ -282,6 +284,11 @@ export function printReport(results, options, file) {
           `  RSS ${fmt.mb(s.hot64.rss)}`,
       );
     }
+    w(
+      `  first answer on each of the ${options.connections} fresh connections of a load: max ` +
+        `${fmt.ms(s.spread.firstMax)} spread, ${fmt.ms(s.hot.firstMax)} hot (not in p50/p99: the busy server ` +
+        'accepts one new connection per event-loop turn)',
+    );
     w(
       `  limit latency: spread p50 ${fmt.ms(s.spread.limitP50)} p99 ${fmt.ms(s.spread.limitP99)}, ` +
         `hot p50 ${fmt.ms(s.hot.limitP50)} p99 ${fmt.ms(s.hot.limitP99)}` +
