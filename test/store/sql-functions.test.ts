@@ -290,6 +290,40 @@ describe.each(backends.map((b) => [b.name, b] as const))('database functions on 
     expect(await usage()).toEqual([{ person_id: p.personCandidate, uses: 1 }]);
   });
 
+  it('20 concurrent calls with one key redeem once; the others answer that redemption and leave no links', async () => {
+    const cmp = await campaign({});
+    const codeId = await code(cmp);
+    const base = params(cmp, codeId);
+    const devices = Array.from({ length: 20 }, () => `device:${uid('dev')}`);
+    const calls = devices.map((device) =>
+      redeem({
+        ...base,
+        id: newId('redemption'),
+        eventId: newId('event'),
+        personCandidate: newId('person'),
+        identityKeys: [`customer:${base.customerId}`, device],
+      }),
+    );
+    const results = await Promise.all(calls);
+    const redeemed = results.filter((r) => r.outcome === 'redeemed');
+    expect(redeemed).toHaveLength(1);
+    const id = redeemed[0]?.redemption?.id;
+    for (const r of results) {
+      expect(r.outcome === 'redeemed' || r.outcome === 'replayed').toBe(true);
+      expect(r.redemption?.id).toBe(id);
+    }
+    expect(await state(cmp)).toMatchObject({ used: 1, codeUses: 1, customerUses: 1, redemptions: 1 });
+    // Only the winner's device was linked: every other call's linking was undone with its attempt.
+    const linked = await db.selectFrom('identity_nodes').select('key').where('key', 'in', devices).execute();
+    expect(linked).toHaveLength(1);
+    const uses = await db
+      .selectFrom('person_usage')
+      .select((eb) => eb.fn.sum<number>('uses').as('uses'))
+      .where('campaign_id', '=', cmp)
+      .executeTakeFirst();
+    expect(Number(uses?.uses)).toBe(1);
+  });
+
   /** Each refusal with the setup that provokes it; `prior` redemptions are made first. */
   const refusals: {
     reason: (typeof ATOMIC_REFUSALS)[number];
