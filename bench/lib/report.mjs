@@ -35,15 +35,18 @@ function redemptionSummary(reps, http, limit, pgbench) {
       postgres: med((r) => r[http]?.cpuPerOp?.postgres),
       generator: med((r) => r[http]?.cpuPerOp?.bench),
       hostBusy: med((r) => r[http]?.cpu?.hostBusy),
+      hostSteal: med((r) => r[http]?.cpu?.hostSteal),
     },
     limitCpu: {
       postgres: med((r) => r[limit]?.cpuPerOp?.postgres),
       driver: med((r) => r[limit]?.cpuPerOp?.bench),
       hostBusy: med((r) => r[limit]?.cpu?.hostBusy),
+      hostSteal: med((r) => r[limit]?.cpu?.hostSteal),
     },
     pgbenchCpu: {
       postgres: med((r) => r[pgbench]?.cpuPerOp?.postgres),
       hostBusy: med((r) => r[pgbench]?.cpu?.hostBusy),
+      hostSteal: med((r) => r[pgbench]?.cpu?.hostSteal),
     },
     notOk: reps.reduce((n, r) => n + ((r[http]?.responses ?? 0) - (r[http]?.ok ?? 0)), 0),
     problems: mergeCounts(reps.map((r) => r[http]?.problems)),
@@ -95,6 +98,7 @@ export function summarizeBackend(out) {
         postgres: med((r) => r.validations?.cpuPerOp?.postgres),
         generator: med((r) => r.validations?.cpuPerOp?.bench),
         hostBusy: med((r) => r.validations?.cpu?.hostBusy),
+        hostSteal: med((r) => r.validations?.cpu?.hostSteal),
       },
     },
     hot64: {
@@ -207,8 +211,9 @@ function redemptionLine(name, s, limitName, hasPgbench) {
   return line;
 }
 
-const cpu3 = (a, b, c, busy) =>
-  `${[a, b, c].map((x) => (x === null || x === undefined ? '—' : x.toFixed(2))).join(' / ')} ms (host ${fmt.pct(busy)} busy)`;
+const cpu3 = (a, b, c, { hostBusy, hostSteal }) =>
+  `${[a, b, c].map((x) => (x === null || x === undefined ? '—' : x.toFixed(2))).join(' / ')} ms (host ${fmt.pct(hostBusy)} busy` +
+  `${hostSteal === null || hostSteal === undefined ? '' : `, ${fmt.pct(hostSteal)} stolen`})`;
 
 /** How the server was started (the same for every backend of a run). */
 function serverCommand(results) {
@@ -299,15 +304,15 @@ export function printReport(results, options, file) {
     );
     w('  CPU per operation, server / postgres backends / load generator:');
     w(
-      `    spread HTTP  ${cpu3(s.spread.cpu.server, s.spread.cpu.postgres, s.spread.cpu.generator, s.spread.cpu.hostBusy)}` +
-        `   ${limitName} ${cpu3(null, s.spread.limitCpu.postgres, s.spread.limitCpu.driver, s.spread.limitCpu.hostBusy)}`,
+      `    spread HTTP  ${cpu3(s.spread.cpu.server, s.spread.cpu.postgres, s.spread.cpu.generator, s.spread.cpu)}` +
+        `   ${limitName} ${cpu3(null, s.spread.limitCpu.postgres, s.spread.limitCpu.driver, s.spread.limitCpu)}`,
     );
     w(
-      `    hot HTTP     ${cpu3(s.hot.cpu.server, s.hot.cpu.postgres, s.hot.cpu.generator, s.hot.cpu.hostBusy)}` +
-        `   ${limitName} ${cpu3(null, s.hot.limitCpu.postgres, s.hot.limitCpu.driver, s.hot.limitCpu.hostBusy)}`,
+      `    hot HTTP     ${cpu3(s.hot.cpu.server, s.hot.cpu.postgres, s.hot.cpu.generator, s.hot.cpu)}` +
+        `   ${limitName} ${cpu3(null, s.hot.limitCpu.postgres, s.hot.limitCpu.driver, s.hot.limitCpu)}`,
     );
     w(
-      `    validations  ${cpu3(s.validations.cpu.server, s.validations.cpu.postgres, s.validations.cpu.generator, s.validations.cpu.hostBusy)}`,
+      `    validations  ${cpu3(s.validations.cpu.server, s.validations.cpu.postgres, s.validations.cpu.generator, s.validations.cpu)}`,
     );
     if (backend === 'pglite') {
       w('    (PGlite runs inside the server process, and inside the bench process for the limit.)');
