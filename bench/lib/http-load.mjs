@@ -21,6 +21,7 @@ export async function httpLoad({
   overallRate,
   makeBody,
   okStatus,
+  keepSamples = false,
 }) {
   const target = new URL(url);
   const all = new LatencyRecorder();
@@ -111,5 +112,7 @@ export async function httpLoad({
     latencyOk: ok.summary(),
     latencyAll: all.summary(),
     latencyFirst: first.summary(),
+    // Every successful answer's latency (ms), to pool loads: `npm run bench:compare`.
+    ...(keepSamples ? { samplesOk: ok.values.slice(0, ok.count) } : {}),
   };
 }

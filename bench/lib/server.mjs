@@ -13,32 +13,35 @@ const START_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 15_000;
 
 /**
- * The node flags of `npm start` (its script is `node <flags> bin/promoguard.js serve`): the server is
- * measured as it is run, young-generation size included.
+ * The node flags of `npm start` (its script is `node <flags> bin/promoguard.js serve`) in the checkout
+ * at `root`: the server is measured as it is run, young-generation size included.
  */
-export const START_NODE_FLAGS = (() => {
-  const script = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')).scripts.start;
+export function startNodeFlags(root = ROOT) {
+  const script = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')).scripts.start;
   const match = /^node((?: --[\w-]+(?:=\S+)?)*) bin\/promoguard\.js serve$/.exec(script);
   if (!match) throw new Error(`bench: cannot read the node flags of the start script: ${script}`);
   return match[1].split(' ').filter(Boolean);
-})();
+}
+
+export const START_NODE_FLAGS = startNodeFlags();
 
 /** Variables passed through from the bench's own environment; everything else is set explicitly. */
 const PASS_THROUGH = ['PATH', 'HOME', 'TMPDIR', 'LANG', 'TZ'];
 
 /**
  * Start the server; resolves once it listens. `env` is added to a clean environment; `nodeArgs` go to
- * node itself (e.g. --cpu-prof when looking for where the time goes).
+ * node itself (e.g. --cpu-prof when looking for where the time goes); `root` is the checkout to run
+ * (another build, for a comparison), this one by default.
  * Returns { pid, url, adminKey (first start only), log, stop() }.
  */
-export async function startServer(env, { nodeArgs = [] } = {}) {
+export async function startServer(env, { nodeArgs = [], root = ROOT } = {}) {
   // Approvals gate campaign changes, never a redemption: the bench's uncapped setup campaigns skip them.
   const childEnv = { HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', APPROVALS: 'off' };
   for (const name of PASS_THROUGH) if (process.env[name] !== undefined) childEnv[name] = process.env[name];
   Object.assign(childEnv, env);
-  const args = [...START_NODE_FLAGS, ...nodeArgs, path.join(ROOT, 'bin', 'promoguard.js'), 'serve'];
+  const args = [...startNodeFlags(root), ...nodeArgs, path.join(root, 'bin', 'promoguard.js'), 'serve'];
   const child = spawn(process.execPath, args, {
-    cwd: ROOT,
+    cwd: root,
     env: childEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
