@@ -99,7 +99,7 @@ async function cleanupAll() {
 }
 process.on('SIGINT', () => cleanupAll().then(() => process.exit(130)));
 
-/** Share of the host's CPU time stolen by the hypervisor between two readings of /proc/stat. */
+/** The host's CPU ticks in all and stolen by the hypervisor (/proc/stat), to take a chunk's steal. */
 function hostTicks() {
   const v = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/).slice(1, 9).map(Number);
   return { steal: v[7] ?? 0, total: v.reduce((a, b) => a + b, 0) };
@@ -110,7 +110,7 @@ async function databaseEnv(name) {
   if (options.backend === 'pglite') {
     const dir = mkdtempSync(path.join(os.tmpdir(), `promoguard-compare-${name}-`));
     cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
-    return { PROMOGUARD_DATA_DIR: dir };
+    return { env: { PROMOGUARD_DATA_DIR: dir }, vacuum: null };
   }
   if (!admin) {
     admin = new pg.Client({ connectionString: options.databaseUrl, application_name: 'promoguard-bench' });
@@ -135,8 +135,7 @@ function spreadCodesNeeded() {
 
 async function startBuild(name, root) {
   const db = await databaseEnv(name);
-  const env = db.env ?? db;
-  const server = await startServer(env, { root });
+  const server = await startServer(db.env, { root });
   cleanups.push(() => server.stop());
   if (db.vacuum) {
     await db.vacuum.connect();
@@ -164,7 +163,7 @@ async function startBuild(name, root) {
     codes = null;
   }
   say(`${name}: ${root} (pid ${server.pid})${codes ? `, ${codes.length} codes` : ''}`);
-  return { name, root, server, key, codes, next: 0, vacuum: db.vacuum ?? null, chunks: [] };
+  return { name, root, server, key, codes, next: 0, vacuum: db.vacuum };
 }
 
 let seq = 0;
