@@ -76,13 +76,18 @@ export class OutboxRelay {
   }
 
   /**
-   * Deliver everything claimable now, and mark it published before returning. Waits first for a
-   * background pass under way: the events it has claimed are not claimable by this call, so returning
-   * without waiting could leave them undelivered.
+   * Deliver everything claimable now, and mark it published before returning. Waits for background
+   * passes, before and after its own: one that started while this call ran may have claimed what this
+   * call found no longer claimable, and returning then could leave those events undelivered (the pass
+   * after it marks what that one left unmarked).
    */
   async drain(): Promise<number> {
-    await this.draining;
-    return this.pass(true);
+    let delivered = 0;
+    do {
+      await this.draining;
+      delivered += await this.pass(true);
+    } while (this.draining);
+    return delivered;
   }
 
   /**
