@@ -6,13 +6,14 @@
  * `--steal-max` of the host. See docs/benchmarks.md.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { Api } from './lib/api.mjs';
+import { hostTicks } from './lib/cpu.mjs';
 import { httpLoad } from './lib/http-load.mjs';
 import { ipFor, SUBTOTAL_MINOR, USER_AGENT } from './lib/limit.mjs';
 import { readCpuSeconds, startServer } from './lib/server.mjs';
@@ -98,12 +99,6 @@ async function cleanupAll() {
       .catch(() => {});
 }
 process.on('SIGINT', () => cleanupAll().then(() => process.exit(130)));
-
-/** The host's CPU ticks in all and stolen by the hypervisor (/proc/stat), to take a chunk's steal. */
-function hostTicks() {
-  const v = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/).slice(1, 9).map(Number);
-  return { steal: v[7] ?? 0, total: v.reduce((a, b) => a + b, 0) };
-}
 
 let admin = null;
 async function databaseEnv(name) {

@@ -6,7 +6,8 @@
 import { readFileSync } from 'node:fs';
 import { readCpuSeconds } from './server.mjs';
 
-function hostTicks() {
+/** The host's CPU ticks (/proc/stat): idle, in all, and stolen by the hypervisor. */
+export function hostTicks() {
   const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0];
   const v = line.trim().split(/\s+/).slice(1).map(Number);
   // user nice system idle iowait irq softirq steal
